@@ -1,0 +1,24 @@
+"""dynsim: learning dynamics of non-contrastive self-supervised learning in linear networks.
+
+Data flow: parameters (:mod:`dynsim.params`, :mod:`dynsim.units`) -> model
+(:mod:`dynsim.eigenmodes`, :mod:`dynsim.networks`) -> solver (:mod:`dynsim.solvers`)
+-> :class:`~dynsim.solvers.Solution` -> closed forms and plots (:mod:`dynsim.analytic`,
+:mod:`dynsim.figures`).
+
+Importing dynsim never changes global JAX flags: enable float64 yourself with
+``jax.config.update("jax_enable_x64", True)`` (the tests and the CLI do).
+"""
+
+from dynsim import analytic, units
+from dynsim.eigenmodes import ModeState, PSTState, TianModes, TianPST
+from dynsim.networks import CorrelationState, MatrixState, TianCorrelationFlow, TianMatrixFlow
+from dynsim.params import ModeData, MomentData, TianParams
+from dynsim.solvers import CollapseEvent, Solution, SolveError, Status, solve, solve_batch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CollapseEvent", "CorrelationState", "MatrixState", "ModeData", "ModeState", "MomentData",
+    "PSTState", "Solution", "SolveError", "Status", "TianCorrelationFlow", "TianMatrixFlow",
+    "TianModes", "TianPST", "TianParams", "analytic", "solve", "solve_batch", "units",
+]

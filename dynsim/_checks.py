@@ -1,0 +1,98 @@
+"""Input checks shared by every public entry point.
+
+The checks run only on *concrete* values (Python numbers, NumPy arrays, JAX
+arrays outside a trace). Inside ``jit``/``vmap`` the leaves are tracers and the
+checks are skipped: they guard the user's input, not the traced computation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from jax import core as _jax_core
+
+
+def is_concrete(x) -> bool:
+    """True when ``x`` holds actual numbers (not a JAX tracer or placeholder)."""
+    if isinstance(x, _jax_core.Tracer):
+        return False
+    return isinstance(x, (int, float, np.ndarray, np.generic)) or hasattr(x, "__array__")
+
+
+def _as_np(x) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+def check_finite(name: str, x) -> None:
+    """Raise ``ValueError`` naming ``name`` if ``x`` has a NaN or infinite entry."""
+    if not is_concrete(x):
+        return
+    a = _as_np(x)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got {a if a.size < 8 else 'an array with non-finite entries'}")
+
+
+def check_positive(name: str, x, *, strict: bool = True) -> None:
+    """Raise if ``x`` is not finite and ``> 0`` (``strict``) or ``>= 0``."""
+    if not is_concrete(x):
+        return
+    check_finite(name, x)
+    a = _as_np(x)
+    bad = a <= 0 if strict else a < 0
+    if np.any(bad):
+        rel = "> 0" if strict else ">= 0"
+        raise ValueError(f"{name} must be {rel}, got {a if a.size < 8 else a[bad][:4]}")
+
+
+def check_in_range(name: str, x, lo: float, hi: float) -> None:
+    """Raise unless ``lo <= x <= hi`` elementwise."""
+    if not is_concrete(x):
+        return
+    check_finite(name, x)
+    a = _as_np(x)
+    if np.any((a < lo) | (a > hi)):
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {a if a.size < 8 else 'out-of-range entries'}")
+
+
+def check_square(name: str, x) -> None:
+    if not is_concrete(x):
+        return
+    a = _as_np(x)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"{name} must be a square matrix, got shape {a.shape}")
+
+
+def check_symmetric(name: str, x, *, rtol: float = 1e-10) -> None:
+    """Raise unless ``x`` is a finite square matrix with ``|x - x^T| <= rtol * max|x|``."""
+    if not is_concrete(x):
+        return
+    check_square(name, x)
+    check_finite(name, x)
+    a = _as_np(x)
+    scale = max(float(np.max(np.abs(a))), 1e-300)
+    asym = float(np.max(np.abs(a - np.swapaxes(a, -1, -2))))
+    if asym > rtol * scale:
+        raise ValueError(f"{name} must be symmetric, max |A - A^T| = {asym:.3g}")
+
+
+def check_psd(name: str, x, *, rtol: float = 1e-10) -> None:
+    """Raise unless ``x`` is a finite, symmetric, positive semi-definite matrix.
+
+    Symmetry is required to ``rtol * max|x|``; the smallest eigenvalue must be
+    ``>= -rtol * max|x|``.
+    """
+    if not is_concrete(x):
+        return
+    check_symmetric(name, x, rtol=rtol)
+    a = _as_np(x)
+    scale = max(float(np.max(np.abs(a))), 1e-300)
+    lam_min = float(np.min(np.linalg.eigvalsh(a)))
+    if lam_min < -rtol * scale:
+        raise ValueError(f"{name} must be positive semi-definite, smallest eigenvalue {lam_min:.3g}")
+
+
+def check_shape(name: str, x, shape: tuple[int, ...]) -> None:
+    if not is_concrete(x):
+        return
+    got = np.shape(x)
+    if tuple(got) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(got)}")

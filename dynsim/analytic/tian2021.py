@@ -1,0 +1,179 @@
+r"""Closed-form results of Tian, Chen & Ganguli (2021), used as oracles and in figures.
+
+Every function names its equation; ``shared/theory/tian2021.md`` §4 restates them,
+with the paper's typos corrected (flags 1-4 there). Data enter through
+:math:`\lambda_s` (eigenvalue of :math:`X+X'`, ``1 + sigma2`` when isotropic) and
+:math:`\lambda_d` (eigenvalue of :math:`X`, ``1`` when isotropic); every formula in
+the paper depends on τ and :math:`\lambda_d` only through :math:`\tau\lambda_d`.
+All functions are plain ``jax.numpy`` and work under ``jit``/``vmap``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim import _checks
+
+
+def _swapT(A):
+    return jnp.swapaxes(A, -1, -2)
+
+
+# --- Theorem 1 and Eq. 14: conserved quantities ------------------------------------------------
+
+def balancing_matrix(W, W_p, alpha_p):
+    r"""Theorem 1 (Eq. 5) left side: :math:`W W^\top - \alpha_p^{-1} W_p^\top W_p`, shape ``(n2, n2)``.
+
+    Along Lemma 1's flow (any :math:`X, X'`, any :math:`W_a(t)`, non-symmetric :math:`W_p`, the
+    same η on W and W_p) it equals :math:`e^{-2\eta t} C` with C its value at :math:`t=0`
+    (the appendix restatement drops :math:`\alpha_p^{-1}`: tian2021.md flag 2).
+    """
+    return W @ _swapT(W) - _swapT(W_p) @ W_p / alpha_p
+
+
+def balancing_residual(W, W_p, t, C0, alpha_p, eta):
+    r"""Relative Theorem-1 residual :math:`\|WW^\top - \alpha_p^{-1}W_p^\top W_p - e^{-2\eta t}C_0\|_F / \|C_0\|_F`.
+
+    ``W``, ``W_p`` may carry a leading time axis matching ``t``.
+    """
+    t = jnp.asarray(t)[..., None, None]
+    diff = balancing_matrix(W, W_p, alpha_p) - jnp.exp(-2 * eta * t) * C0
+    return jnp.linalg.norm(diff, axis=(-2, -1)) / jnp.linalg.norm(C0)
+
+
+def invariant_c(p, s, alpha_p):
+    r"""Eq. 14 constant :math:`c_j = s_j - p_j^2/\alpha_p` (sign corrected; tian2021.md flag 1)."""
+    return s - p**2 / alpha_p
+
+
+def parabola_s(p, t, c, alpha_p, eta):
+    r"""Eq. 14: :math:`s_j(t) = p_j(t)^2/\alpha_p + c_j e^{-2\eta t}`, valid for any τ(t)."""
+    return p**2 / alpha_p + c * jnp.exp(-2 * eta * t)
+
+
+# --- Fixed points (§4.3, §4.4) -----------------------------------------------------------------
+
+def parabola_rate(p, tau, eta, lambda_s, lambda_d=1.0):
+    r"""Eq. 16, :math:`\dot p` on the invariant parabola :math:`s = p^2/\alpha_p`:
+    :math:`p^2(\tau\lambda_d - \lambda_s p) - \eta p = -\lambda_s p (p - p^*_-)(p - p^*_+)` (α_p cancels)."""
+    return p**2 * (tau * lambda_d - lambda_s * p) - eta * p
+
+
+def collapse_threshold_eta(tau, lambda_s, lambda_d=1.0):
+    r"""Weight decay above which only the collapsed point survives (Obs. 5):
+    :math:`\eta_c = (\tau\lambda_d)^2 / (4\lambda_s)`, i.e. :math:`\tau^2/(4(1+\sigma^2))` when isotropic."""
+    return (tau * lambda_d) ** 2 / (4 * lambda_s)
+
+
+class ParabolaFixedPoints(NamedTuple):
+    """``p_minus`` (unstable, the basin boundary), ``p_plus`` (stable); ``exists`` is False above
+    the collapse threshold, where both are NaN because no real root exists."""
+
+    p_minus: object
+    p_plus: object
+    exists: object
+
+
+def parabola_fixed_points(tau, eta, lambda_s, lambda_d=1.0) -> ParabolaFixedPoints:
+    r"""Non-zero fixed points of Eq. 16:
+    :math:`p^*_\pm = [\tau\lambda_d \pm \sqrt{(\tau\lambda_d)^2 - 4\eta\lambda_s}]/(2\lambda_s)`.
+
+    For :math:`0 < \eta \le \eta_c` a start on the parabola with :math:`p(0) < p^*_-` collapses and
+    one with :math:`p(0) > p^*_-` converges to :math:`p^*_+`, :math:`s^* = (p^*_+)^2/\alpha_p`.
+    """
+    a = tau * lambda_d
+    disc = a**2 - 4 * eta * lambda_s
+    exists = disc >= 0
+    root = jnp.sqrt(jnp.where(exists, disc, jnp.nan))
+    return ParabolaFixedPoints((a - root) / (2 * lambda_s), (a + root) / (2 * lambda_s), exists)
+
+
+class Eta0Limit(NamedTuple):
+    """Limits of one mode at η = 0 and fixed τ (§4.3); ``guaranteed`` is the sufficient
+    non-collapse condition :math:`c_j > 0`."""
+
+    p_inf: object
+    s_inf: object
+    guaranteed: object
+
+
+def eta0_limit(p0, s0, alpha_p, tau, lambda_s, lambda_d=1.0) -> Eta0Limit:
+    r"""η = 0, fixed τ: if :math:`c = s_0 - p_0^2/\alpha_p > 0` the mode does not collapse and
+    :math:`p_\infty = \tau\lambda_d/\lambda_s`, :math:`s_\infty = s_0 + (p_\infty^2 - p_0^2)/\alpha_p`
+    (s moves along its conserved parabola). Where ``guaranteed`` is False the values are the limit
+    only if the trajectory does not reach :math:`s = 0` first."""
+    p_inf = jnp.broadcast_to(jnp.asarray(tau * lambda_d / lambda_s), jnp.shape(jnp.asarray(p0 + s0)))
+    s_inf = s0 + (p_inf**2 - p0**2) / alpha_p
+    return Eta0Limit(p_inf, s_inf, invariant_c(p0, s0, alpha_p) > 0)
+
+
+def predictor_fixed_point(F, tau, eta, alpha_p, lambda_s, lambda_d=1.0):
+    r"""§4.7 (App. B): for frozen PSD F the non-symmetrised Eq. 2 converges to
+    :math:`W_p^* = \tau\lambda_d F[\lambda_s F + (\eta/\alpha_p) I]^{-1}` (symmetric).
+    Needs :math:`\eta > 0` or F full-rank."""
+    n = F.shape[-1]
+    A = lambda_s * F + (eta / alpha_p) * jnp.eye(n, dtype=F.dtype)
+    # F A^{-1} = (A^{-1} F)^T since both symmetric; solve instead of inverting
+    return tau * lambda_d * _swapT(jnp.linalg.solve(A, F))
+
+
+# --- Theorem 3: eigenspace alignment -----------------------------------------------------------
+
+def commutator(F, W_p):
+    r""":math:`L = [F, W_p] = F W_p - W_p F`."""
+    return F @ W_p - W_p @ F
+
+
+def theorem3_K(F, W_p, tau, eta, alpha_p, lambda_s, lambda_d=1.0):
+    r"""Theorem 3: :math:`K = \lambda_s[\tfrac{\alpha_p}{2}F + W_p^2 - \tfrac{\tau\lambda_d}{\lambda_s}W_p]
+    + \tfrac32\eta I`, so that along Eqs. 7-8 :math:`\dot L = -(KL + LK)` and
+    :math:`\|L(t)\|_F \le e^{-2\lambda_0 t}\|L(0)\|_F` when :math:`\lambda_{\min}(K(t)) \ge \lambda_0 > 0`
+    (the appendix's "max_t" should read "inf_t": tian2021.md flag 2)."""
+    n = F.shape[-1]
+    eye = jnp.eye(n, dtype=F.dtype)
+    return lambda_s * ((alpha_p / 2) * F + W_p @ W_p) - tau * lambda_d * W_p + 1.5 * eta * eye
+
+
+def commutator_rate(F, W_p, tau, eta, alpha_p, lambda_s, lambda_d=1.0):
+    r"""Right side of Theorem 3: :math:`-(KL + LK)`."""
+    K = theorem3_K(F, W_p, tau, eta, alpha_p, lambda_s, lambda_d)
+    L = commutator(F, W_p)
+    return -(K @ L + L @ K)
+
+
+# --- EMA (Eq. 15) and collapse ablations (§4.8) ------------------------------------------------
+
+def ema_tau_eq15(ts, p, beta):
+    r"""Eq. 15 on the parabola with :math:`\tau(0) = 0`:
+    :math:`\tau(t) = p(t)^{-1}\,\beta e^{-\beta t}\int_0^t p(t') e^{\beta t'}\,dt'`,
+    evaluated by the cumulative trapezoid rule on the samples ``p`` at times ``ts`` (error
+    :math:`O(\Delta t^2)`). ``ts``: ``(T,)`` starting at 0; ``p``: ``(T, ...)``. Returns ``(T, ...)``
+    (τ(0) = 0)."""
+    ts = np.asarray(ts, float)
+    p = np.asarray(p, float)
+    _checks.check_finite("ts", ts)
+    if ts[0] != 0.0:
+        raise ValueError("ema_tau_eq15 needs samples starting at t = 0")
+    shape = (-1,) + (1,) * (p.ndim - 1)
+    integrand = p * np.exp(beta * (ts - ts[-1])).reshape(shape)  # scaled by e^{-beta t_end} for range
+    dt = np.diff(ts).reshape(shape)
+    cum = np.concatenate([np.zeros_like(p[:1]), np.cumsum(0.5 * dt * (integrand[1:] + integrand[:-1]), axis=0)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau = beta * np.exp(-beta * (ts - ts[-1])).reshape(shape) * cum / p
+    tau[0] = 0.0
+    return tau
+
+
+def no_predictor_solution(W0, t, sigma2, eta):
+    r"""§4.8: no predictor, stop-gradient, isotropic data: :math:`W(t) = e^{-(\sigma^2+\eta)t} W(0)`
+    (collapse). ``t`` of shape ``(T,)`` gives ``(T, n2, n1)``."""
+    t = jnp.asarray(t)
+    return jnp.exp(-(sigma2 + eta) * t)[..., None, None] * W0
+
+
+def no_stopgrad_bound(norm_W0, t, sigma2, eta):
+    r"""Theorem 2 with :math:`X' = \sigma^2 I`: :math:`\|W(t)\|_F \le e^{-(\sigma^2+\eta)t}\|W(0)\|_F`."""
+    return jnp.exp(-(sigma2 + eta) * jnp.asarray(t)) * norm_W0

@@ -1,0 +1,215 @@
+r"""Decoupled per-eigenmode dynamics of linear BYOL / SimSiam (Tian, Chen & Ganguli 2021).
+
+Each of ``M`` modes follows the scalar BYOL system of App. D.4 (with weight
+decay added; ``shared/theory/tian2021.md`` §3, verified against Eqs. 11-13):
+
+.. math::
+    r_j &= w_{a,j}\,\lambda_{d,j} - w_{p,j}\, w_j\, \lambda_{s,j} \\
+    \dot w_{p,j} &= \alpha_p\, r_j\, w_j - \eta\, w_{p,j} \\
+    \dot w_j &= w_{p,j}\, r_j - \eta\, w_j \\
+    \dot w_{a,j} &= \beta\,(w_j - w_{a,j})
+
+with :math:`s_j = w_j^2` (eigenvalue of :math:`F = WW^\top`),
+:math:`p_j = w_{p,j}` (eigenvalue of :math:`W_p`), :math:`\tau_j = w_{a,j}/w_j`,
+and isotropic data :math:`\lambda_s = 1+\sigma^2`, :math:`\lambda_d = 1`.
+This form has no :math:`1/s_j` in the :math:`\tau` equation and
+:math:`\tau(0) = 0` is simply :math:`w_a(0) = 0`.
+
+Options (all static, i.e. part of the compiled function):
+
+* ``target="ema"`` (BYOL, Eq. 13), ``"online"`` (SimSiam, :math:`w_a \equiv w`),
+  ``"fixed_tau"`` (:math:`w_a \equiv \tau w` with ``TianParams.tau``).
+* ``predictor="linear"`` (trainable, Eq. 11) or ``"identity"`` (no predictor, :math:`w_p \equiv 1`).
+* ``stop_gradient=False`` (requires ``target="online"``): gradient also through
+  the target branch (Theorem 2), :math:`\dot w = -w[(w_p^2+1)\lambda_s - 2 w_p \lambda_d] - \eta w`.
+
+State: :class:`ModeState` of three arrays of shape ``(M,)`` (any common shape).
+``args = (TianParams, ModeData)``. Time in ODE units (:mod:`dynsim.units`).
+
+:class:`TianPST` integrates Eqs. 11-13 in the paper's own :math:`(p, s, \tau)`
+variables; the tests use it as an independent check of :class:`TianModes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim import _checks
+from dynsim.params import ModeData, TianParams
+from dynsim.solvers.events import CollapseEvent
+
+TARGETS = ("ema", "online", "fixed_tau")
+PREDICTORS = ("linear", "identity")
+
+
+class ModeState(NamedTuple):
+    """Per-mode scalar weights: online ``w``, predictor ``w_p``, target ``w_a``; each shape ``(M,)``."""
+
+    w: jax.Array
+    w_p: jax.Array
+    w_a: jax.Array
+
+
+class PSTState(NamedTuple):
+    r"""The paper's per-mode variables: :math:`p_j`, :math:`s_j`, :math:`\tau_j`."""
+
+    p: jax.Array
+    s: jax.Array
+    tau: jax.Array
+
+
+def _check_options(target, predictor, stop_gradient):
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
+    if predictor not in PREDICTORS:
+        raise ValueError(f"unknown predictor {predictor!r}; choose one of {PREDICTORS}")
+    if not stop_gradient and target != "online":
+        raise ValueError("stop_gradient=False is defined for target='online' (W_a = W) only")
+
+
+def _unpack_args(args):
+    try:
+        params, data = args
+    except (TypeError, ValueError):
+        raise TypeError("args must be the pair (TianParams, ModeData)") from None
+    if not isinstance(params, TianParams) or not isinstance(data, ModeData):
+        raise TypeError(f"args must be (TianParams, ModeData), got ({type(params).__name__}, {type(data).__name__})")
+    return params, data
+
+
+@dataclass(frozen=True)
+class TianModes:
+    """Per-mode BYOL/SimSiam flow in (w, w_p, w_a) form; see the module docstring for the equations."""
+
+    target: str = "ema"
+    predictor: str = "linear"
+    stop_gradient: bool = True
+
+    def __post_init__(self):
+        _check_options(self.target, self.predictor, self.stop_gradient)
+
+    def __call__(self, t, y: ModeState, args) -> ModeState:
+        params, data = args
+        lam_s, lam_d, eta = data.lambda_s, data.lambda_d, params.eta
+        w = y.w
+        w_p = jnp.ones_like(w) if self.predictor == "identity" else y.w_p
+        if self.target == "ema":
+            w_a = y.w_a
+        elif self.target == "online":
+            w_a = w
+        else:
+            w_a = params.tau * w
+        r = w_a * lam_d - w_p * w * lam_s
+        if self.stop_gradient:
+            dw = w_p * r - eta * w
+        else:
+            dw = -w * ((w_p**2 + 1) * lam_s - 2 * w_p * lam_d) - eta * w
+        dw_p = jnp.zeros_like(w) if self.predictor == "identity" else params.alpha_p * r * w - eta * w_p
+        if self.target == "ema":
+            dw_a = params.beta * (w - y.w_a)
+        elif self.target == "online":
+            dw_a = dw
+        else:
+            dw_a = params.tau * dw
+        return ModeState(dw, dw_p, dw_a)
+
+    # --- states and conversions -------------------------------------------------------------
+    def initial_state(self, w, w_p=None, w_a=None, params: TianParams | None = None) -> ModeState:
+        """A consistent initial state: ``w_a`` defaults to ``0`` for ``target='ema'`` (the paper's
+        :math:`\\tau(0)=0`), and is ``w`` (online) or ``tau*w`` (fixed_tau, needs ``params``) otherwise;
+        ``w_p`` is ``1`` without a predictor."""
+        w = jnp.asarray(w)
+        w_p = jnp.ones_like(w) if (self.predictor == "identity" or w_p is None) else jnp.asarray(w_p)
+        if self.target == "ema":
+            w_a = jnp.zeros_like(w) if w_a is None else jnp.asarray(w_a)
+        elif self.target == "online":
+            w_a = w
+        else:
+            if params is None:
+                raise ValueError("target='fixed_tau' needs params to set w_a = tau * w")
+            w_a = jnp.asarray(params.tau) * w
+        return ModeState(*jnp.broadcast_arrays(w, w_p, w_a))
+
+    def from_pst(self, p, s, tau=0.0) -> ModeState:
+        r"""State with :math:`w = \sqrt{s}`, :math:`w_p = p`, :math:`w_a = \tau\sqrt{s}` (``s >= 0``)."""
+        _checks.check_positive("s", s, strict=False)
+        w = jnp.sqrt(jnp.asarray(s))
+        return ModeState(*jnp.broadcast_arrays(w, jnp.asarray(p), jnp.asarray(tau) * w))
+
+    @staticmethod
+    def to_pst(y: ModeState) -> PSTState:
+        r""":math:`(p, s, \tau) = (w_p, w^2, w_a/w)`; :math:`\tau` is undefined (NaN) where :math:`w = 0`."""
+        w = jnp.asarray(y.w)
+        safe = jnp.where(w == 0, 1.0, w)
+        tau = jnp.where(w == 0, jnp.nan, jnp.asarray(y.w_a) / safe)
+        return PSTState(jnp.asarray(y.w_p), w**2, tau)
+
+    @staticmethod
+    def mode_strength(y: ModeState) -> jax.Array:
+        """:math:`s_j = w_j^2`, the eigenvalue of :math:`F = WW^T` carried by mode ``j``."""
+        return jnp.asarray(y.w) ** 2
+
+    def collapse_event(self, threshold: float = 1e-6) -> CollapseEvent:
+        """Event at the first time some :math:`s_j` falls to ``threshold``."""
+        return CollapseEvent(TianModes.mode_strength, threshold)
+
+    def validate(self, y0, args) -> None:
+        params, data = _unpack_args(args)
+        params.validate()
+        data.validate()
+        if not isinstance(y0, ModeState):
+            raise TypeError(f"y0 must be a ModeState, got {type(y0).__name__}")
+        for name, leaf in zip(ModeState._fields, y0):
+            _checks.check_finite(f"y0.{name}", leaf)
+        shapes = [np.shape(v) for v in y0]
+        try:
+            np.broadcast_shapes(*shapes, np.shape(data.lambda_s), np.shape(data.lambda_d))
+        except ValueError:
+            raise ValueError(f"shape mismatch: y0 fields {shapes}, ModeData lambda_s {np.shape(data.lambda_s)}, "
+                             f"lambda_d {np.shape(data.lambda_d)}") from None
+        if len(set(shapes)) != 1:
+            raise ValueError(f"y0 fields must share one shape, got {shapes}")
+
+
+@dataclass(frozen=True)
+class TianPST:
+    r"""Eqs. 11-13 of Tian et al. (2021) in :math:`(p_j, s_j, \tau_j)`, generalised to per-mode :math:`\lambda_s, \lambda_d`:
+
+    .. math::
+        \dot p &= \alpha_p s (\tau\lambda_d - \lambda_s p) - \eta p \qquad (11)\\
+        \dot s &= 2 p s (\tau\lambda_d - \lambda_s p) - 2\eta s \qquad (12)\\
+        \dot\tau &= \beta(1-\tau) - \tau\,\dot s/(2s) \qquad (13,\ \texttt{target="ema"})
+
+    With ``target="fixed_tau"`` :math:`\tau` is constant (``TianParams.tau``; the state's ``tau``
+    is ignored and kept fixed). In (13) :math:`\dot s/(2s) = p(\tau\lambda_d-\lambda_s p)-\eta` is
+    used, which removes the :math:`1/s`. ``args = (TianParams, ModeData)``.
+    """
+
+    target: str = "ema"
+
+    def __post_init__(self):
+        if self.target not in ("ema", "fixed_tau"):
+            raise ValueError(f"TianPST target must be 'ema' or 'fixed_tau', got {self.target!r}")
+
+    def __call__(self, t, y: PSTState, args) -> PSTState:
+        params, data = args
+        tau = y.tau if self.target == "ema" else params.tau
+        g = tau * data.lambda_d - data.lambda_s * y.p
+        dp = params.alpha_p * y.s * g - params.eta * y.p
+        ds = 2 * y.p * y.s * g - 2 * params.eta * y.s
+        if self.target == "ema":
+            dtau = params.beta * (1 - y.tau) - y.tau * (y.p * g - params.eta)  # = tau*ds/(2s)
+        else:
+            dtau = jnp.zeros_like(y.tau)
+        return PSTState(dp, ds, dtau)
+
+    def validate(self, y0, args) -> None:
+        params, data = _unpack_args(args)
+        params.validate()
+        data.validate()
+        _checks.check_positive("y0.s", y0.s, strict=(self.target == "ema"))

@@ -1,0 +1,210 @@
+r"""One entry point for every ODE in dynsim: :func:`solve` and :func:`solve_batch`.
+
+A *model* is a hashable callable ``model(t, y, args) -> dy/dt`` on a PyTree
+state ``y`` (frozen dataclasses in :mod:`dynsim.eigenmodes` and
+:mod:`dynsim.networks`), optionally with ``model.validate(y0, args)``.
+``args`` is a PyTree of parameters (e.g. ``(TianParams, ModeData)``) whose
+leaves are traced, so new values never trigger a recompilation.
+
+Methods
+-------
+==============  =============================================================
+``"tsit5"``     adaptive explicit 5(4), diffrax, PID controller (default)
+``"dopri5"``    adaptive explicit 5(4), diffrax
+``"dopri8"``    adaptive explicit 8(5,3), diffrax
+``"kvaerno5"``  adaptive implicit (stiff), diffrax
+``"rk4"``       classical RK4, fixed step ``dt`` (``lax.scan``)
+``"scipy:M"``   reference ``scipy.integrate.solve_ivp(method=M)``, M in RK45,
+                RK23, DOP853, Radau, BDF, LSODA (host, not jittable)
+==============  =============================================================
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim import _checks
+from dynsim.solvers.adaptive import ADAPTIVE_METHODS, adaptive_solve
+from dynsim.solvers.reference import SCIPY_METHODS, scipy_solve
+from dynsim.solvers.rk4 import rk4_solve
+from dynsim.solvers.solution import Solution
+
+METHODS = tuple(ADAPTIVE_METHODS) + ("rk4",) + tuple(f"scipy:{m}" for m in SCIPY_METHODS)
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """Static (compile-time) solver settings. Tolerances are relative/absolute per component."""
+
+    method: str = "tsit5"
+    rtol: float = 1e-8
+    atol: float = 1e-10
+    max_steps: int = 100_000
+    dt0: float | None = None
+    substeps: int = 1  # RK4 steps per save interval
+
+
+def _state_dtype(y0):
+    leaves = [jnp.asarray(x) for x in jax.tree.leaves(y0)]
+    if not leaves:
+        raise ValueError("y0 has no array leaves")
+    dt = jnp.result_type(*leaves)
+    if not jnp.issubdtype(dt, jnp.floating):
+        dt = jnp.result_type(float)
+    return dt
+
+
+def _default_tols(dtype, rtol, atol):
+    f32 = jnp.finfo(dtype).bits <= 32
+    return (1e-5 if f32 else 1e-8) if rtol is None else rtol, (1e-7 if f32 else 1e-10) if atol is None else atol
+
+
+def save_times(t0, t1, saveat) -> np.ndarray:
+    """Save times from ``saveat``: ``None`` -> ``[t1]``; int ``n`` -> ``n`` evenly spaced
+    points from ``t0`` to ``t1``; array -> those times (nondecreasing, inside ``[t0, t1]``)."""
+    _checks.check_finite("t0", t0)
+    _checks.check_finite("t1", t1)
+    if not float(t1) > float(t0):
+        raise ValueError(f"t1 must be > t0, got t0={t0}, t1={t1}")
+    if saveat is None:
+        return np.array([float(t1)])
+    if isinstance(saveat, (int, np.integer)):
+        if saveat < 1:
+            raise ValueError(f"saveat as a count must be >= 1, got {saveat}")
+        return np.linspace(float(t0), float(t1), int(saveat)) if saveat > 1 else np.array([float(t1)])
+    ts = np.asarray(saveat, float).ravel()
+    if ts.size == 0 or not np.all(np.isfinite(ts)):
+        raise ValueError("saveat times must be a non-empty array of finite numbers")
+    if np.any(np.diff(ts) < 0) or ts[0] < float(t0) or ts[-1] > float(t1):
+        raise ValueError(f"saveat times must be nondecreasing and inside [t0, t1] = [{t0}, {t1}]")
+    return ts
+
+
+def _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0) -> SolverConfig:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    rtol, atol = _default_tols(_state_dtype(y0), rtol, atol)
+    _checks.check_positive("rtol", rtol)
+    _checks.check_positive("atol", atol)
+    if int(max_steps) < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    substeps = 1
+    if method == "rk4":
+        if dt is None:
+            raise ValueError("method 'rk4' needs a step size dt")
+        _checks.check_positive("dt", dt)
+        widest = float(np.max(np.diff(np.concatenate([[float(t0)], ts]))))
+        substeps = max(1, math.ceil(widest / float(dt) - 1e-9))
+    return SolverConfig(method=method, rtol=float(rtol), atol=float(atol), max_steps=int(max_steps),
+                        dt0=None if dt0 is None else float(dt0), substeps=substeps)
+
+
+def _core(model, y0, args, t0, t1, ts, cfg: SolverConfig, event):
+    dtype = _state_dtype(y0)
+    y0 = jax.tree.map(lambda x: jnp.asarray(x, dtype), y0)
+    t0, t1, ts = (jnp.asarray(x, dtype) for x in (t0, t1, ts))
+    if cfg.method == "rk4":
+        ys, status, t_ev, n = rk4_solve(model, y0, args, t0, ts, cfg.substeps, event)
+    else:
+        ys, status, t_ev, n = adaptive_solve(model, y0, args, t0, t1, ts, cfg, event)
+    return Solution(ts=ts, ys=ys, status=status, event_time=t_ev.astype(dtype), n_steps=n)
+
+
+_solve_jit = jax.jit(_core, static_argnames=("model", "cfg", "event"))
+
+
+@partial(jax.jit, static_argnames=("model", "cfg", "event", "in_axes"))
+def _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes):
+    fn = lambda y, a: _core(model, y, a, t0, t1, ts, cfg, event)  # noqa: E731
+    sol = jax.vmap(fn, in_axes=in_axes)(y0, args)
+    return Solution(ts=sol.ts, ys=sol.ys, status=sol.status, event_time=sol.event_time,
+                    n_steps=sol.n_steps, time_axis=1)
+
+
+def _validate_args(args):
+    for node in jax.tree.leaves(args, is_leaf=lambda x: hasattr(x, "validate")):
+        if hasattr(node, "validate"):
+            node.validate()
+
+
+def _finish(sol: Solution, on_failure: str) -> Solution:
+    if on_failure == "raise":
+        return sol.raise_if_failed()
+    if on_failure == "warn" and not np.all(sol.ok):
+        warnings.warn(sol.failure_summary(), RuntimeWarning, stacklevel=3)
+    return sol
+
+
+def _check_on_failure(on_failure):
+    if on_failure not in ("raise", "warn", "flag"):
+        raise ValueError(f"on_failure must be 'raise', 'warn' or 'flag', got {on_failure!r}")
+
+
+def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method="tsit5", rtol=None, atol=None,
+          max_steps=100_000, dt=None, dt0=None, event=None, on_failure="raise") -> Solution:
+    r"""Integrate :math:`\dot y = \mathrm{model}(t, y, \mathrm{args})` from ``t0`` to ``t1``.
+
+    Args:
+        model: hashable callable ``model(t, y, args)``; ``model.validate(y0, args)`` is called if present.
+        y0: initial state (PyTree of arrays).
+        args: parameter PyTree; nodes with a ``validate()`` method are validated.
+        t1, t0: end and start time (ODE units).
+        saveat: ``None`` (final state only), an int count of evenly spaced times, or an array of times.
+        method: see the module table.
+        rtol, atol: tolerances of the adaptive and reference methods; default
+            ``1e-8/1e-10`` in float64 and ``1e-5/1e-7`` in float32.
+        max_steps: step budget of the adaptive methods.
+        dt: step of ``"rk4"`` (each save interval gets ``ceil(interval/dt)`` equal steps).
+        dt0: initial step of the adaptive methods (``None``: chosen automatically).
+        event: terminating event ``cond(t, y, args)``, e.g. :class:`~dynsim.solvers.CollapseEvent`.
+        on_failure: ``"raise"`` (:class:`SolveError`), ``"warn"`` or ``"flag"`` (inspect ``Solution.status``).
+
+    Returns:
+        :class:`Solution` with ``ts`` of shape ``(T,)`` and ``ys`` leaves of shape ``(T, ...)``.
+    """
+    _check_on_failure(on_failure)
+    _validate_args(args)
+    if hasattr(model, "validate"):
+        model.validate(y0, args)
+    ts = save_times(t0, t1, saveat)
+    cfg = _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0)
+    if method.startswith("scipy:"):
+        sol = scipy_solve(model, y0, args, t0, t1, ts, method=method.split(":", 1)[1],
+                          rtol=cfg.rtol, atol=cfg.atol, event=event)
+    else:
+        sol = _solve_jit(model, y0, args, t0, t1, ts, cfg, event)
+    return _finish(sol, on_failure)
+
+
+def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, saveat=None, method="tsit5",
+                rtol=None, atol=None, max_steps=100_000, dt=None, dt0=None, event=None,
+                on_failure="raise") -> Solution:
+    """Solve a batch of problems in one jitted ``vmap`` call (same save times for all).
+
+    ``batch_y0``: ``False`` (shared initial state) or ``True`` (leading batch axis on every leaf).
+    ``batch_args``: ``vmap`` ``in_axes`` for ``args`` (``0``: every leaf batched; a PyTree prefix
+    of ints/``None`` to batch some leaves only, e.g. ``(TianParams(0, None, 0, None), None)``).
+    Other arguments as in :func:`solve`. Returns a :class:`Solution` whose leaves have shape
+    ``(B, T, ...)`` and ``status`` of shape ``(B,)``.
+    """
+    _check_on_failure(on_failure)
+    if method.startswith("scipy:"):
+        raise ValueError("solve_batch runs the JAX methods; loop over solve(..., method='scipy:...') instead")
+    _validate_args(args)
+    in_axes = (0 if batch_y0 else None, batch_args)
+    first_y0 = jax.tree.map(lambda x: x[0], y0) if batch_y0 else y0
+    if hasattr(model, "validate"):
+        first_args = jax.tree.map(lambda ax, a: a if ax is None else jax.tree.map(lambda x: x[0], a),
+                                  batch_args, args, is_leaf=lambda x: x is None) if batch_args is not None else args
+        model.validate(first_y0, first_args)
+    ts = save_times(t0, t1, saveat)
+    cfg = _config(method, first_y0, rtol, atol, max_steps, dt, t0, ts, dt0)
+    sol = _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes)
+    return _finish(sol, on_failure)

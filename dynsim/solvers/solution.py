@@ -1,0 +1,82 @@
+"""The result of every solve, whatever the backend: :class:`Solution` and its status codes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Status(enum.IntEnum):
+    """Outcome of one solve. ``SUCCESS`` and ``EVENT`` are good results."""
+
+    SUCCESS = 0  #: reached ``t1``
+    EVENT = 1  #: stopped at the event (e.g. collapse); saves after it hold the event state
+    MAX_STEPS = 2  #: the adaptive solver ran out of ``max_steps`` before ``t1``
+    NONFINITE = 3  #: a NaN or inf appeared in the saved states
+    FAILED = 4  #: any other solver failure (step size underflow, implicit solve failure)
+
+
+GOOD_STATUSES = (Status.SUCCESS, Status.EVENT)
+
+
+class SolveError(RuntimeError):
+    """Raised by :func:`dynsim.solve` when a solve failed and ``on_failure='raise'``."""
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class Solution:
+    """Saved trajectory of one solve, or of a batch (leading axis) of solves.
+
+    Attributes:
+        ts: save times, shape ``(T,)`` (``(B, T)`` for a batch).
+        ys: the state PyTree, each leaf with the time axis at ``time_axis``.
+        status: :class:`Status` code(s), shape ``()`` or ``(B,)``.
+        event_time: time of the terminating event, ``inf`` when none occurred.
+        n_steps: number of accepted solver steps.
+        time_axis: ``0`` for a single solve, ``1`` for a batch (static).
+    """
+
+    ts: jax.Array
+    ys: object
+    status: jax.Array
+    event_time: jax.Array
+    n_steps: jax.Array
+    time_axis: int = field(default=0, metadata=dict(static=True))
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean (array): the solve reached ``t1`` or stopped at its event, with finite states."""
+        s = np.asarray(self.status)
+        return (s == Status.SUCCESS) | (s == Status.EVENT)
+
+    @property
+    def event_occurred(self) -> np.ndarray:
+        return np.asarray(self.status) == Status.EVENT
+
+    @property
+    def final(self):
+        """State at the last save time (the event state if the solve stopped at an event)."""
+        return jax.tree.map(lambda y: jnp.take(y, -1, axis=self.time_axis), self.ys)
+
+    def failure_summary(self) -> str:
+        s = np.atleast_1d(np.asarray(self.status))
+        bad = s[(s != Status.SUCCESS) & (s != Status.EVENT)]
+        counts = {Status(int(c)).name: int(np.sum(bad == c)) for c in np.unique(bad)}
+        return f"{len(bad)} of {s.size} solve(s) failed: {counts}"
+
+    def raise_if_failed(self) -> "Solution":
+        """Raise :class:`SolveError` when any solve failed; return ``self`` otherwise."""
+        if not np.all(self.ok):
+            hint = ""
+            s = np.asarray(self.status)
+            if np.any(s == Status.MAX_STEPS):
+                hint = " Increase max_steps, loosen rtol/atol, or use a stiff method ('kvaerno5')."
+            if np.any(s == Status.NONFINITE):
+                hint += " A state became NaN/inf: check the parameters and initial state."
+            raise SolveError(self.failure_summary() + "." + hint)
+        return self
