@@ -30,6 +30,8 @@ def adaptive_solve(model, y0, args, t0, t1, ts, cfg, event=None):
     term = diffrax.ODETerm(lambda t, y, a: model(t, y, a))
     solver = ADAPTIVE_METHODS[cfg.method]()
     controller = diffrax.PIDController(rtol=cfg.rtol, atol=cfg.atol)
+    if cfg.step_to_saves:  # land steps on the save times: no dense-interpolation error at saves
+        controller = diffrax.ClipStepSizeController(controller, step_ts=ts)
     saveat = diffrax.SaveAt(ts=ts, t1=True)
     ev = None
     if event is not None:

@@ -49,6 +49,7 @@ class SolverConfig:
     max_steps: int = 100_000
     dt0: float | None = None
     substeps: int = 1  # RK4 steps per save interval
+    step_to_saves: bool = False  # adaptive: force steps to land on the save times
 
 
 def _state_dtype(y0):
@@ -87,7 +88,7 @@ def save_times(t0, t1, saveat) -> np.ndarray:
     return ts
 
 
-def _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0) -> SolverConfig:
+def _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves=False) -> SolverConfig:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     rtol, atol = _default_tols(_state_dtype(y0), rtol, atol)
@@ -103,7 +104,8 @@ def _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0) -> SolverConfig:
         widest = float(np.max(np.diff(np.concatenate([[float(t0)], ts]))))
         substeps = max(1, math.ceil(widest / float(dt) - 1e-9))
     return SolverConfig(method=method, rtol=float(rtol), atol=float(atol), max_steps=int(max_steps),
-                        dt0=None if dt0 is None else float(dt0), substeps=substeps)
+                        dt0=None if dt0 is None else float(dt0), substeps=substeps,
+                        step_to_saves=bool(step_to_saves))
 
 
 def _core(model, y0, args, t0, t1, ts, cfg: SolverConfig, event):
@@ -148,7 +150,8 @@ def _check_on_failure(on_failure):
 
 
 def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method="tsit5", rtol=None, atol=None,
-          max_steps=100_000, dt=None, dt0=None, event=None, on_failure="raise") -> Solution:
+          max_steps=100_000, dt=None, dt0=None, step_to_saves=False, event=None,
+          on_failure="raise") -> Solution:
     r"""Integrate :math:`\dot y = \mathrm{model}(t, y, \mathrm{args})` from ``t0`` to ``t1``.
 
     Args:
@@ -163,6 +166,8 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method="tsit5", rtol=None
         max_steps: step budget of the adaptive methods.
         dt: step of ``"rk4"`` (each save interval gets ``ceil(interval/dt)`` equal steps).
         dt0: initial step of the adaptive methods (``None``: chosen automatically).
+        step_to_saves: adaptive methods only: make steps land on the save times, so saved values
+            carry the solver's step error only, not the (lower-order) dense-interpolation error.
         event: terminating event ``cond(t, y, args)``, e.g. :class:`~dynsim.solvers.CollapseEvent`.
         on_failure: ``"raise"`` (:class:`SolveError`), ``"warn"`` or ``"flag"`` (inspect ``Solution.status``).
 
@@ -174,7 +179,7 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method="tsit5", rtol=None
     if hasattr(model, "validate"):
         model.validate(y0, args)
     ts = save_times(t0, t1, saveat)
-    cfg = _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0)
+    cfg = _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves)
     if method.startswith("scipy:"):
         sol = scipy_solve(model, y0, args, t0, t1, ts, method=method.split(":", 1)[1],
                           rtol=cfg.rtol, atol=cfg.atol, event=event)
@@ -184,8 +189,8 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method="tsit5", rtol=None
 
 
 def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, saveat=None, method="tsit5",
-                rtol=None, atol=None, max_steps=100_000, dt=None, dt0=None, event=None,
-                on_failure="raise") -> Solution:
+                rtol=None, atol=None, max_steps=100_000, dt=None, dt0=None, step_to_saves=False,
+                event=None, on_failure="raise") -> Solution:
     """Solve a batch of problems in one jitted ``vmap`` call (same save times for all).
 
     ``batch_y0``: ``False`` (shared initial state) or ``True`` (leading batch axis on every leaf).
@@ -205,6 +210,6 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
                                   batch_args, args, is_leaf=lambda x: x is None) if batch_args is not None else args
         model.validate(first_y0, first_args)
     ts = save_times(t0, t1, saveat)
-    cfg = _config(method, first_y0, rtol, atol, max_steps, dt, t0, ts, dt0)
+    cfg = _config(method, first_y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves)
     sol = _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes)
     return _finish(sol, on_failure)

@@ -1,0 +1,101 @@
+"""Parameter PyTrees, validation messages and the discrete <-> ODE unit conversions."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dynsim as ds
+from dynsim import units
+
+
+def test_params_are_pytrees_with_float_leaves():
+    p = ds.TianParams(alpha_p=1.5, beta=0.4, eta=0.01, tau=0.9)
+    leaves, treedef = jax.tree.flatten(p)
+    assert leaves == [1.5, 0.4, 0.01, 0.9]
+    assert jax.tree.unflatten(treedef, leaves) == p
+    doubled = jax.tree.map(lambda x: 2 * x, p)
+    assert doubled.alpha_p == 3.0 and doubled.tau == 1.8
+    batched = jax.vmap(lambda q: q.alpha_p * q.eta)(ds.TianParams(jnp.arange(3.0), jnp.ones(3), jnp.ones(3), jnp.ones(3)))
+    np.testing.assert_allclose(batched, [0, 1, 2])
+
+
+def test_isotropic_constructors():
+    d = ds.ModeData.isotropic(0.5, n_modes=3)
+    np.testing.assert_allclose(d.lambda_s, 1.5)
+    np.testing.assert_allclose(d.sigma2, 0.5)
+    m = ds.MomentData.isotropic(4, 0.25)
+    np.testing.assert_allclose(m.X + m.Xp, 1.25 * np.eye(4))
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(alpha_p=0.0), "alpha_p must be > 0"),
+    (dict(alpha_p=-1.0), "alpha_p"),
+    (dict(beta=-0.1), "beta must be >= 0"),
+    (dict(eta=-1e-3), "eta"),
+    (dict(tau=float("nan")), "tau must be finite"),
+])
+def test_tian_params_validation_names_the_parameter(kw, match):
+    with pytest.raises(ValueError, match=match):
+        ds.TianParams(**kw).validate()
+
+
+def test_moment_data_validation():
+    with pytest.raises(ValueError, match="MomentData.X must be symmetric"):
+        ds.MomentData(X=np.array([[1.0, 0.5], [0.0, 1.0]]), Xp=np.eye(2)).validate()
+    with pytest.raises(ValueError, match="MomentData.Xp must be positive semi-definite"):
+        ds.MomentData(X=np.eye(2), Xp=-np.eye(2)).validate()
+    with pytest.raises(ValueError, match="square"):
+        ds.MomentData(X=np.ones((2, 3)), Xp=np.eye(2)).validate()
+    with pytest.raises(ValueError, match="shape"):
+        ds.MomentData(X=np.eye(2), Xp=np.eye(3)).validate()
+    with pytest.raises(ValueError, match="lambda_s must be >= "):
+        ds.MomentData.commuting(np.eye(2), [1.0, 0.5], [1.0, 1.0])
+
+
+def test_unit_conversions_match_the_paper_example():
+    """tian2021.md §1: lr = 0.01, beta = 0.4 <-> EMA decay 0.996; eta_bar = lr * eta."""
+    assert units.beta_from_ema_decay(0.996, 0.01) == pytest.approx(0.4, rel=1e-12)
+    assert units.ema_decay_from_beta(0.4, 0.01) == pytest.approx(0.996, rel=1e-15)
+    assert units.eta_from_step_shrink(4e-4, 0.01) == pytest.approx(0.04)
+    assert units.eta_from_weight_decay(4e-4) == 4e-4
+    assert units.alpha_p_from_lrs(0.3, 0.03) == pytest.approx(10.0)
+    s = units.DiscreteSettings(lr=0.01, lr_predictor=0.02, ema_decay=0.996, weight_decay=4e-4)
+    p = s.to_ode()
+    assert (p.alpha_p, p.beta, p.eta) == (pytest.approx(2.0), pytest.approx(0.4), 4e-4)
+    assert s.time(2000) == pytest.approx(20.0)
+
+
+def test_unit_conversion_errors():
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        units.beta_from_ema_decay(0.99, 0.0)
+    with pytest.raises(ValueError, match="ema_decay"):
+        units.beta_from_ema_decay(1.5, 0.01)
+    with pytest.raises(ValueError, match="ema_decay"):
+        units.ema_decay_from_beta(200.0, 0.01)
+    with pytest.raises(ValueError, match="weight_decay"):
+        units.eta_from_weight_decay(-1.0)
+
+
+def test_import_does_not_flip_global_jax_flags_and_float32_path_runs():
+    """Run in a fresh interpreter: importing dynsim keeps float32 default; a float32 solve works."""
+    import subprocess
+    import sys
+
+    code = (
+        "import jax, jax.numpy as jnp, dynsim as ds\n"
+        "assert not jax.config.jax_enable_x64\n"
+        "m = ds.TianModes(target='fixed_tau')\n"
+        "p = ds.TianParams(alpha_p=1.0, eta=0.05, tau=1.0)\n"
+        "y0 = m.initial_state(jnp.array([0.3, 1.0]), jnp.array([0.3, 1.0]), params=p)\n"
+        "for meth in ('tsit5', 'rk4'):\n"
+        "    sol = ds.solve(m, y0, (p, ds.ModeData.isotropic(0.5)), 400.0, method=meth, dt=0.05)\n"
+        "    assert sol.ys.w.dtype == jnp.float32, sol.ys.w.dtype\n"
+        "    pp = sol.final.w_p\n"
+        "    assert abs(float(pp[0]) - 0.612220) < 1e-4 and abs(float(pp[1]) - 0.612220) < 1e-4, pp\n"
+        "assert not jax.config.jax_enable_x64\n"
+        "print('float32 ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "float32 ok" in out.stdout

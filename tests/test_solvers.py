@@ -1,0 +1,174 @@
+"""Solver layer: agreement of every backend with scipy, RK4 order, events, failure reporting,
+batching and the no-recompilation guard."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dynsim as ds
+from dynsim.solvers import api
+
+SIGMA2 = 0.5
+PARAMS = ds.TianParams(alpha_p=2.0, beta=0.2, eta=0.03)
+DATA = ds.ModeData(lambda_s=jnp.array([1.5, 1.2, 2.0]), lambda_d=jnp.array([1.0, 0.9, 1.0]))
+MODEL = ds.TianModes()
+Y0 = ds.ModeState(w=jnp.array([0.6, 0.3, 0.9]), w_p=jnp.array([0.3, -0.2, 0.5]), w_a=jnp.array([0.05, 0.0, 0.1]))
+T1 = 20.0
+
+
+def _ref(saveat=11):
+    return ds.solve(MODEL, Y0, (PARAMS, DATA), T1, saveat=saveat, method="scipy:DOP853", rtol=1e-12, atol=1e-14)
+
+
+def _maxerr(a, b):
+    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+@pytest.mark.parametrize("method,kw,tol", [
+    ("tsit5", dict(rtol=1e-11, atol=1e-13), 1e-8),
+    ("dopri5", dict(rtol=1e-11, atol=1e-13), 1e-8),
+    ("dopri8", dict(rtol=1e-11, atol=1e-13), 1e-9),
+    ("kvaerno5", dict(rtol=1e-10, atol=1e-12), 1e-7),
+    ("rk4", dict(dt=0.005), 1e-9),
+    ("scipy:RK45", dict(rtol=1e-11, atol=1e-13), 1e-8),
+    ("scipy:Radau", dict(rtol=1e-11, atol=1e-13), 1e-7),
+])
+def test_every_backend_agrees_with_scipy_reference(method, kw, tol):
+    ref = _ref()
+    sol = ds.solve(MODEL, Y0, (PARAMS, DATA), T1, saveat=11, method=method, **kw)
+    assert np.all(sol.ok)
+    np.testing.assert_allclose(sol.ts, ref.ts, rtol=0, atol=1e-12)
+    assert _maxerr(sol.ys, ref.ys) < tol
+
+
+def test_rk4_is_fourth_order():
+    ref = _ref(saveat=None)
+    dts = [0.1, 0.05, 0.025, 0.0125]  # asymptotic range; errors stay far above the reference's 1e-12
+    errs = [_maxerr(ds.solve(MODEL, Y0, (PARAMS, DATA), T1, method="rk4", dt=dt).final, ref.final) for dt in dts]
+    orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert np.all(np.abs(orders - 4.0) < 0.2), (errs, orders)
+
+
+def test_final_only_and_count_and_array_saves():
+    sol = ds.solve(MODEL, Y0, (PARAMS, DATA), T1)
+    assert sol.ys.w.shape == (1, 3) and float(sol.ts[-1]) == T1
+    ts = np.array([0.0, 1.5, 7.0, 20.0])
+    sol = ds.solve(MODEL, Y0, (PARAMS, DATA), T1, saveat=ts)
+    np.testing.assert_allclose(sol.ts, ts)
+    np.testing.assert_allclose(sol.ys.w[0], Y0.w, rtol=0, atol=0)
+
+
+# --- events -------------------------------------------------------------------------------
+# No predictor, stop-gradient: w(t) = w0 exp(-(lambda_s - lambda_d + eta) t), so s = w^2 reaches
+# theta at t* = ln(s0/theta) / (2 (lambda_s - lambda_d + eta)) exactly.
+NOPRED = ds.TianModes(target="online", predictor="identity")
+
+
+@pytest.mark.parametrize("method,kw,tol", [
+    ("tsit5", dict(rtol=1e-11, atol=1e-13), 1e-8),
+    ("dopri8", dict(rtol=1e-11, atol=1e-13), 1e-8),
+    ("kvaerno5", dict(rtol=1e-10, atol=1e-12), 1e-6),
+    ("rk4", dict(dt=0.01), 1e-8),
+    ("scipy:RK45", dict(rtol=1e-11, atol=1e-13), 1e-7),
+])
+def test_collapse_event_time_is_root_found(method, kw, tol):
+    params = ds.TianParams(eta=0.1)
+    data = ds.ModeData.isotropic(SIGMA2, n_modes=2)
+    w0 = jnp.array([1.0, 2.0])
+    y0 = NOPRED.initial_state(w0)
+    theta = 1e-3
+    rate = SIGMA2 + 0.1
+    t_star = np.log(1.0 / theta) / (2 * rate)
+    sol = ds.solve(NOPRED, y0, (params, data), 50.0, saveat=6, method=method,
+                   event=NOPRED.collapse_event(theta), **kw)
+    assert int(sol.status) == ds.Status.EVENT
+    assert abs(float(sol.event_time) - t_star) < tol * t_star
+    # saves after the event hold the event state: s_min = theta there
+    after = np.asarray(sol.ts) > t_star
+    assert after.any()
+    np.testing.assert_allclose(np.asarray(sol.ys.w[after, 0]) ** 2, theta, rtol=1e-6)
+
+
+def test_no_event_gives_inf_time_and_success():
+    sol = ds.solve(NOPRED, NOPRED.initial_state(jnp.ones(2)), (ds.TianParams(), ds.ModeData.isotropic(0.1, 2)),
+                   1.0, event=NOPRED.collapse_event(1e-3))
+    assert int(sol.status) == ds.Status.SUCCESS and np.isinf(sol.event_time)
+
+
+# --- failures are reported, never silent --------------------------------------------------
+def test_max_steps_is_reported_and_raised():
+    with pytest.raises(ds.SolveError, match="MAX_STEPS"):
+        ds.solve(MODEL, Y0, (PARAMS, DATA), T1, max_steps=3)
+    sol = ds.solve(MODEL, Y0, (PARAMS, DATA), T1, max_steps=3, on_failure="flag")
+    assert int(sol.status) == ds.Status.MAX_STEPS and not sol.ok
+    with pytest.warns(RuntimeWarning, match="failed"):
+        ds.solve(MODEL, Y0, (PARAMS, DATA), T1, max_steps=3, on_failure="warn")
+
+
+def _blowup(t, y, args):  # dy/dt = y^2, y(0) = 1 blows up at t = 1
+    return y**2
+
+
+@pytest.mark.parametrize("method", ["tsit5", "rk4"])
+def test_blow_up_is_flagged(method):
+    sol = ds.solve(_blowup, jnp.array([1.0]), (), 2.0, saveat=5, method=method, dt=0.01, on_failure="flag")
+    assert int(sol.status) in (ds.Status.NONFINITE, ds.Status.MAX_STEPS, ds.Status.FAILED)
+    with pytest.raises(ds.SolveError):
+        ds.solve(_blowup, jnp.array([1.0]), (), 2.0, method=method, dt=0.01)
+
+
+def test_bad_solver_arguments_are_rejected():
+    args = (PARAMS, DATA)
+    with pytest.raises(ValueError, match="unknown method"):
+        ds.solve(MODEL, Y0, args, T1, method="euler")
+    with pytest.raises(ValueError, match="dt"):
+        ds.solve(MODEL, Y0, args, T1, method="rk4")
+    with pytest.raises(ValueError, match="t1 must be > t0"):
+        ds.solve(MODEL, Y0, args, 0.0)
+    with pytest.raises(ValueError, match="inside"):
+        ds.solve(MODEL, Y0, args, T1, saveat=[0.0, 30.0])
+    with pytest.raises(ValueError, match="rtol"):
+        ds.solve(MODEL, Y0, args, T1, rtol=-1.0)
+    with pytest.raises(ValueError, match="on_failure"):
+        ds.solve(MODEL, Y0, args, T1, on_failure="ignore")
+    with pytest.raises(ValueError, match="threshold"):
+        ds.CollapseEvent(ds.TianModes.mode_strength, 0.0)
+
+
+# --- batching and compilation ---------------------------------------------------------------
+def test_solve_batch_equals_loop_of_solves():
+    etas = jnp.array([0.0, 0.01, 0.05, 0.2])
+    params = ds.TianParams(alpha_p=jnp.full(4, 2.0), beta=jnp.full(4, 0.2), eta=etas, tau=jnp.ones(4))
+    batch = ds.solve_batch(MODEL, Y0, (params, DATA), T1, saveat=5, batch_args=(0, None), rtol=1e-10, atol=1e-12)
+    assert batch.ys.w.shape == (4, 5, 3) and batch.status.shape == (4,)
+    for i, eta in enumerate(etas):
+        one = ds.solve(MODEL, Y0, (PARAMS.replace(eta=eta), DATA), T1, saveat=5, rtol=1e-10, atol=1e-12)
+        assert _maxerr(jax.tree.map(lambda x: x[i], batch.ys), one.ys) < 1e-12
+
+
+def test_solve_batch_partial_in_axes_and_batched_y0():
+    y0 = jax.tree.map(lambda x: jnp.stack([x, 2 * x]), Y0)
+    spec = (ds.TianParams(alpha_p=None, beta=None, eta=0, tau=None), None)
+    params = PARAMS.replace(eta=jnp.array([0.0, 0.1]))
+    sol = ds.solve_batch(MODEL, y0, (params, DATA), T1, batch_y0=True, batch_args=spec)
+    one = ds.solve(MODEL, jax.tree.map(lambda x: x[1], y0), (PARAMS.replace(eta=0.1), DATA), T1)
+    assert _maxerr(jax.tree.map(lambda x: x[1], sol.final), one.final) < 1e-10
+
+
+@pytest.mark.parametrize("method", ["tsit5", "rk4"])
+def test_new_parameter_values_do_not_recompile(method):
+    kw = dict(method=method, dt=0.1, saveat=4)
+    ds.solve(MODEL, Y0, (PARAMS, DATA), T1, **kw)  # compile once
+    n_single = api._solve_jit._cache_size()
+    for eta, alpha in [(0.0, 1.0), (0.1, 3.0), (0.07, 0.5)]:
+        y0 = jax.tree.map(lambda x: x * (1 + eta), Y0)
+        ds.solve(MODEL, y0, (ds.TianParams(alpha_p=alpha, beta=0.3, eta=eta), DATA), T1, **kw)
+    assert api._solve_jit._cache_size() == n_single
+
+    batched = ds.TianParams(alpha_p=jnp.ones(8), beta=jnp.ones(8), eta=jnp.linspace(0, 0.1, 8), tau=jnp.ones(8))
+    ds.solve_batch(MODEL, Y0, (batched, DATA), T1, batch_args=(0, None), **kw)
+    n_batch = api._solve_batch_jit._cache_size()
+    ds.solve_batch(MODEL, Y0, (batched.replace(eta=batched.eta * 2, alpha_p=batched.alpha_p * 3), DATA), T1,
+                   batch_args=(0, None), **kw)
+    assert api._solve_batch_jit._cache_size() == n_batch
