@@ -30,6 +30,7 @@ def _maxerr(a, b):
     ("dopri5", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("dopri8", dict(rtol=1e-11, atol=1e-13), 1e-9),
     ("kvaerno5", dict(rtol=1e-10, atol=1e-12), 1e-7),
+    ("rk45", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("rk4", dict(dt=0.005), 1e-9),
     ("scipy:RK45", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("scipy:Radau", dict(rtol=1e-11, atol=1e-13), 1e-7),
@@ -69,6 +70,7 @@ NOPRED = ds.TianModes(target="online", predictor="identity")
     ("tsit5", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("dopri8", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("kvaerno5", dict(rtol=1e-10, atol=1e-12), 1e-6),
+    ("rk45", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("rk4", dict(dt=0.01), 1e-8),
     ("scipy:RK45", dict(rtol=1e-11, atol=1e-13), 1e-7),
 ])
@@ -97,9 +99,10 @@ def test_no_event_gives_inf_time_and_success():
 
 
 # --- failures are reported, never silent --------------------------------------------------
-def test_max_steps_is_reported_and_raised():
+@pytest.mark.parametrize("method", ["tsit5", "rk45"])
+def test_max_steps_is_reported_and_raised(method):
     with pytest.raises(ds.SolveError, match="MAX_STEPS"):
-        ds.solve(MODEL, Y0, (PARAMS, DATA), T1, max_steps=3)
+        ds.solve(MODEL, Y0, (PARAMS, DATA), T1, max_steps=3, method=method)
     sol = ds.solve(MODEL, Y0, (PARAMS, DATA), T1, max_steps=3, on_failure="flag")
     assert int(sol.status) == ds.Status.MAX_STEPS and not sol.ok
     with pytest.warns(RuntimeWarning, match="failed"):
@@ -110,7 +113,7 @@ def _blowup(t, y, args):  # dy/dt = y^2, y(0) = 1 blows up at t = 1
     return y**2
 
 
-@pytest.mark.parametrize("method", ["tsit5", "rk4"])
+@pytest.mark.parametrize("method", ["tsit5", "rk45", "rk4"])
 def test_blow_up_is_flagged(method):
     sol = ds.solve(_blowup, jnp.array([1.0]), (), 2.0, saveat=5, method=method, dt=0.01, on_failure="flag")
     assert int(sol.status) in (ds.Status.NONFINITE, ds.Status.MAX_STEPS, ds.Status.FAILED)
@@ -156,7 +159,40 @@ def test_solve_batch_partial_in_axes_and_batched_y0():
     assert _maxerr(jax.tree.map(lambda x: x[1], sol.final), one.final) < 1e-10
 
 
-@pytest.mark.parametrize("method", ["tsit5", "rk4"])
+def test_rk45_matches_scipy_rk45_step_for_step_accuracy():
+    """Same pair and controller as scipy's RK45: at equal tolerances both errors are comparable."""
+    ref = _ref(saveat=None)
+    for rtol in (1e-6, 1e-9):
+        ours = ds.solve(MODEL, Y0, (PARAMS, DATA), T1, method="rk45", rtol=rtol, atol=rtol * 1e-3)
+        theirs = ds.solve(MODEL, Y0, (PARAMS, DATA), T1, method="scipy:RK45", rtol=rtol, atol=rtol * 1e-3)
+        e_ours, e_theirs = _maxerr(ours.final, ref.final), _maxerr(theirs.final, ref.final)
+        assert e_ours < 10 * max(e_theirs, 1e-13) and e_ours < 100 * rtol
+
+
+@pytest.mark.parametrize("method", ["rk45", "tsit5"])
+def test_chunking_never_changes_results(method):
+    """Per-problem step control: chunk sizes 7, 64 and one chunk give the same steps and results up to
+    the round-off of XLA's shape-dependent vectorisation (not bitwise)."""
+    n = 23
+    rng = np.random.default_rng(0)
+    params = ds.TianParams(alpha_p=rng.uniform(0.5, 2, n), beta=rng.uniform(0.1, 1, n), eta=rng.uniform(0, 0.05, n),
+                           tau=np.ones(n))
+    sols = [ds.solve_batch(MODEL, Y0, (params, DATA), T1, saveat=3, batch_args=(0, None), method=method,
+                           chunk_size=c, event=MODEL.collapse_event(1e-3)) for c in (7, 64, 1)]
+    for other in sols[1:]:
+        assert _maxerr(sols[0].ys, other.ys) < 1e-13
+        np.testing.assert_allclose(sols[0].event_time, other.event_time, rtol=1e-13)
+        np.testing.assert_array_equal(sols[0].status, other.status)
+        np.testing.assert_array_equal(sols[0].n_steps, other.n_steps)
+
+
+def test_batch_size_mismatch_is_a_clear_error():
+    params = ds.TianParams(alpha_p=jnp.ones(3), beta=jnp.ones(4), eta=jnp.zeros(3), tau=jnp.ones(3))
+    with pytest.raises(ValueError, match="disagree on the batch size"):
+        ds.solve_batch(MODEL, Y0, (params, DATA), T1, batch_args=(0, None))
+
+
+@pytest.mark.parametrize("method", ["tsit5", "rk45", "rk4"])
 def test_new_parameter_values_do_not_recompile(method):
     kw = dict(method=method, dt=0.1, saveat=4)
     ds.solve(MODEL, Y0, (PARAMS, DATA), T1, **kw)  # compile once

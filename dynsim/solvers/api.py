@@ -13,6 +13,8 @@ Methods
 ``"dopri5"``    adaptive explicit 5(4), diffrax
 ``"dopri8"``    adaptive explicit 8(5,3), diffrax
 ``"kvaerno5"``  adaptive implicit (stiff), diffrax
+``"rk45"``      adaptive Dormand–Prince 5(4), dynsim's lean loop: fastest for
+                batches of small non-stiff systems (sweeps); steps land on saves
 ``"rk4"``       classical RK4, fixed step ``dt`` (``lax.scan``)
 ``"scipy:M"``   reference ``scipy.integrate.solve_ivp(method=M)``, M in RK45,
                 RK23, DOP853, Radau, BDF, LSODA (host, not jittable)
@@ -34,9 +36,10 @@ from dynsim import _checks
 from dynsim.solvers.adaptive import ADAPTIVE_METHODS, adaptive_solve
 from dynsim.solvers.reference import SCIPY_METHODS, scipy_solve
 from dynsim.solvers.rk4 import rk4_solve
+from dynsim.solvers.rk45 import rk45_solve
 from dynsim.solvers.solution import Solution
 
-METHODS = tuple(ADAPTIVE_METHODS) + ("rk4",) + tuple(f"scipy:{m}" for m in SCIPY_METHODS)
+METHODS = tuple(ADAPTIVE_METHODS) + ("rk45", "rk4") + tuple(f"scipy:{m}" for m in SCIPY_METHODS)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ def _core(model, y0, args, t0, t1, ts, cfg: SolverConfig, event):
     t0, t1, ts = (jnp.asarray(x, dtype) for x in (t0, t1, ts))
     if cfg.method == "rk4":
         ys, status, t_ev, n = rk4_solve(model, y0, args, t0, ts, cfg.substeps, event)
+    elif cfg.method == "rk45":
+        ys, status, t_ev, n = rk45_solve(model, y0, args, t0, t1, ts, cfg, event)
     else:
         ys, status, t_ev, n = adaptive_solve(model, y0, args, t0, t1, ts, cfg, event)
     return Solution(ts=ts, ys=ys, status=status, event_time=t_ev.astype(dtype), n_steps=n)
@@ -122,12 +127,57 @@ def _core(model, y0, args, t0, t1, ts, cfg: SolverConfig, event):
 _solve_jit = jax.jit(_core, static_argnames=("model", "cfg", "event"))
 
 
-@partial(jax.jit, static_argnames=("model", "cfg", "event", "in_axes"))
-def _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes):
-    fn = lambda y, a: _core(model, y, a, t0, t1, ts, cfg, event)  # noqa: E731
-    sol = jax.vmap(fn, in_axes=in_axes)(y0, args)
+def _leaf_axes(tree, axes):
+    """Per-leaf batch axis (0 or -1 for unbatched) of ``tree`` given a ``vmap``-style prefix ``axes``."""
+    full = jax.tree.map(lambda ax, sub: jax.tree.map(lambda _: -1 if ax is None else int(ax), sub),
+                        axes, tree, is_leaf=lambda x: x is None)
+    return jax.tree.leaves(full)
+
+
+def batch_size(y0, args, in_axes) -> int:
+    """Size of the batch axis, checked to agree across every batched leaf."""
+    sizes = {int(np.shape(leaf)[0]) for part, axes in zip((y0, args), in_axes)
+             for leaf, ax in zip(jax.tree.leaves(part), _leaf_axes(part, axes)) if ax == 0}
+    if not sizes:
+        raise ValueError("solve_batch needs at least one batched input (batch_y0=True or batch_args)")
+    if len(sizes) > 1:
+        raise ValueError(f"batched inputs disagree on the batch size: {sorted(sizes)}")
+    return sizes.pop()
+
+
+@partial(jax.jit, static_argnames=("model", "cfg", "event", "in_axes", "chunk"))
+def _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes, chunk):
+    """vmap over chunks of ``chunk`` problems, ``lax.map`` over the chunks (padded by repeating
+    the last problem). Every problem keeps its own step control, so chunking never changes results."""
+    parts = (y0, args)
+    leaves, treedef = jax.tree.flatten(parts)
+    axes = _leaf_axes(y0, in_axes[0]) + _leaf_axes(args, in_axes[1])
+    batched = [i for i, ax in enumerate(axes) if ax == 0]
+    B = leaves[batched[0]].shape[0]
+    n_chunks = -(-B // chunk)
+    pad = n_chunks * chunk - B
+
+    def to_chunks(x):
+        x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
+        return x.reshape((n_chunks, chunk) + x.shape[1:])
+
+    def solve_one(batched_leaves):
+        full = list(leaves)
+        for i, leaf in zip(batched, batched_leaves):
+            full[i] = leaf
+        y, a = jax.tree.unflatten(treedef, full)
+        return _core(model, y, a, t0, t1, ts, cfg, event)
+
+    sol = jax.lax.map(jax.vmap(solve_one), [to_chunks(leaves[i]) for i in batched])
+    sol = jax.tree.map(lambda x: x.reshape((n_chunks * chunk,) + x.shape[2:])[:B], sol)
     return Solution(ts=sol.ts, ys=sol.ys, status=sol.status, event_time=sol.event_time,
                     n_steps=sol.n_steps, time_axis=1)
+
+
+def default_chunk_size(batch: int) -> int:
+    """Problems per ``vmap`` chunk: small chunks stay in cache on CPU (16 measured best for the
+    64-mode Tian system, ``benchmarks/bench_modes.py``); accelerators take the whole batch."""
+    return min(batch, 16 if jax.default_backend() == "cpu" else 65536)
 
 
 def _validate_args(args):
@@ -190,13 +240,14 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method="tsit5", rtol=None
 
 def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, saveat=None, method="tsit5",
                 rtol=None, atol=None, max_steps=100_000, dt=None, dt0=None, step_to_saves=False,
-                event=None, on_failure="raise") -> Solution:
+                event=None, chunk_size=None, on_failure="raise") -> Solution:
     """Solve a batch of problems in one jitted ``vmap`` call (same save times for all).
 
     ``batch_y0``: ``False`` (shared initial state) or ``True`` (leading batch axis on every leaf).
     ``batch_args``: ``vmap`` ``in_axes`` for ``args`` (``0``: every leaf batched; a PyTree prefix
     of ints/``None`` to batch some leaves only, e.g. ``(TianParams(0, None, 0, None), None)``).
-    Other arguments as in :func:`solve`. Returns a :class:`Solution` whose leaves have shape
+    ``chunk_size``: problems per ``vmap`` chunk (``None``: :func:`default_chunk_size`); chunks run
+    one after another (``lax.map``) and never change the results. Other arguments as in :func:`solve`. Returns a :class:`Solution` whose leaves have shape
     ``(B, T, ...)`` and ``status`` of shape ``(B,)``.
     """
     _check_on_failure(on_failure)
@@ -211,5 +262,9 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
         model.validate(first_y0, first_args)
     ts = save_times(t0, t1, saveat)
     cfg = _config(method, first_y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves)
-    sol = _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes)
+    B = batch_size(y0, args, in_axes)
+    chunk = default_chunk_size(B) if chunk_size is None else int(chunk_size)
+    if chunk < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    sol = _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes, min(chunk, B))
     return _finish(sol, on_failure)

@@ -16,7 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
+
+BISECTIONS = 64
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,26 @@ class CollapseEvent:
 
     def __call__(self, t, y, args):
         return jnp.min(self.observable(y)) - self.threshold
+
+
+def hermite(theta, h, y0, y1, f0, f1):
+    r"""Cubic Hermite interpolant of one step :math:`[t, t+h]` at :math:`t + \theta h`, ``theta in [0, 1]``,
+    from the end values ``y0, y1`` and slopes ``f0, f1`` (local error :math:`O(h^4)`)."""
+    t2, t3 = theta * theta, theta * theta * theta
+    return ((2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0
+            + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1)
+
+
+def locate_crossing(g, t, h, y0, y1, f0, f1):
+    """Root of ``g(t', y(t'))`` inside a step where ``g`` went from ``> 0`` to ``<= 0``, by
+    :data:`BISECTIONS` bisections on the Hermite interpolant. Returns ``(t_event, y_event)``."""
+    dtype = jnp.result_type(y0)
+
+    def bisect(_, lohi):
+        lo, hi = lohi
+        mid = (lo + hi) / 2
+        below = g(t + mid * h, hermite(mid, h, y0, y1, f0, f1)) <= 0
+        return jnp.where(below, lo, mid), jnp.where(below, mid, hi)
+
+    _, theta = jax.lax.fori_loop(0, BISECTIONS, bisect, (jnp.zeros((), dtype), jnp.ones((), dtype)))
+    return t + theta * h, hermite(theta, h, y0, y1, f0, f1)

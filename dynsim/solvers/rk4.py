@@ -23,19 +23,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from dynsim.solvers.events import locate_crossing
 from dynsim.solvers.solution import Status
-
-_BISECTIONS = 64
-
-
-def _hermite(theta, h, y0, y1, f0, f1):
-    """Cubic Hermite interpolant on one step, ``theta in [0, 1]``."""
-    t2, t3 = theta * theta, theta * theta * theta
-    h00 = 2 * t3 - 3 * t2 + 1
-    h10 = t3 - 2 * t2 + theta
-    h01 = -2 * t3 + 3 * t2
-    h11 = t3 - t2
-    return h00 * y0 + h10 * h * f0 + h01 * y1 + h11 * h * f1
 
 
 def rk4_solve(model, y0, args, t0, ts, substeps: int, event=None):
@@ -90,17 +79,7 @@ def rk4_solve(model, y0, args, t0, ts, substeps: int, event=None):
     event_time = inf
     if event is not None:
         tb, hb, yb0, yb1, fb0 = bracket
-        fb1 = f(tb + hb, yb1)
-
-        def bisect(_, lohi):
-            lo, hi = lohi
-            mid = (lo + hi) / 2
-            below = g(tb + mid * hb, _hermite(mid, hb, yb0, yb1, fb0, fb1)) <= 0
-            return jnp.where(below, lo, mid), jnp.where(below, mid, hi)
-
-        _, theta = jax.lax.fori_loop(0, _BISECTIONS, bisect, (jnp.zeros((), dtype), jnp.ones((), dtype)))
-        t_ev = tb + theta * hb
-        y_ev = _hermite(theta, hb, yb0, yb1, fb0, fb1)
+        t_ev, y_ev = locate_crossing(g, tb, hb, yb0, yb1, fb0, f(tb + hb, yb1))
         event_time = jnp.where(done, t_ev, inf)
         ys = jnp.where(done & (ts > t_ev)[:, None], y_ev[None, :], ys)
         status = jnp.where(done, Status.EVENT, status).astype(jnp.int32)
