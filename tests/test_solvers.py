@@ -121,6 +121,18 @@ def test_blow_up_is_flagged(method):
         ds.solve(_blowup, jnp.array([1.0]), (), 2.0, method=method, dt=0.01)
 
 
+def _nan_after_half(t, y, args):  # a right-hand side that turns NaN at t = 0.5
+    return jnp.where(t > 0.5, jnp.nan, -y)
+
+
+@pytest.mark.parametrize("method", ["tsit5", "rk45", "rk4", "scipy:RK45"])
+def test_nan_right_hand_side_is_flagged_promptly(method):
+    sol = ds.solve(_nan_after_half, jnp.array([1.0, 2.0]), (), 2.0, saveat=5, method=method, dt=0.01,
+                   on_failure="flag")
+    assert not sol.ok
+    assert int(sol.n_steps) < 10_000  # stopped, not spun to max_steps
+
+
 def test_bad_solver_arguments_are_rejected():
     args = (PARAMS, DATA)
     with pytest.raises(ValueError, match="unknown method"):

@@ -5,7 +5,8 @@ with the paper's typos corrected (flags 1-4 there). Data enter through
 :math:`\lambda_s` (eigenvalue of :math:`X+X'`, ``1 + sigma2`` when isotropic) and
 :math:`\lambda_d` (eigenvalue of :math:`X`, ``1`` when isotropic); every formula in
 the paper depends on τ and :math:`\lambda_d` only through :math:`\tau\lambda_d`.
-All functions are plain ``jax.numpy`` and work under ``jit``/``vmap``.
+All functions but :func:`ema_tau_eq15` (a NumPy quadrature of sampled trajectories) are plain
+``jax.numpy`` and work under ``jit``/``vmap``.
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ class TianModes:
     def initial_state(self, w, w_p=None, w_a=None, params: TianParams | None = None) -> ModeState:
         """A consistent initial state: ``w_a`` defaults to ``0`` for ``target='ema'`` (the paper's
         :math:`\\tau(0)=0`), and is ``w`` (online) or ``tau*w`` (fixed_tau, needs ``params``) otherwise;
-        ``w_p`` is ``1`` without a predictor."""
+        ``w_p`` defaults to ``1`` and is always ``1`` without a predictor."""
         w = jnp.asarray(w)
         w_p = jnp.ones_like(w) if (self.predictor == "identity" or w_p is None) else jnp.asarray(w_p)
         if self.target == "ema":

@@ -29,7 +29,9 @@ def adaptive_solve(model, y0, args, t0, t1, ts, cfg, event=None):
     """
     term = diffrax.ODETerm(lambda t, y, a: model(t, y, a))
     solver = ADAPTIVE_METHODS[cfg.method]()
-    controller = diffrax.PIDController(rtol=cfg.rtol, atol=cfg.atol)
+    # a step below 16 ulp of the time span means the solve is stuck (e.g. a NaN slope): stop, report
+    dtmin = 16 * jnp.finfo(jnp.result_type(t1)).eps * jnp.maximum(jnp.maximum(jnp.abs(t0), jnp.abs(t1)), 1.0)
+    controller = diffrax.PIDController(rtol=cfg.rtol, atol=cfg.atol, dtmin=dtmin, force_dtmin=False)
     if cfg.step_to_saves:  # land steps on the save times: no dense-interpolation error at saves
         controller = diffrax.ClipStepSizeController(controller, step_ts=ts)
     saveat = diffrax.SaveAt(ts=ts, t1=True)

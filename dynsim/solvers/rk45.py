@@ -15,7 +15,8 @@ accept when :math:`\|e\| \le 1`, new step :math:`h\cdot\mathrm{clip}(0.9\|e\|^{-
 shortened to land exactly on every save time, so saves carry no interpolation error.
 Events: the crossing step is bracketed, the root found on the cubic Hermite interpolant
 (FSAL supplies the end slope) as for RK4, then polished by three Newton iterations on true
-Dormand–Prince steps from the bracket start.
+Dormand–Prince steps from the bracket start. The loop stops early, with a failure status, on a
+non-finite slope (``NONFINITE``) or a step below 16 ulp of ``t`` (``FAILED``, step underflow).
 """
 
 from __future__ import annotations
@@ -95,9 +96,12 @@ def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
     state0 = (t0, y0f, f0, initial_step(f0), idx0, out0, jnp.int32(0), jnp.int32(0), g0, jnp.asarray(False),
               bracket0)
 
+    tiny = 16 * jnp.finfo(dtype).eps
+
     def running(s):
-        t, y, _, _, _, _, _, iters, _, found, _ = s
-        return (t < t1) & (iters < cfg.max_steps) & jnp.all(jnp.isfinite(y)) & ~found
+        t, y, k1, h, _, _, _, iters, _, found, _ = s
+        healthy = jnp.all(jnp.isfinite(k1)) & (h > tiny * jnp.maximum(jnp.abs(t), 1.0))  # no NaN slope, no underflow
+        return (t < t1) & (iters < cfg.max_steps) & healthy & ~found
 
     def body(s):
         t, y, k1, h, idx, out, n_acc, iters, gy, found, bracket = s
@@ -127,9 +131,11 @@ def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
         return (jnp.where(ok, t_new, t), jnp.where(ok, y1, y), jnp.where(ok, k7, k1), h_next, idx, out,
                 n_acc + ok.astype(jnp.int32), iters + 1, gy, found, bracket)
 
-    t, y, _, _, idx, out, n_acc, iters, _, found, bracket = jax.lax.while_loop(running, body, state0)
+    t, y, k1, _, idx, out, n_acc, iters, _, found, bracket = jax.lax.while_loop(running, body, state0)
     reached = t >= t1
-    status = jnp.where(reached, Status.SUCCESS, jnp.where(iters >= cfg.max_steps, Status.MAX_STEPS, Status.NONFINITE))
+    status = jnp.where(reached, Status.SUCCESS,
+                       jnp.where(~jnp.all(jnp.isfinite(k1)), Status.NONFINITE,
+                                 jnp.where(iters >= cfg.max_steps, Status.MAX_STEPS, Status.FAILED)))
     event_time = inf
     if event is not None:
         tb, hb, yb0, yb1, fb0, fb1 = bracket
