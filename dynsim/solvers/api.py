@@ -129,8 +129,12 @@ _solve_jit = jax.jit(_core, static_argnames=("model", "cfg", "event"))
 
 def _leaf_axes(tree, axes):
     """Per-leaf batch axis (0 or -1 for unbatched) of ``tree`` given a ``vmap``-style prefix ``axes``."""
-    full = jax.tree.map(lambda ax, sub: jax.tree.map(lambda _: -1 if ax is None else int(ax), sub),
-                        axes, tree, is_leaf=lambda x: x is None)
+    def expand(ax, sub):
+        if ax is not None and ax != 0:
+            raise ValueError(f"batch axes must be 0 (batched along the leading axis) or None, got {ax!r}")
+        return jax.tree.map(lambda _: -1 if ax is None else 0, sub)
+
+    full = jax.tree.map(expand, axes, tree, is_leaf=lambda x: x is None)
     return jax.tree.leaves(full)
 
 
