@@ -96,3 +96,21 @@ def check_shape(name: str, x, shape: tuple[int, ...]) -> None:
     got = np.shape(x)
     if tuple(got) != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(got)}")
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {tuple(choices)}")
+
+
+def unpack_args(args, param_type, data_type):
+    """Split ``args = (params, data)``, raising ``TypeError`` naming the expected types."""
+    want = f"({param_type.__name__}, {data_type.__name__})"
+    try:
+        params, data = args
+    except (TypeError, ValueError):
+        raise TypeError(f"args must be the pair {want}") from None
+    if not isinstance(params, param_type) or not isinstance(data, data_type):
+        raise TypeError(f"args must be {want}, got ({type(params).__name__}, {type(data).__name__})")
+    return params, data

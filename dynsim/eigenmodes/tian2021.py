@@ -41,9 +41,9 @@ import numpy as np
 
 from dynsim import _checks
 from dynsim.params import ModeData, TianParams
+from dynsim import targets
 from dynsim.solvers.events import CollapseEvent
 
-TARGETS = ("ema", "online", "fixed_tau")
 PREDICTORS = ("linear", "identity")
 
 
@@ -63,25 +63,6 @@ class PSTState(NamedTuple):
     tau: jax.Array
 
 
-def _check_options(target, predictor, stop_gradient):
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
-    if predictor not in PREDICTORS:
-        raise ValueError(f"unknown predictor {predictor!r}; choose one of {PREDICTORS}")
-    if not stop_gradient and target != "online":
-        raise ValueError("stop_gradient=False is defined for target='online' (W_a = W) only")
-
-
-def _unpack_args(args):
-    try:
-        params, data = args
-    except (TypeError, ValueError):
-        raise TypeError("args must be the pair (TianParams, ModeData)") from None
-    if not isinstance(params, TianParams) or not isinstance(data, ModeData):
-        raise TypeError(f"args must be (TianParams, ModeData), got ({type(params).__name__}, {type(data).__name__})")
-    return params, data
-
-
 @dataclass(frozen=True)
 class TianModes:
     """Per-mode BYOL/SimSiam flow in (w, w_p, w_a) form; see the module docstring for the equations."""
@@ -91,31 +72,21 @@ class TianModes:
     stop_gradient: bool = True
 
     def __post_init__(self):
-        _check_options(self.target, self.predictor, self.stop_gradient)
+        targets.check_target_options(self.target, self.predictor, PREDICTORS, self.stop_gradient)
 
     def __call__(self, t, y: ModeState, args) -> ModeState:
         params, data = args
         lam_s, lam_d, eta = data.lambda_s, data.lambda_d, params.eta
         w = y.w
         w_p = jnp.ones_like(w) if self.predictor == "identity" else y.w_p
-        if self.target == "ema":
-            w_a = y.w_a
-        elif self.target == "online":
-            w_a = w
-        else:
-            w_a = params.tau * w
+        w_a = targets.target_in_loss(self.target, w, y.w_a, params.tau)
         r = w_a * lam_d - w_p * w * lam_s
         if self.stop_gradient:
             dw = w_p * r - eta * w
         else:
             dw = -w * ((w_p**2 + 1) * lam_s - 2 * w_p * lam_d) - eta * w
         dw_p = jnp.zeros_like(w) if self.predictor == "identity" else params.alpha_p * r * w - eta * w_p
-        if self.target == "ema":
-            dw_a = params.beta * (w - y.w_a)
-        elif self.target == "online":
-            dw_a = dw
-        else:
-            dw_a = params.tau * dw
+        dw_a = targets.target_rate(self.target, w, y.w_a, dw, params.beta, params.tau)
         return ModeState(dw, dw_p, dw_a)
 
     # --- states and conversions -------------------------------------------------------------
@@ -125,14 +96,7 @@ class TianModes:
         ``w_p`` defaults to ``1`` and is always ``1`` without a predictor."""
         w = jnp.asarray(w)
         w_p = jnp.ones_like(w) if (self.predictor == "identity" or w_p is None) else jnp.asarray(w_p)
-        if self.target == "ema":
-            w_a = jnp.zeros_like(w) if w_a is None else jnp.asarray(w_a)
-        elif self.target == "online":
-            w_a = w
-        else:
-            if params is None:
-                raise ValueError("target='fixed_tau' needs params to set w_a = tau * w")
-            w_a = jnp.asarray(params.tau) * w
+        w_a = targets.initial_target(self.target, w, w_a, None if params is None else params.tau)
         return ModeState(*jnp.broadcast_arrays(w, w_p, w_a))
 
     def from_pst(self, p, s, tau=0.0) -> ModeState:
@@ -159,7 +123,7 @@ class TianModes:
         return CollapseEvent(TianModes.mode_strength, threshold)
 
     def validate(self, y0, args) -> None:
-        params, data = _unpack_args(args)
+        params, data = _checks.unpack_args(args, TianParams, ModeData)
         params.validate()
         data.validate()
         if not isinstance(y0, ModeState):
@@ -209,7 +173,7 @@ class TianPST:
         return PSTState(dp, ds, dtau)
 
     def validate(self, y0, args) -> None:
-        params, data = _unpack_args(args)
+        params, data = _checks.unpack_args(args, TianParams, ModeData)
         params.validate()
         data.validate()
         _checks.check_positive("y0.s", y0.s, strict=(self.target == "ema"))

@@ -39,9 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
+from dynsim import targets
 from dynsim.params import ModeData, MomentData, TianParams
 
-TARGETS = ("ema", "online", "fixed_tau")
 PREDICTORS = ("linear", "symmetric", "identity")
 
 
@@ -64,17 +64,6 @@ def _sym(A):
     return (A + jnp.swapaxes(A, -1, -2)) / 2
 
 
-def _unpack(args, data_type):
-    try:
-        params, data = args
-    except (TypeError, ValueError):
-        raise TypeError(f"args must be the pair (TianParams, {data_type.__name__})") from None
-    if not isinstance(params, TianParams) or not isinstance(data, data_type):
-        raise TypeError(f"args must be (TianParams, {data_type.__name__}), "
-                        f"got ({type(params).__name__}, {type(data).__name__})")
-    return params, data
-
-
 @dataclass(frozen=True)
 class TianMatrixFlow:
     """Lemma 1 (Eqs. 2-4) of Tian et al. 2021 with the variants in the module docstring."""
@@ -84,12 +73,7 @@ class TianMatrixFlow:
     stop_gradient: bool = True
 
     def __post_init__(self):
-        if self.target not in TARGETS:
-            raise ValueError(f"unknown target {self.target!r}; choose one of {TARGETS}")
-        if self.predictor not in PREDICTORS:
-            raise ValueError(f"unknown predictor {self.predictor!r}; choose one of {PREDICTORS}")
-        if not self.stop_gradient and self.target != "online":
-            raise ValueError("stop_gradient=False is defined for target='online' (W_a = W) only")
+        targets.check_target_options(self.target, self.predictor, PREDICTORS, self.stop_gradient)
 
     def __call__(self, t, y: MatrixState, args) -> MatrixState:
         params, data = args
@@ -98,12 +82,7 @@ class TianMatrixFlow:
         n2 = W.shape[-2]
         eye = jnp.eye(n2, dtype=W.dtype)
         W_p = eye if self.predictor == "identity" else y.W_p
-        if self.target == "ema":
-            W_a = y.W_a
-        elif self.target == "online":
-            W_a = W
-        else:
-            W_a = params.tau * W
+        W_a = targets.target_in_loss(self.target, W, y.W_a, params.tau)
         R = -W_p @ W @ (X + Xp) + W_a @ X
         if self.stop_gradient:
             dW = W_p.T @ R - eta * W
@@ -115,12 +94,7 @@ class TianMatrixFlow:
         else:
             G = params.alpha_p * R @ W.T
             dW_p = (_sym(G) if self.predictor == "symmetric" else G) - eta * W_p
-        if self.target == "ema":
-            dW_a = params.beta * (W - y.W_a)
-        elif self.target == "online":
-            dW_a = dW
-        else:
-            dW_a = params.tau * dW
+        dW_a = targets.target_rate(self.target, W, y.W_a, dW, params.beta, params.tau)
         return MatrixState(dW, dW_p, dW_a)
 
     def initial_state(self, W, W_p=None, W_a=None, params: TianParams | None = None) -> MatrixState:
@@ -133,14 +107,7 @@ class TianMatrixFlow:
             W_p = jnp.eye(n2, dtype=W.dtype)
         elif W_p is None:
             raise ValueError("W_p is required for a trainable predictor")
-        if self.target == "ema":
-            W_a = jnp.zeros_like(W) if W_a is None else jnp.asarray(W_a)
-        elif self.target == "online":
-            W_a = W
-        else:
-            if params is None:
-                raise ValueError("target='fixed_tau' needs params to set W_a = tau * W")
-            W_a = jnp.asarray(params.tau) * W
+        W_a = targets.initial_target(self.target, W, W_a, None if params is None else params.tau)
         return MatrixState(W, jnp.asarray(W_p), W_a)
 
     @staticmethod
@@ -154,7 +121,7 @@ class TianMatrixFlow:
         return jnp.linalg.eigvalsh(TianMatrixFlow.correlation(y))
 
     def validate(self, y0, args) -> None:
-        params, data = _unpack(args, MomentData)
+        params, data = _checks.unpack_args(args, TianParams, MomentData)
         params.validate()
         data.validate()
         if not isinstance(y0, MatrixState):
@@ -194,7 +161,7 @@ class TianCorrelationFlow:
         return CorrelationState(dF, dWp)
 
     def validate(self, y0, args) -> None:
-        params, data = _unpack(args, ModeData)
+        params, data = _checks.unpack_args(args, TianParams, ModeData)
         params.validate()
         data.validate()
         _checks.check_psd("y0.F", y0.F)

@@ -1,0 +1,57 @@
+r"""The target branch, shared by the per-mode and matrix models (Tian et al. 2021, §2).
+
+The same three choices act on a scalar mode :math:`w` or a matrix :math:`W` alike:
+
+==============  =====================================  ==========================================
+``target``      target used in the loss                evolution of the stored target
+==============  =====================================  ==========================================
+``"ema"``       the stored :math:`W_a` (BYOL)          :math:`\dot W_a = \beta (W - W_a)` (Eq. 4)
+``"online"``    :math:`W` itself (SimSiam)             :math:`\dot W_a = \dot W` (stays equal to W)
+``"fixed_tau"`` :math:`\tau W` (Assumption 1, const.)  :math:`\dot W_a = \tau \dot W` (stays τW)
+==============  =====================================  ==========================================
+
+Without stop-gradient (Theorem 2) the target must be ``"online"``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from dynsim import _checks
+
+TARGETS = ("ema", "online", "fixed_tau")
+
+
+def check_target_options(target: str, predictor: str, predictors, stop_gradient: bool) -> None:
+    """Validate a model's static branch options, naming the bad one."""
+    _checks.check_choice("target", target, TARGETS)
+    _checks.check_choice("predictor", predictor, predictors)
+    if not stop_gradient and target != "online":
+        raise ValueError("stop_gradient=False is defined for target='online' (W_a = W) only")
+
+
+def target_in_loss(target: str, online, stored, tau):
+    """The target the loss sees: ``stored`` (ema), ``online`` or ``tau * online``."""
+    if target == "ema":
+        return stored
+    return online if target == "online" else tau * online
+
+
+def target_rate(target: str, online, stored, d_online, beta, tau):
+    """Time derivative of the stored target (table above)."""
+    if target == "ema":
+        return beta * (online - stored)
+    return d_online if target == "online" else tau * d_online
+
+
+def initial_target(target: str, online, stored=None, tau=None):
+    """Consistent initial target: ``stored`` or ``0`` for ema (the paper's :math:`W_a(0) = 0`),
+    ``online`` for SimSiam, ``tau * online`` for fixed τ (``tau`` required)."""
+    online = jnp.asarray(online)
+    if target == "ema":
+        return jnp.zeros_like(online) if stored is None else jnp.asarray(stored)
+    if target == "online":
+        return online
+    if tau is None:
+        raise ValueError("target='fixed_tau' needs params to set the target to tau * online")
+    return jnp.asarray(tau) * online
