@@ -1,0 +1,284 @@
+r"""One per-mode model family for linear non-contrastive SSL: Euclidean or cosine loss,
+trainable or closed-form predictor, EMA / SimSiam / no-stop-gradient target, IsoLoss, weight decay.
+
+State :class:`~dynsim.eigenmodes.ModeState` ``(w, w_p, w_a)``, one entry per mode: online
+amplitude :math:`w_m` (:math:`c_m = w_m^2` is the eigenvalue of :math:`WW^\top`), predictor
+eigenvalue :math:`w_{p,m} = \lambda_m`, target amplitude :math:`w_{a,m}`. Mode :math:`m` sees
+data with :math:`E[u_1^2] = \lambda_s`, :math:`E[u_1u_2] = \lambda_d` (:class:`ModeData`;
+Halvagal's :math:`k = 1+\sigma^2 = \lambda_s/\lambda_d`). ``args = (TianParams, ModeData,
+PredictorParams)``; ``PredictorParams`` may be omitted. Time: :math:`t = \mathrm{lr}\cdot` steps.
+
+**Euclidean loss** (Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2, halvagal2023.md), with
+:math:`\bar w` the target seen by the loss (``dynsim.targets``) and :math:`r = \bar w\lambda_d - \lambda w\lambda_s`:
+
+.. math::
+    \dot w = \lambda r - \eta w \quad(\text{IsoLoss: } \dot w = r - \eta w),\qquad
+    \dot w_p = \alpha_p r w - \eta w_p \ (\text{trainable}).
+
+Without stop-gradient :math:`\dot w = -w[(\lambda^2+1)\lambda_s - 2\lambda\lambda_d] - \eta w`.
+For :math:`\lambda = c^\alpha`, :math:`\bar w = w`: :math:`\dot c = 2c^{1+\alpha}(1-kc^\alpha)` (Halvagal §2.2).
+
+**Cosine loss** :math:`\mathcal L = -\cos(p, z_2)` with :math:`z_1 = w\,u_1`, :math:`z_2 = \bar w\,u_2`,
+:math:`p = \lambda z_1` (Halvagal §1.4, §2.2): :math:`\dot w_m = -E[g_m u_{1,m}] - \eta w_m` with
+:math:`g = \lambda\,\partial\mathcal L/\partial p` (IsoLoss: :math:`g = \partial\mathcal L/\partial p`, §3),
+:math:`\partial\mathcal L/\partial p = -[z_2/(\|p\|\|z_2\|) - (p\cdot z_2)\,p/(\|p\|^3\|z_2\|)]`, and a trainable
+predictor gets :math:`\dot w_{p,m} = -\alpha_p E[(\partial\mathcal L/\partial p)_m z_{1,m}] - \eta w_{p,m}`.
+The Gaussian expectation couples the modes. ``expectation="exact"`` evaluates it on a *fixed*
+set of scrambled-Sobol Gaussian nodes (common random numbers: the right-hand side is a smooth
+function of the state, so adaptive step control works; :meth:`SSLModes.expectation_error` gives
+the node error). Because :math:`\partial\mathcal L/\partial p \perp p` node by node, the
+conservation of :math:`\mathrm{tr}\,C` (cosine) and :math:`\sum c^{1+\alpha}` (cosine IsoLoss with
+``power``) holds exactly for any node count. ``expectation="mean_field"`` replaces the norms by
+their RMS values (Halvagal §2.2, **approximate**: right fixed points, transients off by 10-30 %):
+
+.. math::
+    \dot w_m \approx \lambda_m\Big[\frac{\bar w_m\lambda_d}{N_pN_z} - \frac{A\,\lambda_m w_m\lambda_s}{N_p^3N_z}\Big] - \eta w_m,\quad
+    N_p^2 = \sum_j\lambda_j^2w_j^2\lambda_s,\ N_z^2 = \sum_j\bar w_j^2\lambda_s,\ A = \sum_j\lambda_jw_j\bar w_j\lambda_d .
+
+**Closed-form predictors** (:mod:`dynsim.eigenmodes.predictors`) take the eigenvalues of the
+predictor input's correlation. Which correlation is **unconfirmed** across the papers, so it is an
+option, ``predictor_input``: ``"WWt"`` (:math:`c = w^2`, Halvagal's toy; default), ``"WXWt"``
+(:math:`\lambda_d w^2`, Tian's :math:`F`), ``"features"`` (:math:`\lambda_s w^2`, :math:`E[ff^\top]` of augmented
+views as in the DirectPred code). For closed-form predictors the state's ``w_p`` follows
+:math:`\lambda(c(t))` (its derivative is the chain rule), so trajectories record the predictor.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim import _checks, targets
+from dynsim.eigenmodes.predictors import KINDS, NORMS, PredictorParams, predictor_eigenvalues
+from dynsim.eigenmodes.tian2021 import ModeState
+from dynsim.params import ModeData, TianParams
+from dynsim.solvers.events import CollapseEvent
+
+LOSSES = ("euclidean", "cosine")
+PREDICTORS = ("trainable", "identity") + KINDS
+EXPECTATIONS = ("exact", "mean_field")
+PREDICTOR_INPUTS = ("WWt", "WXWt", "features")
+
+
+@functools.lru_cache(maxsize=32)
+def gaussian_nodes(n_nodes: int, n_modes: int, seed: int) -> np.ndarray:
+    """Fixed standard-normal nodes, shape ``(2, n_nodes, n_modes)``: scrambled Sobol points
+    (scipy.stats.qmc) mapped through the normal quantile; consecutive blocks of a power-of-two
+    size are themselves balanced Sobol sets (used by the error estimate)."""
+    from scipy.stats import norm, qmc
+
+    u = qmc.Sobol(d=2 * n_modes, scramble=True, seed=seed).random(n_nodes)
+    u = np.clip(u, 1e-12, 1 - 1e-12)
+    x = norm.ppf(u)
+    return np.stack([x[:, :n_modes], x[:, n_modes:]])
+
+
+def _split_args(args):
+    if isinstance(args, tuple) and len(args) == 2:
+        args = (*args, PredictorParams())
+    try:
+        params, data, pred = args
+    except (TypeError, ValueError):
+        raise TypeError("args must be (TianParams, ModeData[, PredictorParams])") from None
+    for obj, cls in ((params, TianParams), (data, ModeData), (pred, PredictorParams)):
+        if not isinstance(obj, cls):
+            raise TypeError(f"args must be (TianParams, ModeData[, PredictorParams]); got {type(obj).__name__} "
+                            f"where {cls.__name__} belongs")
+    return params, data, pred
+
+
+@dataclass(frozen=True)
+class SSLModes:
+    """Per-mode non-contrastive SSL dynamics; options (all static) in the module docstring.
+
+    Attributes:
+        loss: ``"euclidean"`` or ``"cosine"``.
+        predictor: ``"trainable"`` (Tian's w_p ODE), ``"identity"`` (no predictor) or a closed form
+            ``"power"``, ``"directpred_paper"``, ``"directpred_code"``, ``"directset"``.
+        target: ``"ema"``, ``"online"`` (SimSiam) or ``"fixed_tau"`` (see :mod:`dynsim.targets`).
+        stop_gradient: ``False`` lets the gradient through the target (needs ``target="online"``).
+        iso: IsoLoss (Halvagal §3): the online update uses :math:`\\partial\\mathcal L/\\partial p`
+            in place of :math:`W_P^\\top\\partial\\mathcal L/\\partial p` (closed-form predictors only).
+        predictor_input: which correlation feeds a closed-form predictor (module docstring).
+        norm: DirectSet normalisation, ``"max"`` (default), ``"frobenius"`` or ``"none"``.
+        expectation: cosine only, ``"exact"`` (fixed QMC nodes) or ``"mean_field"`` (approximate).
+        n_nodes: number of Gaussian nodes of the exact expectation (a power of two).
+        seed: seed of the node set.
+    """
+
+    loss: str = "euclidean"
+    predictor: str = "power"
+    target: str = "online"
+    stop_gradient: bool = True
+    iso: bool = False
+    predictor_input: str = "WWt"
+    norm: str = "max"
+    expectation: str = "exact"
+    n_nodes: int = 4096
+    seed: int = 0
+
+    def __post_init__(self):
+        _checks.check_choice("loss", self.loss, LOSSES)
+        targets.check_target_options(self.target, self.predictor, PREDICTORS, self.stop_gradient)
+        _checks.check_choice("predictor_input", self.predictor_input, PREDICTOR_INPUTS)
+        _checks.check_choice("norm", self.norm, NORMS)
+        _checks.check_choice("expectation", self.expectation, EXPECTATIONS)
+        if self.iso and self.predictor in ("trainable", "identity"):
+            raise ValueError("iso=True is defined for closed-form predictors only (Halvagal et al. 2023, §3)")
+        if self.iso and not self.stop_gradient:
+            raise ValueError("iso=True needs the stop-gradient")
+        n = int(self.n_nodes)
+        if n < 2 or n & (n - 1):
+            raise ValueError(f"n_nodes must be a power of two >= 2, got {self.n_nodes}")
+
+    # --- predictor ---------------------------------------------------------------------------
+    def correlation_eigenvalues(self, w, data: ModeData):
+        """Eigenvalues :math:`c_m` fed to a closed-form predictor (``predictor_input``)."""
+        w2 = jnp.asarray(w) ** 2
+        if self.predictor_input == "WWt":
+            return w2
+        return (data.lambda_d if self.predictor_input == "WXWt" else data.lambda_s) * w2
+
+    def predictor_values(self, w, data: ModeData, pred: PredictorParams):
+        """Closed-form :math:`\\lambda_m(w)`."""
+        return predictor_eigenvalues(self.predictor, self.correlation_eigenvalues(w, data), pred, self.norm)
+
+    def _lambda(self, y, data, pred):
+        if self.predictor == "trainable":
+            return y.w_p
+        if self.predictor == "identity":
+            return jnp.ones_like(y.w)
+        return self.predictor_values(y.w, data, pred)
+
+    # --- right-hand side ---------------------------------------------------------------------
+    def __call__(self, t, y: ModeState, args) -> ModeState:
+        params, data, pred = _split_args(args)
+        w, eta = y.w, params.eta
+        lam = self._lambda(y, data, pred)
+        w_bar = targets.target_in_loss(self.target, w, y.w_a, params.tau)
+        if self.loss == "euclidean":
+            dw, pred_drive = self._euclidean(w, w_bar, lam, data)
+        else:
+            dw, pred_drive = self._cosine(w, w_bar, lam, data)
+        dw = dw - eta * w
+        if self.predictor == "trainable":
+            dw_p = params.alpha_p * pred_drive - eta * y.w_p
+        elif self.predictor == "identity":
+            dw_p = jnp.zeros_like(w)
+        else:  # w_p follows lambda(c(w(t))): chain rule
+            dw_p = jax.jvp(lambda ww: self.predictor_values(ww, data, pred), (w,), (dw,))[1]
+        dw_a = targets.target_rate(self.target, w, y.w_a, dw, params.beta, params.tau)
+        return ModeState(dw, dw_p, dw_a)
+
+    def _euclidean(self, w, w_bar, lam, data):
+        """Online drive (without weight decay) and the trainable predictor's drive r*w."""
+        r = w_bar * data.lambda_d - lam * w * data.lambda_s
+        if not self.stop_gradient:
+            return -w * ((lam**2 + 1) * data.lambda_s - 2 * lam * data.lambda_d), r * w
+        return (r if self.iso else lam * r), r * w
+
+    def _cosine(self, w, w_bar, lam, data):
+        if self.expectation == "mean_field":
+            return self._cosine_mean_field(w, w_bar, lam, data)
+        grads = self._cosine_node_terms(w, w_bar, lam, data)
+        return tuple(jnp.mean(g, axis=0) for g in grads)
+
+    def _cosine_node_terms(self, w, w_bar, lam, data):
+        """Per-node samples, shape ``(K, M)``, of the online drive and the predictor drive."""
+        M = w.shape[-1]
+        xi = jnp.asarray(gaussian_nodes(int(self.n_nodes), M, int(self.seed)), w.dtype)
+        ls, ld = data.lambda_s, data.lambda_d
+        a = (jnp.sqrt(ls + ld) + jnp.sqrt(ls - ld)) / 2  # u1 = a xi1 + b xi2, u2 = b xi1 + a xi2:
+        b = (jnp.sqrt(ls + ld) - jnp.sqrt(ls - ld)) / 2  # Var = a^2 + b^2 = ls, Cov = 2ab = ld
+        u1, u2 = a * xi[0] + b * xi[1], b * xi[0] + a * xi[1]
+        z1, z2 = w * u1, w_bar * u2
+        p = lam * z1
+        n_p = jnp.sqrt(jnp.sum(p * p, axis=-1, keepdims=True))
+        n_z = jnp.sqrt(jnp.sum(z2 * z2, axis=-1, keepdims=True))
+        A = jnp.sum(p * z2, axis=-1, keepdims=True)
+        dL_dp = -(z2 / (n_p * n_z) - A * p / (n_p**3 * n_z))
+        g = dL_dp if self.iso else lam * dL_dp
+        drive = -g * u1
+        if not self.stop_gradient:  # target = online: gradient also through z2 = w u2
+            dL_dz2 = -(p / (n_p * n_z) - A * z2 / (n_p * n_z**3))
+            drive = drive - dL_dz2 * u2
+        return drive, -dL_dp * z1
+
+    def _cosine_mean_field(self, w, w_bar, lam, data):
+        ls, ld = data.lambda_s, data.lambda_d
+        n_p = jnp.sqrt(jnp.sum(lam**2 * w**2 * ls))
+        n_z = jnp.sqrt(jnp.sum(w_bar**2 * ls))
+        A = jnp.sum(lam * w * w_bar * ld)
+        e_u1 = w_bar * ld / (n_p * n_z) - A * lam * w * ls / (n_p**3 * n_z)  # = -E[dL/dp u1]
+        drive = e_u1 if self.iso else lam * e_u1
+        if not self.stop_gradient:
+            drive = drive + lam * w * ld / (n_p * n_z) - A * w_bar * ls / (n_p * n_z**3)
+        return drive, w * e_u1
+
+    def expectation_error(self, y: ModeState, args, n_groups: int = 16):
+        """Standard error of the exact cosine expectation in :math:`\\dot w` (shape ``(M,)``), from
+        ``n_groups`` disjoint balanced blocks of the node set (their spread / sqrt(n_groups))."""
+        if self.loss != "cosine" or self.expectation != "exact":
+            raise ValueError("expectation_error applies to loss='cosine', expectation='exact'")
+        params, data, pred = _split_args(args)
+        lam = self._lambda(y, data, pred)
+        w_bar = targets.target_in_loss(self.target, y.w, y.w_a, params.tau)
+        drive, _ = self._cosine_node_terms(y.w, w_bar, lam, data)
+        blocks = drive.reshape((n_groups, -1) + drive.shape[1:]).mean(axis=1)
+        return jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
+
+    # --- states, conserved quantities, checks -----------------------------------------------
+    def initial_state(self, w, w_p=None, w_a=None, params: TianParams | None = None, data: ModeData | None = None,
+                      pred: PredictorParams | None = None) -> ModeState:
+        """Consistent state: ``w_p = lambda(c(w))`` for closed-form predictors (needs ``data`` unless
+        ``predictor_input='WWt'``), ``1`` without a predictor, given (default 1) when trainable;
+        the target as in :func:`dynsim.targets.initial_target`."""
+        w = jnp.asarray(w)
+        if self.predictor == "identity" or (self.predictor == "trainable" and w_p is None):
+            w_p = jnp.ones_like(w)
+        elif self.predictor != "trainable":
+            if data is None and self.predictor_input != "WWt":
+                raise ValueError(f"predictor_input={self.predictor_input!r} needs data to set w_p")
+            w_p = self.predictor_values(w, data, PredictorParams() if pred is None else pred)
+        w_a = targets.initial_target(self.target, w, w_a, None if params is None else params.tau)
+        return ModeState(*jnp.broadcast_arrays(w, jnp.asarray(w_p), w_a))
+
+    @staticmethod
+    def mode_strength(y: ModeState):
+        """:math:`c_m = w_m^2`, the eigenvalue of :math:`WW^\\top`."""
+        return jnp.asarray(y.w) ** 2
+
+    def collapse_event(self, threshold: float = 1e-6) -> CollapseEvent:
+        return CollapseEvent(SSLModes.mode_strength, threshold)
+
+    @staticmethod
+    def trace(y: ModeState):
+        r""":math:`\mathrm{tr}\,C = \sum_m c_m`, conserved by the cosine loss without weight decay."""
+        return jnp.sum(jnp.asarray(y.w) ** 2, axis=-1)
+
+    @staticmethod
+    def power_sum(y: ModeState, alpha):
+        r""":math:`\sum_m c_m^{1+\alpha}`, conserved by cosine IsoLoss with :math:`\lambda = c^\alpha` (no weight decay)."""
+        return jnp.sum(jnp.abs(jnp.asarray(y.w)) ** (2 * (1 + alpha)), axis=-1)
+
+    def validate(self, y0, args) -> None:
+        params, data, pred = _split_args(args)
+        params.validate()
+        data.validate()
+        pred.validate()
+        if not isinstance(y0, ModeState):
+            raise TypeError(f"y0 must be a ModeState, got {type(y0).__name__}")
+        for name, leaf in zip(ModeState._fields, y0):
+            _checks.check_finite(f"y0.{name}", leaf)
+        shapes = {np.shape(v) for v in y0}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+            raise ValueError(f"y0 fields must be vectors of one length M, got shapes {sorted(shapes)}")
+        try:
+            np.broadcast_shapes(next(iter(shapes)), np.shape(data.lambda_s), np.shape(data.lambda_d))
+        except ValueError:
+            raise ValueError(f"shape mismatch: y0 has {next(iter(shapes))[0]} modes, ModeData lambda_s "
+                             f"{np.shape(data.lambda_s)}, lambda_d {np.shape(data.lambda_d)}") from None
