@@ -15,7 +15,7 @@ def _set_precision(float32: bool) -> None:
 
 def _cmd_figures(args) -> int:
     from dynsim.figures import FIGURES, generate
-    from dynsim.figures import tian2021  # noqa: F401  (registers)
+    from dynsim.figures import halvagal2023, tian2021  # noqa: F401  (register their figures)
 
     if args.list:
         for spec in FIGURES.values():

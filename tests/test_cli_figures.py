@@ -54,3 +54,23 @@ def test_fig3_files_and_data_match_theory(tmp_path):
             assert np.all(np.isnan(fixed[1:]))
             # above the threshold every drawn trajectory collapses
             assert np.all(d[f"traj_s_{k}"][:, -1] < 1e-3)
+
+
+def test_halvagal_fig2_data_match_theory(tmp_path):
+    from dynsim.analytic import halvagal2023 as hv
+
+    assert cli.main(["figures", "halvagal2023_fig2_eigenvalues", "--fast", "--out", str(tmp_path)]) == 0
+    d = np.load(tmp_path / "halvagal2023_fig2_eigenvalues.npz")
+    c0, k = d["c0"], 1 + float(d["sigma2"])
+    # columns: 0 no stop-grad, 1 no predictor, 2 plain, 3 IsoLoss
+    assert np.all(d["c_euclidean_0"][-1] < 1e-2)  # collapse
+    t = d["t_euclidean_1"][:, None]
+    np.testing.assert_allclose(d["c_euclidean_1"], c0 * np.exp(-2 * (k - 1) * t), rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(d["c_euclidean_3"][-1], 1 / k, rtol=1e-4)  # IsoLoss converged by 1500 steps
+    tr = d["c_cosine_2"].sum(axis=1)
+    np.testing.assert_allclose(tr, c0.sum(), rtol=1e-6)  # tr C conserved
+    np.testing.assert_allclose(d["c_cosine_2"][-1], hv.cosine_end_level(c0), rtol=1e-2)
+    sq = (d["c_cosine_3"] ** 2).sum(axis=1)
+    np.testing.assert_allclose(sq, (c0**2).sum(), rtol=1e-6)  # sum c^2 conserved by cosine IsoLoss
+    np.testing.assert_allclose(d["c_cosine_3"][-1], hv.cosine_iso_end_level(c0, 1.0), rtol=1e-2)
+    np.testing.assert_allclose(d["c_cosine_1"].sum(axis=1), c0.sum(), rtol=1e-6)  # no predictor: tr C too
