@@ -8,6 +8,7 @@ Prints a table and, last, ``speedup_vs_scipy=<x>``.
 
     python benchmarks/bench_modes.py            # B=1024, M=64, T=100 (the issue's setting)
     python benchmarks/bench_modes.py --quick    # small smoke run
+    python benchmarks/bench_modes.py --cosine   # cosine-loss SSLModes: solves/s vs Euclidean, scaling in M and nodes
 """
 
 from __future__ import annotations
@@ -47,6 +48,50 @@ def numpy_rhs(alpha_p, beta, eta, lam_s, lam_d):
     return f
 
 
+def _solves_per_second(model, y0, args, t1, method, repeats=2):
+    kw = dict(batch_y0=True, batch_args=None, method=method, rtol=1e-6, atol=1e-9)
+    sol = ds.solve_batch(model, y0, args, t1, **kw)  # compile
+    jax.block_until_ready(sol.ys)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        sol = ds.solve_batch(model, y0, args, t1, **kw)
+        jax.block_until_ready(sol.ys)
+        best = min(best, time.perf_counter() - t)
+    assert bool(np.all(sol.ok))
+    return y0.w.shape[0] / best, int(np.max(np.asarray(sol.n_steps)))
+
+
+def cosine_study(method="rk45", batch=16, t1=150.0):
+    """Halvagal toy family (sigma = 0.1, W_P = WW^T, SimSiam): a batch of random initial spectra
+    integrated to t1; solves per second for Euclidean, cosine mean-field and cosine exact."""
+    rng = np.random.default_rng(0)
+    args = (ds.TianParams(), None)
+    rows = []
+
+    def run(loss, M, expectation="exact", nodes=4096):
+        model = ds.SSLModes(loss=loss, expectation=expectation, n_nodes=nodes)
+        w = jnp.asarray(np.sqrt(rng.uniform(0.05, 2.0, (batch, M))))
+        y0 = jax.vmap(model.initial_state)(w)
+        sps, steps = _solves_per_second(model, y0, (args[0], ds.ModeData.isotropic(0.01, M)), t1, method)
+        rows.append((loss, expectation if loss == "cosine" else "-", M, nodes if loss == "cosine" and
+                     expectation == "exact" else 0, sps, steps))
+        return sps
+
+    euc = run("euclidean", 10)
+    run("cosine", 10, "mean_field")
+    cos = run("cosine", 10, "exact", 4096)
+    for M in (5, 20, 40):
+        run("cosine", M, "exact", 4096)
+    for nodes in (1024, 16384):
+        run("cosine", 10, "exact", nodes)
+    print(f"method={method} backend={jax.default_backend()} batch={batch} t1={t1} rtol=1e-6 atol=1e-9")
+    print(f"{'loss':10s} {'expectation':12s} {'M':>4s} {'nodes':>6s} {'solves/s':>10s} {'max steps':>10s}")
+    for loss, ex, M, nodes, sps, steps in rows:
+        print(f"{loss:10s} {ex:12s} {M:4d} {nodes:6d} {sps:10.1f} {steps:10d}")
+    print(f"cosine_exact_vs_euclidean_cost={euc / cos:.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=1024)
@@ -57,7 +102,10 @@ def main():
     ap.add_argument("--atol", type=float, default=1e-9)
     ap.add_argument("--method", default="rk45", help="dynsim method (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="B=64, subset 8")
+    ap.add_argument("--cosine", action="store_true", help="run the cosine-loss study instead")
     a = ap.parse_args()
+    if a.cosine:
+        return cosine_study(a.method)
     if a.quick:
         a.batch, a.scipy_subset = 64, 8
     B, M = a.batch, a.modes

@@ -135,6 +135,11 @@ class SSLModes:
         if n < 2 or n & (n - 1):
             raise ValueError(f"n_nodes must be a power of two >= 2, got {self.n_nodes}")
 
+    @property
+    def rhs_work_factor(self) -> int:
+        """Elements touched per state element by one right-hand side (sizes batch chunks on CPU)."""
+        return int(self.n_nodes) if self.loss == "cosine" and self.expectation == "exact" else 1
+
     # --- predictor ---------------------------------------------------------------------------
     def correlation_eigenvalues(self, w, data: ModeData):
         """Eigenvalues :math:`c_m` fed to a closed-form predictor (``predictor_input``)."""

@@ -178,10 +178,18 @@ def _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes, chunk):
                     n_steps=sol.n_steps, time_axis=1)
 
 
-def default_chunk_size(batch: int) -> int:
-    """Problems per ``vmap`` chunk: small chunks stay in cache on CPU (16 measured best for the
-    64-mode Tian system, ``benchmarks/bench_modes.py``); accelerators take the whole batch."""
-    return min(batch, 16 if jax.default_backend() == "cpu" else 65536)
+def default_chunk_size(batch: int, model=None, y0=None) -> int:
+    """Problems per ``vmap`` chunk. On CPU the chunk's working set should stay in cache: with
+    ``work`` = state size x ``model.rhs_work_factor`` (elements one right-hand side touches per
+    problem; 1 unless the model says otherwise, e.g. the node count of a sampled expectation),
+    the chunk is ``clip(8192 // work, 1, 16)`` (measured: 16 is best for the 64-mode Tian system,
+    1 for the cosine expectation on 4096 nodes; ``benchmarks/bench_modes.py``). Accelerators take
+    the whole batch."""
+    if jax.default_backend() != "cpu":
+        return min(batch, 65536)
+    size = sum(int(np.size(x)) for x in jax.tree.leaves(y0)) if y0 is not None else 1
+    work = max(1, size * int(getattr(model, "rhs_work_factor", 1)))
+    return max(1, min(batch, 16, 8192 // work))
 
 
 def _validate_args(args):
@@ -267,7 +275,7 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
     ts = save_times(t0, t1, saveat)
     cfg = _config(method, first_y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves)
     B = batch_size(y0, args, in_axes)
-    chunk = default_chunk_size(B) if chunk_size is None else int(chunk_size)
+    chunk = default_chunk_size(B, model, first_y0) if chunk_size is None else int(chunk_size)
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     sol = _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes, min(chunk, B))
