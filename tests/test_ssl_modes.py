@@ -111,7 +111,8 @@ def test_cosine_conservation_laws(iso, alpha):
     args = (P0, ds.ModeData.isotropic(SIGMA2, 10), ds.PredictorParams(power=alpha))
     y0 = m.initial_state(jnp.sqrt(_toy_c0()), pred=args[2])
     sol = ds.solve(m, y0, args, 100.0, saveat=21, rtol=1e-11, atol=1e-13)
-    q = m.power_sum(sol.ys, alpha) if iso else m.trace(sol.ys)
+    q = m.conserved_quantity(sol.ys, args)
+    np.testing.assert_allclose(q, m.power_sum(sol.ys, alpha) if iso else m.trace(sol.ys), rtol=1e-15)
     np.testing.assert_allclose(q, q[0], rtol=1e-9)
     c = _c(sol)
     assert np.ptp(c[-1]) < 0.2 * np.ptp(c[0])  # while the spectrum moves towards isotropy
@@ -225,6 +226,8 @@ def test_family_option_errors():
         ds.SSLModes(predictor="trainable", iso=True)
     with pytest.raises(ValueError, match="stop_gradient"):
         ds.SSLModes(target="ema", stop_gradient=False)
+    with pytest.raises(ValueError, match="conserves"):
+        ds.SSLModes(loss="euclidean").conserved_quantity(ds.ModeState(*[jnp.ones(2)] * 3), (P0, ds.ModeData()))
     with pytest.raises(ValueError, match="power of two"):
         ds.SSLModes(loss="cosine", n_nodes=1000)
     with pytest.raises(ValueError, match="PredictorParams.power"):

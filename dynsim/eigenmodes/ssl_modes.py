@@ -270,6 +270,20 @@ class SSLModes:
         r""":math:`\sum_m c_m^{1+\alpha}`, conserved by cosine IsoLoss with :math:`\lambda = c^\alpha` (no weight decay)."""
         return jnp.sum(jnp.abs(jnp.asarray(y.w)) ** (2 * (1 + alpha)), axis=-1)
 
+    def conserved_quantity(self, y: ModeState, args):
+        r"""The quantity this configuration conserves without weight decay, evaluated on ``y`` (any
+        leading axes, e.g. a saved trajectory): :math:`\mathrm{tr}\,C` for the cosine loss,
+        :math:`\sum c^{1+\alpha}` for cosine IsoLoss with the ``power`` predictor (Halvagal §2.2, §3;
+        SimSiam target, stop-gradient). Raises ``ValueError`` for configurations without one."""
+        _, _, pred = _split_args(args)
+        if self.loss != "cosine" or not self.stop_gradient or self.target != "online":
+            raise ValueError("only the cosine loss with a SimSiam target and stop-gradient conserves a quantity")
+        if not self.iso:
+            return self.trace(y)
+        if self.predictor != "power" or self.predictor_input != "WWt":
+            raise ValueError("cosine IsoLoss conserves sum c^(1+alpha) for predictor='power', predictor_input='WWt'")
+        return self.power_sum(y, pred.power)
+
     def validate(self, y0, args) -> None:
         params, data, pred = _split_args(args)
         params.validate()
