@@ -10,7 +10,7 @@ from dynsim import cli
 
 
 def test_help_of_every_command():
-    for argv in (["--help"], ["figures", "--help"], ["info", "--help"]):
+    for argv in (["--help"], ["figures", "--help"], ["info", "--help"], ["compare", "--help"]):
         with pytest.raises(SystemExit) as e:
             cli.main(argv)
         assert e.value.code == 0

@@ -67,7 +67,7 @@ def save_figure(name: str, fig, data: dict, out_dir: Path) -> list[Path]:
 
 def generate(names=None, out_dir="figures", fast=False, progress=print) -> list[Path]:
     """Regenerate the named figures (all when ``names`` is empty) into ``out_dir``."""
-    from dynsim.figures import halvagal2023, tian2021  # noqa: F401  (register their figures)
+    from dynsim.figures import agreement, halvagal2023, tian2021  # noqa: F401  (register their figures)
 
     names = list(names or FIGURES)
     unknown = [n for n in names if n not in FIGURES]

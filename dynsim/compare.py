@@ -1,0 +1,203 @@
+r"""Theory vs simulation: run the eigenmode theory and a network simulation of one configuration
+and measure how far apart their mode spectra are.
+
+The eigenmode theory of an :class:`~dynsim.networks.SSLNet` is the :class:`~dynsim.eigenmodes.SSLModes`
+with the same loss, predictor and target (:func:`mode_theory`). It applies for isotropic data
+(:math:`\Sigma_x = aI`, :math:`\Sigma_n = bI`, i.e. :math:`\lambda_s = a+b`, :math:`\lambda_d = a`), a
+predictor that shares the eigenbasis of :math:`F = WW^\top` (trainable from an aligned start,
+Tian et al. 2021 §3 and tian2021.md §4.5 test 4; closed forms of the spectrum, Halvagal et al. 2023
+§2.2), and an EMA target proportional to the online network at the start.
+
+**Error measure.** With :math:`c(t)` the ascending eigenvalues of :math:`WW^\top` (simulation) and
+:math:`w^2` (theory) at the saved times,
+
+.. math::
+    \mathrm{err} = \max_t \frac{\max_j |c^\mathrm{sim}_j(t) - c^\mathrm{th}_j(t)|}{\max_j c^\mathrm{th}_j(t)},
+
+relative to the leading mode so that collapsing modes do not divide by zero.
+
+**Order of GD.** GD on exact expected gradients is explicit Euler on the flow (:mod:`dynsim.networks.ssl_net`),
+so its error is :math:`O(\mathrm{lr})`: :func:`gd_order` fits :math:`\log_2(\mathrm{err}(\mathrm{lr})/\mathrm{err}(\mathrm{lr}/2))`, expected ≈ 1.
+For the cosine losses the theory's expectation uses other quadrature nodes than the network's, so
+the default reference there is the network's own flow (``reference="flow"``), which isolates the
+time-discretisation error; ``"theory"`` measures both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim.eigenmodes import PredictorParams, SSLModes
+from dynsim.networks import NetParams, NetState, SSLNet, ViewData, flow, train
+from dynsim.networks import predictors as cf
+from dynsim.params import ModeData, TianParams
+from dynsim.solvers.api import solve
+
+TIGHT = dict(method="dopri8", rtol=1e-11, atol=1e-13, step_to_saves=True)
+
+
+def aligned_start(rng, n1: int, n2: int, c0, p0=None, target_ratio: float = 0.0):
+    r"""An aligned initial state: :math:`W_0 = U\,\mathrm{diag}(\sqrt{c_0})\,V^\top`, :math:`W_{p,0} = U\,\mathrm{diag}(p_0)\,U^\top`,
+    :math:`W_{a,0} = \tau_0 W_0`, with random orthonormal ``U`` (n2×n2) and ``V`` (n1×n2) from ``rng``
+    (a ``numpy.random.Generator``). Returns ``(W0, Wp0, Wa0)``; ``Wp0`` is ``None`` without ``p0``."""
+    if n2 > n1:
+        raise ValueError(f"n2 = {n2} must be <= n1 = {n1}")
+    U = np.linalg.qr(rng.standard_normal((n2, n2)))[0]
+    V = np.linalg.qr(rng.standard_normal((n1, n2)))[0]
+    W0 = (U * np.sqrt(np.asarray(c0, float))) @ V.T
+    Wp0 = None if p0 is None else (U * np.asarray(p0, float)) @ U.T
+    return W0, Wp0, target_ratio * W0
+
+
+def _isotropic_levels(data: ViewData):
+    X, N = np.asarray(data.input_moment), np.asarray(data.noise_cov)
+    a, b = X[0, 0], N[0, 0]
+    n = X.shape[0]
+    if np.max(np.abs(X - a * np.eye(n))) > 1e-12 * max(a, 1) or np.max(np.abs(N - b * np.eye(n))) > 1e-12 * max(b, 1):
+        raise ValueError("the eigenmode theory needs isotropic data: data_cov = a I and noise_cov = b I "
+                         "(a finite dataset's empirical moment is not isotropic)")
+    return float(a + b), float(a)
+
+
+def mode_theory(net: SSLNet, y0: NetState, args):
+    """The :class:`SSLModes` model, its ``args`` and initial :class:`ModeState` for this network
+    configuration; ``ValueError`` (saying why) where the per-mode theory does not apply."""
+    params, data = args
+    lam_s, lam_d = _isotropic_levels(data)
+    n2 = np.shape(y0.W)[0]
+    if net.predictor in ("trainable", "symmetric"):
+        kind = "trainable"
+    elif net.predictor == "identity" or net.predictor in cf.SPECTRAL:
+        kind = net.predictor
+    else:
+        raise ValueError(f"no eigenmode theory for predictor {net.predictor!r} (theory exists for trainable, "
+                         f"identity and {cf.SPECTRAL})")
+    if net.closed_form and (float(params.rho) != 0 or float(params.pred_ema) != 0 or net.freq != 1):
+        raise ValueError("the eigenmode theory has instantaneous closed-form predictors: use rho = 0, pred_ema = 0, freq = 1")
+    ridge = float(params.ridge)
+    if ridge and net.predictor not in ("power", "directset"):
+        raise ValueError(f"a ridge is not a per-mode option of {net.predictor!r}; use ridge = 0")
+    if kind == "trainable" and float(params.wd) != float(params.wd_p):
+        raise ValueError("the eigenmode theory has one weight decay: set wd_p = wd")
+    F0 = np.asarray(y0.W) @ np.asarray(y0.W).T
+    c0, U = np.linalg.eigh(F0)
+    w0 = np.sqrt(np.maximum(c0, 0.0))
+    if kind == "trainable":
+        P = U.T @ np.asarray(y0.W_p) @ U
+        if np.max(np.abs(P - np.diag(np.diag(P)))) > 1e-8 * max(np.max(np.abs(P)), 1e-300):
+            raise ValueError("the eigenmode theory needs an aligned start: W_p(0) must be symmetric and commute "
+                             "with W(0)W(0)^T (see dynsim.compare.aligned_start)")
+        p0 = np.diag(P)
+    else:
+        p0 = None
+    Wa0 = np.asarray(y0.W_a)
+    if net.target == "ema":
+        tau0 = float(np.sum(Wa0 * np.asarray(y0.W)) / max(np.sum(np.asarray(y0.W) ** 2), 1e-300))
+        if np.max(np.abs(Wa0 - tau0 * np.asarray(y0.W))) > 1e-8 * max(np.max(np.abs(Wa0)), 1e-300):
+            raise ValueError("the eigenmode theory needs W_a(0) proportional to W(0) (e.g. 0, or a copy)")
+        wa0 = tau0 * w0
+    else:
+        wa0 = None
+    modes = SSLModes(loss=net.loss.split("_")[0], predictor=kind, target=net.target, stop_gradient=net.stop_gradient,
+                     iso=net.loss.endswith("_iso"), predictor_input=net.predictor_input, norm=net.norm,
+                     n_nodes=net.n_nodes, seed=net.seed)
+    margs = (TianParams(alpha_p=params.alpha_p, beta=params.beta, eta=params.wd),
+             ModeData(lambda_s=jnp.full(n2, lam_s), lambda_d=jnp.full(n2, lam_d)),
+             PredictorParams(power=params.power, eps=params.eps + ridge))
+    pred = margs[2]
+    y0m = modes.initial_state(w0, p0, wa0, params=margs[0], data=margs[1], pred=pred)
+    return modes, margs, y0m
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Spectra of theory and simulation on common times, and their :math:`\\mathrm{err}` (module docstring)."""
+
+    ts: np.ndarray
+    theory: np.ndarray  # (T, n2) ascending
+    simulation: np.ndarray  # (T, n2) ascending, or (S, T, n2) for several seeds
+    max_rel_error: float
+    method: str
+
+
+def _spectrum(W):
+    W = np.asarray(W)
+    return np.linalg.eigvalsh(W @ np.swapaxes(W, -1, -2))
+
+
+def spectrum_error(sim, theory) -> float:
+    """:math:`\\max_t \\max_j |c^{sim} - c^{th}| / \\max_j c^{th}` (module docstring)."""
+    sim, theory = np.asarray(sim), np.asarray(theory)
+    return float(np.max(np.max(np.abs(sim - theory), axis=-1) / np.max(np.abs(theory), axis=-1)))
+
+
+def theory_spectrum(net: SSLNet, y0: NetState, args, ts) -> np.ndarray:
+    """Ascending theory spectra :math:`c_j(t)` at ``ts`` (a tight dopri8 solve of :func:`mode_theory`)."""
+    modes, margs, y0m = mode_theory(net, y0, args)
+    ts = np.asarray(ts, float)
+    sol = solve(modes, y0m, margs, float(ts[-1]), saveat=ts, **TIGHT)
+    return np.sort(np.asarray(sol.ys.w) ** 2, axis=-1)
+
+
+def agreement(net: SSLNet, y0: NetState, args, t1: float, *, method: str = "flow", lr: float | None = None,
+              batch: int | None = None, seed=0, n_saves: int = 20) -> Agreement:
+    """Run the theory and the network (``method``: ``"flow"``, ``"gd"`` or ``"sgd"`` with ``lr`` and
+    ``batch``) to time ``t1`` and compare their spectra at ``n_saves + 1`` common times."""
+    if method not in ("flow", "gd", "sgd"):
+        raise ValueError(f"unknown method {method!r}; choose 'flow', 'gd' or 'sgd'")
+    if method == "flow":
+        ts = np.linspace(0.0, float(t1), n_saves + 1)
+        sim = _spectrum(flow(net, y0, args, float(t1), saveat=ts, **TIGHT).ys.W)
+    else:
+        if lr is None:
+            raise ValueError(f"method {method!r} needs a learning rate lr")
+        if method == "sgd" and batch is None:
+            raise ValueError("method 'sgd' needs a batch size")
+        steps = int(round(float(t1) / float(lr)))
+        n_saves = max(1, min(n_saves, steps))
+        while steps % n_saves:
+            n_saves -= 1
+        run = train(net, y0, args, lr, steps, batch=batch if method == "sgd" else None, seed=seed, n_saves=n_saves)
+        ts = np.asarray(run.ts if run.time_axis == 0 else run.ts[0])
+        sim = _spectrum(run.ys.W)
+    th = theory_spectrum(net, y0, args, ts)
+    return Agreement(ts=ts, theory=th, simulation=sim, max_rel_error=spectrum_error(sim, th), method=method)
+
+
+def gd_order(net: SSLNet, y0: NetState, args, t1: float, lrs=(0.04, 0.02, 0.01), reference: str = "auto") -> dict:
+    """Error of exact-gradient GD at time ``t1`` for each learning rate (halving), against the theory
+    or the network flow (``reference``), and the fitted orders between successive rates."""
+    if reference == "auto":
+        reference = "flow" if net.loss.startswith("cosine") else "theory"
+    if reference not in ("theory", "flow"):
+        raise ValueError(f"unknown reference {reference!r}; choose 'theory', 'flow' or 'auto'")
+    if reference == "theory":
+        ref = theory_spectrum(net, y0, args, [0.0, float(t1)])[-1]
+    else:
+        ref = _spectrum(flow(net, y0, args, float(t1), **TIGHT).final.W)
+    lrs = np.asarray(lrs, float)
+    errs = []
+    for lr in lrs:
+        run = train(net, y0, args, float(lr), int(round(float(t1) / lr)))
+        errs.append(spectrum_error(_spectrum(run.final.W)[None], ref[None]))
+    errs = np.asarray(errs)
+    orders = np.log(errs[:-1] / errs[1:]) / np.log(lrs[:-1] / lrs[1:])
+    return {"lrs": lrs, "errors": errs, "orders": orders, "reference": reference}
+
+
+def default_setup(n1: int = 8, n2: int = 4, seed: int = 0, loss: str = "euclidean", predictor: str = "trainable",
+                  target: str = "ema", sigma2: float = 0.5, alpha_p: float = 1.0, beta: float = 0.4, wd: float = 0.01,
+                  predictor_input: str = "features", power: float = 1.0, eps: float = 0.0, n_nodes: int = 4096):
+    """A ready configuration for :func:`agreement` (tian2021.md §5's check by default: n1=8, n2=4,
+    σ²=0.5, α_p=1, η=0.01, β=0.4): ``(net, y0, args)`` with an aligned start, c0 spread over [0.05, 0.6],
+    p0 = 0.1 and an EMA target starting at W(0) for cosine losses, 0 for Euclidean ones."""
+    net = SSLNet(loss=loss, predictor=predictor, target=target, predictor_input=predictor_input, n_nodes=n_nodes)
+    args = (NetParams(alpha_p=alpha_p, beta=beta, wd=wd, wd_p=wd, power=power, eps=eps), ViewData.isotropic(n1, sigma2))
+    rng = np.random.default_rng(seed)
+    tau0 = 1.0 if loss.startswith("cosine") else 0.0
+    W0, Wp0, Wa0 = aligned_start(rng, n1, n2, np.linspace(0.05, 0.6, n2), np.full(n2, 0.1), tau0)
+    y0 = net.initial_state(W0, Wp0 if net.predictor in ("trainable", "symmetric") else None, Wa0, args=args)
+    return net, y0, args

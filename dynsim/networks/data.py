@@ -1,0 +1,169 @@
+r"""Data and augmentation model of the network simulations, and the quadrature that turns it into
+expected gradients.
+
+Inputs :math:`x \sim \mathcal N(0, \Sigma_x)` (or uniform on a fixed finite dataset of ``N`` points),
+two views :math:`x_i = x + n_i` with independent :math:`n_i \sim \mathcal N(0, \Sigma_n)`
+(tian2021.md §1 "a concrete sampler"; halvagal2023.md §1.3). Hence
+
+.. math::
+    E[x_1x_1^\top] = \Sigma_x + \Sigma_n = X + X',\qquad E[x_1x_2^\top] = \Sigma_x = X,
+
+(:class:`~dynsim.params.MomentData`), with :math:`\Sigma_x` the empirical second moment
+:math:`\tfrac1N\sum x x^\top` for a finite dataset.
+
+A *batch* is ``(x1, x2, weights)`` with shapes ``(B, n1), (B, n1), (B,)``; a loss is the weighted
+sum of per-sample losses. Three kinds of batch feed the same gradient code:
+
+* :meth:`ViewData.sample`: a random minibatch, weights ``1/B`` (SGD);
+* :meth:`ViewData.quadratic_nodes`: **exact** expectation of any loss that is a homogeneous
+  quadratic form of :math:`v = (x_1, x_2)` (the Euclidean losses): for :math:`v = L\xi`,
+  :math:`E[v^\top A v] = \sum_i (Le_i)^\top A (Le_i)`, so the columns of a square root of
+  the joint covariance with weight 1 give the expectation (and its gradient) exactly (``3 n_1`` nodes:
+  the data and each view's noise);
+* :meth:`ViewData.gaussian_nodes`: a fixed scrambled-Sobol Gaussian node set (common random
+  numbers, so the expected gradient is a smooth function of the weights) for non-quadratic
+  losses (cosine); the error falls like :math:`K^{-1}` to :math:`K^{-1/2}` in the node count ``K``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim import _checks
+from dynsim.eigenmodes.ssl_modes import gaussian_nodes as _std_nodes
+from dynsim.params import MomentData
+
+
+def _sqrt_psd(S):
+    """Symmetric square root factor ``L`` with ``L L^T = S`` (eigh, negative round-off clipped)."""
+    s, U = jnp.linalg.eigh((S + S.T) / 2)
+    return U * jnp.sqrt(jnp.maximum(s, 0.0))
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class ViewData:
+    r"""Gaussian data with additive Gaussian augmentation (traced leaves).
+
+    Attributes:
+        data_cov: :math:`\Sigma_x`, shape ``(n1, n1)``, symmetric PSD.
+        noise_cov: :math:`\Sigma_n`, shape ``(n1, n1)``, symmetric PSD (``σ² I`` by default).
+        points: ``None`` for fresh :math:`\mathcal N(0,\Sigma_x)` inputs every step, or a fixed dataset,
+            shape ``(N, n1)`` (:meth:`finite`).
+    """
+
+    data_cov: jax.Array
+    noise_cov: jax.Array
+    points: jax.Array | None = None
+
+    @classmethod
+    def isotropic(cls, n1: int, sigma2=0.0) -> "ViewData":
+        """:math:`\\Sigma_x = I`, :math:`\\Sigma_n = \\sigma^2 I` (Tian's Assumption 2; Halvagal's toy with σ = 0.1)."""
+        _checks.check_positive("sigma2", sigma2, strict=False)
+        eye = jnp.eye(int(n1))
+        return cls(eye, jnp.asarray(sigma2) * eye)
+
+    @classmethod
+    def from_moments(cls, moments: MomentData) -> "ViewData":
+        """Gaussian views with :math:`\\Sigma_x = X`, :math:`\\Sigma_n = X'`."""
+        return cls(jnp.asarray(moments.X), jnp.asarray(moments.Xp))
+
+    def finite(self, key, n_points: int) -> "ViewData":
+        """Draw a fixed dataset of ``n_points`` inputs from :math:`\\mathcal N(0, \\Sigma_x)` with ``key``."""
+        if int(n_points) < 1:
+            raise ValueError(f"n_points must be >= 1, got {n_points}")
+        xi = jax.random.normal(key, (int(n_points), self.n1), jnp.asarray(self.data_cov).dtype)
+        return ViewData(self.data_cov, self.noise_cov, xi @ _sqrt_psd(jnp.asarray(self.data_cov)).T)
+
+    @property
+    def n1(self) -> int:
+        return int(np.shape(self.data_cov)[-1])
+
+    @property
+    def input_moment(self):
+        """:math:`X = E[x_1 x_2^\\top]`: :math:`\\Sigma_x`, or the dataset's empirical second moment."""
+        if self.points is None:
+            return jnp.asarray(self.data_cov)
+        P = jnp.asarray(self.points)
+        return P.T @ P / P.shape[0]
+
+    def moments(self) -> MomentData:
+        """:class:`~dynsim.params.MomentData` ``(X, X')`` of these views (for the matrix ODE of Lemma 1)."""
+        return MomentData(X=self.input_moment, Xp=jnp.asarray(self.noise_cov))
+
+    # --- batches -----------------------------------------------------------------------------
+    def sample(self, key, batch: int, draw_dtype=None):
+        r"""A random minibatch ``(x1, x2, weights)``.
+
+        Gaussian inputs use :math:`a = x + (n_1+n_2)/2 \sim \mathcal N(0, \Sigma_x + \Sigma_n/2)` and
+        :math:`d = (n_1-n_2)/2 \sim \mathcal N(0, \Sigma_n/2)`, independent, :math:`x_{1,2} = a \pm d`: the
+        same joint law with two thirds of the random numbers. A finite dataset is sampled without
+        replacement within the batch (the whole dataset, in order, when ``batch == N``) plus fresh
+        noise. ``draw_dtype`` is the dtype of the standard normals (default: the data's), cast after.
+        """
+        kx, k1, k2 = jax.random.split(key, 3)
+        dtype = jnp.asarray(self.noise_cov).dtype
+        draw = dtype if draw_dtype is None else draw_dtype
+
+        def normal(k, L):
+            return jax.random.normal(k, (batch, self.n1), draw).astype(dtype) @ L.T
+
+        if self.points is None:
+            a = normal(kx, _sqrt_psd(jnp.asarray(self.data_cov) + jnp.asarray(self.noise_cov) / 2))
+            d = normal(k1, _sqrt_psd(jnp.asarray(self.noise_cov) / 2))
+            return a + d, a - d, jnp.full((batch,), 1.0 / batch, dtype)
+        P = jnp.asarray(self.points)
+        x = P if batch == P.shape[0] else P[jax.random.choice(kx, P.shape[0], (batch,), replace=False)]
+        Ln = _sqrt_psd(jnp.asarray(self.noise_cov))
+        return x + normal(k1, Ln), x + normal(k2, Ln), jnp.full((batch,), 1.0 / batch, dtype)
+
+    def quadratic_nodes(self):
+        r"""Exact nodes for homogeneous quadratic losses (module docstring): ``3 n1`` nodes with weight 1
+        from the joint covariance :math:`\begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}`; for a finite
+        dataset the ``N`` points :math:`(x, x)` with weight :math:`1/N` plus the noise nodes."""
+        Ln = _sqrt_psd(jnp.asarray(self.noise_cov))
+        zero = jnp.zeros_like(Ln)
+        noise = (jnp.concatenate([Ln.T, zero]), jnp.concatenate([zero, Ln.T]))  # (2 n1, n1) each
+        if self.points is None:
+            Lx = _sqrt_psd(jnp.asarray(self.data_cov))
+            x1 = jnp.concatenate([Lx.T, noise[0]])
+            x2 = jnp.concatenate([Lx.T, noise[1]])
+            return x1, x2, jnp.ones(x1.shape[0], x1.dtype)
+        P = jnp.asarray(self.points)
+        w = jnp.concatenate([jnp.full((P.shape[0],), 1.0 / P.shape[0], P.dtype), jnp.ones(2 * self.n1, P.dtype)])
+        return jnp.concatenate([P, noise[0]]), jnp.concatenate([P, noise[1]]), w
+
+    def gaussian_nodes(self, n_nodes: int, seed: int = 0):
+        """Fixed quasi-Monte-Carlo nodes of the two views (weights ``1/K``). With a finite dataset, each
+        point gets ``max(1, n_nodes // N)`` noise nodes (a product rule)."""
+        dtype = jnp.asarray(self.noise_cov).dtype
+        Ln = _sqrt_psd(jnp.asarray(self.noise_cov))
+        if self.points is None:
+            half = (3 * self.n1 + 1) // 2  # _std_nodes gives 2*half Sobol dimensions
+            xi = jnp.asarray(_std_nodes(int(n_nodes), half, int(seed)), dtype)
+            xi = jnp.concatenate([xi[0], xi[1]], axis=-1)  # (K, >= 3 n1): x, n1, n2
+            x = xi[:, : self.n1] @ _sqrt_psd(jnp.asarray(self.data_cov)).T
+            x1 = x + xi[:, self.n1: 2 * self.n1] @ Ln.T
+            x2 = x + xi[:, 2 * self.n1: 3 * self.n1] @ Ln.T
+            return x1, x2, jnp.full((x1.shape[0],), 1.0 / x1.shape[0], dtype)
+        P = jnp.asarray(self.points)
+        N, k = P.shape[0], max(1, int(n_nodes) // P.shape[0])
+        k = 1 << (k.bit_length() - 1)  # a power of two for the Sobol set
+        xi = jnp.asarray(_std_nodes(k, self.n1, int(seed)), dtype)  # (2, k, n1)
+        x1 = (P[:, None, :] + (xi[0] @ Ln.T)[None]).reshape(N * k, self.n1)
+        x2 = (P[:, None, :] + (xi[1] @ Ln.T)[None]).reshape(N * k, self.n1)
+        return x1, x2, jnp.full((N * k,), 1.0 / (N * k), dtype)
+
+    def validate(self) -> "ViewData":
+        _checks.check_psd("ViewData.data_cov", self.data_cov)
+        _checks.check_psd("ViewData.noise_cov", self.noise_cov)
+        _checks.check_shape("ViewData.noise_cov", self.noise_cov, np.shape(self.data_cov))
+        if self.points is not None:
+            if np.ndim(self.points) != 2 or np.shape(self.points)[1] != self.n1:
+                raise ValueError(f"ViewData.points must have shape (N, {self.n1}), got {np.shape(self.points)}")
+            _checks.check_finite("ViewData.points", self.points)
+        return self

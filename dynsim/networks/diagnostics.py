@@ -1,0 +1,69 @@
+r"""What is recorded along every network run, computed from the saved states.
+
+================  =============================================================================  ==========================
+key               quantity (per saved time)                                                      source
+================  =============================================================================  ==========================
+``spectrum_F``    eigenvalues of :math:`F = WW^\top`, ascending, ``(T, n2)`` (the modes' :math:`s_j`)  Tian Eqs. 11-13
+``spectrum_Wp``   eigenvalues of the symmetric part of :math:`W_p`, ascending, ``(T, n2)``         Tian Eq. 11
+``asymmetry_Wp``  :math:`\|W_p - W_p^\top\|_F / (2\|W_p\|_F)` (0 for a symmetric predictor)          Tian App. B, Fig. 8
+``commutator``    :math:`\|[F, W_p]\|_F`                                                         Tian Thm. 3, Fig. 9
+``loss``          the expected loss (exact/QMC nodes) at the saved state                         :mod:`~dynsim.networks.losses`
+``balancing``     :math:`\|WW^\top - \alpha_p^{-1}W_p^\top W_p - e^{-2\eta t}C\|_F / n_0`, Theorem 1  Tian Eq. 5 (tian2021.md §4.1)
+``stable_rank``   :math:`\|W\|_F^2/\|W\|_2^2 = \sum s_j / \max s_j`                               Richemond A.2
+``effective_rank`` :math:`\exp H(\sigma/\textstyle\sum\sigma)`, :math:`\sigma` singular values of W   Roy & Vetterli 2007
+================  =============================================================================  ==========================
+
+The balancing residual is normalised by :math:`n_0 = \|W_0W_0^\top\|_F + \alpha_p^{-1}\|W_{p,0}^\top W_{p,0}\|_F`;
+it is an invariant (zero up to round-off for the flow, :math:`O(\mathrm{lr})` for GD) for any loss of
+:math:`p = W_pWx_1` with stop-gradient and ``wd == wd_p`` (Theorem 1's proof uses only that
+structure), not for closed-form predictors or without stop-gradient.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from dynsim.networks.ssl_net import NetState, SSLNet, _unpack
+
+
+def _fro(A):
+    return jnp.sqrt(jnp.sum(A * A, axis=(-2, -1)))
+
+
+def stable_rank(W):
+    """:math:`\\|W\\|_F^2 / \\|W\\|_2^2` over the last two axes."""
+    s = jnp.linalg.eigvalsh(W @ jnp.swapaxes(W, -1, -2))
+    return jnp.sum(s, axis=-1) / jnp.max(s, axis=-1)
+
+
+def effective_rank(W):
+    """Roy & Vetterli's effective rank: :math:`\\exp(-\\sum_i q_i\\ln q_i)`, :math:`q = \\sigma/\\sum\\sigma`."""
+    sv = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(W @ jnp.swapaxes(W, -1, -2)), 0.0))
+    q = sv / jnp.sum(sv, axis=-1, keepdims=True)
+    return jnp.exp(-jnp.sum(jnp.where(q > 0, q * jnp.log(jnp.where(q > 0, q, 1.0)), 0.0), axis=-1))
+
+
+def diagnostics(model: SSLNet, ts, ys: NetState, args) -> dict:
+    """The table above for saved states ``ys`` (leading time axis) at times ``ts``; returns numpy-able arrays."""
+    params, data = _unpack(args)
+    nodes = model.expectation_nodes(data)
+    W, Wp = ys.W, ys.W_p
+    F = W @ jnp.swapaxes(W, -1, -2)
+    Wp_sym = (Wp + jnp.swapaxes(Wp, -1, -2)) / 2
+    gram = lambda P: jnp.swapaxes(P, -1, -2) @ P  # noqa: E731
+    C0 = F[0] - gram(Wp[0]) / params.alpha_p
+    decay = jnp.exp(-2 * params.wd * jnp.asarray(ts))[:, None, None]
+    n0 = _fro(F[0]) + _fro(gram(Wp[0])) / params.alpha_p
+    loss = jax.vmap(lambda y: model.loss_value(y.W, y.W_p, model.target_weights(y), nodes))(ys)
+    return {
+        "t": jnp.asarray(ts),
+        "spectrum_F": jnp.linalg.eigvalsh(F),
+        "spectrum_Wp": jnp.linalg.eigvalsh(Wp_sym),
+        "asymmetry_Wp": _fro(Wp - jnp.swapaxes(Wp, -1, -2)) / (2 * jnp.maximum(_fro(Wp), 1e-300)),
+        "commutator": _fro(F @ Wp - Wp @ F),
+        "loss": loss,
+        "balancing": _fro(F - gram(Wp) / params.alpha_p - decay * C0) / n0,
+        "stable_rank": stable_rank(W),
+        "effective_rank": effective_rank(W),
+    }

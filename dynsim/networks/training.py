@@ -1,0 +1,94 @@
+r"""Discrete training of :class:`~dynsim.networks.SSLNet`: GD with exact expected gradients or
+minibatch SGD, as one jitted ``lax.scan``; and the flow through the solver layer.
+
+:func:`train` returns a :class:`~dynsim.solvers.Solution` whose ``ts`` are ODE times
+:math:`t = \mathrm{lr}\cdot k` (:mod:`dynsim.units`), so runs, flows and the eigenmode theory share
+one time axis. Random keys: step ``k`` of seed ``s`` uses ``fold_in(key(s), k)``, so a run does not
+depend on how it is saved or batched; :func:`train` with several seeds vmaps over them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim import _checks
+from dynsim.networks.ssl_net import NetState, SSLNet, _unpack
+from dynsim.solvers.api import solve
+from dynsim.solvers.solution import Solution, Status
+
+
+@partial(jax.jit, static_argnames=("model", "n_saves", "every", "batch"))
+def train_core(model: SSLNet, y0: NetState, args, lr, key, n_saves: int, every: int, batch: int | None):
+    """The pure, vmappable core of :func:`train`: ``n_saves * every`` steps, saving every ``every``.
+    ``batch=None`` is GD on the exact expectation; ``key`` is a JAX PRNG key (unused by GD)."""
+    params, data = _unpack(args)
+    lr = jnp.asarray(lr, y0.W.dtype)
+    nodes = model.expectation_nodes(data) if batch is None else None
+
+    def step(y, k):
+        b = nodes if batch is None else model.sample(data, jax.random.fold_in(key, k), batch)
+        return model.step(y, k, b, batch is None, lr, args), None
+
+    def block(y, j):
+        y, _ = jax.lax.scan(step, y, j * every + jnp.arange(every))
+        return y, y
+
+    _, ys = jax.lax.scan(block, y0, jnp.arange(n_saves))
+    ys = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), y0, ys)
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(ys)]))
+    ts = lr * every * jnp.arange(n_saves + 1, dtype=y0.W.dtype)
+    return Solution(ts=ts, ys=ys, status=jnp.where(finite, Status.SUCCESS, Status.NONFINITE).astype(jnp.int32),
+                    event_time=jnp.asarray(jnp.inf, y0.W.dtype), n_steps=jnp.asarray(n_saves * every, jnp.int32))
+
+
+def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | None = None, seed=0,
+          n_saves: int | None = None, on_failure: str = "raise") -> Solution:
+    """Train for ``n_steps`` steps at learning rate ``lr``: GD on exact expected gradients
+    (``batch=None``) or SGD with minibatches of ``batch``.
+
+    Args:
+        seed: an int, or a sequence of ints to run several seeds at once (vmapped; the result then
+            has a leading seed axis).
+        n_saves: number of saved states after the start (must divide ``n_steps``; default 1).
+    Raises:
+        ValueError: ``lr <= 0``, ``batch < 1``, an EMA decay ``1 - lr*beta`` outside ``[0, 1]``,
+            or bad parameters/state (named); ``SolveError`` on a NaN/inf unless ``on_failure="return"``.
+    """
+    _checks.check_positive("lr", lr)
+    n_steps = int(n_steps)
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    n_saves = 1 if n_saves is None else int(n_saves)
+    if n_saves < 1 or n_steps % n_saves:
+        raise ValueError(f"n_saves must be >= 1 and divide n_steps={n_steps}, got {n_saves}")
+    if batch is not None and int(batch) < 1:
+        raise ValueError(f"batch must be >= 1 (or None for exact expected gradients), got {batch}")
+    model.validate(y0, args)
+    params, data = _unpack(args)
+    if model.target == "ema":
+        _checks.check_in_range("EMA decay per step (1 - lr*beta)", 1.0 - np.asarray(lr) * np.asarray(params.beta), 0.0, 1.0)
+    if batch is not None and data.points is not None and int(batch) > np.shape(data.points)[0]:
+        raise ValueError(f"batch {batch} exceeds the finite dataset size {np.shape(data.points)[0]}")
+    b = None if batch is None else int(batch)
+    seeds = np.atleast_1d(np.asarray(seed, dtype=np.uint32))
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
+    run = partial(train_core, model, y0, args, lr, n_saves=n_saves, every=n_steps // n_saves, batch=b)
+    sol = replace(jax.vmap(run)(keys), time_axis=1) if np.ndim(seed) else run(keys[0])
+    if on_failure == "raise":
+        sol.raise_if_failed()
+    return sol
+
+
+def flow(model: SSLNet, y0: NetState, args, t1, *, saveat=None, **solver_kwargs) -> Solution:
+    """Integrate the expected-gradient flow to time ``t1`` with :func:`dynsim.solve`; for closed-form
+    predictors the saved ``W_p`` are filled in from the saved weights (the flow does not evolve them)."""
+    sol = solve(model, y0, args, t1, saveat=saveat, **solver_kwargs)
+    if model.closed_form:
+        Wp = jax.vmap(lambda y: model.predictor_now(y, args))(sol.ys)
+        sol = replace(sol, ys=sol.ys._replace(W_p=Wp))
+    return sol
