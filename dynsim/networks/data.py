@@ -121,6 +121,34 @@ class ViewData:
         Ln = _sqrt_psd(jnp.asarray(self.noise_cov))
         return x + normal(k1, Ln), x + normal(k2, Ln), jnp.full((batch,), 1.0 / batch, dtype)
 
+    def joint_factor(self):
+        r"""``L`` (``(2 n1, 2 n1)``) with :math:`LL^\top = \begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}`, the covariance of :math:`(x_1, x_2)`."""
+        X, N = jnp.asarray(self.data_cov), jnp.asarray(self.noise_cov)
+        return _sqrt_psd(jnp.block([[X + N, X], [X, X + N]]))
+
+    def moment_batch(self, key, batch: int, L=None, draw_dtype=None):
+        r"""A minibatch *by its second moments*, for losses that are quadratic forms of :math:`(x_1, x_2)`.
+
+        For Gaussian views the scatter :math:`\sum_b v_bv_b^\top` of ``batch`` samples
+        :math:`v = (x_1, x_2)` is Wishart(``batch``, :math:`LL^\top`). Bartlett's decomposition draws it as
+        :math:`LAA^\top L^\top` (``A`` lower triangular, :math:`A_{ii} = \sqrt{\chi^2_{B-i+1}}`, :math:`A_{ij}\sim\mathcal N(0,1)`),
+        so the ``2 n1`` columns of :math:`LA/\sqrt{B}` with weight 1 carry exactly the batch's moments:
+        the same law of every quadratic-loss gradient step with :math:`O(n_1^2)` instead of
+        :math:`O(Bn_1)` random numbers. Needs ``batch >= 2 n1`` and fresh Gaussian inputs (no dataset).
+        """
+        p = 2 * self.n1
+        if batch < p or self.points is not None:
+            raise ValueError(f"moment sampling needs fresh Gaussian inputs and batch >= 2 n1 = {p}")
+        dtype = jnp.asarray(self.noise_cov).dtype
+        draw = dtype if draw_dtype is None else draw_dtype
+        L = self.joint_factor() if L is None else L
+        kz, kc = jax.random.split(key)
+        Z = jnp.tril(jax.random.normal(kz, (p, p), draw).astype(dtype), -1)
+        chi2 = 2.0 * jax.random.gamma(kc, (batch - jnp.arange(p, dtype=dtype)) / 2, (p,), dtype)
+        A = Z + jnp.diag(jnp.sqrt(chi2))
+        V = (L @ A / jnp.sqrt(jnp.asarray(batch, dtype))).T  # rows: nodes (x1, x2)
+        return V[:, : self.n1], V[:, self.n1:], jnp.ones(p, dtype)
+
     def quadratic_nodes(self):
         r"""Exact nodes for homogeneous quadratic losses (module docstring): ``3 n1`` nodes with weight 1
         from the joint covariance :math:`\begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}`; for a finite

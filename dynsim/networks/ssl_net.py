@@ -153,6 +153,11 @@ class SSLNet:
             the pre-step ones (Euler).
         sample_precision: dtype of the minibatch's standard normals, ``"float32"`` (default: about 3x
             faster on CPU; sampling noise ~ 1/sqrt(batch) dwarfs float32 rounding) or ``"state"``.
+        sgd_sampling: ``"samples"`` (draw the minibatch), ``"moments"`` (draw its Wishart second moments,
+            :meth:`ViewData.moment_batch`: the same law of every step for the Euclidean losses, whose
+            gradients depend on the batch only through those moments, at a cost independent of the
+            batch size), or ``"auto"``: moments for Euclidean losses on fresh Gaussian data with
+            ``batch >= 2 n1``, samples otherwise.
     """
 
     loss: str = "euclidean"
@@ -170,6 +175,7 @@ class SSLNet:
     seed: int = 0
     ema_after_step: bool = False
     sample_precision: str = "float32"
+    sgd_sampling: str = "auto"
 
     def __post_init__(self):
         _checks.check_choice("loss", self.loss, LOSSES)
@@ -178,6 +184,9 @@ class SSLNet:
         _checks.check_choice("predictor_input", self.predictor_input, PREDICTOR_INPUTS)
         _checks.check_choice("expectation", self.expectation, EXPECTATIONS)
         _checks.check_choice("sample_precision", self.sample_precision, ("float32", "state"))
+        _checks.check_choice("sgd_sampling", self.sgd_sampling, ("auto", "samples", "moments"))
+        if self.sgd_sampling == "moments" and self.loss.startswith("cosine"):
+            raise ValueError("sgd_sampling='moments' is exact only for the Euclidean losses")
         cf.check_options(self.predictor, self.norm, self.ne_norm)
         if not self.stop_gradient and self.target != "online":
             raise ValueError("stop_gradient=False is defined for target='online' (W_a = W) only")
@@ -212,9 +221,19 @@ class SSLNet:
     def rhs_work_factor(self) -> int:
         return 1 if self.uses_quadratic_nodes else int(self.n_nodes)
 
-    def sample(self, data: ViewData, key, batch: int):
-        """A minibatch for SGD (:meth:`ViewData.sample` with ``sample_precision``)."""
-        return data.sample(key, batch, jnp.float32 if self.sample_precision == "float32" else None)
+    def samples_moments(self, data: ViewData, batch: int) -> bool:
+        """Whether SGD draws the minibatch's moments instead of its samples (``sgd_sampling``)."""
+        if self.sgd_sampling != "auto":
+            return self.sgd_sampling == "moments"
+        return self.loss.startswith("euclidean") and data.points is None and batch >= 2 * data.n1
+
+    def sampler(self, data: ViewData, batch: int):
+        """``key -> (x1, x2, weights)`` for SGD (``sgd_sampling``, ``sample_precision``); factors precomputed."""
+        draw = jnp.float32 if self.sample_precision == "float32" else None
+        if self.samples_moments(data, batch):
+            L = data.joint_factor()
+            return lambda key: data.moment_batch(key, batch, L, draw)
+        return lambda key: data.sample(key, batch, draw)
 
     def expectation_nodes(self, data: ViewData):
         """The deterministic batch whose weighted loss is the expected loss (exact or QMC)."""

@@ -29,9 +29,10 @@ def train_core(model: SSLNet, y0: NetState, args, lr, key, n_saves: int, every: 
     params, data = _unpack(args)
     lr = jnp.asarray(lr, y0.W.dtype)
     nodes = model.expectation_nodes(data) if batch is None else None
+    draw = None if batch is None else model.sampler(data, batch)
 
     def step(y, k):
-        b = nodes if batch is None else model.sample(data, jax.random.fold_in(key, k), batch)
+        b = nodes if batch is None else draw(jax.random.fold_in(key, k))
         return model.step(y, k, b, batch is None, lr, args), None
 
     def block(y, j):
@@ -56,7 +57,7 @@ def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | N
             has a leading seed axis).
         n_saves: number of saved states after the start (must divide ``n_steps``; default 1).
     Raises:
-        ValueError: ``lr <= 0``, ``batch < 1``, an EMA decay ``1 - lr*beta`` outside ``[0, 1]``,
+        ValueError: ``lr <= 0``, ``batch < 1``, ``sgd_sampling="moments"`` that does not apply, an EMA decay ``1 - lr*beta`` outside ``[0, 1]``,
             or bad parameters/state (named); ``SolveError`` on a NaN/inf unless ``on_failure="return"``.
     """
     _checks.check_positive("lr", lr)
@@ -75,6 +76,8 @@ def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | N
     if batch is not None and data.points is not None and int(batch) > np.shape(data.points)[0]:
         raise ValueError(f"batch {batch} exceeds the finite dataset size {np.shape(data.points)[0]}")
     b = None if batch is None else int(batch)
+    if b is not None and model.sgd_sampling == "moments" and (data.points is not None or b < 2 * data.n1):
+        raise ValueError(f"sgd_sampling='moments' needs fresh Gaussian inputs and batch >= 2 n1 = {2 * data.n1}")
     seeds = np.atleast_1d(np.asarray(seed, dtype=np.uint32))
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
     run = partial(train_core, model, y0, args, lr, n_saves=n_saves, every=n_steps // n_saves, batch=b)
