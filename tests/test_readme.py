@@ -20,3 +20,16 @@ def test_readme_python_example_runs():
     # ... and Obs. 4: the collapse basin grows with eta, so collapse sets in at one threshold
     first = int(np.argmax(collapsed))
     assert 0 < first and collapsed[first:].all() and not collapsed[:first].any()
+
+
+def test_readme_network_example_runs():
+    """The network-simulation snippet: three SGD seeds of a cosine DirectPred network, diagnostics of seed 0."""
+    import re
+
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[1]
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    assert ns["run"].ys.W.shape == (3, 21, 8, 16)
+    spec = np.asarray(ns["d"]["spectrum_F"])
+    assert spec.shape == (21, 8) and np.all(np.isfinite(spec))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from dynsim import compare as cp
 from dynsim.figures.registry import register
@@ -46,6 +47,8 @@ def theory_vs_simulation(fast: bool = False):
     ax.legend(fontsize=8, frameon=False)
     ax2.loglog(d["lrs"], d["lr_errors"], "o-", color="k", label="GD error at t = 10")
     ax2.loglog(d["lrs"], d["lr_errors"][-1] * d["lrs"] / d["lrs"][-1], "--", color="0.6", label="slope 1")
+    ax2.xaxis.set_minor_formatter(NullFormatter())
+    ax2.set_xticks(d["lrs"], [f"{x:g}" for x in d["lrs"]])
     ax2.set_xlabel("learning rate")
     ax2.set_ylabel("max rel. spectrum error")
     ax2.set_title(f"fitted orders {', '.join(f'{o:.2f}' for o in d['orders'])}", fontsize=10)
