@@ -98,6 +98,18 @@ def check_shape(name: str, x, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(got)}")
 
 
+def check_step_counts(lr, n_steps, n_saves) -> tuple[int, int]:
+    """Validate a discrete run: ``lr > 0``, ``n_steps >= 1``, ``n_saves`` (default 1) dividing ``n_steps``."""
+    check_positive("lr", lr)
+    n_steps = int(n_steps)
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    n_saves = 1 if n_saves is None else int(n_saves)
+    if n_saves < 1 or n_steps % n_saves:
+        raise ValueError(f"n_saves must be >= 1 and divide n_steps={n_steps}, got {n_saves}")
+    return n_steps, n_saves
+
+
 def check_choice(name: str, value, choices) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:

@@ -60,13 +60,7 @@ def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | N
         ValueError: ``lr <= 0``, ``batch < 1``, ``sgd_sampling="moments"`` that does not apply, an EMA decay ``1 - lr*beta`` outside ``[0, 1]``,
             or bad parameters/state (named); ``SolveError`` on a NaN/inf unless ``on_failure="return"``.
     """
-    _checks.check_positive("lr", lr)
-    n_steps = int(n_steps)
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    n_saves = 1 if n_saves is None else int(n_saves)
-    if n_saves < 1 or n_steps % n_saves:
-        raise ValueError(f"n_saves must be >= 1 and divide n_steps={n_steps}, got {n_saves}")
+    n_steps, n_saves = _checks.check_step_counts(lr, n_steps, n_saves)
     if batch is not None and int(batch) < 1:
         raise ValueError(f"batch must be >= 1 (or None for exact expected gradients), got {batch}")
     model.validate(y0, args)

@@ -47,13 +47,7 @@ def gradient_descent(model, y0, args, lr, n_steps: int, n_saves: int | None = No
     ``n_steps``; default: only the final state). ``Solution.ts`` holds ODE times ``lr * step``.
     ``lr`` is traced (no recompilation per value); a NaN/inf gives status ``NONFINITE``.
     """
-    _checks.check_positive("lr", lr)
-    n_steps = int(n_steps)
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    n_saves = 1 if n_saves is None else int(n_saves)
-    if n_saves < 1 or n_steps % n_saves:
-        raise ValueError(f"n_saves must be >= 1 and divide n_steps={n_steps}, got {n_saves}")
+    n_steps, n_saves = _checks.check_step_counts(lr, n_steps, n_saves)
     for node in jax.tree.leaves(args, is_leaf=lambda x: hasattr(x, "validate")):
         if hasattr(node, "validate"):
             node.validate()
