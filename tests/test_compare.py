@@ -23,6 +23,7 @@ def test_figure_data_flow_gd_sgd_and_first_order(tmp_path):
     assert cp.spectrum_error(d["theory"][:1], d["theory"][-1:]) > 0.25
 
 
+@pytest.mark.slow
 def test_flow_matches_theory_for_cosine_and_closed_form_predictors():
     """Network flow vs SSLModes with a closed-form predictor (Halvagal's W_P = WW^T, SimSiam) from a
     random (unaligned) start: Euclidean to round-off, cosine IsoLoss to the quadrature error of two

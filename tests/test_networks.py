@@ -287,6 +287,7 @@ def test_matrix_iterations_are_their_spectral_filters():
     np.testing.assert_allclose(errs, [0.13, 0.042, 0.017], rtol=0.05)
 
 
+@pytest.mark.slow
 def test_every_predictor_trains_finite():
     """Each predictor kind, with its options (rho, ridge, pred_ema, freq), trains to finite, moving states."""
     rng = np.random.default_rng(10)

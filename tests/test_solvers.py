@@ -181,7 +181,7 @@ def test_rk45_matches_scipy_rk45_step_for_step_accuracy():
         assert e_ours < 10 * max(e_theirs, 1e-13) and e_ours < 100 * rtol
 
 
-@pytest.mark.parametrize("method", ["rk45", "tsit5"])
+@pytest.mark.parametrize("method", ["rk45", pytest.param("tsit5", marks=pytest.mark.slow)])
 def test_chunking_never_changes_results(method):
     """Per-problem step control: chunk sizes 7, 64 and one chunk give the same steps and results up to
     the round-off of XLA's shape-dependent vectorisation (not bitwise)."""
