@@ -116,6 +116,15 @@ def check_choice(name: str, value, choices) -> None:
         raise ValueError(f"unknown {name} {value!r}; choose one of {tuple(choices)}")
 
 
+def check_state(y0, state_type, hint: str = "") -> None:
+    """Raise ``TypeError`` unless ``y0`` is a ``state_type`` (a NamedTuple), ``ValueError`` naming the
+    first field with a NaN or infinite entry."""
+    if not isinstance(y0, state_type):
+        raise TypeError(f"y0 must be a {state_type.__name__}{hint}, got {type(y0).__name__}")
+    for name, leaf in zip(state_type._fields, y0):
+        check_finite(f"y0.{name}", leaf)
+
+
 def unpack_args(args, param_type, data_type):
     """Split ``args = (params, data)``, raising ``TypeError`` naming the expected types."""
     want = f"({param_type.__name__}, {data_type.__name__})"

@@ -361,3 +361,24 @@ def test_moment_sampling_has_the_law_of_sampled_minibatches():
     np.testing.assert_allclose(s2, s1, rtol=0.05)
     with pytest.raises(ValueError, match="Euclidean"):
         SSLNet(loss="cosine", sgd_sampling="moments")
+
+
+def test_rank_diagnostics_closed_forms():
+    """Stable rank sum(s)/max(s) and Roy-Vetterli effective rank exp(H(sigma/sum sigma)) for a W with
+    singular values (3, 2, 1, 0), rotated; and through diagnostics() on a saved trajectory."""
+    from dynsim.networks.diagnostics import effective_rank, stable_rank
+
+    rng = np.random.default_rng(12)
+    U, V = np.linalg.qr(rng.standard_normal((4, 4)))[0], np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    sig = np.array([3.0, 2.0, 1.0, 0.0])
+    W = (U * sig) @ V[:, :4].T
+    q = sig[:3] / 6
+    s = np.linalg.eigvalsh(W @ W.T)
+    assert float(stable_rank(s)) == pytest.approx(14 / 9, rel=1e-12)
+    assert float(effective_rank(s)) == pytest.approx(np.exp(-np.sum(q * np.log(q))), rel=1e-6)
+    net = SSLNet(predictor="identity", target="online")
+    args = (NetParams(), ViewData.isotropic(6, 0.1))
+    y = net.initial_state(W)
+    d = diagnostics(net, np.zeros(1), jax.tree.map(lambda a: a[None], y), args)
+    assert float(d["stable_rank"][0]) == pytest.approx(14 / 9, rel=1e-12)
+    assert float(d["commutator"][0]) < 1e-12 and float(d["balancing"][0]) == 0.0

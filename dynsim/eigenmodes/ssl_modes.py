@@ -289,10 +289,7 @@ class SSLModes:
         params.validate()
         data.validate()
         pred.validate()
-        if not isinstance(y0, ModeState):
-            raise TypeError(f"y0 must be a ModeState, got {type(y0).__name__}")
-        for name, leaf in zip(ModeState._fields, y0):
-            _checks.check_finite(f"y0.{name}", leaf)
+        _checks.check_state(y0, ModeState)
         shapes = {np.shape(v) for v in y0}
         if len(shapes) != 1 or len(next(iter(shapes))) != 1:
             raise ValueError(f"y0 fields must be vectors of one length M, got shapes {sorted(shapes)}")

@@ -126,10 +126,7 @@ class TianModes:
         params, data = _checks.unpack_args(args, TianParams, ModeData)
         params.validate()
         data.validate()
-        if not isinstance(y0, ModeState):
-            raise TypeError(f"y0 must be a ModeState, got {type(y0).__name__}")
-        for name, leaf in zip(ModeState._fields, y0):
-            _checks.check_finite(f"y0.{name}", leaf)
+        _checks.check_state(y0, ModeState)
         shapes = [np.shape(v) for v in y0]
         try:
             np.broadcast_shapes(*shapes, np.shape(data.lambda_s), np.shape(data.lambda_d))

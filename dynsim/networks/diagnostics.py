@@ -31,15 +31,15 @@ def _fro(A):
     return jnp.sqrt(jnp.sum(A * A, axis=(-2, -1)))
 
 
-def stable_rank(W):
-    """:math:`\\|W\\|_F^2 / \\|W\\|_2^2` over the last two axes."""
-    s = jnp.linalg.eigvalsh(W @ jnp.swapaxes(W, -1, -2))
+def stable_rank(s):
+    r""":math:`\|W\|_F^2 / \|W\|_2^2 = \sum s_j/\max s_j` from the eigenvalues ``s`` of :math:`WW^\top` (last axis)."""
     return jnp.sum(s, axis=-1) / jnp.max(s, axis=-1)
 
 
-def effective_rank(W):
-    """Roy & Vetterli's effective rank: :math:`\\exp(-\\sum_i q_i\\ln q_i)`, :math:`q = \\sigma/\\sum\\sigma`."""
-    sv = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(W @ jnp.swapaxes(W, -1, -2)), 0.0))
+def effective_rank(s):
+    r"""Roy & Vetterli's effective rank :math:`\exp(-\sum_i q_i\ln q_i)`, :math:`q = \sigma/\sum\sigma`, with
+    :math:`\sigma = \sqrt{s}` the singular values of W from the eigenvalues ``s`` of :math:`WW^\top` (last axis)."""
+    sv = jnp.sqrt(jnp.maximum(s, 0.0))
     q = sv / jnp.sum(sv, axis=-1, keepdims=True)
     return jnp.exp(-jnp.sum(jnp.where(q > 0, q * jnp.log(jnp.where(q > 0, q, 1.0)), 0.0), axis=-1))
 
@@ -56,14 +56,15 @@ def diagnostics(model: SSLNet, ts, ys: NetState, args) -> dict:
     decay = jnp.exp(-2 * params.wd * jnp.asarray(ts))[:, None, None]
     n0 = _fro(F[0]) + _fro(gram(Wp[0])) / params.alpha_p
     loss = jax.vmap(lambda y: model.loss_value(y.W, y.W_p, model.target_weights(y), nodes))(ys)
+    spectrum = jnp.linalg.eigvalsh(F)
     return {
         "t": jnp.asarray(ts),
-        "spectrum_F": jnp.linalg.eigvalsh(F),
+        "spectrum_F": spectrum,
         "spectrum_Wp": jnp.linalg.eigvalsh(Wp_sym),
         "asymmetry_Wp": _fro(Wp - jnp.swapaxes(Wp, -1, -2)) / (2 * jnp.maximum(_fro(Wp), 1e-300)),
         "commutator": _fro(F @ Wp - Wp @ F),
         "loss": loss,
         "balancing": _fro(F - gram(Wp) / params.alpha_p - decay * C0) / n0,
-        "stable_rank": stable_rank(W),
-        "effective_rank": effective_rank(W),
+        "stable_rank": stable_rank(spectrum),
+        "effective_rank": effective_rank(spectrum),
     }

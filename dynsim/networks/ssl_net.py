@@ -115,13 +115,8 @@ class NetParams:
 
 
 def _unpack(args):
-    try:
-        params, data = args
-    except (TypeError, ValueError):
-        raise TypeError("args must be the pair (NetParams, ViewData)") from None
-    if not isinstance(params, NetParams) or not isinstance(data, ViewData):
-        raise TypeError(f"args must be (NetParams, ViewData), got ({type(params).__name__}, {type(data).__name__})")
-    return params, data
+    """``(NetParams, ViewData)`` from ``args``, with a clear ``TypeError`` otherwise."""
+    return _checks.unpack_args(args, NetParams, ViewData)
 
 
 def _sym(A):
@@ -370,10 +365,7 @@ class SSLNet:
         params, data = _unpack(args)
         params.validate()
         data.validate()
-        if not isinstance(y0, NetState):
-            raise TypeError(f"y0 must be a NetState (see SSLNet.initial_state), got {type(y0).__name__}")
-        for name, leaf in zip(NetState._fields, y0):
-            _checks.check_finite(f"y0.{name}", leaf)
+        _checks.check_state(y0, NetState, " (see SSLNet.initial_state)")
         n2, n1 = np.shape(y0.W)
         if n1 != data.n1:
             raise ValueError(f"y0.W has {n1} inputs but the data have n1 = {data.n1}")

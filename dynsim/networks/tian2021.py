@@ -124,10 +124,7 @@ class TianMatrixFlow:
         params, data = _checks.unpack_args(args, TianParams, MomentData)
         params.validate()
         data.validate()
-        if not isinstance(y0, MatrixState):
-            raise TypeError(f"y0 must be a MatrixState, got {type(y0).__name__}")
-        for name, leaf in zip(MatrixState._fields, y0):
-            _checks.check_finite(f"y0.{name}", leaf)
+        _checks.check_state(y0, MatrixState)
         n2, n1 = np.shape(y0.W)
         _checks.check_shape("MomentData.X", data.X, (n1, n1))
         _checks.check_shape("y0.W_p", y0.W_p, (n2, n2))
