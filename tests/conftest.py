@@ -1,5 +1,5 @@
-"""Tests run in float64 (the oracles' tolerances are stated for it); see tests/test_float32.py
-for the single-precision path."""
+"""Tests run in float64 (the oracles' tolerances are stated for it). The single-precision path is
+checked in fresh interpreters or with explicit float32 inputs (``grep -n float32 tests/*.py``)."""
 
 import jax
 

@@ -65,9 +65,16 @@ def save_figure(name: str, fig, data: dict, out_dir: Path) -> list[Path]:
     return paths
 
 
+def load_all() -> dict[str, FigureSpec]:
+    """Import every figure module (each registers its figures) and return :data:`FIGURES`."""
+    from dynsim.figures import agreement, esser2023, halvagal2023, tian2021  # noqa: F401
+
+    return FIGURES
+
+
 def generate(names=None, out_dir="figures", fast=False, progress=print) -> list[Path]:
     """Regenerate the named figures (all when ``names`` is empty) into ``out_dir``."""
-    from dynsim.figures import agreement, halvagal2023, tian2021  # noqa: F401  (register their figures)
+    load_all()
 
     names = list(names or FIGURES)
     unknown = [n for n in names if n not in FIGURES]

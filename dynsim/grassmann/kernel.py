@@ -1,0 +1,168 @@
+r"""Kernelised (data-level) form of the constrained flow for width-m feature models, and the
+tangent-kernel drift (esser2023.md §3.6 and §4).
+
+Features :math:`\Phi\in\mathbb{R}^{m\times N}` of the :math:`N` data points (columns), a symmetric pairing
+matrix :math:`M_p` (``(N, N)``, :func:`pairing_matrix`) with :math:`A = \Phi M_p\Phi^\top`,
+:math:`K = \Phi^\top\Phi` and :math:`B_0 = \Phi^\top W_0`. The Gram matrix of the learned representations is
+
+.. math:: \Phi^\top P(t)\Phi = e^{tKM_p}B_0\,[I + B_0^\top\psi_{2t}(M_pK)M_pB_0]^{-1}B_0^\top e^{tM_pK},
+          \qquad \psi_s(Z) = Z^{-1}(e^{sZ} - I),
+
+so the width m enters only through :math:`B_0` (esser2023.md §3.6, "width independent"). The function's
+tangent kernel under the constrained flow is :math:`k_t(x, x') = \phi(x)^\top(I - P_t)\phi(x')`; on the data
+:math:`K_t = \Phi^\top(I - P_t)\Phi` and its relative drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` stays O(1) at
+every width (§4), unlike a supervised model's NTK.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import expm
+
+from dynsim import _checks
+from dynsim.grassmann import subspace
+from dynsim.grassmann.linalg import check_frame, qf
+from dynsim.grassmann.trace_losses import GRADIENT_FACTOR, LOSSES
+
+
+def pairing_matrix(loss: str, n: int, dtype=None):
+    r"""The :math:`M_p` with :math:`\Phi M_p\Phi^\top` equal to :func:`~dynsim.grassmann.dynamics_matrix` of the
+    same loss, for stacked features :math:`\Phi = [\Phi(X), \Phi(X^+), \Phi(X^-)]` (``N = 3n`` columns, contrastive)
+    or :math:`[\Phi(X), \Phi(X^+)]` (``N = 2n``, alignment and mse). Shape ``(N, N)``, symmetric."""
+    _checks.check_choice("loss", loss, LOSSES)
+    c = GRADIENT_FACTOR / n
+    eye, zero = jnp.eye(n, dtype=dtype), jnp.zeros((n, n), dtype=dtype)
+    if loss == "mse":
+        return -c * jnp.block([[eye, -eye], [-eye, eye]])
+    half = 0.5 * c * eye
+    if loss == "alignment":
+        return jnp.block([[zero, half], [half, zero]])
+    return jnp.block([[zero, half, -half], [half, zero, zero], [-half, zero, zero]])
+
+
+def psi(Z, s):
+    r""":math:`\psi_s(Z) = Z^{-1}(e^{sZ} - I) = \sum_{k\ge1}s^kZ^{k-1}/k!` (any square ``Z``, also singular), as the
+    top-right block of :math:`\exp\begin{pmatrix}sZ & sI\\ 0 & 0\end{pmatrix}` (esser2023.md §3.6)."""
+    n = Z.shape[-1]
+    big = jnp.block([[s * Z, s * jnp.eye(n, dtype=Z.dtype)], [jnp.zeros((n, 2 * n), Z.dtype)]])
+    return expm(big)[:n, n:]
+
+
+def _check_features(Phi, Mp, W0):
+    if np.ndim(Phi) != 2:
+        raise ValueError(f"Phi must be an (m, N) feature matrix, got shape {np.shape(Phi)}")
+    _checks.check_finite("Phi", Phi)
+    N = np.shape(Phi)[1]
+    _checks.check_shape("Mp", Mp, (N, N))
+    _checks.check_symmetric("Mp", Mp)
+    check_frame(W0, np.shape(Phi)[0])
+
+
+def gram_closed_form(Phi, Mp, W0, ts):
+    r""":math:`\Phi^\top P(t)\Phi` by the kernel formula above, ``(T, N, N)``. Moderate times only: it
+    forms :math:`e^{tKM_p}`, which overflows once :math:`t\lambda_1\gtrsim 350` in float64 (use :func:`gram`)."""
+    _check_features(Phi, Mp, W0)
+    Phi, Mp, W0 = jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0)
+    K = Phi.T @ Phi
+    B0 = Phi.T @ W0
+    h = W0.shape[1]
+
+    def one(t):
+        L = expm(t * K @ Mp) @ B0
+        inner = jnp.eye(h, dtype=Phi.dtype) + B0.T @ psi(Mp @ K, 2 * t) @ Mp @ B0
+        return L @ jnp.linalg.solve(inner, L.T)
+
+    return jax.vmap(one)(jnp.atleast_1d(jnp.asarray(ts)))
+
+
+def reduce_to_data_span(Phi, Mp, W0):
+    r"""Exact reduction of the m-dimensional flow to dimension :math:`N + h` (:math:`N` = number of data points).
+
+    :math:`A = \Phi M_p\Phi^\top` vanishes off :math:`\operatorname{span}\Phi`, so :math:`e^{tA}W_0` lives in
+    :math:`\operatorname{span}[\Phi, W_0]`. With the orthonormal basis :math:`E = [Q_\Phi, Q_\perp]` of that span
+    (:math:`\Phi = Q_\Phi R_\Phi`, :math:`Q_\perp = \mathrm{qf}((I - Q_\Phi Q_\Phi^\top)W_0)`):
+    :math:`A_r = E^\top AE = \mathrm{blockdiag}(R_\Phi M_pR_\Phi^\top, 0)`, :math:`W_r = E^\top W_0` (orthonormal) and
+    :math:`\Phi^\top P\Phi = R_\Phi^\top[P_r]_{NN}R_\Phi`. Cost :math:`O(mN(N+h))` instead of :math:`O(m^3)`.
+    Needs ``m >= N + h`` and returns ``(A_r, W_r, R_Phi)``."""
+    _check_features(Phi, Mp, W0)
+    Phi, Mp, W0 = jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0)
+    m, N = Phi.shape
+    h = W0.shape[1]
+    if m < N + h:
+        raise ValueError(f"the reduction needs width m >= N + h = {N + h}, got m = {m}; use the direct projector")
+    Qp, Rp = jnp.linalg.qr(Phi)
+    Wperp = W0 - Qp @ (Qp.T @ W0)
+    Qo = qf(Wperp)
+    E = jnp.concatenate([Qp, Qo], axis=1)
+    Ar = jnp.zeros((N + h, N + h), Phi.dtype).at[:N, :N].set(Rp @ Mp @ Rp.T)
+    Wr = qf(E.T @ W0)  # E^T W0 is orthonormal up to round-off; qf keeps the span and removes the round-off
+    return 0.5 * (Ar + Ar.T), Wr, Rp
+
+
+def gram(Phi, Mp, W0, ts):
+    r""":math:`\Phi^\top P(t)\Phi` at any :math:`t\ge0`, ``(T, N, N)``: stable projector of the reduced problem
+    (:func:`reduce_to_data_span`) when ``m >= N + h``, else the direct ``(m, m)`` projector."""
+    _check_features(Phi, Mp, W0)
+    Phi, Mp, W0 = jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0)
+    m, N = Phi.shape
+    if m >= N + W0.shape[1]:
+        Ar, Wr, Rp = reduce_to_data_span(Phi, Mp, W0)
+        Pr = subspace.projector(Ar, Wr, ts)[:, :N, :N]
+        return Rp.T @ Pr @ Rp
+    P = subspace.projector(Phi @ Mp @ Phi.T, W0, ts)
+    return Phi.T @ P @ Phi
+
+
+def tangent_kernel(Phi, gram_P):
+    r""":math:`K_t = \Phi^\top(I - P_t)\Phi = K - \Phi^\top P_t\Phi` from ``gram_P`` :math:`=\Phi^\top P_t\Phi` ``(..., N, N)``."""
+    return Phi.T @ Phi - gram_P
+
+
+def kernel_drift(Phi, Mp, W0, ts):
+    r"""Relative tangent-kernel drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` along the exact flow, ``(T,)`` (esser2023.md §4)."""
+    _check_features(Phi, Mp, W0)
+    return _drift(jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0), jnp.atleast_1d(jnp.asarray(ts)))
+
+
+@jax.jit
+def _drift(Phi, Mp, W0, ts):
+    Kt = tangent_kernel(Phi, gram(Phi, Mp, W0, jnp.concatenate([jnp.zeros(1, ts.dtype), ts])))
+    fro = lambda M: jnp.sqrt(jnp.sum(M * M, axis=(-2, -1)))  # noqa: E731
+    return fro(Kt[1:] - Kt[0]) / fro(Kt[0])
+
+
+def random_features(key, X, m: int, activation: str = "linear"):
+    r"""Width-m random features :math:`\Phi = \sigma(RX)/\sqrt m` of the data columns ``X`` ``(d, N)``, with
+    :math:`R_{ij}\sim N(0,1)`, so :math:`K = \Phi^\top\Phi` has an :math:`m\to\infty` limit (``X^T X`` for
+    ``activation="linear"``, the arc-cosine kernel for ``"relu"``). Returns ``(m, N)``."""
+    _checks.check_choice("activation", activation, ("linear", "relu"))
+    if m < 1:
+        raise ValueError(f"width m must be >= 1, got {m}")
+    X = jnp.asarray(X)
+    key = jax.random.key(key) if isinstance(key, (int, np.integer)) else key
+    R = jax.random.normal(key, (m, X.shape[0]), X.dtype)
+    F = R @ X
+    return (jnp.maximum(F, 0) if activation == "relu" else F) / jnp.sqrt(m)
+
+
+def drift_vs_width(X_views, loss: str, widths, ts, *, h: int = 2, seeds=(0,), activation: str = "linear"):
+    r"""Tangent-kernel drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` for width-m random-feature models, ``(W, S, T)``
+    over ``widths`` x ``seeds`` x ``ts``. ``X_views`` is ``(X, X_pos)`` or ``(X, X_pos, X_neg)`` (columns);
+    seed ``s`` draws the features from ``key(s)`` and the Haar start :math:`W_0\in St(m, h)` from ``fold_in(key(s), 1)``."""
+    from dynsim.grassmann.linalg import random_stiefel
+
+    X_all = jnp.concatenate([jnp.asarray(Z) for Z in X_views], axis=1)
+    n = np.shape(X_views[0])[1]
+    Mp = pairing_matrix(loss, n, X_all.dtype)
+    if Mp.shape[0] != X_all.shape[1]:
+        raise ValueError(f"loss {loss!r} needs {Mp.shape[0] // n} views, got {len(X_views)}")
+    out = np.empty((len(widths), len(seeds), len(np.atleast_1d(ts))))
+    for i, m in enumerate(widths):
+        for j, s in enumerate(seeds):
+            key = jax.random.key(int(s))
+            Phi = random_features(key, X_all, int(m), activation)
+            W0 = random_stiefel(jax.random.fold_in(key, 1), int(m), h, dtype=X_all.dtype)
+            out[i, j] = np.asarray(kernel_drift(Phi, Mp, W0, ts))
+    return out

@@ -1,0 +1,79 @@
+r"""The naive (unconstrained) flow :math:`\dot W = AW` and dimension collapse (esser2023.md §2).
+
+Gradient flow of :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` with optional weight decay
+:math:`\tfrac\gamma2\|W\|_F^2`:
+
+.. math:: \dot W = (A - \gamma I)W,\qquad W(t) = U e^{t(\Lambda-\gamma)}U^\top W_0 .
+
+On the Frobenius sphere :math:`\|W\|_F = 1`: :math:`\dot W = AW - \operatorname{tr}(W^\top AW)W`,
+:math:`W(t) = e^{tA}W_0/\|e^{tA}W_0\|_F` (weight decay is normal to the sphere and drops out).
+
+Collapse: if :math:`u_1^\top W_0\ne0`, :math:`W(t)/\|W(t)\|` tends to the rank-one
+:math:`u_1(u_1^\top W_0)/\|u_1^\top W_0\|`, :math:`\sigma_2/\sigma_1 = \Theta(e^{-t(\lambda_1-\lambda_2)})` and the
+stable rank :math:`\|W\|_F^2/\|W\|_2^2\to1`: a "trivial scalar representation".
+Shapes: ``A`` ``(d, d)`` symmetric, ``W0`` ``(d, h)`` (any, not necessarily orthonormal), times ``(T,)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim import _checks
+from dynsim.grassmann.linalg import check_problem, eigh_desc
+from dynsim.networks.diagnostics import stable_rank
+
+
+def naive_solution(A, W0, ts, *, weight_decay=0.0, sphere: bool = False):
+    r"""Exact :math:`W(t)` of the naive flow at times ``ts`` (``(T,)``), shape ``(T, d, h)``.
+
+    ``sphere=False``: :math:`U e^{t(\Lambda-\gamma)}U^\top W_0` (its norm grows like :math:`e^{t(\lambda_1-\gamma)}`
+    and overflows in float64 once :math:`t(\lambda_1 - \gamma) \gtrsim 700`; use :func:`collapse_diagnostics`
+    of ``sphere=True`` for long times). ``sphere=True``: the Frobenius-sphere flow, evaluated with the
+    exponent shifted by :math:`\lambda_1` so it never overflows. ``W0`` must be nonzero."""
+    check_problem(A, W0, orthonormal=False)
+    _checks.check_finite("weight_decay", weight_decay)
+    ts = jnp.atleast_1d(jnp.asarray(ts))
+    lam, U = eigh_desc(jnp.asarray(A))
+    Z = U.T @ jnp.asarray(W0)
+    if sphere:
+        grow = jnp.exp(ts[:, None] * (lam - lam[0])[None, :])
+        W = jnp.einsum("ij,tj,jk->tik", U, grow, Z)
+        return W / jnp.sqrt(jnp.sum(W * W, axis=(-2, -1), keepdims=True))
+    grow = jnp.exp(ts[:, None] * (lam - weight_decay)[None, :])
+    return jnp.einsum("ij,tj,jk->tik", U, grow, Z)
+
+
+@dataclass(frozen=True)
+class NaiveFlow:
+    r"""The naive flow as a model for :func:`dynsim.solve`: state ``W`` ``(d, h)``, ``args = (A, weight_decay)``.
+
+    ``sphere=False``: :math:`\dot W = (A-\gamma I)W`; ``sphere=True``: :math:`\dot W = AW - \operatorname{tr}(W^\top AW)W`
+    (keeps :math:`\|W\|_F = 1`). esser2023.md §2."""
+
+    sphere: bool = False
+
+    def __call__(self, t, W, args):
+        A, gamma = args
+        AW = A @ W
+        if self.sphere:
+            return AW - jnp.sum(W * AW) * W
+        return AW - gamma * W
+
+    def validate(self, W0, args):
+        A, gamma = args
+        check_problem(A, W0, orthonormal=False)
+        _checks.check_finite("weight_decay", gamma)
+        if self.sphere and _checks.is_concrete(W0) and abs(float(np.sum(np.asarray(W0) ** 2)) - 1) > 1e-6:
+            raise ValueError("the sphere flow needs ||W0||_F = 1")
+
+
+def collapse_diagnostics(W) -> dict:
+    r"""Collapse measures of ``W`` (``(..., d, h)``): ``sigma_ratio`` :math:`\sigma_2/\sigma_1` and
+    ``stable_rank`` :math:`\|W\|_F^2/\|W\|_2^2` (both scale invariant), and ``singular_values``
+    (descending, ``(..., min(d, h))``). For ``h = 1`` the ratio is 0."""
+    s = jnp.linalg.svd(W, compute_uv=False)
+    ratio = s[..., 1] / s[..., 0] if s.shape[-1] > 1 else jnp.zeros(s.shape[:-1], s.dtype)
+    return {"sigma_ratio": ratio, "stable_rank": stable_rank(s * s), "singular_values": s}

@@ -1,0 +1,215 @@
+r"""The orthogonality-constrained flow on the Grassmannian (esser2023.md §3).
+
+Minimising :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` subject to :math:`W^\top W = I_h` by
+Riemannian gradient flow gives Oja's subspace flow (§3.2), and for the projector :math:`P = WW^\top`
+the width-free Riccati equation (§3.3):
+
+.. math:: \dot W = (I - WW^\top)AW, \qquad \dot P = AP + PA - 2PAP .
+
+Exact solution (§3.4): :math:`\operatorname{span}W(t) = \operatorname{span}(e^{tA}W_0)`. Stable form (§3.5):
+with :math:`A = U\Lambda U^\top` (descending), :math:`Z = U^\top W_0 = [Z_1; Z_2]` (:math:`Z_1` is
+:math:`h\times h`),
+
+.. math:: \operatorname{span}W(t) = \operatorname{span}(U_1 + U_2G(t)),\qquad
+          G_{ji}(t) = e^{t(\lambda_{h+j}-\lambda_i)}(Z_2Z_1^{-1})_{ji},
+
+every exponent :math:`\le 0`, so it never overflows (the naive normal equations of :math:`e^{tA}W_0` lose
+the subspace once :math:`t(\lambda_1-\lambda_h)\approx 30`). The singular values of :math:`G(t)` are the
+tangents of the principal angles between :math:`\operatorname{span}W(t)` and :math:`U_1`, so
+:math:`\|\tan\Theta(t)\|_2\le e^{-t(\lambda_h-\lambda_{h+1})}\|\tan\Theta(0)\|_2`. The loss is
+:math:`L(t) = -\tfrac12\operatorname{tr}(AP(t))\to-\tfrac12\sum_{i\le h}\lambda_i`.
+
+:math:`W(t)` itself differs from any orthonormalisation of :math:`U_1 + U_2G` by an in-subspace rotation;
+:func:`lift` integrates it exactly (see its docstring). **Compare projectors, principal angles or losses,
+never raw W.**
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim import _checks
+from dynsim.grassmann.linalg import check_problem, eigh_desc, qf
+
+Z1_COND_MAX = 1e10  #: cond(U_1^T W0) above this: W0 is (numerically) orthogonal to part of the top-h eigenspace
+
+
+@dataclass(frozen=True)
+class OjaFlow:
+    r"""Oja's subspace flow :math:`\dot W = AW - W(W^\top AW)` (esser2023.md §3.2) for :func:`dynsim.solve`;
+    state ``W`` ``(d, h)`` orthonormal, ``args = A`` ``(d, d)`` symmetric."""
+
+    def __call__(self, t, W, A):
+        AW = A @ W
+        return AW - W @ (W.T @ AW)
+
+    def validate(self, W0, A):
+        check_problem(A, W0)
+
+
+@dataclass(frozen=True)
+class RiccatiFlow:
+    r"""The projector flow :math:`\dot P = AP + PA - 2PAP` (esser2023.md §3.3) for :func:`dynsim.solve`;
+    state ``P`` ``(d, d)`` a rank-h orthogonal projector, ``args = A``. The width enters only via rank P(0)."""
+
+    def __call__(self, t, P, A):
+        AP = A @ P
+        return AP + AP.T - 2.0 * P @ AP
+
+    def validate(self, P0, A):
+        check_problem(A)
+        _checks.check_shape("P0", P0, np.shape(A))
+        if _checks.is_concrete(P0):
+            P = np.asarray(P0, float)
+            if np.max(np.abs(P @ P - P)) > 1e-8 or np.max(np.abs(P - P.T)) > 1e-10:
+                raise ValueError("P0 must be an orthogonal projector (P0 = P0^T = P0^2), e.g. W0 @ W0.T")
+
+
+def _times(ts):
+    if isinstance(ts, (list, tuple, int, float)):
+        ts = np.asarray(ts, float)
+    _checks.check_finite("ts", ts)
+    if _checks.is_concrete(ts) and np.any(np.asarray(ts) < 0):
+        raise ValueError("the closed form is evaluated for t >= 0 only")
+    return jnp.atleast_1d(jnp.asarray(ts))
+
+
+@jax.jit
+def _factors(A, W0):
+    h = W0.shape[-1]
+    lam, U = eigh_desc(A)
+    Z = U.T @ W0
+    Z1, Z2 = Z[:h], Z[h:]
+    C = jnp.linalg.solve(Z1.T, Z2.T).T
+    return lam[:h], lam[h:], U[:, :h], U[:, h:], C, Z1
+
+
+def _angle_factors(A, W0):
+    """``lam1 (h,), lam2 (d-h,), U1, U2, C = Z2 Z1^{-1} ((d-h, h)), Z1``, with a check on ``cond(Z1)``."""
+    check_problem(A, W0)
+    f = _factors(jnp.asarray(A), jnp.asarray(W0))
+    Z1 = f[-1]
+    if _checks.is_concrete(Z1):
+        cond = float(np.linalg.cond(np.asarray(Z1)))
+        if not cond < Z1_COND_MAX:
+            raise ValueError(f"U_1^T W0 is singular (cond {cond:.3g}): W0 is orthogonal to part of A's top-"
+                             f"{Z1.shape[0]} eigenspace, so the flow does not converge to it and the closed form does "
+                             "not apply; use riemannian_gd(..., method='exact') instead")
+    return f
+
+
+def _G(t, lam1, lam2, C):
+    return jnp.exp(t * (lam2[:, None] - lam1[None, :])) * C
+
+
+@jax.jit
+def _tangents(lam1, lam2, C, ts):
+    s = jnp.linalg.svd(jax.vmap(lambda t: _G(t, lam1, lam2, C))(ts), compute_uv=False)
+    return jnp.pad(s, ((0, 0), (0, lam1.shape[0] - s.shape[-1])))
+
+
+@jax.jit
+def _bases(lam1, lam2, U1, U2, C, ts):
+    return jax.vmap(lambda t: qf(U1 + U2 @ _G(t, lam1, lam2, C)))(ts)
+
+
+def principal_tangents(A, W0, ts):
+    r"""Exact tangents of the principal angles between :math:`\operatorname{span}W(t)` and the top-h eigenspace
+    :math:`U_1` of ``A``: the singular values of :math:`G(t)` (esser2023.md §3.5), descending, ``(T, h)``
+    (zeros past ``d - h``)."""
+    ts = _times(ts)
+    lam1, lam2, _, _, C, _ = _angle_factors(A, W0)
+    return _tangents(lam1, lam2, C, ts)
+
+
+def subspace_basis(A, W0, ts):
+    r"""An orthonormal basis ``(T, d, h)`` of :math:`\operatorname{span}W(t)`, :math:`\mathrm{qf}(U_1 + U_2G(t))`
+    (stable at any :math:`t\ge0`). It spans the right subspace but is *not* :math:`W(t)` (see :func:`lift`)."""
+    ts = _times(ts)
+    lam1, lam2, U1, U2, C, _ = _angle_factors(A, W0)
+    return _bases(lam1, lam2, U1, U2, C, ts)
+
+
+def projector(A, W0, ts):
+    r"""Exact :math:`P(t) = W(t)W(t)^\top` of the constrained flow (esser2023.md §3.4, evaluated stably by §3.5),
+    shape ``(T, d, d)``."""
+    Q = subspace_basis(A, W0, ts)
+    return Q @ jnp.swapaxes(Q, -1, -2)
+
+
+def projector_naive(A, W0, ts):
+    r""":math:`P = Y(Y^\top Y)^{-1}Y^\top` with :math:`Y = e^{tA}W_0` (esser2023.md §3.4 as written). Exact in exact
+    arithmetic; in floating point it loses the subspace once :math:`t(\lambda_1 - \lambda_h)\approx30`. Kept to
+    show that failure; use :func:`projector`."""
+    check_problem(A, W0)
+    ts = _times(ts)
+    lam, U = eigh_desc(jnp.asarray(A))
+    Z = U.T @ jnp.asarray(W0)
+    Y = jnp.einsum("ij,tj,jk->tik", U, jnp.exp(ts[:, None] * lam[None, :]), Z)
+    YtY = jnp.swapaxes(Y, -1, -2) @ Y
+    return Y @ jnp.linalg.solve(YtY, jnp.swapaxes(Y, -1, -2))
+
+
+def loss(A, W0, ts):
+    r"""Loss along the exact flow, :math:`L(t) = -\tfrac12\operatorname{tr}(AP(t))`, ``(T,)``."""
+    Q = subspace_basis(A, W0, ts)
+    return -0.5 * jnp.sum(Q * (jnp.asarray(A) @ Q), axis=(-2, -1))
+
+
+def principal_angles(W, U):
+    r"""Principal angles ``(..., k)`` (ascending, radians), :math:`k = \min(h, h')`, between the spans of
+    ``W`` ``(..., d, h)`` and ``U`` ``(..., d, h')``, both with orthonormal columns. Computed as
+    :math:`\operatorname{atan2}(\sin, \cos)` from the singular values of :math:`U^\top W` and
+    :math:`(I - UU^\top)W`, accurate for small and large angles alike."""
+    Ut = jnp.swapaxes(U, -1, -2)
+    cos = jnp.linalg.svd(Ut @ W, compute_uv=False)  # descending cosines = ascending angles
+    sin = jnp.linalg.svd(W - U @ (Ut @ W), compute_uv=False)[..., ::-1]  # ascending sines
+    k = min(W.shape[-1], U.shape[-1])
+    return jnp.arctan2(sin[..., :k], cos[..., :k])
+
+
+def projection_distance(P, Q):
+    r""":math:`\|P - Q\|_F` between projectors (``(..., d, d)``); equals :math:`\sqrt2\|\sin\Theta\|_F` for equal ranks."""
+    return jnp.sqrt(jnp.sum((P - Q) ** 2, axis=(-2, -1)))
+
+
+@dataclass(frozen=True)
+class _LiftODE:
+    r""":math:`\dot M = -MM^\top G^\top\dot G M` with :math:`G(t)` in closed form; ``args = (lam1, lam2, C)``."""
+
+    def __call__(self, t, M, args):
+        lam1, lam2, C = args
+        G = _G(t, lam1, lam2, C)
+        Gdot = lam2[:, None] * G - G * lam1[None, :]
+        return -M @ (M.T @ (G.T @ (Gdot @ M)))
+
+
+def lift(A, W0, ts, **solver_kwargs):
+    r"""The exact Stiefel trajectory :math:`W(t)` of Oja's flow (not just its span), ``(T, d, h)``.
+
+    Write :math:`W(t) = B(t)M(t)` with :math:`B = U_1 + U_2G(t)` (closed form) and :math:`M(0) = Z_1`. Inserting
+    into :math:`\dot W = (I - WW^\top)AW` and multiplying by :math:`W^\top` (using :math:`W^\top B = M^{-1}`,
+    :math:`B^\top\dot B = G^\top\dot G`) gives the :math:`h\times h` ODE :math:`\dot M = -MM^\top G^\top\dot G\,M`,
+    whose coefficients decay like :math:`e^{-t(\lambda_h-\lambda_{h+1})}` and whose solution stays bounded
+    (:math:`MM^\top = (B^\top B)^{-1}\preceq I`). It replaces esser2023.md §3.4's lift
+    :math:`\dot K = -(Y^\top Y)^{-1}(Y^\top AY)K` on :math:`Y = e^{tA}W_0`, which overflows. Integrated with
+    :func:`dynsim.solve` (``solver_kwargs``: method, rtol, atol, ...; default ``rtol=1e-10, atol=1e-12``).
+    For ``h = 1`` it equals :math:`e^{tA}w_0/\|e^{tA}w_0\|` (§3.4)."""
+    from dynsim.solvers.api import solve
+
+    ts = _times(ts)
+    lam1, lam2, U1, U2, C, Z1 = _angle_factors(A, W0)
+    ts_np = np.asarray(ts)
+    t1 = float(ts_np[-1])
+    kwargs = {"rtol": 1e-10, "atol": 1e-12} | solver_kwargs
+    if t1 > 0:
+        sol = solve(_LiftODE(), Z1, (lam1, lam2, C), t1, saveat=ts_np, **kwargs)
+        Ms = sol.ys
+    else:
+        Ms = jnp.broadcast_to(Z1, (len(ts_np),) + Z1.shape)
+    B = jax.vmap(lambda t: U1 + U2 @ _G(t, lam1, lam2, C))(ts)
+    return B @ Ms
