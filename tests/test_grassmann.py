@@ -19,10 +19,9 @@ D, H = 30, 4
 @pytest.fixture(scope="module")
 def problem():
     """esser2023.md §5.2: d = 30, n = 2000, h = 4, contrastive A = 2 sym(C), W0 = qf(N(0,1)), seed 0."""
-    X, Xp, Xn, Sigma = gr.protocol_data(0)
-    A = np.asarray(gr.dynamics_matrix("contrastive", X, Xp, Xn))
-    W0 = np.asarray(gr.qf(jnp.asarray(np.random.default_rng(0).standard_normal((D, H)))))
-    return A, W0
+    from dynsim.grassmann.agreement import protocol_problem
+
+    return protocol_problem("contrastive", d=D, h=H, n=2000, seed=0)
 
 
 def oja_ode(A, W0, ts):
