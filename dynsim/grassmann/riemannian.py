@@ -127,6 +127,8 @@ def riemannian_gd(A, W0, lr, n_steps: int, *, method: str = "qr", n_saves: int |
         ``(n_saves+1, d, h)``, or ``(B, n_saves+1, d, h)`` with ``time_axis=1`` for a batch.
     Raises:
         ValueError: bad method, non-symmetric ``A``, non-orthonormal ``W0``, ``h > d``, ``lr <= 0``, bad counts.
+        SolveError: a frame became non-finite (``on_failure="raise"``); only a huge ``lr`` does this, and
+            convergence needs roughly :math:`\eta(\lambda_1 - \lambda_d)\lesssim 1` (esser2023.md §6).
     """
     _checks.check_choice("method", method, METHODS)
     _check_on_failure(on_failure)
