@@ -89,9 +89,15 @@ def reduce_to_data_span(Phi, Mp, W0):
     _check_features(Phi, Mp, W0)
     Phi, Mp, W0 = jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0)
     m, N = Phi.shape
-    h = W0.shape[1]
-    if m < N + h:
-        raise ValueError(f"the reduction needs width m >= N + h = {N + h}, got m = {m}; use the direct projector")
+    if m < N + W0.shape[1]:
+        raise ValueError(f"the reduction needs width m >= N + h = {N + W0.shape[1]}, got m = {m}; "
+                         "use the direct projector")
+    return _reduce(Phi, Mp, W0)
+
+
+def _reduce(Phi, Mp, W0):
+    """:func:`reduce_to_data_span` without the input checks (callers have made them)."""
+    N, h = Phi.shape[1], W0.shape[1]
     Qp, Rp = jnp.linalg.qr(Phi)
     Wperp = W0 - Qp @ (Qp.T @ W0)
     Qo = qf(Wperp)
@@ -108,7 +114,7 @@ def gram(Phi, Mp, W0, ts):
     Phi, Mp, W0 = jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0)
     m, N = Phi.shape
     if m >= N + W0.shape[1]:
-        Ar, Wr, Rp = reduce_to_data_span(Phi, Mp, W0)
+        Ar, Wr, Rp = _reduce(Phi, Mp, W0)
         Pr = subspace.projector(Ar, Wr, ts)[:, :N, :N]
         return Rp.T @ Pr @ Rp
     P = subspace.projector(Phi @ Mp @ Phi.T, W0, ts)

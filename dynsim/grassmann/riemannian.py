@@ -77,8 +77,7 @@ def grassmann_gradient(W, G):
 
 def descent_direction(W, A):
     r""":math:`\xi = -(I - WW^\top)\nabla L = AW - W(W^\top AW)` (the right-hand side of Oja's flow)."""
-    AW = A @ W
-    return AW - W @ (W.T @ AW)
+    return grassmann_gradient(W, A @ W)
 
 
 def rgd_step(W, lam, lr, method: str = "qr"):
@@ -91,7 +90,7 @@ def rgd_step(W, lam, lr, method: str = "qr"):
     AW = lam[:, None] * W
     if method == "subspace_iteration":
         return qf_cholesky(W + lr * AW)
-    V = lr * (AW - W @ (W.T @ AW))
+    V = lr * grassmann_gradient(W, AW)
     return {"qr": qr_retraction, "polar": polar_retraction, "exp": exp_retraction}[method](W, V)
 
 

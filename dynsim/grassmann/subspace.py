@@ -34,6 +34,7 @@ import numpy as np
 
 from dynsim import _checks
 from dynsim.grassmann.linalg import check_problem, eigh_desc, qf
+from dynsim.grassmann.riemannian import grassmann_gradient
 
 Z1_COND_MAX = 1e10  #: cond(U_1^T W0) above this: W0 is (numerically) orthogonal to part of the top-h eigenspace
 
@@ -44,8 +45,7 @@ class OjaFlow:
     state ``W`` ``(d, h)`` orthonormal, ``args = A`` ``(d, d)`` symmetric."""
 
     def __call__(self, t, W, A):
-        AW = A @ W
-        return AW - W @ (W.T @ AW)
+        return grassmann_gradient(W, A @ W)
 
     def validate(self, W0, A):
         check_problem(A, W0)
