@@ -106,7 +106,8 @@ def test_sgd_seeds_are_reproducible_and_batched_runs_equal_single_runs():
     assert both.time_axis == 1 and both.ts.shape == (2, 3)
 
 
-def test_aligned_start_flow_reproduces_mode_odes_and_keeps_theorem1():
+@pytest.mark.parametrize("loss", ["euclidean", pytest.param("cosine", marks=pytest.mark.slow)])
+def test_aligned_start_flow_reproduces_mode_odes_and_keeps_theorem1(loss):
     """tian2021.md §4.5 test 4 at network level, cosine loss included: from an aligned start the
     spectrum of WW^T follows SSLModes (trainable predictor, EMA target), and the Theorem 1
     residual stays at the solver tolerance for both losses."""
@@ -116,22 +117,21 @@ def test_aligned_start_flow_reproduces_mode_odes_and_keeps_theorem1():
     V = np.linalg.qr(rng.standard_normal((n1, n1)))[0]
     w0, p0 = np.array([0.3, 0.6, 0.9, 1.2]), np.array([0.4, 0.2, 0.5, 0.3])
     params = NetParams(alpha_p=1.3, beta=0.4, wd=0.01, wd_p=0.01)
-    for loss in ("euclidean", "cosine"):
-        net = SSLNet(loss=loss, n_nodes=2**12)
-        W0 = (U * w0) @ V[:, :n2].T
-        y0 = net.initial_state(W0, (U * p0) @ U.T, W_a=0.5 * W0)
-        args = (params, ViewData.isotropic(n1, 0.5))
-        kw = TIGHT if loss == "euclidean" else {}
-        sol = flow(net, y0, args, 5.0, saveat=11, **kw)
-        diag = diagnostics(net, sol.ts, sol.ys, args)
-        assert float(np.max(diag["balancing"])) < (1e-9 if loss == "euclidean" else 1e-6)
-        modes = ds.SSLModes(loss=loss, predictor="trainable", target="ema", n_nodes=2**12)
-        margs = (ds.TianParams(alpha_p=1.3, beta=0.4, eta=0.01), ds.ModeData.isotropic(0.5, n2))
-        ms = ds.solve(modes, modes.initial_state(w0, p0, 0.5 * w0), margs, 5.0, saveat=11, **kw)
-        c_modes = np.sort(np.asarray(ms.ys.w) ** 2, axis=-1)
-        tol = 1e-9 if loss == "euclidean" else 1e-2  # cosine: two different QMC node sets (4096 each)
-        assert _rel(diag["spectrum_F"], c_modes) < tol
-        assert float(np.max(diag["commutator"])) < 1e-8 if loss == "euclidean" else 1e-2
+    net = SSLNet(loss=loss, n_nodes=2**12)
+    W0 = (U * w0) @ V[:, :n2].T
+    y0 = net.initial_state(W0, (U * p0) @ U.T, W_a=0.5 * W0)
+    args = (params, ViewData.isotropic(n1, 0.5))
+    kw = TIGHT if loss == "euclidean" else {}
+    sol = flow(net, y0, args, 5.0, saveat=11, **kw)
+    diag = diagnostics(net, sol.ts, sol.ys, args)
+    assert float(np.max(diag["balancing"])) < (1e-9 if loss == "euclidean" else 1e-6)
+    modes = ds.SSLModes(loss=loss, predictor="trainable", target="ema", n_nodes=2**12)
+    margs = (ds.TianParams(alpha_p=1.3, beta=0.4, eta=0.01), ds.ModeData.isotropic(0.5, n2))
+    ms = ds.solve(modes, modes.initial_state(w0, p0, 0.5 * w0), margs, 5.0, saveat=11, **kw)
+    c_modes = np.sort(np.asarray(ms.ys.w) ** 2, axis=-1)
+    tol = 1e-9 if loss == "euclidean" else 1e-2  # cosine: two different QMC node sets (4096 each)
+    assert _rel(diag["spectrum_F"], c_modes) < tol
+    assert float(np.max(diag["commutator"])) < (1e-8 if loss == "euclidean" else 1e-2)
 
 
 # --- Halvagal toy ------------------------------------------------------------------------------
@@ -206,6 +206,7 @@ def test_halvagal_toy_cosine_conservation_and_end_levels(toy):
 
 
 # --- collapse -------------------------------------------------------------------------------
+@pytest.mark.slow  # ~19 s; the mode-level twin is test_ssl_modes/test_tian_matrix
 def test_no_stop_gradient_and_no_predictor_collapse():
     """tian2021.md §4.8: without stop-gradient ||W||_F is non-increasing and below
     e^{-(sigma2+eta)t}||W0||; without a predictor W(t) = e^{-(sigma2+eta)t} W0 exactly."""

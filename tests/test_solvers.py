@@ -29,7 +29,7 @@ def _maxerr(a, b):
     ("tsit5", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("dopri5", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("dopri8", dict(rtol=1e-11, atol=1e-13), 1e-9),
-    ("kvaerno5", dict(rtol=1e-10, atol=1e-12), 1e-7),
+    pytest.param("kvaerno5", dict(rtol=1e-10, atol=1e-12), 1e-7, marks=pytest.mark.slow),
     ("rk45", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("rk4", dict(dt=0.005), 1e-9),
     ("scipy:RK45", dict(rtol=1e-11, atol=1e-13), 1e-8),
@@ -69,7 +69,7 @@ NOPRED = ds.TianModes(target="online", predictor="identity")
 @pytest.mark.parametrize("method,kw,tol", [
     ("tsit5", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("dopri8", dict(rtol=1e-11, atol=1e-13), 1e-8),
-    ("kvaerno5", dict(rtol=1e-10, atol=1e-12), 1e-6),
+    pytest.param("kvaerno5", dict(rtol=1e-10, atol=1e-12), 1e-6, marks=pytest.mark.slow),
     ("rk45", dict(rtol=1e-11, atol=1e-13), 1e-8),
     ("rk4", dict(dt=0.01), 1e-8),
     ("scipy:RK45", dict(rtol=1e-11, atol=1e-13), 1e-7),

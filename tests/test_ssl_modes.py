@@ -132,6 +132,7 @@ def test_cosine_end_levels_exact_and_mean_field():
             np.testing.assert_allclose(_c(sol)[-1], levels[iso], rtol=tol)
 
 
+@pytest.mark.slow  # ~20 s; the end levels are checked by test_cosine_end_levels_exact_and_mean_field
 def test_mean_field_agrees_with_exact_at_the_fixed_point_and_transient_tolerance():
     """At the isotropic fixed point the exact expectation's drift vanishes within its node error,
     as the mean-field drift does exactly. Along the transient the mean-field form is approximate:
