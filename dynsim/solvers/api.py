@@ -127,6 +127,22 @@ def _core(model, y0, args, t0, t1, ts, cfg: SolverConfig, event):
 _solve_jit = jax.jit(_core, static_argnames=("model", "cfg", "event"))
 
 
+def integrate(model, y0, args, t0, t1, ts, cfg: SolverConfig, event=None) -> Solution:
+    """The traceable core of :func:`solve`, for use *inside* ``jit`` / ``vmap`` (e.g. sweeps): no
+    validation, no host work. ``ts`` is an array of save times, ``cfg`` a :class:`SolverConfig` (from
+    :func:`solver_config`), JAX methods only. Returns a :class:`Solution` with ``status`` flagged, never raised."""
+    return _core(model, y0, args, t0, t1, ts, cfg, event)
+
+
+def solver_config(method="rk45", y0=None, rtol=None, atol=None, max_steps=100_000, dt=None, t0=0.0, ts=(1.0,),
+                  dt0=None, step_to_saves=False) -> SolverConfig:
+    """The static :class:`SolverConfig` :func:`solve` would use (tolerances default by ``y0``'s dtype)."""
+    if method.startswith("scipy:"):
+        raise ValueError("integrate() runs the JAX methods only")
+    y0 = jnp.zeros(()) if y0 is None else y0
+    return _config(method, y0, rtol, atol, max_steps, dt, t0, np.asarray(ts, float), dt0, step_to_saves)
+
+
 def _leaf_axes(tree, axes):
     """Per-leaf batch axis (0 or -1 for unbatched) of ``tree`` given a ``vmap``-style prefix ``axes``."""
     def expand(ax, sub):
