@@ -1,0 +1,387 @@
+r"""Sweep configurations: a TOML file (stdlib :mod:`tomllib`) → a validated :class:`SweepConfig`.
+
+Layout (every section but ``[model]`` is optional; ``dynsim sweep --example NAME`` prints full examples)::
+
+    name = "tian_boundary"      # run folder runs/<name> unless --out is given
+    seed = 0                    # root seed: configuration i uses fold_in(PRNGKey(seed), i)
+
+    [model]                     # kind + its static (structural) options, see dynsim.sweeps.models
+    kind = "tian_modes"
+    target = "fixed_tau"
+    n_modes = 8
+
+    [params]                    # fixed values of sweepable (traced) parameters
+    tau = 1.0
+
+    [solve]   t1 = 100.0, saves = 21, method = "rk45", rtol, atol, max_steps
+    [metrics] collapse_threshold = 1e-6, collapse = "all" | "none", auc = "sigma" | "sigma2", fp_fraction = 0.9
+    [run]     chunk_size = 64
+
+    [grid]                      # cartesian product, in the order written (first = slowest)
+    eta = { start = 0.0, stop = 0.3, num = 31 }      # linspace; log = true for geomspace
+    sigma2 = [0.0, 0.5, 1.0]                         # or explicit values
+
+    [zip]                       # lists of equal length swept together: one axis "zip"
+    tau = [0.5, 1.0]
+    beta = [0.1, 1.0]
+
+    [random]                    # n independent draws: one axis "sample"
+    n = 100
+    alpha_p = { low = 0.5, high = 2.0, log = true }  # uniform, or log-uniform
+
+The configurations are the product grid × zip × random, flattened in C order (``np.ravel_multi_index``
+over :attr:`SweepConfig.shape`). Random draws come from ``numpy.random.default_rng([seed, 1])``, so the
+expanded values depend on the file alone. Errors (unknown keys, wrong types, bad ranges, parameters
+both fixed and swept, values the model rejects) are raised as :class:`ConfigError` before anything runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+TOP_KEYS = ("name", "seed", "model", "params", "solve", "metrics", "run", "grid", "zip", "random")
+SOLVE_DEFAULTS = {"t1": 100.0, "saves": 21, "method": "rk45", "rtol": None, "atol": None, "max_steps": 100_000}
+METRIC_DEFAULTS = {"collapse_threshold": 1e-6, "collapse": "all", "auc": "sigma", "fp_fraction": 0.9}
+RUN_DEFAULTS = {"chunk_size": 64}
+COLLAPSE_RULES = ("all", "none")
+AUC_KINDS = ("sigma", "sigma2")
+
+
+class ConfigError(ValueError):
+    """A sweep configuration is invalid; the message names the key."""
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _number(where: str, x) -> float:
+    if not _is_number(x):
+        raise ConfigError(f"{where} must be a number, got {x!r} ({type(x).__name__})")
+    if not math.isfinite(float(x)):
+        raise ConfigError(f"{where} must be finite, got {x!r}")
+    return float(x)
+
+
+def _check_keys(where: str, table: dict, allowed) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{where}] must be a table, got {table!r}")
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in [{where}]; allowed: {sorted(allowed)}")
+
+
+def grid_values(name: str, spec) -> np.ndarray:
+    """Values of one ``[grid]`` entry: a non-empty list of numbers, or ``{start, stop, num, log=false}``
+    (``numpy.linspace`` / ``numpy.geomspace``, both ends included)."""
+    where = f"grid.{name}"
+    if isinstance(spec, list):
+        if not spec:
+            raise ConfigError(f"{where} is an empty list")
+        return np.array([_number(f"{where}[{i}]", v) for i, v in enumerate(spec)])
+    if isinstance(spec, dict):
+        _check_keys(where, spec, ("start", "stop", "num", "log"))
+        missing = {"start", "stop", "num"} - set(spec)
+        if missing:
+            raise ConfigError(f"{where} needs start, stop and num (missing {sorted(missing)})")
+        start, stop = _number(f"{where}.start", spec["start"]), _number(f"{where}.stop", spec["stop"])
+        num = spec["num"]
+        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+            raise ConfigError(f"{where}.num must be an integer >= 1, got {num!r}")
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise ConfigError(f"{where}.log must be true or false, got {log!r}")
+        if log:
+            if start <= 0 or stop <= 0:
+                raise ConfigError(f"{where}: log spacing needs start > 0 and stop > 0, got {start}, {stop}")
+            return np.geomspace(start, stop, num)
+        return np.linspace(start, stop, num)
+    raise ConfigError(f"{where} must be a list of numbers or {{start, stop, num}}, got {spec!r}")
+
+
+def random_values(table: dict, seed: int) -> dict[str, np.ndarray]:
+    """``[random]``: ``n`` draws of each ``name = {low, high, log=false}`` (uniform or log-uniform)."""
+    _check_keys("random", table, set(table))
+    n = table.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"random.n must be an integer >= 1, got {n!r}")
+    rng = np.random.default_rng([int(seed), 1])
+    out = {}
+    for name in sorted(k for k in table if k != "n"):  # sorted: draws do not depend on key order
+        spec, where = table[name], f"random.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where} must be {{low, high, log=false}}, got {spec!r}")
+        _check_keys(where, spec, ("low", "high", "log"))
+        if "low" not in spec or "high" not in spec:
+            raise ConfigError(f"{where} needs low and high")
+        lo, hi = _number(f"{where}.low", spec["low"]), _number(f"{where}.high", spec["high"])
+        if not lo < hi:
+            raise ConfigError(f"{where}: low must be < high, got low={lo}, high={hi}")
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise ConfigError(f"{where}.log must be true or false, got {log!r}")
+        if log and lo <= 0:
+            raise ConfigError(f"{where}: log sampling needs low > 0, got {lo}")
+        u = rng.random(n)
+        out[name] = np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))) if log else lo + u * (hi - lo)
+    if not out:
+        raise ConfigError("[random] needs at least one parameter besides n")
+    return out
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension of the sweep: a grid parameter, the ``zip`` group or the ``sample`` group."""
+
+    name: str
+    values: dict  # parameter name -> (size,) array
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.values.values())))
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated sweep. ``raw`` is the resolved TOML table (defaults filled in) that is written to
+    the run folder and hashed; :attr:`values` holds the flattened swept values, each shape ``(N,)``."""
+
+    raw: dict
+    axes: tuple[Axis, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.raw["name"]
+
+    @property
+    def seed(self) -> int:
+        return self.raw["seed"]
+
+    @property
+    def model(self) -> dict:
+        return self.raw["model"]
+
+    @property
+    def fixed(self) -> dict:
+        return self.raw["params"]
+
+    @property
+    def solve(self) -> dict:
+        return self.raw["solve"]
+
+    @property
+    def metrics(self) -> dict:
+        return self.raw["metrics"]
+
+    @property
+    def chunk_size(self) -> int:
+        return self.raw["run"]["chunk_size"]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(a.size for a in self.axes)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.axes)
+
+    @property
+    def n_configs(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.axes else 1
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.n_configs // self.chunk_size)
+
+    @property
+    def swept(self) -> tuple[str, ...]:
+        return tuple(p for a in self.axes for p in a.values)
+
+    @property
+    def values(self) -> dict[str, np.ndarray]:
+        """Every swept parameter's value per configuration, shape ``(N,)``, in flattened C order."""
+        out = {}
+        for k, axis in enumerate(self.axes):
+            for p, v in axis.values.items():
+                shape = [1] * len(self.axes)
+                shape[k] = axis.size
+                out[p] = np.broadcast_to(np.asarray(v, float).reshape(shape), self.shape).ravel()
+        return out
+
+    def digest(self) -> str:
+        """sha256 of everything that determines the results and the chunk layout (not ``run.out``)."""
+        body = {k: v for k, v in self.raw.items() if k not in ("name",)}
+        body["run"] = {"chunk_size": self.chunk_size}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _set_key(table: dict, dotted: str, value) -> None:
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"bad override key {dotted!r}")
+    node = table
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {p!r} is not a table")
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``"solve.t1=50"`` → ``("solve.t1", 50)``; the value is read as TOML (``[0, 0.1]``, ``"rk4"``,
+    ``true``, ``{start=0, stop=1, num=5}``), falling back to a bare string."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, value = (s.strip() for s in text.split("=", 1))
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key, parsed
+
+
+def load_config(source, overrides=(), *, models=None) -> SweepConfig:
+    """Read a sweep from a TOML path (or a dict), apply ``overrides`` (``"a.b=v"`` strings or
+    ``(key, value)`` pairs), fill in defaults and validate everything, including the parameter
+    values against the model (:mod:`dynsim.sweeps.models`). Raises :class:`ConfigError`."""
+    from dynsim.sweeps import models as _models
+
+    models = _models if models is None else models
+    if isinstance(source, dict):
+        raw = copy.deepcopy(source)
+        default_name = "sweep"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"no sweep config at {path}")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        default_name = path.stem
+    for ov in overrides:
+        key, value = parse_override(ov) if isinstance(ov, str) else ov
+        _set_key(raw, key, value)
+    _check_keys("top level", raw, TOP_KEYS)
+    raw.setdefault("name", default_name)
+    raw.setdefault("seed", 0)
+    if not isinstance(raw["name"], str) or not raw["name"]:
+        raise ConfigError(f"name must be a non-empty string, got {raw['name']!r}")
+    if not isinstance(raw["seed"], int) or isinstance(raw["seed"], bool) or raw["seed"] < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {raw['seed']!r}")
+
+    if "model" not in raw or "kind" not in raw.get("model", {}):
+        raise ConfigError(f"[model] with kind = ... is required; kinds: {', '.join(models.KINDS)}")
+    model = models.build_model(raw["model"])  # validates kind and options (raises ConfigError)
+    raw["model"] = model.resolved_options()
+
+    for section, defaults in (("solve", SOLVE_DEFAULTS), ("metrics", METRIC_DEFAULTS), ("run", RUN_DEFAULTS)):
+        table = raw.setdefault(section, {})
+        _check_keys(section, table, defaults)
+        for k, v in defaults.items():
+            table.setdefault(k, v)
+    raw["solve"] = {k: v for k, v in raw["solve"].items() if v is not None}
+    _check_solve(raw["solve"])
+    _check_metrics(raw["metrics"])
+    cs = raw["run"]["chunk_size"]
+    if not isinstance(cs, int) or isinstance(cs, bool) or cs < 1:
+        raise ConfigError(f"run.chunk_size must be an integer >= 1, got {cs!r}")
+
+    params = raw.setdefault("params", {})
+    _check_keys("params", params, model.PARAMS)
+    fixed = {k: _number(f"params.{k}", params.get(k, d)) for k, d in model.PARAMS.items()}
+
+    axes = []
+    grid = raw.get("grid", {})
+    _check_keys("grid", grid, model.PARAMS)
+    for name, spec in grid.items():
+        axes.append(Axis(name, {name: grid_values(name, spec)}))
+    if raw.get("zip"):
+        z = raw["zip"]
+        _check_keys("zip", z, model.PARAMS)
+        vals = {k: grid_values(k, v) if isinstance(v, list) else None for k, v in z.items()}
+        for k, v in vals.items():
+            if v is None:
+                raise ConfigError(f"zip.{k} must be a list of numbers")
+        if len({len(v) for v in vals.values()}) != 1:
+            raise ConfigError(f"[zip] lists must have one length, got {({k: len(v) for k, v in vals.items()})}")
+        axes.append(Axis("zip", vals))
+    if raw.get("random"):
+        rnd = raw["random"]
+        _check_keys("random", rnd, set(model.PARAMS) | {"n"})
+        axes.append(Axis("sample", random_values(rnd, raw["seed"])))
+    seen: dict[str, str] = {}
+    for a in axes:
+        for p in a.values:
+            if p in seen:
+                raise ConfigError(f"parameter {p!r} is swept twice ([{seen[p]}] and [{a.name}])")
+            seen[p] = a.name
+    both = sorted(set(seen) & set(params))
+    if both:
+        raise ConfigError(f"{both} both fixed in [params] and swept; remove them from [params]")
+    raw["params"] = {k: v for k, v in fixed.items() if k not in seen}
+    cfg = SweepConfig(raw=raw, axes=tuple(axes))
+    try:
+        model.check_values(cfg.fixed | cfg.values)
+    except ValueError as e:
+        raise ConfigError(f"bad parameter values: {e}") from None
+    return cfg
+
+
+def _check_solve(s: dict) -> None:
+    t1 = _number("solve.t1", s["t1"])
+    if t1 <= 0:
+        raise ConfigError(f"solve.t1 must be > 0, got {t1}")
+    if not isinstance(s["saves"], int) or isinstance(s["saves"], bool) or s["saves"] < 2:
+        raise ConfigError(f"solve.saves must be an integer >= 2 (t = 0 and t1 included), got {s['saves']!r}")
+    if s["method"] not in ("rk45", "tsit5", "dopri5", "dopri8", "kvaerno5"):
+        raise ConfigError(f"solve.method must be rk45, tsit5, dopri5, dopri8 or kvaerno5, got {s['method']!r}")
+    for k in ("rtol", "atol"):
+        if k in s and not _number(f"solve.{k}", s[k]) > 0:
+            raise ConfigError(f"solve.{k} must be > 0")
+    if not isinstance(s["max_steps"], int) or s["max_steps"] < 1:
+        raise ConfigError(f"solve.max_steps must be an integer >= 1, got {s['max_steps']!r}")
+
+
+def _check_metrics(m: dict) -> None:
+    if not _number("metrics.collapse_threshold", m["collapse_threshold"]) > 0:
+        raise ConfigError("metrics.collapse_threshold must be > 0")
+    if m["collapse"] not in COLLAPSE_RULES:
+        raise ConfigError(f"metrics.collapse must be one of {COLLAPSE_RULES}, got {m['collapse']!r}")
+    if m["auc"] not in AUC_KINDS:
+        raise ConfigError(f"metrics.auc must be one of {AUC_KINDS}, got {m['auc']!r}")
+    f = _number("metrics.fp_fraction", m["fp_fraction"])
+    if not 0 < f < 1:
+        raise ConfigError(f"metrics.fp_fraction must be in (0, 1), got {f}")
+
+
+# --- writing the resolved config back as TOML ------------------------------------------------
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v) if not isinstance(v, float) or math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def to_toml(raw: dict) -> str:
+    """The resolved table as TOML text (``tomllib.loads(to_toml(raw)) == raw``)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    for k, v in raw.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,108 @@
+r"""Per-configuration summaries of a sweep, as pure ``jnp`` functions (they run inside the jitted chunk).
+
+All spectra are per save time, modes on the last axis, sorted descending.
+
+* :func:`collapse_auc`: Li, Efros & Pathak (2022) collapse metric as the authors' code computes it
+  (richemond_li_wang.md B.1): with singular values :math:`\sigma_1 \ge \dots \ge \sigma_d`,
+  :math:`\mathrm{CEV}_k = \sum_{i\le k}\sigma_i / \sum_i\sigma_i` and
+  :math:`\mathrm{AUC} = \frac1d\sum_{k=1}^d \mathrm{CEV}_k \in [\frac{d+1}{2d}, 1]`; higher = more collapsed.
+  Un-squared :math:`\sigma` by default (the authors' code), :math:`\sigma^2` with ``squared=True``
+  (the explained-variance reading of their Eq. 2; never mix the two). For a linear encoder the
+  population singular values are :math:`\sigma_i = \sqrt{\lambda_i(W\Sigma_xW^\top)}` (B.4; the
+  :math:`\sqrt N` cancels in the ratio).
+* :func:`auc_flat`, :func:`auc_rank_k`: the closed forms of B.2.
+* :func:`effective_rank`: Roy & Vetterli's :math:`\exp H(\sigma/\sum\sigma)` (:mod:`dynsim.networks.diagnostics`).
+* :func:`surviving_modes`: modes with :math:`s_j > \theta` at the end.
+* :func:`time_to_fraction`: first time the total strength :math:`S(t) = \sum_j s_j(t)` has covered the
+  fraction ``f`` of its way to the end value, :math:`|S(t) - S(t_1)| \le (1-f)|S(0) - S(t_1)|`; the end state
+  stands in for the fixed point (check ``converged``), and the time is linearly interpolated between saves.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from dynsim.networks.diagnostics import effective_rank as _effective_rank
+from dynsim.solvers.solution import Status
+
+
+def collapse_auc(sv, squared: bool = False):
+    r"""Li et al.'s AUC of the cumulative explained-variance curve from singular values ``sv`` (``(..., d)``,
+    any order, ``>= 0``). A spectrum that is all zero (complete collapse) gets 1, the rank-one limit."""
+    x = jnp.flip(jnp.sort(jnp.maximum(sv, 0.0), axis=-1), axis=-1)
+    x = x * x if squared else x
+    total = jnp.sum(x, axis=-1, keepdims=True)
+    cev = jnp.cumsum(x, axis=-1) / jnp.where(total > 0, total, 1.0)
+    auc = jnp.mean(cev, axis=-1)
+    return jnp.where(total[..., 0] > 0, auc, 1.0)
+
+
+def auc_flat(d: int) -> float:
+    """B.2: ``d`` equal singular values give AUC = (d+1)/(2d)."""
+    return (d + 1) / (2 * d)
+
+
+def auc_rank_k(k: int, d: int) -> float:
+    """B.2: ``k`` equal singular values and ``d - k`` zeros give AUC = 1 - (k-1)/(2d)."""
+    return 1 - (k - 1) / (2 * d)
+
+
+def effective_rank(s):
+    """Effective rank from eigenvalues ``s`` of :math:`WW^\\top`; 0 for an all-zero spectrum."""
+    return jnp.where(jnp.sum(s, axis=-1) > 0, _effective_rank(jnp.where(s > 0, s, 0.0)), 0.0)
+
+
+def surviving_modes(s_final, threshold):
+    """Number of modes with :math:`s_j > \\theta` (``(..., M)`` → ``(...)``)."""
+    return jnp.sum(s_final > threshold, axis=-1)
+
+
+def time_to_fraction(ts, total, fraction):
+    """First time ``total(t)`` (shape ``(T,)``) is within ``(1-fraction)|total(0) - total(T)|`` of its end
+    value, interpolated linearly between saves; ``0`` when it never moved."""
+    gap = jnp.abs(total - total[-1])
+    tol = (1 - fraction) * gap[0]
+    inside = gap <= tol
+    k = jnp.argmax(inside)  # first save inside (the last one always is)
+    km = jnp.maximum(k - 1, 0)
+    g0, g1 = gap[km], gap[k]
+    theta = jnp.where(g0 > g1, (g0 - tol) / jnp.where(g0 > g1, g0 - g1, 1.0), 1.0)
+    t = ts[km] + jnp.clip(theta, 0.0, 1.0) * (ts[k] - ts[km])
+    return jnp.where(k == 0, ts[0], t)
+
+
+def summarize(traj, recipe) -> dict:
+    r"""The summaries stored per configuration, from a :class:`~dynsim.sweeps.models.Trajectory`:
+
+    ``final_spectrum`` (M,) :math:`s_j(t_1)`; ``spectrum`` (T, M) :math:`s_j` at the saves; ``collapsed`` (bool:
+    every :math:`s_j \le \theta` by the end, the solver's event when ``collapse = "all"``); ``collapse_time``
+    (event time, ``inf`` if none; with ``collapse = "none"`` the first save below θ); ``surviving_modes``;
+    ``auc`` (final, σ or σ² per the recipe); ``auc_t`` (T,); ``effective_rank``; ``time_to_fraction``;
+    ``converged`` (relative change of :math:`S` over the last save interval < 1e-3); ``status``.
+    """
+    s, v = traj.strength, traj.variance
+    sf = s[-1]
+    thr = recipe.threshold
+    below = jnp.max(s, axis=-1) <= thr
+    if recipe.collapse == "all":
+        collapsed = traj.status == Status.EVENT
+        t_c = traj.event_time
+    else:
+        collapsed = below[-1]
+        t_c = jnp.where(jnp.any(below), traj.ts[jnp.argmax(below)], jnp.inf)
+    total = jnp.sum(s, axis=-1)
+    auc_t = collapse_auc(jnp.sqrt(jnp.maximum(v, 0.0)), squared=recipe.auc_squared)
+    scale = jnp.maximum(jnp.abs(total[-1]), thr)
+    return {
+        "final_spectrum": sf,
+        "spectrum": s,
+        "collapsed": collapsed,
+        "collapse_time": t_c,
+        "surviving_modes": jnp.where(collapsed, 0, surviving_modes(sf, thr)),  # the event state sits at θ
+        "auc": auc_t[-1],
+        "auc_t": auc_t,
+        "effective_rank": effective_rank(sf),
+        "time_to_fraction": time_to_fraction(traj.ts, total, recipe.fp_fraction),
+        "converged": collapsed | (jnp.abs(total[-1] - total[-2]) / scale < 1e-3),
+        "status": traj.status,
+    }

@@ -1,0 +1,353 @@
+r"""What a sweep can run: adapters from a flat dict of traced scalars to one simulation.
+
+Each adapter is a frozen (hashable, hence static under ``jit``) dataclass holding the model's
+*structural* options (branches, sizes) and names its sweepable float parameters in ``PARAMS`` with
+their defaults. :meth:`simulate` maps ``(p, key, recipe)`` — ``p`` a dict of scalar (traced) values,
+``key`` the configuration's PRNG key — to a :class:`Trajectory` of two spectra at the save times:
+
+* ``strength`` :math:`s_j(t)`, the eigenvalues of :math:`WW^\top` (the collapse observable), and
+* ``variance`` :math:`v_j(t)`, the eigenvalues of the representation covariance :math:`W\Sigma_xW^\top`
+  of clean inputs, whose square roots are the singular values of Li et al.'s collapse metric
+  (richemond_li_wang.md B.4).
+
+=================  ===========================================================================
+kind               model
+=================  ===========================================================================
+``tian_modes``     :class:`dynsim.eigenmodes.TianModes` (Tian et al. 2021 App. D.4, Eqs. 11-13)
+``ssl_modes``      :class:`dynsim.eigenmodes.SSLModes` (Euclidean / cosine, closed-form predictors,
+                   IsoLoss; Halvagal et al. 2023)
+``network``        :class:`dynsim.networks.SSLNet` expected-gradient flow of a linear network
+                   (online, predictor, target matrices; Tian Lemma 1 generalised)
+=================  ===========================================================================
+
+Data of the mode models: :math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`,
+:math:`\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}` (isotropic, Tian's Assumption 2, when ``data_decay = 0``);
+the network runs on isotropic views. Initial states use the configuration's key only through the
+``init_std`` / ``init_scale`` noise, so results never depend on chunking or devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim.eigenmodes import predictors as mode_predictors
+from dynsim.eigenmodes.ssl_modes import SSLModes
+from dynsim.eigenmodes.tian2021 import ModeState, TianModes
+from dynsim.networks.data import ViewData
+from dynsim.networks.ssl_net import NetParams, SSLNet
+from dynsim.params import ModeData, TianParams
+from dynsim.solvers.api import SolverConfig, integrate
+from dynsim.solvers.events import CollapseEvent
+
+
+class Trajectory(NamedTuple):
+    """One configuration's saved spectra. Shapes: ``ts (T,)``, ``strength``/``variance`` ``(T, M)``
+    (descending per save), ``status`` and ``event_time`` scalars (:class:`dynsim.solvers.Status`)."""
+
+    ts: jax.Array
+    strength: jax.Array
+    variance: jax.Array
+    status: jax.Array
+    event_time: jax.Array
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Static settings shared by every configuration of a sweep (hashable: part of the compiled function)."""
+
+    model: object
+    t1: float
+    saves: int
+    solver: SolverConfig
+    collapse: str = "all"  # "all": terminating event when every s_j <= threshold; "none": no event
+    threshold: float = 1e-6
+    auc_squared: bool = False
+    fp_fraction: float = 0.9
+
+
+def _all_modes_strength(y: ModeState):
+    """``max_j w_j^2`` as a length-1 vector: :class:`CollapseEvent` fires when *every* mode is below θ."""
+    return jnp.max(jnp.asarray(y.w) ** 2, axis=-1, keepdims=True)
+
+
+def _network_strength(y):
+    """Largest eigenvalue of :math:`WW^\\top` (length-1 vector) for the complete-collapse event."""
+    return jnp.linalg.eigvalsh(y.W @ y.W.T)[-1:]
+
+
+def _desc(x):
+    return jnp.flip(jnp.sort(x, axis=-1), axis=-1)
+
+
+def mode_data(p, n_modes: int) -> ModeData:
+    r""":math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`, :math:`\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}`."""
+    lam_d = jnp.arange(1, n_modes + 1, dtype=jnp.result_type(float)) ** (-p["data_decay"])
+    return ModeData(lambda_s=(1.0 + p["sigma2"]) * lam_d, lambda_d=lam_d)
+
+
+def _check_nonneg(values, names):
+    for n in names:
+        if n in values and np.any(np.asarray(values[n]) < 0):
+            raise ValueError(f"{n} must be >= 0, got min {np.min(values[n])}")
+
+
+class _Adapter:
+    """Shared plumbing: options as a dict, option validation, static checks of parameter values."""
+
+    kind: ClassVar[str]
+    PARAMS: ClassVar[dict[str, float]]
+
+    def resolved_options(self) -> dict:
+        return {"kind": self.kind} | {k: v for k, v in asdict(self).items()}
+
+    @property
+    def state_size(self) -> int:
+        return 3 * self.n_modes
+
+    def boundary(self, x: str, y: str, fixed: dict):
+        """Analytic collapse boundary in the ``(x, y)`` plane as ``y = f(x)`` (or ``None``)."""
+        return None
+
+
+_MODE_PARAMS = {"alpha_p": 1.0, "beta": 1.0, "eta": 0.0, "tau": 1.0, "sigma2": 0.0, "data_decay": 0.0,
+                "w0": 0.5, "wp0": 0.5, "tau0": 0.0, "init_std": 0.0}
+
+
+def _mode_start(p, key, n_modes, dtype):
+    """``w_j(0) = w0 + init_std ξ_j``, ``w_{p,j}(0) = wp0 + init_std ξ'_j`` (ξ standard normal from ``key``)."""
+    xi = jax.random.normal(key, (2, n_modes), dtype)
+    return p["w0"] + p["init_std"] * xi[0], p["wp0"] + p["init_std"] * xi[1]
+
+
+def _tian_boundary(x, y, fixed, target):
+    r"""Tian et al. (2021) Obs. 5 (tian2021.md §4.4): with a fixed target ratio τ (``fixed_tau``; SimSiam
+    is τ = 1) every mode collapses iff :math:`\eta > \tau^2/(4(1+\sigma^2))` (largest :math:`\lambda_d = 1`;
+    below it collapse depends on the start: the boundary is that of starts inside :math:`p^*_+`'s basin)."""
+    if target not in ("fixed_tau", "online"):
+        return None
+    tau_of = (lambda f: f.get("tau", 1.0)) if target == "fixed_tau" else (lambda f: 1.0)
+    if {x, y} == {"sigma2", "eta"}:
+        tau = tau_of(fixed)
+        f = lambda s: tau**2 / (4 * (1 + s))  # noqa: E731
+        return f if y == "eta" else None
+    if {x, y} == {"tau", "eta"} and target == "fixed_tau":
+        s2 = fixed.get("sigma2", 0.0)
+        return (lambda t: t**2 / (4 * (1 + s2))) if y == "eta" else None
+    return None
+
+
+@dataclass(frozen=True)
+class TianModesSweep(_Adapter):
+    """``tian_modes``: options of :class:`~dynsim.eigenmodes.TianModes` plus ``n_modes``.
+
+    Parameters: ``alpha_p, beta, eta, tau`` (:class:`~dynsim.params.TianParams`), ``sigma2``,
+    ``data_decay`` (:func:`mode_data`), start ``w0, wp0`` (+ ``init_std`` noise) and ``tau0`` =
+    :math:`w_a(0)/w(0)` of an EMA target (Tian's τ(0) = 0)."""
+
+    kind: ClassVar[str] = "tian_modes"
+    PARAMS: ClassVar[dict] = _MODE_PARAMS
+    target: str = "ema"
+    predictor: str = "linear"
+    stop_gradient: bool = True
+    n_modes: int = 64
+
+    def __post_init__(self):
+        TianModes(self.target, self.predictor, self.stop_gradient)
+
+    @property
+    def ode(self):
+        return TianModes(self.target, self.predictor, self.stop_gradient)
+
+    def check_values(self, v: dict) -> None:
+        TianParams(v["alpha_p"], v["beta"], v["eta"], v["tau"]).validate()
+        _check_nonneg(v, ("sigma2", "init_std"))
+
+    def event(self, recipe):
+        return CollapseEvent(_all_modes_strength, recipe.threshold) if recipe.collapse == "all" else None
+
+    def args(self, p):
+        return (TianParams(p["alpha_p"], p["beta"], p["eta"], p["tau"]), mode_data(p, self.n_modes))
+
+    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+        args = self.args(p)
+        dtype = jnp.result_type(float)
+        w, wp = _mode_start(p, key, self.n_modes, dtype)
+        y0 = self.ode.initial_state(w, wp, p["tau0"] * w, params=args[0])
+        return _mode_trajectory(self.ode, y0, args, recipe, self.event(recipe), args[1])
+
+    def boundary(self, x, y, fixed):
+        if self.predictor != "linear" or not self.stop_gradient:
+            return None
+        return _tian_boundary(x, y, fixed, self.target)
+
+
+def _mode_trajectory(ode, y0, args, recipe: Recipe, event, data: ModeData) -> Trajectory:
+    dtype = jnp.result_type(float)
+    ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
+    sol = integrate(ode, y0, args, 0.0, recipe.t1, ts, recipe.solver, event)
+    s = sol.ys.w**2
+    return Trajectory(ts, _desc(s), _desc(s * data.lambda_d), sol.status, sol.event_time)
+
+
+@dataclass(frozen=True)
+class SSLModesSweep(_Adapter):
+    """``ssl_modes``: options of :class:`~dynsim.eigenmodes.SSLModes` plus ``n_modes``; parameters as
+    ``tian_modes`` plus the closed-form predictor's ``power`` and ``eps``."""
+
+    kind: ClassVar[str] = "ssl_modes"
+    PARAMS: ClassVar[dict] = _MODE_PARAMS | {"power": 1.0, "eps": 0.0}
+    loss: str = "euclidean"
+    predictor: str = "power"
+    target: str = "online"
+    stop_gradient: bool = True
+    iso: bool = False
+    predictor_input: str = "WWt"
+    norm: str = "max"
+    expectation: str = "exact"
+    n_nodes: int = 4096
+    n_modes: int = 16
+
+    def __post_init__(self):
+        self.ode  # validates the options
+
+    @property
+    def ode(self):
+        return SSLModes(loss=self.loss, predictor=self.predictor, target=self.target, stop_gradient=self.stop_gradient,
+                        iso=self.iso, predictor_input=self.predictor_input, norm=self.norm,
+                        expectation=self.expectation, n_nodes=self.n_nodes)
+
+    def check_values(self, v: dict) -> None:
+        TianParams(v["alpha_p"], v["beta"], v["eta"], v["tau"]).validate()
+        mode_predictors.PredictorParams(v["power"], v["eps"]).validate()
+        _check_nonneg(v, ("sigma2", "init_std"))
+        if self.loss == "cosine" and self.target == "ema" and np.any(np.asarray(v["tau0"]) == 0):
+            raise ValueError("the cosine loss with an EMA target needs tau0 > 0 (a zero target has no direction)")
+
+    def event(self, recipe):
+        return CollapseEvent(_all_modes_strength, recipe.threshold) if recipe.collapse == "all" else None
+
+    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+        params = TianParams(p["alpha_p"], p["beta"], p["eta"], p["tau"])
+        data = mode_data(p, self.n_modes)
+        pred = mode_predictors.PredictorParams(p["power"], p["eps"])
+        w, wp = _mode_start(p, key, self.n_modes, jnp.result_type(float))
+        y0 = self.ode.initial_state(w, wp, p["tau0"] * w, params=params, data=data, pred=pred)
+        return _mode_trajectory(self.ode, y0, (params, data, pred), recipe, self.event(recipe), data)
+
+    def boundary(self, x, y, fixed):
+        if self.loss != "euclidean" or self.predictor != "trainable" or not self.stop_gradient:
+            return None
+        return _tian_boundary(x, y, fixed, self.target)
+
+    @property
+    def rhs_work_factor(self) -> int:
+        return self.ode.rhs_work_factor
+
+
+@dataclass(frozen=True)
+class NetworkSweep(_Adapter):
+    r"""``network``: the expected-gradient flow of :class:`~dynsim.networks.SSLNet` on isotropic views
+    (:math:`\Sigma_x = I`, :math:`\Sigma_n = \sigma^2 I`) with ``n1`` inputs and ``n2`` outputs.
+
+    Start: :math:`W(0) = \mathrm{init\_scale}\,\xi/\sqrt{n_1}` (ξ standard normal from the configuration's
+    key), :math:`W_p(0) = \mathrm{wp0}\,I`, :math:`W_a(0) = \mathrm{tau0}\,W(0)` (EMA target).
+    Parameters ``alpha_p, beta, wd, wd_p, power, eps`` as :class:`~dynsim.networks.NetParams`."""
+
+    kind: ClassVar[str] = "network"
+    PARAMS: ClassVar[dict] = {"alpha_p": 1.0, "beta": 1.0, "wd": 0.0, "wd_p": 0.0, "sigma2": 0.0, "power": 1.0,
+                              "eps": 0.0, "init_scale": 1.0, "wp0": 0.5, "tau0": 0.0}
+    loss: str = "euclidean"
+    predictor: str = "trainable"
+    target: str = "ema"
+    stop_gradient: bool = True
+    predictor_input: str = "features"
+    expectation: str = "auto"
+    n_nodes: int = 4096
+    n1: int = 8
+    n2: int = 4
+
+    def __post_init__(self):
+        self.ode
+        if self.n1 < 1 or self.n2 < 1:
+            raise ValueError(f"n1 and n2 must be >= 1, got {self.n1}, {self.n2}")
+
+    @property
+    def ode(self):
+        return SSLNet(loss=self.loss, predictor=self.predictor, target=self.target, stop_gradient=self.stop_gradient,
+                      predictor_input=self.predictor_input, expectation=self.expectation, n_nodes=self.n_nodes)
+
+    @property
+    def n_modes(self) -> int:
+        return self.n2
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.n2 * self.n1 + 3 * self.n2 * self.n2
+
+    @property
+    def rhs_work_factor(self) -> int:
+        return self.ode.rhs_work_factor
+
+    def check_values(self, v: dict) -> None:
+        NetParams(alpha_p=v["alpha_p"], beta=v["beta"], wd=v["wd"], wd_p=v["wd_p"], power=v["power"],
+                  eps=v["eps"]).validate()
+        _check_nonneg(v, ("sigma2", "init_scale"))
+        if self.loss.startswith("cosine") and self.target == "ema" and np.any(np.asarray(v["tau0"]) == 0):
+            raise ValueError("the cosine loss with an EMA target needs tau0 > 0 (a zero target has no direction)")
+
+    def event(self, recipe):
+        return CollapseEvent(_network_strength, recipe.threshold) if recipe.collapse == "all" else None
+
+    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+        dtype = jnp.result_type(float)
+        params = NetParams(alpha_p=p["alpha_p"], beta=p["beta"], wd=p["wd"], wd_p=p["wd_p"], power=p["power"],
+                           eps=p["eps"])
+        eye = jnp.eye(self.n1, dtype=dtype)
+        data = ViewData(eye, p["sigma2"] * eye)
+        W = p["init_scale"] * jax.random.normal(key, (self.n2, self.n1), dtype) / np.sqrt(self.n1)
+        net = self.ode
+        wp = p["wp0"] * jnp.eye(self.n2, dtype=dtype) if net.predictor in ("trainable", "symmetric") else None
+        y0 = net.initial_state(W, wp, p["tau0"] * W, args=(params, data))
+        ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
+        sol = integrate(net, y0, (params, data), 0.0, recipe.t1, ts, recipe.solver, self.event(recipe))
+        F = sol.ys.W @ jnp.swapaxes(sol.ys.W, -1, -2)
+        s = _desc(jnp.linalg.eigvalsh(F))
+        return Trajectory(ts, s, s, sol.status, sol.event_time)  # Sigma_x = I: variance = strength
+
+    def boundary(self, x, y, fixed):
+        return None
+
+
+ADAPTERS = {cls.kind: cls for cls in (TianModesSweep, SSLModesSweep, NetworkSweep)}
+KINDS = tuple(ADAPTERS)
+
+
+def build_model(options: dict):
+    """The adapter for ``options = {"kind": ..., <static options>}``; raises ``ConfigError`` naming
+    unknown kinds, unknown options and bad option values."""
+    from dynsim.sweeps.config import ConfigError
+
+    opts = dict(options)
+    kind = opts.pop("kind", None)
+    if kind not in ADAPTERS:
+        raise ConfigError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    cls = ADAPTERS[kind]
+    names = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(opts) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown} for model kind {kind!r}; options: {sorted(names)} "
+                          f"(float parameters go in [params] / [grid]: {sorted(cls.PARAMS)})")
+    for k, v in opts.items():
+        want = type(getattr(cls, k)) if hasattr(cls, k) else type(names[k].default)
+        if want is bool and not isinstance(v, bool) or want is int and (not isinstance(v, int) or isinstance(v, bool)) \
+                or want is str and not isinstance(v, str):
+            raise ConfigError(f"model.{k} must be of type {want.__name__}, got {v!r}")
+    try:
+        return cls(**opts)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"[model] {kind}: {e}") from None

@@ -1,0 +1,142 @@
+"""Plots of a loaded sweep (:class:`~dynsim.sweeps.store.SweepResult`): phase diagrams over two swept
+parameters with the analytic boundary where theory gives one, and spectra over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dynsim.sweeps.models import build_model
+
+LABELS = {
+    "collapsed": "collapsed fraction", "auc": "collapse AUC (Li et al. 2022)", "surviving_modes": "surviving modes",
+    "effective_rank": "effective rank", "collapse_time": "collapse time", "time_to_fraction": "time to fixed point",
+}
+SYMBOLS = {"eta": r"$\eta$", "sigma2": r"$\sigma^2$", "tau": r"$\tau$", "beta": r"$\beta$", "alpha_p": r"$\alpha_p$",
+           "wd": r"weight decay $\eta$", "wd_p": r"$\eta_p$", "power": r"$\alpha$", "eps": r"$\varepsilon$"}
+
+
+def _edges(v):
+    v = np.asarray(v, float)
+    if v.size == 1:
+        return np.array([v[0] - 0.5, v[0] + 0.5])
+    mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+
+
+def _axis_of(res, name):
+    for k, ax in enumerate(res.config.axes):
+        if name in ax.values:
+            return k, ax
+    raise KeyError(f"{name!r} is not swept; swept parameters: {', '.join(res.config.swept)}")
+
+
+def phase_data(res, x: str, y: str, metric: str = "collapsed"):
+    """``(xs, ys, Z)``: the metric averaged over every other axis (non-finite values ignored), ``Z`` of shape
+    ``(len(ys), len(xs))``, for two parameters swept on *different* axes."""
+    kx, ax_x = _axis_of(res, x)
+    ky, ax_y = _axis_of(res, y)
+    if kx == ky:
+        raise ValueError(f"{x} and {y} are swept together (axis {ax_x.name!r}); a phase diagram needs two axes")
+    Z = res.grid(metric).astype(float)
+    if Z.ndim != len(res.shape):
+        raise ValueError(f"{metric!r} is not a scalar summary")
+    Z = np.where(np.isfinite(Z), Z, np.nan)
+    others = tuple(k for k in range(Z.ndim) if k not in (kx, ky))
+    with np.errstate(all="ignore"):
+        Z = np.nanmean(Z, axis=others) if others else Z
+    Z = Z if kx > ky else Z.T  # rows = y
+    return np.asarray(ax_x.values[x]), np.asarray(ax_y.values[y]), Z
+
+
+def phase_diagram(res, x: str, y: str, metric: str = "collapsed", ax=None):
+    """Colour map of ``metric`` over ``(x, y)`` with the analytic boundary (dashed) when the model has one."""
+    import matplotlib.pyplot as plt
+
+    xs, ys, Z = phase_data(res, x, y, metric)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.2), constrained_layout=True)
+    vmin, vmax = (0, 1) if metric == "collapsed" else (None, None)
+    mesh = ax.pcolormesh(_edges(xs), _edges(ys), Z, cmap="magma" if metric != "collapsed" else "RdYlBu_r",
+                         vmin=vmin, vmax=vmax, shading="flat")
+    ax.figure.colorbar(mesh, ax=ax, label=LABELS.get(metric, metric))
+    model = build_model(res.config.model)
+    curve = model.boundary(x, y, res.config.fixed)
+    if curve is not None:
+        xx = np.linspace(_edges(xs)[0], _edges(xs)[-1], 200)
+        ax.plot(xx, curve(xx), "k--", lw=2, label=r"theory: $\eta = \tau^2/(4(1+\sigma^2))$")
+        ax.set_ylim(_edges(ys)[0], _edges(ys)[-1])
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+    ax.set_xlabel(SYMBOLS.get(x, x))
+    ax.set_ylabel(SYMBOLS.get(y, y))
+    shown = ("tau", "alpha_p", "sigma2", "eta") + (("beta",) if res.config.model.get("target") == "ema" else ())
+    fixed = ", ".join(f"{SYMBOLS.get(k, k)}={v:g}" for k, v in res.config.fixed.items() if k in shown)
+    ax.set_title(f"{res.config.model['kind']} ({res.config.model.get('target', '')}): {fixed}", fontsize=9)
+    return ax
+
+
+def pick_configs(res, n: int, metric: str = "auc") -> np.ndarray:
+    """``n`` configurations spread over the range of ``metric`` (quantiles), for the spectra figure."""
+    vals = np.asarray(res.summaries[metric], float)
+    ok = np.flatnonzero(np.isfinite(vals) & res.done)
+    if ok.size == 0:
+        return ok
+    order = ok[np.argsort(vals[ok], kind="stable")]
+    return np.unique(order[np.linspace(0, order.size - 1, min(n, order.size)).round().astype(int)])
+
+
+def spectra_over_time(res, indices, axes=None):
+    """Per configuration, the mode strengths :math:`s_j(t)` (log scale) with the collapse threshold."""
+    import matplotlib.pyplot as plt
+
+    indices = list(indices)
+    if axes is None:
+        _, axes = plt.subplots(1, len(indices), figsize=(3.2 * len(indices), 3.0), sharey=True,
+                               constrained_layout=True, squeeze=False)
+        axes = axes[0]
+    thr = float(res.config.metrics["collapse_threshold"])
+    for ax, i in zip(axes, indices):
+        s = res.summaries["spectrum"][i]
+        cmap = plt.get_cmap("viridis")
+        for j in range(s.shape[1]):
+            ax.semilogy(res.ts, np.maximum(s[:, j], thr / 100), color=cmap(j / max(1, s.shape[1] - 1)), lw=1.2)
+        ax.axhline(thr, color="0.5", ls=":", lw=1)
+        t_c = float(res.summaries["collapse_time"][i])
+        if np.isfinite(t_c):
+            ax.axvline(t_c, color="C3", ls="--", lw=1, label=f"collapse, t = {t_c:.4g}")
+            ax.legend(loc="upper right", fontsize=7)
+        label = ", ".join(f"{SYMBOLS.get(p, p)}={res.params[p][i]:.3g}" for p in res.config.swept)
+        ax.set_title(f"#{i}: {label}\nAUC={res.summaries['auc'][i]:.3f}", fontsize=8)
+        ax.set_xlabel("t")
+    axes[0].set_ylabel(r"mode strength $s_j$ (eigenvalues of $WW^\top$)")
+    return axes
+
+
+def plot_run(res, out: Path, x=None, y=None, metric="collapsed", n_spectra=4) -> list[Path]:
+    """Write ``phase.png/.pdf`` (when two axes are swept) and ``spectra.png/.pdf`` into ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    swept = [next(iter(ax.values)) for ax in res.config.axes]
+    x = x or (swept[0] if swept else None)
+    y = y or (next((p for p in swept if p != x), None))
+    if x is not None and y is not None:
+        ax = phase_diagram(res, x, y, metric)
+        for ext in ("png", "pdf"):
+            ax.figure.savefig(out / f"phase.{ext}", dpi=150)
+            paths.append(out / f"phase.{ext}")
+        plt.close(ax.figure)
+    idx = pick_configs(res, n_spectra)
+    if idx.size:
+        axes = spectra_over_time(res, idx)
+        for ext in ("png", "pdf"):
+            axes[0].figure.savefig(out / f"spectra.{ext}", dpi=150)
+            paths.append(out / f"spectra.{ext}")
+        plt.close(axes[0].figure)
+    return paths

@@ -1,0 +1,273 @@
+r"""Executing a sweep: flatten → fixed-size chunks → ``vmap`` → shard over devices → chunk files.
+
+Parameters flow one way: :class:`~dynsim.sweeps.config.SweepConfig` (values per configuration) →
+adapter (:mod:`dynsim.sweeps.models`) → :func:`dynsim.solvers.api.integrate` → summaries
+(:mod:`dynsim.sweeps.metrics`) → chunk files (:mod:`dynsim.sweeps.store`).
+
+* **One compile.** Every chunk is padded (repeating its last configuration) to the same size
+  ``C_pad`` = a multiple of ``devices × width``; swept *and* fixed floats enter as traced arrays, so
+  neither new values nor a new seed recompile.
+* **Batching.** On each device the chunk's configurations run as ``lax.map`` over groups of ``width``
+  ``vmap``-ed solves (``width`` from the model's working set, as :func:`dynsim.solvers.default_chunk_size`).
+  Each solve keeps its own step control, so results do not depend on the chunk size.
+* **Devices.** With several devices the chunk is split over ``jax.devices()`` with
+  ``jax.shard_map`` (each device runs its own solver loop; no per-step synchronisation). On CPU,
+  expose the cores as devices before JAX starts: ``XLA_FLAGS=--xla_force_host_platform_device_count=N``
+  (the CLI does it for you with ``--cpu-devices``).
+* **Keys.** Configuration ``i`` gets ``jax.random.fold_in(PRNGKey(seed), i)``: results depend on the
+  root seed and the index only, never on chunking, devices or parts.
+* **Parts and hosts.** ``part=(i, n)`` computes chunks ``[i K/n, (i+1) K/n)`` of the ``K`` chunks (job
+  arrays; ``i`` from 0); ``distributed=True`` calls ``jax.distributed.initialize()`` and uses the
+  process index and count as the part, on each process's local devices. Parts write chunk files into
+  their own (or a shared) run folder; :func:`dynsim.sweeps.store.merge` assembles them.
+* **Resume.** Valid chunk files are skipped, so rerunning the same command after a kill recomputes
+  only chunks that were in flight; corrupt ones are detected by checksum and recomputed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim.solvers.api import solver_config
+from dynsim.solvers.solution import Status
+from dynsim.sweeps import metrics, store
+from dynsim.sweeps.config import SweepConfig
+from dynsim.sweeps.models import Recipe, build_model
+
+
+def recipe_for(cfg: SweepConfig) -> Recipe:
+    """The static settings of ``cfg`` (model adapter, save grid, solver, metric options)."""
+    model = build_model(cfg.model)
+    s, m = cfg.solve, cfg.metrics
+    ts = np.linspace(0.0, float(s["t1"]), int(s["saves"]))
+    solver = solver_config(s["method"], jnp.zeros((), jnp.result_type(float)), s.get("rtol"), s.get("atol"),
+                           int(s["max_steps"]), ts=ts)
+    return Recipe(model=model, t1=float(s["t1"]), saves=int(s["saves"]), solver=solver, collapse=m["collapse"],
+                  threshold=float(m["collapse_threshold"]), auc_squared=m["auc"] == "sigma2",
+                  fp_fraction=float(m["fp_fraction"]))
+
+
+def vmap_width(model, per_device: int) -> int:
+    """Solves per ``vmap`` group: the working set of one group should stay in cache on CPU
+    (``clip(8192 // (state size × rhs work), 1, 16)``, measured for :func:`dynsim.solvers.solve_batch`);
+    accelerators take the whole per-device share."""
+    if jax.default_backend() != "cpu":
+        return max(1, per_device)
+    work = max(1, model.state_size * int(getattr(model, "rhs_work_factor", 1)))
+    return max(1, min(per_device, 16, 8192 // work))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How chunks map onto devices: ``padded = n_devices × groups × width`` configurations per call."""
+
+    chunk_size: int
+    n_devices: int
+    width: int
+    groups: int
+
+    @property
+    def padded(self) -> int:
+        return self.n_devices * self.groups * self.width
+
+
+def layout(cfg: SweepConfig, recipe: Recipe, n_devices: int) -> Layout:
+    C = min(cfg.chunk_size, cfg.n_configs)
+    per_device = -(-C // n_devices)
+    width = vmap_width(recipe.model, per_device)
+    return Layout(C, n_devices, width, -(-per_device // width))
+
+
+def _run_one(recipe: Recipe, p: dict, key):
+    return metrics.summarize(recipe.model.simulate(p, key, recipe), recipe)
+
+
+def _local(recipe: Recipe, lay: Layout, fixed: dict, values: dict, idx, root):
+    """One device's share: ``(n,)`` configurations as ``lax.map`` over ``vmap`` groups of ``lay.width``."""
+    n = idx.shape[0]
+    keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(idx)
+    grouped = jax.tree.map(lambda x: x.reshape((n // lay.width, lay.width) + x.shape[1:]), (values, keys))
+
+    def group(args):
+        vals, ks = args
+        return jax.vmap(lambda v, k: _run_one(recipe, fixed | v, k))(vals, ks)
+
+    out = jax.lax.map(group, grouped)
+    return jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), out)
+
+
+@partial(jax.jit, static_argnames=("recipe", "lay", "devices"))
+def _chunk_call(recipe, lay, devices, fixed, values, idx, root):
+    body = partial(_local, recipe, lay)
+    if len(devices) == 1:
+        return body(fixed, values, idx, root)
+    from jax.sharding import Mesh, PartitionSpec as P
+
+    mesh = Mesh(np.array(devices), ("d",))
+    return jax.shard_map(body, mesh=mesh, in_specs=(P(), P("d"), P("d"), P()), out_specs=P("d"),
+                         check_vma=False)(fixed, values, idx, root)
+
+
+def part_chunks(n_chunks: int, part: tuple[int, int] | None) -> range:
+    """Chunk range of part ``(i, n)`` (contiguous, sizes differing by at most one)."""
+    if part is None:
+        return range(n_chunks)
+    i, n = part
+    if not (isinstance(i, int) and isinstance(n, int) and n >= 1 and 0 <= i < n):
+        raise ValueError(f"part must be i/n with 0 <= i < n, got {i}/{n}")
+    return range(i * n_chunks // n, (i + 1) * n_chunks // n)
+
+
+class ChunkRunner:
+    """Computes chunks of one sweep on ``devices``; ``__call__(k)`` returns chunk ``k``'s summaries (numpy)."""
+
+    def __init__(self, cfg: SweepConfig, devices=None):
+        self.cfg = cfg
+        self.recipe = recipe_for(cfg)
+        self.devices = tuple(jax.devices() if devices is None else devices)
+        self.layout = layout(cfg, self.recipe, len(self.devices))
+        dtype = jnp.result_type(float)
+        self.fixed = {k: jnp.asarray(v, dtype) for k, v in cfg.fixed.items()}
+        self.values = {k: np.asarray(v, dtype) for k, v in cfg.values.items()}
+        self.root = jax.random.PRNGKey(cfg.seed)
+
+    def dispatch(self, k: int):
+        """Start chunk ``k`` (asynchronously); returns ``(indices, device outputs)``."""
+        idx = store.chunk_indices(self.cfg, k)
+        pad = np.concatenate([idx, np.full(self.layout.padded - idx.size, idx[-1], np.int64)])
+        vals = {name: v[pad] for name, v in self.values.items()}
+        out = _chunk_call(self.recipe, self.layout, self.devices, self.fixed, vals, jnp.asarray(pad), self.root)
+        return idx, out
+
+    @staticmethod
+    def collect(pending) -> dict:
+        idx, out = pending
+        return {name: np.asarray(a)[: idx.size] for name, a in out.items()}
+
+    def __call__(self, k: int) -> dict:
+        return self.collect(self.dispatch(k))
+
+    def estimate(self) -> dict:
+        """Rough memory figures in bytes: one call's working set, one chunk's results, the whole sweep on disk."""
+        T, M = self.recipe.saves, self.recipe.model.n_modes
+        per_result = 8 * (M + 2 * T * M + T + 8)
+        work = 8 * self.recipe.model.state_size * (T + 12)  # saves + solver stages and scratch
+        return {"per_call": self.layout.padded * (work + per_result), "per_chunk_file": self.cfg.chunk_size * per_result,
+                "disk": self.cfg.n_configs * per_result}
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
+def describe(cfg: SweepConfig, devices=None, part=None) -> str:
+    """The ``--dry-run`` report: configurations, axes, chunks, layout and memory estimates."""
+    r = ChunkRunner(cfg, devices)
+    lay, est = r.layout, r.estimate()
+    chunks = part_chunks(cfg.n_chunks, part)
+    axes = ", ".join(f"{a.name}[{a.size}]" + (f"({', '.join(a.values)})" if a.name in ("zip", "sample") else "")
+                     for a in cfg.axes) or "(none: a single configuration)"
+    lines = [
+        f"sweep {cfg.name!r}: model {cfg.model['kind']}, {cfg.n_configs} configuration(s) over {axes}",
+        f"  chunks: {cfg.n_chunks} of {cfg.chunk_size}" + (f"; part {part[0]}/{part[1]} runs chunks "
+                                                            f"{chunks.start}..{chunks.stop - 1}" if part else ""),
+        f"  layout: {lay.n_devices} device(s) x {lay.groups} group(s) x vmap width {lay.width} = {lay.padded} "
+        f"solves per call ({jax.default_backend()}, {'float64' if jax.config.jax_enable_x64 else 'float32'})",
+        f"  memory (estimate): {_human(est['per_call'])} per call, {_human(est['per_chunk_file'])} per chunk file, "
+        f"{_human(est['disk'])} for the whole sweep on disk",
+        f"  solve: t1={cfg.solve['t1']} saves={cfg.solve['saves']} method={cfg.solve['method']}; "
+        f"collapse={cfg.metrics['collapse']} threshold={cfg.metrics['collapse_threshold']} auc={cfg.metrics['auc']}",
+    ]
+    return "\n".join(lines)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="cfg", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
+                smoothing=0.1)
+
+
+def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool = True, overwrite: bool = False,
+              distributed: bool = False, command=None, log=print) -> dict:
+    """Run (or resume) ``cfg`` into the run folder ``out``; returns the metadata written.
+
+    Skips valid chunk files, recomputes missing/corrupt ones, writes each chunk atomically as it
+    finishes (dispatching the next chunk first, so the devices stay busy while the host writes).
+    Failed solves are not raised: they are counted, reported, and flagged in the ``status`` summary.
+    """
+    from dynsim.figures.registry import run_metadata
+
+    if distributed:
+        jax.distributed.initialize()
+        part = (jax.process_index(), jax.process_count())
+        devices = jax.local_devices() if devices is None else devices
+    out = Path(out)
+    store.prepare_run(out, cfg, overwrite=overwrite)
+    n_tmp = store.clean_temporaries(out)
+    runner = ChunkRunner(cfg, devices)
+    mine = part_chunks(cfg.n_chunks, part)
+    todo, bad = [], []
+    for k in mine:
+        if store.chunk_path(out, k).is_file():
+            if store.read_chunk(out, k, cfg) is not None:
+                continue
+            bad.append(k)
+        todo.append(k)
+    if bad:
+        log(f"{len(bad)} corrupt or partial chunk file(s) will be recomputed: {bad[:10]}")
+    if n_tmp:
+        log(f"removed {n_tmp} temporary file(s) left by an interrupted run")
+    start = _dt.datetime.now(_dt.timezone.utc)
+    meta_path = out / store.metadata_name(part)
+    meta = run_metadata() | {
+        "seed": cfg.seed, "precision": "float64" if jax.config.jax_enable_x64 else "float32",
+        "command": list(sys.argv) if command is None else command, "config_digest": cfg.digest(),
+        "n_configs": cfg.n_configs, "chunk_size": cfg.chunk_size, "n_chunks": cfg.n_chunks,
+        "part": None if part is None else list(part), "chunks_in_part": [mine.start, mine.stop],
+        "devices_used": [str(d) for d in runner.devices], "layout": vars(runner.layout),
+        "start": start.isoformat(), "end": None, "status": "running",
+        "chunks_reused": len(mine) - len(todo), "chunks_computed": 0,
+    }
+    store.write_json_atomic(meta_path, meta)
+    n_cfg = sum(store.chunk_indices(cfg, k).size for k in todo)
+    t0 = time.perf_counter()
+    failed = {}
+    bar = _progress(n_cfg, cfg.name, progress)
+    try:
+        pending = None
+        for k in todo + [None]:
+            nxt = None if k is None else (k, runner.dispatch(k))
+            if pending is not None:
+                kk, job = pending
+                res = runner.collect(job)
+                store.write_chunk(out, kk, cfg, res)
+                for code in np.unique(res["status"]):
+                    if int(code) not in (Status.SUCCESS, Status.EVENT):
+                        failed[Status(int(code)).name] = failed.get(Status(int(code)).name, 0) + int(
+                            np.sum(res["status"] == code))
+                meta["chunks_computed"] += 1
+                bar.update(res["status"].size)
+            pending = nxt
+    finally:
+        bar.close()
+    meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="complete",
+                seconds=round(time.perf_counter() - t0, 3), failed=failed)
+    store.write_json_atomic(meta_path, meta)
+    if failed:
+        log(f"warning: {sum(failed.values())} configuration(s) failed to solve {failed}; their summaries are "
+            f"flagged in 'status' (see dynsim.solvers.Status)")
+    return meta

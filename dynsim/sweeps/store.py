@@ -1,0 +1,268 @@
+"""Run folders: resolved config, metadata, atomically written chunk files, loading and merging.
+
+Layout of a run folder::
+
+    config.toml            the resolved configuration (defaults filled in; reloadable)
+    metadata.json          versions, backend, devices, precision, seed, command, start/end, status
+                           (a part writes metadata.part-I-of-N.json instead)
+    chunks/chunk_000017.npz  summaries of configurations [17*C, 18*C) (C = run.chunk_size)
+
+Every chunk is written to a temporary name in ``chunks/`` and renamed (``os.replace``, atomic on
+POSIX), so a killed run leaves whole chunk files or none. Each chunk carries the configuration
+digest, its configuration indices and a sha256 of its arrays; :func:`read_chunk` checks all three,
+so a truncated, corrupted or foreign file is detected (and recomputed by the runner).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dynsim.sweeps.config import SweepConfig, load_config, to_toml
+
+CHUNK_DIR = "chunks"
+
+
+def chunk_path(run: Path, k: int) -> Path:
+    return Path(run) / CHUNK_DIR / f"chunk_{k:06d}.npz"
+
+
+def chunk_indices(cfg: SweepConfig, k: int) -> np.ndarray:
+    """Configuration indices of chunk ``k`` (the last chunk may be shorter)."""
+    return np.arange(k * cfg.chunk_size, min((k + 1) * cfg.chunk_size, cfg.n_configs), dtype=np.int64)
+
+
+def _checksum(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(k.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+    return h.hexdigest()
+
+
+def write_chunk(run: Path, k: int, cfg: SweepConfig, arrays: dict) -> Path:
+    """Write chunk ``k`` atomically (temporary file in the same folder, then ``os.replace``)."""
+    arrays = {name: np.asarray(a) for name, a in arrays.items()}
+    arrays["index"] = chunk_indices(cfg, k)
+    final = chunk_path(run, k)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, _digest=np.array(cfg.digest()), _checksum=np.array(_checksum(arrays)), **arrays)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return final
+
+
+def read_chunk(run: Path, k: int, cfg: SweepConfig) -> dict | None:
+    """Chunk ``k``'s arrays, or ``None`` when the file is missing, unreadable, truncated, from another
+    configuration, or its checksum does not match (i.e. it must be (re)computed)."""
+    path = chunk_path(run, k)
+    if not path.is_file():
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf:  # CRC of every member, header padding included
+            if zf.testzip() is not None:
+                return None
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+        return None
+    digest, checksum = arrays.pop("_digest", None), arrays.pop("_checksum", None)
+    if digest is None or checksum is None or str(digest) != cfg.digest():
+        return None
+    if "index" not in arrays or not np.array_equal(arrays["index"], chunk_indices(cfg, k)):
+        return None
+    if str(checksum) != _checksum(arrays):
+        return None
+    return arrays
+
+
+def clean_temporaries(run: Path) -> int:
+    """Remove temporary files left by a killed writer; returns how many."""
+    d = Path(run) / CHUNK_DIR
+    tmps = list(d.glob(".*.tmp")) if d.is_dir() else []
+    for t in tmps:
+        t.unlink(missing_ok=True)
+    return len(tmps)
+
+
+def metadata_name(part: tuple[int, int] | None) -> str:
+    return "metadata.json" if part is None else f"metadata.part-{part[0]}-of-{part[1]}.json"
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
+    """Create the run folder with ``config.toml``, or check that an existing one holds the same sweep
+    (same digest), which is what makes rerunning the same command resume."""
+    run = Path(run)
+    cfg_path = run / "config.toml"
+    if cfg_path.is_file() and not overwrite:
+        old = load_config(cfg_path)
+        if old.digest() != cfg.digest():
+            raise FileExistsError(f"{run} holds a different sweep (config.toml differs); choose another --out "
+                                  f"or pass --overwrite to replace it")
+    elif run.exists() and overwrite:
+        shutil.rmtree(run / CHUNK_DIR, ignore_errors=True)
+    run.mkdir(parents=True, exist_ok=True)
+    if not cfg_path.is_file() or overwrite:
+        tmp = run / ".config.toml.tmp"
+        tmp.write_text(to_toml(cfg.raw))
+        os.replace(tmp, cfg_path)
+
+
+@dataclass
+class SweepResult:
+    """A loaded sweep. ``params[name]`` and ``summaries[name]`` have the configuration axis first
+    (``(N, ...)``, flattened C order over ``dims``/``shape``); ``ts`` are the save times; ``done`` marks
+    configurations with results (all ``True`` unless loaded with ``allow_partial``)."""
+
+    config: SweepConfig
+    params: dict
+    summaries: dict
+    ts: np.ndarray
+    done: np.ndarray
+    metadata: dict
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return self.config.dims
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.config.shape
+
+    def grid(self, name: str) -> np.ndarray:
+        """A summary or swept parameter reshaped to the sweep's axes, ``shape + trailing dims``."""
+        a = self.summaries[name] if name in self.summaries else self.params[name]
+        return np.asarray(a).reshape(self.shape + np.shape(a)[1:])
+
+    def coords(self) -> dict:
+        """Per axis, the values of the parameters swept along it."""
+        return {ax.name: ax.values for ax in self.config.axes}
+
+    def to_xarray(self):
+        """An ``xarray.Dataset`` with one dimension per sweep axis (``zip``/``sample`` for groups), plus
+        ``time`` and ``mode``; needs the optional ``xarray`` (``pip install dynsim[xarray]``)."""
+        try:
+            import xarray as xr
+        except ImportError:
+            raise ImportError("to_xarray needs xarray: pip install 'dynsim[xarray]'") from None
+        coords = {}
+        for ax in self.config.axes:
+            for p, v in ax.values.items():
+                coords[p] = (ax.name, np.asarray(v))
+        coords["time"] = ("time", self.ts)
+        data = {}
+        for name, a in self.summaries.items():
+            a = self.grid(name)
+            extra = a.ndim - len(self.shape)
+            trailing = {0: (), 1: ("mode",), 2: ("time", "mode")}[extra]
+            if name == "auc_t":
+                trailing = ("time",)
+            data[name] = (self.dims + trailing, a)
+        return xr.Dataset(data, coords=coords, attrs={"config": to_toml(self.config.raw),
+                                                       "metadata": json.dumps(self.metadata, default=str)})
+
+
+def read_metadata(run: Path) -> dict:
+    run = Path(run)
+    out = {}
+    for p in sorted(run.glob("metadata*.json")):
+        out[p.name] = json.loads(p.read_text())
+    return out.get("metadata.json", out)
+
+
+def load(run, allow_partial: bool = False) -> SweepResult:
+    """Load a run folder's results in one call. Missing or invalid chunks raise ``FileNotFoundError``
+    (naming them) unless ``allow_partial``, which fills them with NaN (``-1`` for integers) and marks
+    them in ``done``."""
+    run = Path(run)
+    if not (run / "config.toml").is_file():
+        raise FileNotFoundError(f"{run} is not a sweep run folder (no config.toml)")
+    cfg = load_config(run / "config.toml")
+    chunks, missing = {}, []
+    for k in range(cfg.n_chunks):
+        arrays = read_chunk(run, k, cfg)
+        if arrays is None:
+            missing.append(k)
+        else:
+            chunks[k] = arrays
+    if missing and not allow_partial:
+        raise FileNotFoundError(f"{run}: {len(missing)} of {cfg.n_chunks} chunks missing or invalid "
+                                f"(first: {missing[:5]}); rerun the same command to finish, or load(allow_partial=True)")
+    if not chunks:
+        raise FileNotFoundError(f"{run}: no chunk has results yet")
+    N = cfg.n_configs
+    template = next(iter(chunks.values()))
+    summaries, done = {}, np.zeros(N, bool)
+    for name, a in template.items():
+        if name == "index":
+            continue
+        fill = np.nan if np.issubdtype(a.dtype, np.floating) else (False if a.dtype == bool else -1)
+        summaries[name] = np.full((N,) + a.shape[1:], fill, a.dtype)
+    for k, arrays in chunks.items():
+        idx = arrays["index"]
+        done[idx] = True
+        for name in summaries:
+            summaries[name][idx] = arrays[name]
+    ts = np.linspace(0.0, float(cfg.solve["t1"]), int(cfg.solve["saves"]))
+    params = cfg.values | {k: np.full(N, v) for k, v in cfg.fixed.items()}
+    return SweepResult(cfg, params, summaries, ts, done, read_metadata(run))
+
+
+def merge(out, parts, overwrite: bool = False) -> tuple[Path, list[int]]:
+    """Assemble the chunk files of ``parts`` (run folders of one sweep, e.g. ``--part i/n`` runs on
+    different hosts) into ``out``. Checks that every part holds the same configuration and copies each
+    valid chunk (atomically). Returns ``(out, missing_chunks)``."""
+    parts = [Path(p) for p in parts]
+    if not parts:
+        raise ValueError("merge needs at least one part folder")
+    cfgs = []
+    for p in parts:
+        if not (p / "config.toml").is_file():
+            raise FileNotFoundError(f"{p} is not a sweep run folder (no config.toml)")
+        cfgs.append(load_config(p / "config.toml"))
+    if len({c.digest() for c in cfgs}) != 1:
+        raise ValueError("the parts hold different sweeps (their config.toml differ)")
+    cfg = cfgs[0]
+    out = Path(out)
+    prepare_run(out, cfg, overwrite=overwrite)
+    missing = []
+    for k in range(cfg.n_chunks):
+        if read_chunk(out, k, cfg) is not None:
+            continue
+        for p in parts:
+            arrays = read_chunk(p, k, cfg)
+            if arrays is not None:
+                arrays.pop("index")
+                write_chunk(out, k, cfg, arrays)
+                break
+        else:
+            missing.append(k)
+    meta = {"merged_from": [str(p) for p in parts], "parts": {str(p): read_metadata(p) for p in parts},
+            "status": "complete" if not missing else "incomplete", "missing_chunks": missing}
+    write_json_atomic(out / "metadata.json", meta)
+    return out, missing

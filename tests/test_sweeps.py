@@ -1,0 +1,353 @@
+"""Sweeps: config expansion and validation, invariance to chunking / devices / parts, kill-and-resume,
+corrupt chunks, Li et al.'s AUC closed forms (richemond_li_wang.md B.2) and the Tian collapse
+boundary (tian2021.md §4.4) recovered by a sweep."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dynsim.cli import main
+from dynsim.networks import NetParams, SSLNet, ViewData, flow
+from dynsim.sweeps import ConfigError, load, load_config, merge, run_sweep
+from dynsim.sweeps import metrics as sm
+from dynsim.sweeps import store
+from dynsim.sweeps.config import to_toml
+from dynsim.sweeps.runner import ChunkRunner, describe
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small(**over):
+    """A 24-configuration Tian sweep (fixed tau, 3 sigma2 x 8 eta) with per-mode noise from the keys."""
+    raw = {"name": "small", "seed": 3,
+           "model": {"kind": "tian_modes", "target": "fixed_tau", "n_modes": 3},
+           "params": {"w0": 0.7, "wp0": 0.6, "init_std": 0.05},
+           "solve": {"t1": 300.0, "saves": 7},
+           "run": {"chunk_size": 64},
+           "grid": {"sigma2": [0.0, 0.5, 2.0], "eta": {"start": 0.02, "stop": 0.3, "num": 8}}}
+    for k, v in over.items():
+        sec, key = k.split("__")
+        raw.setdefault(sec, {})[key] = v
+    return raw
+
+
+def assert_same(a, b, rtol=0.0):
+    """Equal summaries: integers and flags exactly, floats to ``rtol`` (0: bitwise)."""
+    assert a.summaries.keys() == b.summaries.keys()
+    for k in a.summaries:
+        x, y = a.summaries[k], b.summaries[k]
+        if rtol and np.issubdtype(x.dtype, np.floating):
+            np.testing.assert_allclose(x, y, rtol=rtol, atol=0, err_msg=k)
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted run of :func:`small` on one device, chunk size 64."""
+    out = tmp_path_factory.mktemp("ref") / "run"
+    run_sweep(load_config(small()), out, devices=jax.devices()[:1], progress=False)
+    return load(out)
+
+
+# --- configuration -----------------------------------------------------------------------------
+def test_grid_zip_random_expansion_in_c_order():
+    cfg = load_config(small(grid__eta={"start": 0.01, "stop": 1.0, "num": 3, "log": True},
+                            zip__tau=[0.5, 1.0], zip__beta=[0.1, 0.2],
+                            random__n=4, random__alpha_p={"low": 0.5, "high": 2.0, "log": True}))
+    assert cfg.dims == ("sigma2", "eta", "zip", "sample") and cfg.shape == (3, 3, 2, 4)
+    assert cfg.n_configs == 72 and cfg.n_chunks == 2
+    v = cfg.values
+    np.testing.assert_allclose(np.unique(v["eta"]), [0.01, 0.1, 1.0], rtol=1e-14)
+    i = np.ravel_multi_index((2, 1, 1, 3), cfg.shape)  # first axis slowest
+    assert (v["sigma2"][i], v["eta"][i], v["tau"][i], v["beta"][i]) == (2.0, pytest.approx(0.1), 1.0, 0.2)
+    a = v["alpha_p"].reshape(cfg.shape)
+    assert np.all((a >= 0.5) & (a <= 2.0)) and np.all(a == a[:1, :1, :1, :])  # one draw per sample
+    np.testing.assert_array_equal(load_config(small(random__n=4, random__alpha_p={"low": 0.5, "high": 2.0}))
+                                  .values["alpha_p"][:4],
+                                  load_config(small(random__n=4, random__alpha_p={"low": 0.5, "high": 2.0}))
+                                  .values["alpha_p"][:4])  # reproducible from the seed
+    assert cfg.fixed["w0"] == 0.7 and "alpha_p" not in cfg.fixed and "eta" not in cfg.fixed
+
+
+def test_overrides_and_resolved_config_round_trip(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(to_toml(small()))
+    cfg = load_config(path, ["solve.t1=10", "grid.eta=[0.1, 0.2]", "model.n_modes=2", "params.tau=0.5"])
+    assert cfg.solve["t1"] == 10 and cfg.shape == (3, 2) and cfg.model["n_modes"] == 2 and cfg.fixed["tau"] == 0.5
+    again = tmp_path / "resolved.toml"
+    again.write_text(to_toml(cfg.raw))
+    assert load_config(again).digest() == cfg.digest()
+
+
+@pytest.mark.parametrize("raw, match", [
+    (dict(small(), colour=1), "unknown key"),
+    (small(model__kind="nope"), "unknown model kind"),
+    (small(model__width=3), "unknown option"),
+    (small(model__n_modes="4"), "model.n_modes must be of type int"),
+    (small(model__target="momentum"), "target"),
+    (small(params__gamma=1.0), r"unknown key\(s\) \['gamma'\] in \[params\]"),
+    (small(params__tau="one"), "params.tau must be a number"),
+    (small(grid__eta={"start": 0.0, "stop": 1.0, "num": 0}), "num must be an integer >= 1"),
+    (small(grid__eta={"start": 0.0, "stop": 1.0, "num": 3, "log": True}), "log spacing needs start > 0"),
+    (small(grid__eta=[]), "empty list"),
+    (small(random__n=3, random__beta={"low": 2.0, "high": 1.0}), "low must be < high"),
+    (small(zip__tau=[1.0, 0.5], zip__beta=[0.1]), "one length"),
+    (small(zip__eta=[0.1, 0.2]), "swept twice"),
+    (small(params__eta=0.1), "both fixed in \\[params\\] and swept"),
+    (small(grid__alpha_p=[1.0, -1.0]), "alpha_p"),
+    (small(solve__saves=1), "saves must be an integer >= 2"),
+    (small(solve__method="euler"), "solve.method"),
+    (small(metrics__collapse="some"), "metrics.collapse"),
+    (small(metrics__fp_fraction=1.5), "fp_fraction"),
+    (small(run__chunk_size=0), "chunk_size"),
+])
+def test_bad_configs_fail_before_running(raw, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(raw)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+def test_auc_closed_forms_b2():
+    """richemond_li_wang.md B.2: flat (d+1)/(2d), rank-k 1-(k-1)/(2d), the d=512 numbers, power laws."""
+    d = 512
+    assert float(sm.collapse_auc(jnp.ones(d))) == pytest.approx(sm.auc_flat(d), abs=1e-14)
+    assert sm.auc_flat(d) == pytest.approx(0.500977, abs=1e-6)
+    for k, want in ((1, 1.0), (10, 0.991211), (100, 0.903320)):
+        sv = jnp.concatenate([jnp.full(k, 3.0), jnp.zeros(d - k)])
+        assert float(sm.collapse_auc(sv)) == pytest.approx(sm.auc_rank_k(k, d), abs=1e-14)
+        assert sm.auc_rank_k(k, d) == pytest.approx(want, abs=1e-6)
+    i = jnp.arange(1, d + 1.0)
+    for beta, want in ((0.5, 0.6572), (1.0, 0.8553), (2.0, 0.9938)):
+        assert float(sm.collapse_auc(i**-beta)) == pytest.approx(want, abs=5e-5)
+    sv = jax.random.uniform(jax.random.PRNGKey(0), (d,))
+    assert float(sm.collapse_auc(7 * sv[::-1])) == pytest.approx(float(sm.collapse_auc(sv)), abs=1e-14)
+    # squared = the sigma^2 variant: equals the un-squared AUC of sigma^2, and differs from it
+    assert float(sm.collapse_auc(sv, squared=True)) == pytest.approx(float(sm.collapse_auc(sv**2)), abs=1e-14)
+    assert float(sm.collapse_auc(sv, squared=True)) > float(sm.collapse_auc(sv)) + 0.01
+    assert float(sm.collapse_auc(jnp.zeros(4))) == 1.0
+
+
+def test_time_to_fraction_and_effective_rank():
+    ts = jnp.linspace(0.0, 20.0, 2001)
+    total = 1 + jnp.exp(-ts)  # 90 % of the way to the end value at t = ln 10
+    assert float(sm.time_to_fraction(ts, total, 0.9)) == pytest.approx(np.log(10), abs=1e-4)
+    assert float(sm.time_to_fraction(ts, jnp.ones_like(ts), 0.9)) == 0.0
+    assert float(sm.effective_rank(jnp.array([1.0, 1.0, 1.0, 0.0]))) == pytest.approx(3.0, abs=1e-12)
+    assert float(sm.effective_rank(jnp.zeros(3))) == 0.0
+
+
+# --- the analytic boundary ---------------------------------------------------------------------
+def test_tian_collapse_boundary_recovered_within_grid_spacing(reference):
+    """tian2021.md §4.4 Obs. 5: fixed tau = 1, every mode collapses iff eta > 1/(4(1 + sigma2))."""
+    r = reference
+    sig, eta = r.coords()["sigma2"]["sigma2"], r.coords()["eta"]["eta"]
+    c = r.grid("collapsed")
+    d_eta = eta[1] - eta[0]
+    for i, s in enumerate(sig):
+        eta_c = 1 / (4 * (1 + s))
+        first = int(np.argmax(c[i]))
+        assert c[i, first] and np.all(c[i, first:]) and not np.any(c[i, :first])
+        assert eta[first] - d_eta <= eta_c + 1e-12 and eta_c <= eta[first] + 1e-12
+    assert np.all(r.grid("surviving_modes")[c] == 0) and np.all(r.grid("surviving_modes")[~c] == 3)
+    assert np.all(np.isfinite(r.grid("collapse_time")[c])) and np.all(np.isinf(r.grid("collapse_time")[~c]))
+    assert set(np.unique(r.summaries["status"])) <= {0, 1}
+    # survivors sit at s* = p*_+^2 / alpha_p (p*_+ of tian2021.md §4.4) when converged
+    i, j = 1, 0
+    s2, e = sig[i], eta[j]
+    p_plus = (1 + np.sqrt(1 - 4 * e * (1 + s2))) / (2 * (1 + s2))
+    assert r.grid("converged")[i, j]
+    np.testing.assert_allclose(r.grid("final_spectrum")[i, j], p_plus**2, rtol=1e-5)  # slow last approach
+
+
+# --- invariance: chunks, devices, seeds, models --------------------------------------------------
+def test_chunk_size_7_and_2_devices_give_identical_results(reference, tmp_path):
+    assert len(jax.devices()) >= 2, "conftest exposes two CPU devices"
+    run_sweep(load_config(small(run__chunk_size=7)), tmp_path / "c7", devices=jax.devices()[:2], progress=False)
+    r7 = load(tmp_path / "c7")
+    assert r7.metadata["n_chunks"] == 4 and r7.metadata["layout"]["n_devices"] == 2
+    assert r7.metadata["layout"]["width"] == 4 and reference.metadata["layout"]["width"] == 16
+    # identical up to XLA's shape-dependent vectorisation round-off (bitwise in our runs)
+    assert_same(r7, reference, rtol=1e-12)
+
+
+def test_keys_come_from_seed_and_index_only(reference):
+    cfg = load_config(small())
+    runner = ChunkRunner(cfg, jax.devices()[:1])
+    first = runner(0)
+    np.testing.assert_array_equal(first["final_spectrum"], reference.summaries["final_spectrum"])
+    other = ChunkRunner(load_config(dict(small(), seed=4)), jax.devices()[:1])(0)
+    assert not np.allclose(other["spectrum"][:, 0], first["spectrum"][:, 0])  # noise differs with the seed
+    w0 = first["spectrum"][:, 0]
+    assert len({tuple(np.round(w, 12)) for w in w0}) == w0.shape[0]  # every index its own draw
+
+
+def test_ssl_modes_sweep_equals_tian_modes_sweep(reference):
+    """Two independent model implementations (SSLModes' Euclidean loss with a trainable predictor vs
+    TianModes) give the same summaries through the sweep machinery."""
+    raw = small()
+    raw["model"] = {"kind": "ssl_modes", "loss": "euclidean", "predictor": "trainable", "target": "fixed_tau",
+                    "n_modes": 3}
+    res = ChunkRunner(load_config(raw), jax.devices()[:1])(0)
+    np.testing.assert_allclose(res["final_spectrum"], reference.summaries["final_spectrum"], rtol=1e-7, atol=1e-12)
+    np.testing.assert_array_equal(res["collapsed"], reference.summaries["collapsed"])
+
+
+def test_network_sweep_matches_a_direct_flow_and_the_collapse_threshold():
+    """The network adapter's spectrum equals a direct SSLNet flow from the same key's W(0); weight decay
+    below / above 1/(4(1+sigma2)) (SimSiam, tian2021.md §4.4) keeps / collapses the representation."""
+    raw = {"name": "net", "seed": 1, "model": {"kind": "network", "target": "online", "n1": 5, "n2": 3},
+           "params": {"sigma2": 0.5, "wp0": 0.5, "init_scale": 1.5},
+           "solve": {"t1": 150.0, "saves": 4}, "grid": {"wd": [0.05, 0.3]}}
+    cfg = load_config(raw)
+    res = ChunkRunner(cfg, jax.devices()[:1])(0)
+    assert list(res["collapsed"]) == [False, True]
+    key = jax.random.fold_in(jax.random.PRNGKey(1), 0)
+    W0 = 1.5 * jax.random.normal(key, (3, 5)) / np.sqrt(5)
+    net = SSLNet(target="online")
+    args = (NetParams(wd=0.05), ViewData.isotropic(5, 0.5))
+    sol = flow(net, net.initial_state(W0, 0.5 * jnp.eye(3), args=args), args, 150.0, saveat=4, method="rk45")
+    s = np.sort(np.linalg.eigvalsh(np.asarray(sol.ys.W[-1] @ sol.ys.W[-1].T)))[::-1]
+    np.testing.assert_allclose(res["final_spectrum"][0], s, rtol=1e-6)
+
+
+# --- storage: resume, corruption, parts -------------------------------------------------------
+def test_corrupt_and_partial_chunks_are_detected_and_recomputed(reference, tmp_path):
+    out = tmp_path / "run"
+    cfg = load_config(small(run__chunk_size=7))  # 4 chunks: 7, 7, 7, 3 (the layout of the test above)
+    run_sweep(cfg, out, devices=jax.devices()[:2], progress=False)
+    p1, p3 = store.chunk_path(out, 1), store.chunk_path(out, 3)
+    p1.write_bytes(p1.read_bytes()[: p1.stat().st_size // 2])  # truncated
+    data = bytearray(p3.read_bytes())
+    with np.load(p3) as z:
+        at = data.find(z["spectrum"].tobytes()[:64])
+    assert at > 0
+    data[at + 40] ^= 0xFF  # one flipped bit pattern inside the stored spectrum
+    p3.write_bytes(bytes(data))
+    (out / "chunks" / ".chunk_000000.npz.x.tmp").write_bytes(b"half a file")
+    assert store.read_chunk(out, 1, cfg) is None and store.read_chunk(out, 3, cfg) is None
+    with pytest.raises(FileNotFoundError, match="2 of 4 chunks missing or invalid"):
+        load(out)
+    assert load(out, allow_partial=True).done.sum() == 24 - 7 - 3
+    logs = []
+    meta = run_sweep(cfg, out, devices=jax.devices()[:2], progress=False, log=logs.append)
+    assert meta["chunks_computed"] == 2 and meta["chunks_reused"] == 2
+    assert any("recomputed: [1, 3]" in m for m in logs) and not list((out / "chunks").glob(".*.tmp"))
+    assert_same(load(out), reference, rtol=1e-12)
+
+
+def test_a_folder_with_another_sweep_is_refused(tmp_path):
+    store.prepare_run(tmp_path / "r", load_config(small(grid__eta=[0.1])))
+    store.prepare_run(tmp_path / "r", load_config(small(grid__eta=[0.1])))  # the same sweep: accepted
+    with pytest.raises(FileExistsError, match="different sweep"):
+        run_sweep(load_config(small(grid__eta=[0.2])), tmp_path / "r", progress=False)
+
+
+def test_parts_merge_into_one_run(reference, tmp_path):
+    cfg = load_config(small(run__chunk_size=7))
+    for i in range(2):
+        run_sweep(cfg, tmp_path / f"part{i}", part=(i, 2), devices=jax.devices()[:2], progress=False)
+    assert len(list((tmp_path / "part0" / "chunks").glob("*.npz"))) == 2
+    assert main(["sweep", "merge", str(tmp_path / "merged"), str(tmp_path / "part0")]) == 1  # incomplete
+    assert main(["sweep", "merge", str(tmp_path / "merged"), str(tmp_path / "part0"), str(tmp_path / "part1")]) == 0
+    merged = load(tmp_path / "merged")
+    assert_same(merged, reference, rtol=1e-12)
+    assert merged.metadata["status"] == "complete" and len(merged.metadata["merged_from"]) == 2
+    store.prepare_run(tmp_path / "other", load_config(small(run__chunk_size=6)))
+    with pytest.raises(ValueError, match="different sweeps"):
+        merge(tmp_path / "m2", [tmp_path / "part0", tmp_path / "other"])
+
+
+def test_killed_subprocess_resumes_to_identical_results(tmp_path):
+    """SIGKILL a `dynsim sweep` mid-run, rerun the same command: only missing chunks are computed and the
+    results equal an uninterrupted run."""
+    raw = small(run__chunk_size=2)
+    raw["model"]["n_modes"] = 16
+    raw["grid"]["eta"]["num"] = 20  # 60 configurations in 30 chunks
+    cfg_path = tmp_path / "kill.toml"
+    cfg_path.write_text(to_toml(raw))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "dynsim", "sweep", str(cfg_path), "--out", str(out), "--quiet"]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "chunks").glob("chunk_*.npz"))) < 3:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_done = len(list((out / "chunks").glob("chunk_*.npz")))
+    assert 3 <= n_done < 30, f"kill came too late or too early ({n_done} chunks)"
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{30 - n_done} chunk(s) computed, {n_done} reused" in resumed.stdout
+    full = tmp_path / "full"
+    run_sweep(load_config(cfg_path), full, devices=jax.devices()[:1], progress=False)
+    assert_same(load(out), load(full))
+
+
+# --- command line and plots -----------------------------------------------------------------------
+def test_cli_dry_run_errors_plot_and_xarray(tmp_path, capsys):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(to_toml(small()))
+    assert main(["sweep", str(cfg), "--dry-run", "--set", "grid.eta=[0.1, 0.2]"]) == 0
+    text = capsys.readouterr().out
+    assert "6 configuration(s) over sigma2[3], eta[2]" in text and "chunks: 1 of 64" in text and "memory" in text
+    assert main(["sweep", str(cfg), "--set", "params.gamma=1"]) == 2
+    assert "unknown key(s) ['gamma'] in [params]" in capsys.readouterr().err
+    assert main(["sweep", str(cfg), "--part", "2/2", "--dry-run"]) == 2
+    out = tmp_path / "run"
+    assert main(["sweep", "run", str(cfg), "--out", str(out), "--quiet", "--chunk-size", "7"]) == 0
+    assert main(["sweep", "plot", str(out), "--metric", "auc"]) == 0
+    assert all((out / f).stat().st_size > 1000 for f in ("phase.png", "spectra.png", "phase.pdf"))
+    meta = load(out).metadata
+    for key in ("dynsim", "jax", "jaxlib", "numpy", "backend", "devices", "precision", "seed", "command", "start",
+                "end"):
+        assert meta[key] is not None, key
+    assert meta["precision"] == "float64" and meta["status"] == "complete"
+    pytest.importorskip("xarray")
+    ds = load(out).to_xarray()
+    assert ds["collapsed"].dims == ("sigma2", "eta") and ds["spectrum"].dims == ("sigma2", "eta", "time", "mode")
+    np.testing.assert_array_equal(ds["eta"].values, load_config(cfg).axes[1].values["eta"])
+
+
+def test_example_configs_load_and_describe():
+    from dynsim.sweeps.runner import recipe_for  # noqa: F401  (imports every adapter)
+
+    folder = REPO / "dynsim" / "sweeps" / "examples"
+    names = sorted(p.name for p in folder.glob("*.toml"))
+    assert "tian_boundary.toml" in names
+    for p in folder.glob("*.toml"):
+        assert "configuration(s)" in describe(load_config(p))
+
+
+def test_float32_sweep_runs(tmp_path):
+    out = tmp_path / "f32"
+    r = subprocess.run([sys.executable, "-m", "dynsim", "--float32", "sweep", "--example", "tian_boundary",
+                        "--set", "grid.sigma2=[0.5]", "--set", "grid.eta=[0.05, 0.25]", "--set", "model.n_modes=2",
+                        "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = load(out)
+    assert res.summaries["final_spectrum"].dtype == np.float32 and res.metadata["precision"] == "float32"
+    assert list(res.summaries["collapsed"]) == [False, True]
+
+
+@pytest.mark.slow  # ~18 s; the boundary itself is checked by test_tian_collapse_boundary_recovered_within_grid_spacing
+def test_sweep_figure_data(tmp_path):
+    """`dynsim figures sweep_tian_boundary --fast`: files written; the stored phase diagram is 0 below and 1
+    above eta = 1/(4(1+sigma2)) except within one grid step of it; the two spectra straddle the boundary."""
+    assert main(["figures", "sweep_tian_boundary", "--fast", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "sweep_tian_boundary.png").stat().st_size > 1000
+    d = np.load(tmp_path / "sweep_tian_boundary.npz")
+    eta_c = 1 / (4 * (1 + d["sigma2"]))
+    step = d["eta"][1] - d["eta"][0]
+    E, C = np.meshgrid(d["eta"], eta_c, indexing="ij")
+    assert np.all(d["collapsed"][E < C] == 0) and np.all(d["collapsed"][E > C + step] == 1)
+    assert d["spectrum_below"][-1].min() > 1e-2 and d["spectrum_above"][-1].max() <= 1e-6 * (1 + 1e-9)
