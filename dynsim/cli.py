@@ -138,6 +138,114 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _parse_part(text):
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--part must look like i/n (0 <= i < n), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"--part must be i/n with 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def _cmd_sweep_run(args) -> int:
+    from pathlib import Path
+
+    from dynsim.sweeps import ConfigError, load_config
+    from dynsim.sweeps.runner import describe, run_sweep
+
+    try:
+        if args.example:
+            path = _example_path(args.example)
+            if args.print_example:
+                print(path.read_text(), end="")
+                return 0
+            args.config = str(path)
+        if args.config is None:
+            raise ConfigError("give a CONFIG file (or --example NAME; --list-examples shows them)")
+        overrides = list(args.set or [])
+        if args.chunk_size is not None:
+            overrides.append(("run.chunk_size", args.chunk_size))
+        cfg = load_config(args.config, overrides)
+        part = _parse_part(args.part)
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"dynsim sweep: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(describe(cfg, part=part))
+        return 0
+    out = Path(args.out) if args.out else Path("runs") / cfg.name
+    print(describe(cfg, part=part))
+    print(f"  run folder: {out}")
+    try:
+        meta = run_sweep(cfg, out, part=part, progress=not args.quiet, overwrite=args.overwrite,
+                         distributed=args.distributed, command=["dynsim"] + list(sys.argv[1:]))
+    except FileExistsError as e:
+        print(f"dynsim sweep: {e}", file=sys.stderr)
+        return 2
+    print(f"done: {meta['chunks_computed']} chunk(s) computed, {meta['chunks_reused']} reused, "
+          f"{meta['seconds']:.1f} s -> {out}")
+    return 0
+
+
+def _example_path(name):
+    from importlib import resources
+    from pathlib import Path
+
+    folder = Path(str(resources.files("dynsim.sweeps") / "examples"))
+    path = folder / f"{name}.toml"
+    if not path.is_file():
+        names = sorted(p.stem for p in folder.glob("*.toml"))
+        raise FileNotFoundError(f"no example {name!r}; examples: {', '.join(names)}")
+    return path
+
+
+def _cmd_sweep_examples(args) -> int:
+    from importlib import resources
+    from pathlib import Path
+
+    for p in sorted(Path(str(resources.files("dynsim.sweeps") / "examples")).glob("*.toml")):
+        first = next((ln[2:] for ln in p.read_text().splitlines() if ln.startswith("# ")), "")
+        print(f"{p.stem:20s} {first}")
+    return 0
+
+
+def _cmd_sweep_merge(args) -> int:
+    from dynsim.sweeps import merge
+
+    try:
+        out, missing = merge(args.out, args.parts, overwrite=args.overwrite)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"dynsim sweep merge: {e}", file=sys.stderr)
+        return 2
+    if missing:
+        print(f"dynsim sweep merge: {len(missing)} chunk(s) missing from every part: {missing[:10]}",
+              file=sys.stderr)
+        return 1
+    print(f"merged {len(args.parts)} part(s) into {out}")
+    return 0
+
+
+def _cmd_sweep_plot(args) -> int:
+    from pathlib import Path
+
+    from dynsim.sweeps import load
+    from dynsim.sweeps.plots import plot_run
+
+    try:
+        res = load(args.run, allow_partial=args.partial)
+        paths = plot_run(res, Path(args.out) if args.out else Path(args.run), x=args.x, y=args.y,
+                         metric=args.metric, n_spectra=args.spectra)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        print(f"dynsim sweep plot: {e}", file=sys.stderr)
+        return 2
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
 def _cmd_info(args) -> int:
     import json
 
@@ -207,14 +315,100 @@ def build_parser() -> argparse.ArgumentParser:
     grs.add_argument("--n", type=int, default=2000, help="number of samples behind A")
     cmp.set_defaults(func=_cmd_compare)
 
+    _add_sweep_parser(sub)
+
     info = sub.add_parser("info", help="print versions, backend, devices and precision",
                           description="Print the metadata dynsim stores with every run.")
     info.set_defaults(func=_cmd_info)
     return parser
 
 
+SWEEP_COMMANDS = ("run", "merge", "plot", "examples")
+
+
+def _add_sweep_parser(sub) -> None:
+    sw = sub.add_parser(
+        "sweep", help="parameter sweeps from a TOML config: run, merge parts, plot phase diagrams",
+        description="dynsim sweep CONFIG [options] runs a sweep (same as 'dynsim sweep run'). Subcommands: run, "
+                    "merge, plot, examples. A run folder holds config.toml (resolved), metadata.json and "
+                    "chunks/*.npz; rerunning the same command resumes it. Load results with "
+                    "dynsim.sweeps.load(RUN).")
+    ssub = sw.add_subparsers(dest="sweep_command", metavar="SUBCOMMAND")
+    run = ssub.add_parser(
+        "run", help="run or resume a sweep",
+        description="Expand the TOML config (grid / zip / random axes; see 'dynsim sweep examples'), run it in "
+                    "fixed-size chunks vmapped and sharded over the JAX devices, and write the run folder. "
+                    "Killed runs resume with the same command.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("config", nargs="?", metavar="CONFIG", help="sweep TOML file")
+    run.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
+    run.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override one key, value read as TOML: --set solve.t1=50 --set 'grid.eta=[0, 0.1]'")
+    run.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+    run.add_argument("--dry-run", action="store_true", help="print configurations, chunks and memory; run nothing")
+    run.add_argument("--chunk-size", type=int, default=None, help="configurations per chunk file (run.chunk_size)")
+    run.add_argument("--part", default=None, metavar="I/N",
+                     help="run only part I of N (0 <= I < N; contiguous chunk ranges) for job arrays; "
+                          "assemble with 'dynsim sweep merge'")
+    run.add_argument("--distributed", action="store_true",
+                     help="call jax.distributed.initialize() and run this process's part on its local devices")
+    run.add_argument("--overwrite", action="store_true", help="discard an existing run folder's results")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_sweep_run)
+    mrg = ssub.add_parser("merge", help="assemble the run folders of --part runs into one",
+                          description="Check that the parts hold the same sweep and copy their chunk files into "
+                                      "OUT (which may be one of the parts, or a shared folder they all wrote to).")
+    mrg.add_argument("out", metavar="OUT", help="merged run folder")
+    mrg.add_argument("parts", nargs="+", metavar="PART", help="run folders of the parts")
+    mrg.add_argument("--overwrite", action="store_true", help="discard OUT's existing results first")
+    mrg.set_defaults(func=_cmd_sweep_merge)
+    plt = ssub.add_parser("plot", help="phase diagram and spectra of a finished run",
+                          description="Phase diagram of a metric over two swept axes (mean over the other axes), "
+                                      "with the analytic boundary where theory gives one, and spectra over time "
+                                      "for a few configurations. Writes phase.png/.pdf and spectra.png/.pdf.",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    plt.add_argument("run", metavar="RUN", help="run folder")
+    plt.add_argument("--x", default=None, help="swept parameter on the x axis (default: the first)")
+    plt.add_argument("--y", default=None, help="swept parameter on the y axis (default: the second)")
+    plt.add_argument("--metric", default="collapsed",
+                     choices=["collapsed", "auc", "surviving_modes", "effective_rank", "collapse_time",
+                              "time_to_fraction"], help="colour of the phase diagram")
+    plt.add_argument("--spectra", type=int, default=4, help="configurations shown in the spectra figure")
+    plt.add_argument("--out", default=None, help="output folder (default: the run folder)")
+    plt.add_argument("--partial", action="store_true", help="plot an unfinished run (missing chunks blank)")
+    plt.set_defaults(func=_cmd_sweep_plot)
+    ex = ssub.add_parser("examples", help="list the packaged example configs")
+    ex.set_defaults(func=_cmd_sweep_examples)
+    sw.set_defaults(func=lambda a: (sw.print_help(), 0)[1])
+
+
+def _route_sweep(argv):
+    """``dynsim sweep CONFIG ...`` is ``dynsim sweep run CONFIG ...``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "sweep" in argv:
+        i = argv.index("sweep")
+        rest = argv[i + 1:]
+        if rest and rest[0] not in SWEEP_COMMANDS and rest[0] not in ("-h", "--help"):
+            argv.insert(i + 1, "run")
+    return argv
+
+
+def _expose_cpu_devices(argv) -> None:
+    """For sweeps on CPU: expose every core as a JAX device unless XLA_FLAGS says otherwise (read when the
+    backend starts, so it has no effect once JAX has run something in this process)."""
+    import os
+
+    if "sweep" in argv and "xla_force_host_platform_device_count" not in \
+            os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_force_host_platform_device_count={os.cpu_count() or 1}").strip()
+
+
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = _route_sweep(argv)
+    _expose_cpu_devices(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

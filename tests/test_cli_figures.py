@@ -10,7 +10,9 @@ from dynsim import cli
 
 
 def test_help_of_every_command():
-    for argv in (["--help"], ["figures", "--help"], ["info", "--help"], ["compare", "--help"]):
+    for argv in (["--help"], ["figures", "--help"], ["info", "--help"], ["compare", "--help"], ["sweep", "--help"],
+                 ["sweep", "run", "--help"], ["sweep", "merge", "--help"], ["sweep", "plot", "--help"],
+                 ["sweep", "examples", "--help"]):
         with pytest.raises(SystemExit) as e:
             cli.main(argv)
         assert e.value.code == 0
