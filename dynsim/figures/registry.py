@@ -67,7 +67,7 @@ def save_figure(name: str, fig, data: dict, out_dir: Path) -> list[Path]:
 
 def load_all() -> dict[str, FigureSpec]:
     """Import every figure module (each registers its figures) and return :data:`FIGURES`."""
-    from dynsim.figures import agreement, esser2023, halvagal2023, tian2021  # noqa: F401
+    from dynsim.figures import agreement, esser2023, halvagal2023, sweeps, tian2021  # noqa: F401
 
     return FIGURES
 
