@@ -173,15 +173,20 @@ def _cmd_sweep_run(args) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"dynsim sweep: {e}", file=sys.stderr)
         return 2
+    devices = None
+    if args.distributed:  # join the cluster before anything touches the JAX backend
+        from dynsim.sweeps.runner import distributed_part
+
+        part, devices = distributed_part()
     if args.dry_run:
-        print(describe(cfg, part=part))
+        print(describe(cfg, devices=devices, part=part))
         return 0
     out = Path(args.out) if args.out else Path("runs") / cfg.name
-    print(describe(cfg, part=part))
+    print(describe(cfg, devices=devices, part=part))
     print(f"  run folder: {out}")
     try:
-        meta = run_sweep(cfg, out, part=part, progress=not args.quiet, overwrite=args.overwrite,
-                         distributed=args.distributed, command=["dynsim"] + list(sys.argv[1:]))
+        meta = run_sweep(cfg, out, part=part, devices=devices, progress=not args.quiet, overwrite=args.overwrite,
+                         command=["dynsim"] + list(sys.argv[1:]))
     except FileExistsError as e:
         print(f"dynsim sweep: {e}", file=sys.stderr)
         return 2

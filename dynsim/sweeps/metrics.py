@@ -74,7 +74,8 @@ def time_to_fraction(ts, total, fraction):
 def summarize(traj, recipe) -> dict:
     r"""The summaries stored per configuration, from a :class:`~dynsim.sweeps.models.Trajectory`:
 
-    ``final_spectrum`` (M,) :math:`s_j(t_1)`; ``spectrum`` (T, M) :math:`s_j` at the saves; ``collapsed`` (bool:
+    ``final_spectrum`` (M,) :math:`s_j(t_1)`; ``final_variance`` (M,) the representation variances
+    :math:`\lambda_j(W\Sigma_xW^\top)` at :math:`t_1`; ``spectrum`` (T, M) :math:`s_j` at the saves; ``collapsed`` (bool:
     every :math:`s_j \le \theta` by the end, the solver's event when ``collapse = "all"``); ``collapse_time``
     (event time, ``inf`` if none; with ``collapse = "none"`` the first save below θ); ``surviving_modes``;
     ``auc`` (final, σ or σ² per the recipe); ``auc_t`` (T,); ``effective_rank``; ``time_to_fraction``;
@@ -95,6 +96,7 @@ def summarize(traj, recipe) -> dict:
     scale = jnp.maximum(jnp.abs(total[-1]), thr)
     return {
         "final_spectrum": sf,
+        "final_variance": v[-1],
         "spectrum": s,
         "collapsed": collapsed,
         "collapse_time": t_c,

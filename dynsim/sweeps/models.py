@@ -18,6 +18,8 @@ kind               model
                    IsoLoss; Halvagal et al. 2023)
 ``network``        :class:`dynsim.networks.SSLNet` expected-gradient flow of a linear network
                    (online, predictor, target matrices; Tian Lemma 1 generalised)
+``grassmann``      :class:`dynsim.grassmann.OjaFlow` (orthogonality constrained) or
+                   :class:`dynsim.grassmann.NaiveFlow` on a trace-form loss (Esser et al. 2023)
 =================  ===========================================================================
 
 Data of the mode models: :math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`,
@@ -323,7 +325,90 @@ class NetworkSweep(_Adapter):
         return None
 
 
-ADAPTERS = {cls.kind: cls for cls in (TianModesSweep, SSLModesSweep, NetworkSweep)}
+def _frame_strength(W):
+    """Largest eigenvalue of :math:`W^\\top W` (length-1 vector) for the complete-collapse event."""
+    return jnp.linalg.eigvalsh(W.T @ W)[-1:]
+
+
+@dataclass(frozen=True)
+class GrassmannSweep(_Adapter):
+    r"""``grassmann``: an encoder :math:`W\in\mathbb R^{d\times h}` on a trace-form loss (esser2023.md §1-3) with the
+    population dynamics matrix of additive augmentation, :math:`x\sim N(0,\Sigma)`,
+    :math:`\Sigma = \mathrm{diag}((1+i)^{-\mathrm{data\_decay}})`, :math:`x^+ = x + \mathrm{noise}\,\Sigma^{1/2}\xi`
+    (esser2023.md §5.2's augmentation): :math:`A = 2\Sigma` (``contrastive`` / ``alignment``, independent
+    negatives) or :math:`A = -2\,\mathrm{noise}^2\Sigma` (``mse``); as
+    :func:`dynsim.grassmann.trace_losses.population_dynamics_matrix` with ``GRADIENT_FACTOR = 2``.
+
+    ``flow``: ``"oja"`` (orthogonality constrained, :class:`~dynsim.grassmann.OjaFlow`; :math:`W(0)` = qf of the
+    draw), ``"naive"`` (:math:`\dot W = (A - \gamma I)W`, γ = ``weight_decay``; grows like
+    :math:`e^{t(\lambda_1-\gamma)}`, so long runs without decay overflow and are flagged ``NONFINITE``) or
+    ``"sphere"`` (the naive flow on the Frobenius sphere), :class:`~dynsim.grassmann.NaiveFlow`.
+    :math:`W(0) = \mathrm{init\_scale}\,\xi/\sqrt d`. Spectra: ``strength`` = eigenvalues of :math:`W^\top W`,
+    ``variance`` = eigenvalues of :math:`W^\top\Sigma W`."""
+
+    kind: ClassVar[str] = "grassmann"
+    PARAMS: ClassVar[dict] = {"data_decay": 1.0, "noise": 0.3, "weight_decay": 0.0, "init_scale": 1.0}
+    loss: str = "contrastive"
+    flow: str = "oja"
+    d: int = 30
+    h: int = 4
+
+    def __post_init__(self):
+        from dynsim.grassmann.trace_losses import LOSSES
+
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.flow not in ("oja", "naive", "sphere"):
+            raise ValueError(f"flow must be 'oja', 'naive' or 'sphere', got {self.flow!r}")
+        if not 1 <= self.h <= self.d:
+            raise ValueError(f"need 1 <= h <= d, got h={self.h}, d={self.d}")
+
+    @property
+    def n_modes(self) -> int:
+        return self.h
+
+    @property
+    def state_size(self) -> int:
+        return self.d * self.h
+
+    @property
+    def rhs_work_factor(self) -> int:
+        return self.d
+
+    def check_values(self, v: dict) -> None:
+        _check_nonneg(v, ("noise", "init_scale", "weight_decay"))
+        if np.any(np.asarray(v["init_scale"]) == 0):
+            raise ValueError("init_scale must be > 0 (W(0) = 0 has no direction)")
+
+    def event(self, recipe):
+        return CollapseEvent(_frame_strength, recipe.threshold) if recipe.collapse == "all" else None
+
+    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+        from dynsim.grassmann.linalg import qf
+        from dynsim.grassmann.naive import NaiveFlow
+        from dynsim.grassmann.subspace import OjaFlow
+        from dynsim.grassmann.trace_losses import GRADIENT_FACTOR
+
+        dtype = jnp.result_type(float)
+        sigma = jnp.arange(1, self.d + 1, dtype=dtype) ** (-p["data_decay"])
+        A = GRADIENT_FACTOR * jnp.diag(-(p["noise"] ** 2) * sigma if self.loss == "mse" else sigma)
+        W0 = p["init_scale"] * jax.random.normal(key, (self.d, self.h), dtype) / np.sqrt(self.d)
+        if self.flow == "oja":
+            ode, W0, args = OjaFlow(), qf(W0), A
+        elif self.flow == "sphere":
+            ode, W0, args = NaiveFlow(sphere=True), W0 / jnp.sqrt(jnp.sum(W0 * W0)), (A, p["weight_decay"])
+        else:
+            ode, args = NaiveFlow(), (A, p["weight_decay"])
+        ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
+        sol = integrate(ode, W0, args, 0.0, recipe.t1, ts, recipe.solver, self.event(recipe))
+        W = sol.ys
+        gram = jnp.swapaxes(W, -1, -2) @ W
+        cov = jnp.swapaxes(W, -1, -2) @ (sigma[:, None] * W)
+        return Trajectory(ts, _desc(jnp.linalg.eigvalsh(gram)), _desc(jnp.linalg.eigvalsh(cov)), sol.status,
+                          sol.event_time)
+
+
+ADAPTERS = {cls.kind: cls for cls in (TianModesSweep, SSLModesSweep, NetworkSweep, GrassmannSweep)}
 KINDS = tuple(ADAPTERS)
 
 

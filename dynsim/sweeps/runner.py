@@ -127,6 +127,14 @@ def part_chunks(n_chunks: int, part: tuple[int, int] | None) -> range:
     return range(i * n_chunks // n, (i + 1) * n_chunks // n)
 
 
+def distributed_part(devices=None):
+    """Join the ``jax.distributed`` cluster (once; before JAX computes anything) and return this process's
+    ``((process_index, process_count), local devices)``."""
+    if not jax.distributed.is_initialized():
+        jax.distributed.initialize()
+    return (jax.process_index(), jax.process_count()), (jax.local_devices() if devices is None else devices)
+
+
 class ChunkRunner:
     """Computes chunks of one sweep on ``devices``; ``__call__(k)`` returns chunk ``k``'s summaries (numpy)."""
 
@@ -202,19 +210,18 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool = True, overwrite: bool = False,
-              distributed: bool = False, command=None, log=print) -> dict:
+              distributed: bool = False, command=None, log=print, on_chunk=None) -> dict:
     """Run (or resume) ``cfg`` into the run folder ``out``; returns the metadata written.
 
     Skips valid chunk files, recomputes missing/corrupt ones, writes each chunk atomically as it
     finishes (dispatching the next chunk first, so the devices stay busy while the host writes).
     Failed solves are not raised: they are counted, reported, and flagged in the ``status`` summary.
+    ``on_chunk(k, n_written)`` is called after each chunk file is written (e.g. for a GUI or a test).
     """
     from dynsim.figures.registry import run_metadata
 
     if distributed:
-        jax.distributed.initialize()
-        part = (jax.process_index(), jax.process_count())
-        devices = jax.local_devices() if devices is None else devices
+        part, devices = distributed_part(devices)
     out = Path(out)
     store.prepare_run(out, cfg, overwrite=overwrite)
     n_tmp = store.clean_temporaries(out)
@@ -261,6 +268,8 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
                             np.sum(res["status"] == code))
                 meta["chunks_computed"] += 1
                 bar.update(res["status"].size)
+                if on_chunk is not None:
+                    on_chunk(kk, meta["chunks_computed"])
             pending = nxt
     finally:
         bar.close()

@@ -109,8 +109,9 @@ def metadata_name(part: tuple[int, int] | None) -> str:
 
 def write_json_atomic(path: Path, obj) -> None:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(obj, indent=2, default=str))
     os.replace(tmp, path)
 
 
@@ -127,9 +128,10 @@ def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
     elif run.exists() and overwrite:
         shutil.rmtree(run / CHUNK_DIR, ignore_errors=True)
     run.mkdir(parents=True, exist_ok=True)
-    if not cfg_path.is_file() or overwrite:
-        tmp = run / ".config.toml.tmp"
-        tmp.write_text(to_toml(cfg.raw))
+    if not cfg_path.is_file() or overwrite:  # unique temporary name: parts may start together on a shared folder
+        fd, tmp = tempfile.mkstemp(prefix=".config.toml.", suffix=".tmp", dir=run)
+        with os.fdopen(fd, "w") as f:
+            f.write(to_toml(cfg.raw))
         os.replace(tmp, cfg_path)
 
 
