@@ -183,14 +183,14 @@ def test_rk45_matches_scipy_rk45_step_for_step_accuracy():
 
 @pytest.mark.parametrize("method", ["rk45", pytest.param("tsit5", marks=pytest.mark.slow)])
 def test_chunking_never_changes_results(method):
-    """Per-problem step control: chunk sizes 7, 64 and one chunk give the same steps and results up to
+    """Per-problem step control: chunk sizes 7 (with padding) and 1 give the same steps and results up to
     the round-off of XLA's shape-dependent vectorisation (not bitwise)."""
     n = 23
     rng = np.random.default_rng(0)
     params = ds.TianParams(alpha_p=rng.uniform(0.5, 2, n), beta=rng.uniform(0.1, 1, n), eta=rng.uniform(0, 0.05, n),
                            tau=np.ones(n))
     sols = [ds.solve_batch(MODEL, Y0, (params, DATA), T1, saveat=3, batch_args=(0, None), method=method,
-                           chunk_size=c, event=MODEL.collapse_event(1e-3)) for c in (7, 64, 1)]
+                           chunk_size=c, event=MODEL.collapse_event(1e-3)) for c in (7, 1)]
     for other in sols[1:]:
         assert _maxerr(sols[0].ys, other.ys) < 1e-13
         np.testing.assert_allclose(sols[0].event_time, other.event_time, rtol=1e-13)

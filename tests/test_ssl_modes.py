@@ -118,6 +118,7 @@ def test_cosine_conservation_laws(iso, alpha):
     assert np.ptp(c[-1]) < 0.2 * np.ptp(c[0])  # while the spectrum moves towards isotropy
 
 
+@pytest.mark.slow  # ~25 s; the exact end levels are checked by test_cli_figures::test_halvagal_fig2_data_match_theory
 def test_cosine_end_levels_exact_and_mean_field():
     """§4.5-4.6: cosine -> tr C0 / M = 0.8694; cosine IsoLoss (alpha = 1) -> (sum c0^2 / M)^(1/2) = 1.1017.
     Exact expectation within its node error (4096 nodes: ~1e-3), mean field exactly."""
