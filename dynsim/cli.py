@@ -388,11 +388,16 @@ def _add_sweep_parser(sub) -> None:
     sw.set_defaults(func=lambda a: (sw.print_help(), 0)[1])
 
 
+def _command_index(argv) -> int | None:
+    """Position of the command (the first argument that is not a global option), or ``None``."""
+    return next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+
+
 def _route_sweep(argv):
     """``dynsim sweep CONFIG ...`` is ``dynsim sweep run CONFIG ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "sweep" in argv:
-        i = argv.index("sweep")
+    i = _command_index(argv)
+    if i is not None and argv[i] == "sweep":
         rest = argv[i + 1:]
         if rest and rest[0] not in SWEEP_COMMANDS and rest[0] not in ("-h", "--help"):
             argv.insert(i + 1, "run")
@@ -404,7 +409,8 @@ def _expose_cpu_devices(argv) -> None:
     backend starts, so it has no effect once JAX has run something in this process)."""
     import os
 
-    if "sweep" in argv and "xla_force_host_platform_device_count" not in \
+    i = _command_index(argv)
+    if i is not None and argv[i] == "sweep" and "xla_force_host_platform_device_count" not in \
             os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={os.cpu_count() or 1}").strip()

@@ -109,7 +109,6 @@ def grid_values(name: str, spec) -> np.ndarray:
 
 def random_values(table: dict, seed: int) -> dict[str, np.ndarray]:
     """``[random]``: ``n`` draws of each ``name = {low, high, log=false}`` (uniform or log-uniform)."""
-    _check_keys("random", table, set(table))
     n = table.get("n")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"random.n must be an integer >= 1, got {n!r}")

@@ -203,7 +203,7 @@ def describe(cfg: SweepConfig, devices=None, part=None) -> str:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bar: works in terminals, logs and notebooks without ipywidgets
 
     return tqdm(total=total, desc=desc, unit="cfg", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
                 smoothing=0.1)
