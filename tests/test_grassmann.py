@@ -326,6 +326,7 @@ def test_population_matrix_is_the_large_sample_limit():
     assert np.allclose(np.linalg.eigvalsh(Sig), np.sort(np.diag(Sigma)))
 
 
+@pytest.mark.slow  # ~30 s; its claims (collapse rate, RGD vs flow, drift) are tested above at lower cost
 def test_figure_data_match_theory(tmp_path):
     """`dynsim figures esser2023_grassmann --fast`: files written, and the stored data obey the theory."""
     from dynsim import cli

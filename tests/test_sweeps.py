@@ -357,8 +357,6 @@ def test_cli_dry_run_errors_plot_and_xarray(tmp_path, capsys):
 
 
 def test_example_configs_load_and_describe():
-    from dynsim.sweeps.runner import recipe_for  # noqa: F401  (imports every adapter)
-
     folder = REPO / "dynsim" / "sweeps" / "examples"
     names = sorted(p.name for p in folder.glob("*.toml"))
     assert "tian_boundary.toml" in names

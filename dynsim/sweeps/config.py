@@ -79,6 +79,13 @@ def _check_keys(where: str, table: dict, allowed) -> None:
         raise ConfigError(f"unknown key(s) {unknown} in [{where}]; allowed: {sorted(allowed)}")
 
 
+def _log_flag(where: str, spec: dict) -> bool:
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}.log must be true or false, got {log!r}")
+    return log
+
+
 def grid_values(name: str, spec) -> np.ndarray:
     """Values of one ``[grid]`` entry: a non-empty list of numbers, or ``{start, stop, num, log=false}``
     (``numpy.linspace`` / ``numpy.geomspace``, both ends included)."""
@@ -96,10 +103,7 @@ def grid_values(name: str, spec) -> np.ndarray:
         num = spec["num"]
         if not isinstance(num, int) or isinstance(num, bool) or num < 1:
             raise ConfigError(f"{where}.num must be an integer >= 1, got {num!r}")
-        log = spec.get("log", False)
-        if not isinstance(log, bool):
-            raise ConfigError(f"{where}.log must be true or false, got {log!r}")
-        if log:
+        if _log_flag(where, spec):
             if start <= 0 or stop <= 0:
                 raise ConfigError(f"{where}: log spacing needs start > 0 and stop > 0, got {start}, {stop}")
             return np.geomspace(start, stop, num)
@@ -124,9 +128,7 @@ def random_values(table: dict, seed: int) -> dict[str, np.ndarray]:
         lo, hi = _number(f"{where}.low", spec["low"]), _number(f"{where}.high", spec["high"])
         if not lo < hi:
             raise ConfigError(f"{where}: low must be < high, got low={lo}, high={hi}")
-        log = spec.get("log", False)
-        if not isinstance(log, bool):
-            raise ConfigError(f"{where}.log must be true or false, got {log!r}")
+        log = _log_flag(where, spec)
         if log and lo <= 0:
             raise ConfigError(f"{where}: log sampling needs low > 0, got {lo}")
         u = rng.random(n)

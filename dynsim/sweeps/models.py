@@ -99,13 +99,17 @@ def _check_nonneg(values, names):
 
 
 class _Adapter:
-    """Shared plumbing: options as a dict, option validation, static checks of parameter values."""
+    """Shared plumbing. An adapter with a ``MODEL`` class holds an instance of it as ``ode``: the ``[model]``
+    table's keys are that class's own options (plus the adapter's sizes), so nothing is declared twice."""
 
     kind: ClassVar[str]
     PARAMS: ClassVar[dict[str, float]]
+    MODEL: ClassVar[type | None] = None
 
     def resolved_options(self) -> dict:
-        return {"kind": self.kind} | {k: v for k, v in asdict(self).items()}
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "ode"}
+        ode = asdict(self.ode) if self.MODEL is not None else {}
+        return {"kind": self.kind} | {k: v for k, v in (ode | own).items() if v is not None}
 
     @property
     def state_size(self) -> int:
@@ -153,17 +157,9 @@ class TianModesSweep(_Adapter):
 
     kind: ClassVar[str] = "tian_modes"
     PARAMS: ClassVar[dict] = _MODE_PARAMS
-    target: str = "ema"
-    predictor: str = "linear"
-    stop_gradient: bool = True
+    MODEL: ClassVar[type] = TianModes
+    ode: TianModes = TianModes()
     n_modes: int = 64
-
-    def __post_init__(self):
-        TianModes(self.target, self.predictor, self.stop_gradient)
-
-    @property
-    def ode(self):
-        return TianModes(self.target, self.predictor, self.stop_gradient)
 
     def check_values(self, v: dict) -> None:
         TianParams(v["alpha_p"], v["beta"], v["eta"], v["tau"]).validate()
@@ -183,9 +179,9 @@ class TianModesSweep(_Adapter):
         return _mode_trajectory(self.ode, y0, args, recipe, self.event(recipe), args[1])
 
     def boundary(self, x, y, fixed):
-        if self.predictor != "linear" or not self.stop_gradient:
+        if self.ode.predictor != "linear" or not self.ode.stop_gradient:
             return None
-        return _tian_boundary(x, y, fixed, self.target)
+        return _tian_boundary(x, y, fixed, self.ode.target)
 
 
 def _mode_trajectory(ode, y0, args, recipe: Recipe, event, data: ModeData) -> Trajectory:
@@ -203,31 +199,15 @@ class SSLModesSweep(_Adapter):
 
     kind: ClassVar[str] = "ssl_modes"
     PARAMS: ClassVar[dict] = _MODE_PARAMS | {"power": 1.0, "eps": 0.0}
-    loss: str = "euclidean"
-    predictor: str = "power"
-    target: str = "online"
-    stop_gradient: bool = True
-    iso: bool = False
-    predictor_input: str = "WWt"
-    norm: str = "max"
-    expectation: str = "exact"
-    n_nodes: int = 4096
+    MODEL: ClassVar[type] = SSLModes
+    ode: SSLModes = SSLModes()
     n_modes: int = 16
-
-    def __post_init__(self):
-        self.ode  # validates the options
-
-    @property
-    def ode(self):
-        return SSLModes(loss=self.loss, predictor=self.predictor, target=self.target, stop_gradient=self.stop_gradient,
-                        iso=self.iso, predictor_input=self.predictor_input, norm=self.norm,
-                        expectation=self.expectation, n_nodes=self.n_nodes)
 
     def check_values(self, v: dict) -> None:
         TianParams(v["alpha_p"], v["beta"], v["eta"], v["tau"]).validate()
         mode_predictors.PredictorParams(v["power"], v["eps"]).validate()
         _check_nonneg(v, ("sigma2", "init_std"))
-        if self.loss == "cosine" and self.target == "ema" and np.any(np.asarray(v["tau0"]) == 0):
+        if self.ode.loss == "cosine" and self.ode.target == "ema" and np.any(np.asarray(v["tau0"]) == 0):
             raise ValueError("the cosine loss with an EMA target needs tau0 > 0 (a zero target has no direction)")
 
     def event(self, recipe):
@@ -242,9 +222,9 @@ class SSLModesSweep(_Adapter):
         return _mode_trajectory(self.ode, y0, (params, data, pred), recipe, self.event(recipe), data)
 
     def boundary(self, x, y, fixed):
-        if self.loss != "euclidean" or self.predictor != "trainable" or not self.stop_gradient:
+        if self.ode.loss != "euclidean" or self.ode.predictor != "trainable" or not self.ode.stop_gradient:
             return None
-        return _tian_boundary(x, y, fixed, self.target)
+        return _tian_boundary(x, y, fixed, self.ode.target)
 
     @property
     def rhs_work_factor(self) -> int:
@@ -263,25 +243,14 @@ class NetworkSweep(_Adapter):
     kind: ClassVar[str] = "network"
     PARAMS: ClassVar[dict] = {"alpha_p": 1.0, "beta": 1.0, "wd": 0.0, "wd_p": 0.0, "sigma2": 0.0, "power": 1.0,
                               "eps": 0.0, "init_scale": 1.0, "wp0": 0.5, "tau0": 0.0}
-    loss: str = "euclidean"
-    predictor: str = "trainable"
-    target: str = "ema"
-    stop_gradient: bool = True
-    predictor_input: str = "features"
-    expectation: str = "auto"
-    n_nodes: int = 4096
+    MODEL: ClassVar[type] = SSLNet
+    ode: SSLNet = SSLNet()
     n1: int = 8
     n2: int = 4
 
     def __post_init__(self):
-        self.ode
         if self.n1 < 1 or self.n2 < 1:
             raise ValueError(f"n1 and n2 must be >= 1, got {self.n1}, {self.n2}")
-
-    @property
-    def ode(self):
-        return SSLNet(loss=self.loss, predictor=self.predictor, target=self.target, stop_gradient=self.stop_gradient,
-                      predictor_input=self.predictor_input, expectation=self.expectation, n_nodes=self.n_nodes)
 
     @property
     def n_modes(self) -> int:
@@ -299,7 +268,7 @@ class NetworkSweep(_Adapter):
         NetParams(alpha_p=v["alpha_p"], beta=v["beta"], wd=v["wd"], wd_p=v["wd_p"], power=v["power"],
                   eps=v["eps"]).validate()
         _check_nonneg(v, ("sigma2", "init_scale"))
-        if self.loss.startswith("cosine") and self.target == "ema" and np.any(np.asarray(v["tau0"]) == 0):
+        if self.ode.loss.startswith("cosine") and self.ode.target == "ema" and np.any(np.asarray(v["tau0"]) == 0):
             raise ValueError("the cosine loss with an EMA target needs tau0 > 0 (a zero target has no direction)")
 
     def event(self, recipe):
@@ -413,8 +382,9 @@ KINDS = tuple(ADAPTERS)
 
 
 def build_model(options: dict):
-    """The adapter for ``options = {"kind": ..., <static options>}``; raises ``ConfigError`` naming
-    unknown kinds, unknown options and bad option values."""
+    """The adapter for ``options = {"kind": ..., <static options>}``: the options of the adapter's model class
+    (e.g. :class:`~dynsim.eigenmodes.SSLModes`) and its own sizes. Raises ``ConfigError`` naming unknown kinds,
+    unknown options and options of the wrong type or value."""
     from dynsim.sweeps.config import ConfigError
 
     opts = dict(options)
@@ -422,17 +392,24 @@ def build_model(options: dict):
     if kind not in ADAPTERS:
         raise ConfigError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
     cls = ADAPTERS[kind]
-    names = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(opts) - set(names))
+    own = {f.name: f for f in fields(cls) if f.name != "ode"}
+    inner = {f.name: f for f in fields(cls.MODEL)} if cls.MODEL is not None else {}
+    unknown = sorted(set(opts) - set(own) - set(inner))
     if unknown:
-        raise ConfigError(f"unknown option(s) {unknown} for model kind {kind!r}; options: {sorted(names)} "
+        raise ConfigError(f"unknown option(s) {unknown} for model kind {kind!r}; options: {sorted(own | inner)} "
                           f"(float parameters go in [params] / [grid]: {sorted(cls.PARAMS)})")
     for k, v in opts.items():
-        want = type(getattr(cls, k)) if hasattr(cls, k) else type(names[k].default)
+        default = (own | inner)[k].default
+        want = type(default)
+        if default is None:
+            continue
         if want is bool and not isinstance(v, bool) or want is int and (not isinstance(v, int) or isinstance(v, bool)) \
                 or want is str and not isinstance(v, str):
             raise ConfigError(f"model.{k} must be of type {want.__name__}, got {v!r}")
     try:
-        return cls(**opts)
+        if cls.MODEL is None:
+            return cls(**opts)
+        ode = cls.MODEL(**{k: v for k, v in opts.items() if k in inner})
+        return cls(ode=ode, **{k: v for k, v in opts.items() if k in own})
     except (ValueError, TypeError) as e:
         raise ConfigError(f"[model] {kind}: {e}") from None
