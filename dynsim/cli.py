@@ -343,8 +343,7 @@ def _add_sweep_parser(sub) -> None:
         "run", help="run or resume a sweep",
         description="Expand the TOML config (grid / zip / random axes; see 'dynsim sweep examples'), run it in "
                     "fixed-size chunks vmapped and sharded over the JAX devices, and write the run folder. "
-                    "Killed runs resume with the same command.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "Killed runs resume with the same command.")
     run.add_argument("config", nargs="?", metavar="CONFIG", help="sweep TOML file")
     run.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
     run.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
@@ -371,15 +370,14 @@ def _add_sweep_parser(sub) -> None:
     plt = ssub.add_parser("plot", help="phase diagram and spectra of a finished run",
                           description="Phase diagram of a metric over two swept axes (mean over the other axes), "
                                       "with the analytic boundary where theory gives one, and spectra over time "
-                                      "for a few configurations. Writes phase.png/.pdf and spectra.png/.pdf.",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                      "for a few configurations. Writes phase.png/.pdf and spectra.png/.pdf.")
     plt.add_argument("run", metavar="RUN", help="run folder")
     plt.add_argument("--x", default=None, help="swept parameter on the x axis (default: the first)")
     plt.add_argument("--y", default=None, help="swept parameter on the y axis (default: the second)")
     plt.add_argument("--metric", default="collapsed",
                      choices=["collapsed", "auc", "surviving_modes", "effective_rank", "collapse_time",
-                              "time_to_fraction"], help="colour of the phase diagram")
-    plt.add_argument("--spectra", type=int, default=4, help="configurations shown in the spectra figure")
+                              "time_to_fraction"], help="colour of the phase diagram (default: collapsed)")
+    plt.add_argument("--spectra", type=int, default=4, help="configurations shown in the spectra figure (default: 4)")
     plt.add_argument("--out", default=None, help="output folder (default: the run folder)")
     plt.add_argument("--partial", action="store_true", help="plot an unfinished run (missing chunks blank)")
     plt.set_defaults(func=_cmd_sweep_plot)

@@ -17,12 +17,19 @@ SYMBOLS = {"eta": r"$\eta$", "sigma2": r"$\sigma^2$", "tau": r"$\tau$", "beta": 
            "wd": r"weight decay $\eta$", "wd_p": r"$\eta_p$", "power": r"$\alpha$", "eps": r"$\varepsilon$"}
 
 
-def _edges(v):
+def _edges(v, log: bool = False):
     v = np.asarray(v, float)
+    if log:
+        return np.exp(_edges(np.log(v)))
     if v.size == 1:
         return np.array([v[0] - 0.5, v[0] + 0.5])
     mid = (v[1:] + v[:-1]) / 2
     return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+
+
+def _is_log(res, name) -> bool:
+    spec = res.config.raw.get("grid", {}).get(name)
+    return isinstance(spec, dict) and bool(spec.get("log", False))
 
 
 def _axis_of(res, name):
@@ -39,10 +46,15 @@ def phase_data(res, x: str, y: str, metric: str = "collapsed"):
     ky, ax_y = _axis_of(res, y)
     if kx == ky:
         raise ValueError(f"{x} and {y} are swept together (axis {ax_x.name!r}); a phase diagram needs two axes")
+    grid = res.config.raw.get("grid", {})
+    if x not in grid or y not in grid:
+        raise ValueError(f"a phase diagram needs two [grid] parameters (ordered values); got {x}, {y}")
     Z = res.grid(metric).astype(float)
     if Z.ndim != len(res.shape):
         raise ValueError(f"{metric!r} is not a scalar summary")
     Z = np.where(np.isfinite(Z), Z, np.nan)
+    if metric not in ("collapsed", "collapse_time"):  # shape metrics of a vanishing spectrum mean nothing
+        Z = np.where(res.grid("collapsed"), np.nan, Z)
     others = tuple(k for k in range(Z.ndim) if k not in (kx, ky))
     with np.errstate(all="ignore"):
         Z = np.nanmean(Z, axis=others) if others else Z
@@ -58,21 +70,47 @@ def phase_diagram(res, x: str, y: str, metric: str = "collapsed", ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 4.2), constrained_layout=True)
     vmin, vmax = (0, 1) if metric == "collapsed" else (None, None)
-    mesh = ax.pcolormesh(_edges(xs), _edges(ys), Z, cmap="magma" if metric != "collapsed" else "RdYlBu_r",
+    lx, ly = _is_log(res, x), _is_log(res, y)
+    mesh = ax.pcolormesh(_edges(xs, lx), _edges(ys, ly), Z, cmap="magma" if metric != "collapsed" else "RdYlBu_r",
                          vmin=vmin, vmax=vmax, shading="flat")
-    ax.figure.colorbar(mesh, ax=ax, label=LABELS.get(metric, metric))
+    ax.set_facecolor("0.85")
+    label = LABELS.get(metric, metric) + ("" if metric in ("collapsed", "collapse_time") else " (grey: collapsed)")
+    ax.figure.colorbar(mesh, ax=ax, label=label)
+    if lx:
+        ax.set_xscale("log")
+    if ly:
+        ax.set_yscale("log")
     model = build_model(res.config.model)
     curve = model.boundary(x, y, res.config.fixed)
     if curve is not None:
-        xx = np.linspace(_edges(xs)[0], _edges(xs)[-1], 200)
+        xx = np.linspace(_edges(xs, lx)[0], _edges(xs, lx)[-1], 200)
         ax.plot(xx, curve(xx), "k--", lw=2, label=r"theory: $\eta = \tau^2/(4(1+\sigma^2))$")
-        ax.set_ylim(_edges(ys)[0], _edges(ys)[-1])
+        ax.set_ylim(_edges(ys, ly)[0], _edges(ys, ly)[-1])
         ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     ax.set_xlabel(SYMBOLS.get(x, x))
     ax.set_ylabel(SYMBOLS.get(y, y))
     shown = ("tau", "alpha_p", "sigma2", "eta") + (("beta",) if res.config.model.get("target") == "ema" else ())
     fixed = ", ".join(f"{SYMBOLS.get(k, k)}={v:g}" for k, v in res.config.fixed.items() if k in shown)
     ax.set_title(f"{res.config.model['kind']} ({res.config.model.get('target', '')}): {fixed}", fontsize=9)
+    return ax
+
+
+def metric_curve(res, x: str, metric: str = "auc", ax=None):
+    """``metric`` against one ``[grid]`` parameter: mean over every other axis, with its min-max band."""
+    import matplotlib.pyplot as plt
+
+    k, axis = _axis_of(res, x)
+    Z = np.moveaxis(res.grid(metric).astype(float), k, 0).reshape(axis.size, -1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.8), constrained_layout=True)
+    xs = np.asarray(axis.values[x])
+    with np.errstate(all="ignore"):
+        ax.fill_between(xs, np.nanmin(Z, axis=1), np.nanmax(Z, axis=1), alpha=0.25, lw=0, label="min-max")
+        ax.plot(xs, np.nanmean(Z, axis=1), "o-", ms=3, label="mean")
+    ax.set_xlabel(SYMBOLS.get(x, x))
+    ax.set_ylabel(LABELS.get(metric, metric))
+    ax.legend(fontsize=8)
+    ax.set_title(f"{res.config.model['kind']}: {metric} over {x}", fontsize=9)
     return ax
 
 
@@ -114,7 +152,8 @@ def spectra_over_time(res, indices, axes=None):
 
 
 def plot_run(res, out: Path, x=None, y=None, metric="collapsed", n_spectra=4) -> list[Path]:
-    """Write ``phase.png/.pdf`` (when two axes are swept) and ``spectra.png/.pdf`` into ``out``."""
+    """Write ``phase.png/.pdf`` (a phase diagram over two ``[grid]`` parameters, or the metric against the
+    only one) and ``spectra.png/.pdf`` into ``out``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -123,11 +162,11 @@ def plot_run(res, out: Path, x=None, y=None, metric="collapsed", n_spectra=4) ->
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    swept = [next(iter(ax.values)) for ax in res.config.axes]
-    x = x or (swept[0] if swept else None)
-    y = y or (next((p for p in swept if p != x), None))
-    if x is not None and y is not None:
-        ax = phase_diagram(res, x, y, metric)
+    grid = list(res.config.raw.get("grid", {}))
+    x = x or (grid[0] if grid else None)
+    y = y or (next((p for p in grid if p != x), None))
+    if x is not None:
+        ax = phase_diagram(res, x, y, metric) if y is not None else metric_curve(res, x, metric)
         for ext in ("png", "pdf"):
             ax.figure.savefig(out / f"phase.{ext}", dpi=150)
             paths.append(out / f"phase.{ext}")
