@@ -411,3 +411,15 @@ def test_distributed_two_processes_on_one_shared_folder(reference, tmp_path):
                                                                         "metadata.part-1-of-2.json"]
     assert main(["sweep", "merge", str(out), str(out)]) == 0
     assert_same(load(out), reference, rtol=1e-12)
+
+
+def test_analytic_boundary_only_where_theory_gives_it():
+    from dynsim.sweeps.models import build_model
+
+    fixed = load_config(small(params__tau=0.5)).fixed
+    curve = build_model({"kind": "tian_modes", "target": "fixed_tau"}).boundary("sigma2", "eta", fixed)
+    assert curve(1.0) == pytest.approx(0.25 / 8, rel=1e-14)
+    no_tau = {k: v for k, v in fixed.items() if k != "tau"}  # tau swept on another axis: no single line
+    assert build_model({"kind": "tian_modes", "target": "fixed_tau"}).boundary("sigma2", "eta", no_tau) is None
+    assert build_model({"kind": "tian_modes", "target": "ema"}).boundary("sigma2", "eta", fixed) is None
+    assert build_model({"kind": "tian_modes", "target": "online"}).boundary("sigma2", "eta", fixed)(0.0) == 0.25

@@ -130,20 +130,21 @@ def _mode_start(p, key, n_modes, dtype):
     return p["w0"] + p["init_std"] * xi[0], p["wp0"] + p["init_std"] * xi[1]
 
 
-def _tian_boundary(x, y, fixed, target):
-    r"""Tian et al. (2021) Obs. 5 (tian2021.md §4.4): with a fixed target ratio τ (``fixed_tau``; SimSiam
-    is τ = 1) every mode collapses iff :math:`\eta > \tau^2/(4(1+\sigma^2))` (largest :math:`\lambda_d = 1`;
-    below it collapse depends on the start: the boundary is that of starts inside :math:`p^*_+`'s basin)."""
-    if target not in ("fixed_tau", "online"):
+def _tian_boundary(x, y, fixed, target, n_modes):
+    r"""Tian et al. (2021) Obs. 5 (tian2021.md §4.4): with a fixed target ratio τ (``fixed_tau``; SimSiam is
+    τ = 1) mode j collapses for every start iff :math:`\eta > \tau^2\lambda_{d,j}/(4(1+\sigma^2))`, so the whole
+    representation does iff :math:`\eta > \tau^2\max_j\lambda_{d,j}/(4(1+\sigma^2))` (below it, collapse depends on
+    the start: the line is the boundary for starts inside :math:`p^*_+`'s basin). Returned as ``eta = f(x)`` for
+    the planes (σ², η) and (τ, η) when the other parameters are fixed, else ``None``."""
+    if target not in ("fixed_tau", "online") or y != "eta" or "data_decay" not in fixed:
         return None
-    tau_of = (lambda f: f.get("tau", 1.0)) if target == "fixed_tau" else (lambda f: 1.0)
-    if {x, y} == {"sigma2", "eta"}:
-        tau = tau_of(fixed)
-        f = lambda s: tau**2 / (4 * (1 + s))  # noqa: E731
-        return f if y == "eta" else None
-    if {x, y} == {"tau", "eta"} and target == "fixed_tau":
-        s2 = fixed.get("sigma2", 0.0)
-        return (lambda t: t**2 / (4 * (1 + s2))) if y == "eta" else None
+    lam_max = max(1.0, float(n_modes) ** (-fixed["data_decay"]))  # max_j (j+1)^(-decay)
+    if target == "online":
+        fixed = fixed | {"tau": 1.0}
+    if x == "sigma2" and "tau" in fixed:
+        return lambda s: fixed["tau"] ** 2 * lam_max / (4 * (1 + s))
+    if x == "tau" and target == "fixed_tau" and "sigma2" in fixed:
+        return lambda t: t**2 * lam_max / (4 * (1 + fixed["sigma2"]))
     return None
 
 
@@ -181,7 +182,7 @@ class TianModesSweep(_Adapter):
     def boundary(self, x, y, fixed):
         if self.ode.predictor != "linear" or not self.ode.stop_gradient:
             return None
-        return _tian_boundary(x, y, fixed, self.ode.target)
+        return _tian_boundary(x, y, fixed, self.ode.target, self.n_modes)
 
 
 def _mode_trajectory(ode, y0, args, recipe: Recipe, event, data: ModeData) -> Trajectory:
@@ -224,7 +225,7 @@ class SSLModesSweep(_Adapter):
     def boundary(self, x, y, fixed):
         if self.ode.loss != "euclidean" or self.ode.predictor != "trainable" or not self.ode.stop_gradient:
             return None
-        return _tian_boundary(x, y, fixed, self.ode.target)
+        return _tian_boundary(x, y, fixed, self.ode.target, self.n_modes)
 
     @property
     def rhs_work_factor(self) -> int:
