@@ -154,17 +154,18 @@ def _cmd_sweep_run(args) -> int:
     from pathlib import Path
 
     from dynsim.sweeps import ConfigError, load_config
+    from dynsim.sweeps.config import example_path
     from dynsim.sweeps.runner import describe, run_sweep
 
     try:
         if args.example:
-            path = _example_path(args.example)
+            path = example_path(args.example)
             if args.print_example:
                 print(path.read_text(), end="")
                 return 0
             args.config = str(path)
         if args.config is None:
-            raise ConfigError("give a CONFIG file (or --example NAME; --list-examples shows them)")
+            raise ConfigError("give a CONFIG file (or --example NAME; 'dynsim sweep examples' lists them)")
         overrides = list(args.set or [])
         if args.chunk_size is not None:
             overrides.append(("run.chunk_size", args.chunk_size))
@@ -195,23 +196,10 @@ def _cmd_sweep_run(args) -> int:
     return 0
 
 
-def _example_path(name):
-    from importlib import resources
-    from pathlib import Path
-
-    folder = Path(str(resources.files("dynsim.sweeps") / "examples"))
-    path = folder / f"{name}.toml"
-    if not path.is_file():
-        names = sorted(p.stem for p in folder.glob("*.toml"))
-        raise FileNotFoundError(f"no example {name!r}; examples: {', '.join(names)}")
-    return path
-
-
 def _cmd_sweep_examples(args) -> int:
-    from importlib import resources
-    from pathlib import Path
+    from dynsim.sweeps.config import EXAMPLES
 
-    for p in sorted(Path(str(resources.files("dynsim.sweeps") / "examples")).glob("*.toml")):
+    for p in sorted(EXAMPLES.glob("*.toml")):
         first = next((ln[2:] for ln in p.read_text().splitlines() if ln.startswith("# ")), "")
         print(f"{p.stem:20s} {first}")
     return 0

@@ -20,8 +20,9 @@ from dynsim.figures.registry import register
 def boundary_sweep(fast: bool = False):
     """Run the ``tian_boundary`` example (coarser when ``fast``) in a temporary folder; return the loaded result."""
     from dynsim.sweeps import load, load_config, run_sweep
+    from dynsim.sweeps.config import example_path
 
-    path = Path(__file__).resolve().parents[1] / "sweeps" / "examples" / "tian_boundary.toml"
+    path = example_path("tian_boundary")
     over = ["grid.sigma2={start=0.0, stop=2.0, num=6}", "grid.eta={start=0.02, stop=0.3, num=8}"] if fast else []
     cfg = load_config(path, over)
     with tempfile.TemporaryDirectory() as d:

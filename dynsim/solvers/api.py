@@ -194,16 +194,19 @@ def _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes, chunk):
                     n_steps=sol.n_steps, time_axis=1)
 
 
-def default_chunk_size(batch: int, model=None, y0=None) -> int:
+def default_chunk_size(batch: int, model=None, y0=None, *, state_size: int | None = None) -> int:
     """Problems per ``vmap`` chunk. On CPU the chunk's working set should stay in cache: with
     ``work`` = state size x ``model.rhs_work_factor`` (elements one right-hand side touches per
     problem; 1 unless the model says otherwise, e.g. the node count of a sampled expectation),
     the chunk is ``clip(8192 // work, 1, 16)`` (measured: 16 is best for the 64-mode Tian system,
     1 for the cosine expectation on 4096 nodes; ``benchmarks/bench_modes.py``). Accelerators take
-    the whole batch."""
+    the whole batch. ``state_size`` gives the state size directly (sweeps) instead of ``y0``."""
     if jax.default_backend() != "cpu":
         return min(batch, 65536)
-    size = sum(int(np.size(x)) for x in jax.tree.leaves(y0)) if y0 is not None else 1
+    if state_size is not None:
+        size = int(state_size)
+    else:
+        size = sum(int(np.size(x)) for x in jax.tree.leaves(y0)) if y0 is not None else 1
     work = max(1, size * int(getattr(model, "rhs_work_factor", 1)))
     return max(1, min(batch, 16, 8192 // work))
 

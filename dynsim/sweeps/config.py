@@ -55,8 +55,27 @@ COLLAPSE_RULES = ("all", "none")
 AUC_KINDS = ("sigma", "sigma2")
 
 
+EXAMPLES = Path(__file__).parent / "examples"  #: packaged example configs (``dynsim sweep examples``)
+
+
 class ConfigError(ValueError):
     """A sweep configuration is invalid; the message names the key."""
+
+
+def example_path(name: str) -> Path:
+    """Path of the packaged example ``name`` (a file stem in :data:`EXAMPLES`)."""
+    path = EXAMPLES / f"{name}.toml"
+    if not path.is_file():
+        names = sorted(p.stem for p in EXAMPLES.glob("*.toml"))
+        raise FileNotFoundError(f"no example {name!r}; examples: {', '.join(names)}")
+    return path
+
+
+def _integer(where: str, x, lo: int, note: str = "") -> int:
+    """``x`` if it is an integer (not a bool) ``>= lo``, else a :class:`ConfigError` naming ``where``."""
+    if not isinstance(x, int) or isinstance(x, bool) or x < lo:
+        raise ConfigError(f"{where} must be an integer >= {lo}{note}, got {x!r}")
+    return x
 
 
 def _is_number(x) -> bool:
@@ -100,9 +119,7 @@ def grid_values(name: str, spec) -> np.ndarray:
         if missing:
             raise ConfigError(f"{where} needs start, stop and num (missing {sorted(missing)})")
         start, stop = _number(f"{where}.start", spec["start"]), _number(f"{where}.stop", spec["stop"])
-        num = spec["num"]
-        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-            raise ConfigError(f"{where}.num must be an integer >= 1, got {num!r}")
+        num = _integer(f"{where}.num", spec["num"], 1)
         if _log_flag(where, spec):
             if start <= 0 or stop <= 0:
                 raise ConfigError(f"{where}: log spacing needs start > 0 and stop > 0, got {start}, {stop}")
@@ -113,9 +130,7 @@ def grid_values(name: str, spec) -> np.ndarray:
 
 def random_values(table: dict, seed: int) -> dict[str, np.ndarray]:
     """``[random]``: ``n`` draws of each ``name = {low, high, log=false}`` (uniform or log-uniform)."""
-    n = table.get("n")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ConfigError(f"random.n must be an integer >= 1, got {n!r}")
+    n = _integer("random.n", table.get("n"), 1)
     rng = np.random.default_rng([int(seed), 1])
     out = {}
     for name in sorted(k for k in table if k != "n"):  # sorted: draws do not depend on key order
@@ -218,9 +233,9 @@ class SweepConfig:
         return out
 
     def digest(self) -> str:
-        """sha256 of everything that determines the results and the chunk layout (not ``run.out``)."""
-        body = {k: v for k, v in self.raw.items() if k not in ("name",)}
-        body["run"] = {"chunk_size": self.chunk_size}
+        """sha256 of the resolved table except ``name``: everything that determines the results and the chunk
+        layout (the run folder is not part of the config)."""
+        body = {k: v for k, v in self.raw.items() if k != "name"}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -276,8 +291,7 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
     raw.setdefault("seed", 0)
     if not isinstance(raw["name"], str) or not raw["name"]:
         raise ConfigError(f"name must be a non-empty string, got {raw['name']!r}")
-    if not isinstance(raw["seed"], int) or isinstance(raw["seed"], bool) or raw["seed"] < 0:
-        raise ConfigError(f"seed must be an integer >= 0, got {raw['seed']!r}")
+    _integer("seed", raw["seed"], 0)
 
     if "model" not in raw or "kind" not in raw.get("model", {}):
         raise ConfigError(f"[model] with kind = ... is required; kinds: {', '.join(models.KINDS)}")
@@ -292,9 +306,7 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
     raw["solve"] = {k: v for k, v in raw["solve"].items() if v is not None}
     _check_solve(raw["solve"])
     _check_metrics(raw["metrics"])
-    cs = raw["run"]["chunk_size"]
-    if not isinstance(cs, int) or isinstance(cs, bool) or cs < 1:
-        raise ConfigError(f"run.chunk_size must be an integer >= 1, got {cs!r}")
+    _integer("run.chunk_size", raw["run"]["chunk_size"], 1)
 
     params = raw.setdefault("params", {})
     _check_keys("params", params, model.PARAMS)
@@ -341,15 +353,13 @@ def _check_solve(s: dict) -> None:
     t1 = _number("solve.t1", s["t1"])
     if t1 <= 0:
         raise ConfigError(f"solve.t1 must be > 0, got {t1}")
-    if not isinstance(s["saves"], int) or isinstance(s["saves"], bool) or s["saves"] < 2:
-        raise ConfigError(f"solve.saves must be an integer >= 2 (t = 0 and t1 included), got {s['saves']!r}")
+    _integer("solve.saves", s["saves"], 2, " (t = 0 and t1 included)")
     if s["method"] not in ("rk45", "tsit5", "dopri5", "dopri8", "kvaerno5"):
         raise ConfigError(f"solve.method must be rk45, tsit5, dopri5, dopri8 or kvaerno5, got {s['method']!r}")
     for k in ("rtol", "atol"):
         if k in s and not _number(f"solve.{k}", s[k]) > 0:
             raise ConfigError(f"solve.{k} must be > 0")
-    if not isinstance(s["max_steps"], int) or s["max_steps"] < 1:
-        raise ConfigError(f"solve.max_steps must be an integer >= 1, got {s['max_steps']!r}")
+    _integer("solve.max_steps", s["max_steps"], 1)
 
 
 def _check_metrics(m: dict) -> None:

@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynsim import _checks
 from dynsim.eigenmodes import predictors as mode_predictors
 from dynsim.eigenmodes.ssl_modes import SSLModes
 from dynsim.eigenmodes.tian2021 import ModeState, TianModes
@@ -94,8 +95,7 @@ def mode_data(p, n_modes: int) -> ModeData:
 
 def _check_nonneg(values, names):
     for n in names:
-        if n in values and np.any(np.asarray(values[n]) < 0):
-            raise ValueError(f"{n} must be >= 0, got min {np.min(values[n])}")
+        _checks.check_positive(n, values[n], strict=False)
 
 
 class _Adapter:

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynsim.solvers.api import solver_config
+from dynsim.solvers.api import default_chunk_size, solver_config
 from dynsim.solvers.solution import Status
 from dynsim.sweeps import metrics, store
 from dynsim.sweeps.config import SweepConfig
@@ -57,13 +57,9 @@ def recipe_for(cfg: SweepConfig) -> Recipe:
 
 
 def vmap_width(model, per_device: int) -> int:
-    """Solves per ``vmap`` group: the working set of one group should stay in cache on CPU
-    (``clip(8192 // (state size × rhs work), 1, 16)``, measured for :func:`dynsim.solvers.solve_batch`);
-    accelerators take the whole per-device share."""
-    if jax.default_backend() != "cpu":
-        return max(1, per_device)
-    work = max(1, model.state_size * int(getattr(model, "rhs_work_factor", 1)))
-    return max(1, min(per_device, 16, 8192 // work))
+    """Solves per ``vmap`` group: the rule of :func:`dynsim.solvers.api.default_chunk_size` (cache-sized
+    groups on CPU, the whole per-device share on accelerators) for the adapter's state size."""
+    return default_chunk_size(per_device, model, state_size=model.state_size)
 
 
 @dataclass(frozen=True)

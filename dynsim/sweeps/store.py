@@ -49,24 +49,32 @@ def _checksum(arrays: dict) -> str:
     return h.hexdigest()
 
 
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a uniquely named temporary file beside ``path``, fsync it, and rename it onto
+    ``path`` (``os.replace``: readers see the old file or the whole new one; concurrent writers never share
+    a temporary name)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_chunk(run: Path, k: int, cfg: SweepConfig, arrays: dict) -> Path:
-    """Write chunk ``k`` atomically (temporary file in the same folder, then ``os.replace``)."""
+    """Write chunk ``k`` atomically (:func:`atomic_write`)."""
     arrays = {name: np.asarray(a) for name, a in arrays.items()}
     arrays["index"] = chunk_indices(cfg, k)
     final = chunk_path(run, k)
     final.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez(buf, _digest=np.array(cfg.digest()), _checksum=np.array(_checksum(arrays)), **arrays)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(final, buf.getvalue())
     return final
 
 
@@ -108,11 +116,7 @@ def metadata_name(part: tuple[int, int] | None) -> str:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=2, default=str).encode())
 
 
 def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
@@ -128,11 +132,8 @@ def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
     elif run.exists() and overwrite:
         shutil.rmtree(run / CHUNK_DIR, ignore_errors=True)
     run.mkdir(parents=True, exist_ok=True)
-    if not cfg_path.is_file() or overwrite:  # unique temporary name: parts may start together on a shared folder
-        fd, tmp = tempfile.mkstemp(prefix=".config.toml.", suffix=".tmp", dir=run)
-        with os.fdopen(fd, "w") as f:
-            f.write(to_toml(cfg.raw))
-        os.replace(tmp, cfg_path)
+    if not cfg_path.is_file() or overwrite:  # parts may start together on a shared folder
+        atomic_write(cfg_path, to_toml(cfg.raw).encode())
 
 
 @dataclass
