@@ -10,6 +10,23 @@ published code's update does; the published notebook's flat panel is flagged in 
 and exact expectations (the paper draws 50 000 samples per step). Dashed lines: the fixed points from
 :mod:`dynsim.analytic.halvagal2023` (Euclidean :math:`1/k`; cosine :math:`\mathrm{tr}C_0/M`; cosine IsoLoss
 :math:`(\sum c_0^2/M)^{1/2}`).
+
+``halvagal2023_fig2_trajectories``: the top rows of Fig. 2, the N = 6, M = 2 toy (:math:`W_0` = randn(2, 6)/4,
+seed 0; σ = 0.1, lr 0.01, 1500 steps, :math:`W_P = WW^\top`) trained as a **network** by GD on the exact
+expected gradient (:class:`dynsim.networks.SSLNet`; cosine: 4096 QMC nodes) in the eight settings: the
+outputs :math:`Wx` of the 20 highest-norm of 5 000 Gaussian inputs over training, and below each the
+eigenvalues of :math:`WW^\top` from the network (markers) against the per-mode ODE (lines). Where they differ
+it is the network's discrete steps, not the theory: cosine IsoLoss recruits the small mode within a few
+steps, so lr 0.01 overshoots the flow's level :math:`(\sum c_0^2/M)^{1/2}` and drifts slowly (the conserved
+:math:`\sum c^2` is conserved by the flow only); cosine without stop-gradient collapses to rank one in both, and
+after that the network's surviving eigenvalue jumps (the cosine gradient's :math:`1/\|z\|` is singular on the
+quadrature nodes nearly orthogonal to the surviving direction; the cosine loss is scale-free, so the size of
+a rank-one W is arbitrary).
+
+``halvagal2023_fig5``: two neurons (N = 6, M = 2, σ = 0.1, lr 0.01, 1500 steps, :math:`W_P = WW^\top`) from
+three starts, :math:`W_0` = randn/4, :math:`2W_0` and a fresh randn/2: Euclidean loss (every eigenvalue to
+:math:`1/(1+\sigma^2)`) against cosine loss (both eigenvalues meet at the start-dependent level
+:math:`\mathrm{tr}\,C_0/M`), network GD (markers) and per-mode ODE (lines) with the predicted levels dashed.
 """
 
 from __future__ import annotations
@@ -17,6 +34,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
+
+from dynsim.networks import NetParams, SSLNet, ViewData, train
 
 from dynsim.analytic import halvagal2023 as hv
 from dynsim.eigenmodes import SSLModes
@@ -78,3 +97,135 @@ def fig2_eigenvalues(fast: bool = False):
     fig.suptitle(r"Halvagal et al. 2023, Fig. 2 (eigenvalues): linear toy, $N=15$, $M=10$, $\sigma=0.1$, "
                  r"$W_P = WW^\top$, per-mode ODEs (cosine: exact Gaussian expectation); dashed: predicted fixed points")
     return fig, out
+
+
+# --- networks: Fig. 2 trajectories and Fig. 5 --------------------------------------------------
+NET_N, NET_M, NET_LR, NET_STEPS = 6, 2, 0.01, 1500
+NET_SETTINGS = (  # (label, mode-model options, network options)
+    ("no stop-grad", dict(stop_gradient=False), dict(stop_gradient=False)),
+    ("no predictor", dict(predictor="identity"), dict(predictor="identity")),
+    ("plain", dict(), dict()),
+    ("IsoLoss", dict(iso=True), dict(iso=True)),
+)
+
+
+def _net(loss: str, iso: bool = False, **opts) -> SSLNet:
+    """Halvagal's toy network: closed-form :math:`W_P = WW^\\top` (unless ``predictor`` is given), no EMA."""
+    opts.setdefault("predictor", "power")
+    return SSLNet(loss=loss + ("_iso" if iso else ""), target="online", predictor_input="WWt", **opts)
+
+
+def network_vs_modes(W0, loss: str, mode_opts: dict, net_opts: dict, n_steps: int, n_saves: int,
+                     sigma2: float = TOY_SIGMA2, n_nodes: int = 4096):
+    """Network GD on the exact expectation and the per-mode ODE from the eigenvalues of :math:`W_0W_0^\\top`.
+
+    Returns ``(t, W_net, c_net, c_ode)``: ``W_net`` (T, M, N); ``c_net``, ``c_ode`` (T, M) ascending."""
+    args = (NetParams(), ViewData.isotropic(W0.shape[1], sigma2))
+    net = _net(loss, n_nodes=n_nodes, **net_opts)
+    sol = train(net, net.initial_state(jnp.asarray(W0), args=args), args, NET_LR, n_steps, n_saves=n_saves)
+    W = np.asarray(sol.ys.W)
+    c_net = np.linalg.eigvalsh(W @ np.swapaxes(W, -1, -2))
+    c0 = np.linalg.eigvalsh(W0 @ W0.T)
+    model = SSLModes(loss=loss, n_nodes=n_nodes, **mode_opts)
+    ms = solve(model, model.initial_state(jnp.sqrt(jnp.asarray(c0))), (TianParams(), ModeData.isotropic(sigma2, len(c0))),
+               NET_LR * n_steps, saveat=np.asarray(sol.ts), method="rk45", rtol=1e-9, atol=1e-12)
+    c_ode = np.sort(np.asarray(ms.ys.w) ** 2, axis=-1)
+    return np.asarray(sol.ts), W, c_net, c_ode
+
+
+def display_points(n_points: int = 20, n_draws: int = 5000, N: int = NET_N, seed: int = TOY_SEED):
+    """The 20 highest-norm of 5 000 standard Gaussian inputs (halvagal2023.md §5), shape (N, 20)."""
+    x = np.random.default_rng(seed + 1).standard_normal((n_draws, N))
+    return x[np.argsort(-np.linalg.norm(x, axis=1))[:n_points]].T
+
+
+def fig2_trajectories_data(fast: bool = False) -> dict:
+    W0 = np.random.default_rng(TOY_SEED).standard_normal((NET_M, NET_N)) / 4
+    X = display_points()
+    steps, n_saves = (500, 25) if fast else (NET_STEPS, 75)
+    out = {"W0": W0, "X": X, "sigma2": TOY_SIGMA2, "lr": NET_LR}
+    for loss in ("euclidean", "cosine"):
+        for col, (_, mode_opts, net_opts) in enumerate(NET_SETTINGS):
+            t, W, c_net, c_ode = network_vs_modes(W0, loss, mode_opts, net_opts, steps, n_saves,
+                                                  n_nodes=1024 if fast else 4096)
+            out[f"t_{loss}_{col}"], out[f"W_{loss}_{col}"] = t, W
+            out[f"c_net_{loss}_{col}"], out[f"c_ode_{loss}_{col}"] = c_net, c_ode
+    return out
+
+
+@register("halvagal2023_fig2_trajectories",
+          "Halvagal 2023 Fig. 2 (trajectory rows): N = 6, M = 2 network outputs in 8 settings, network vs mode ODE")
+def fig2_trajectories(fast: bool = False):
+    d = fig2_trajectories_data(fast)
+    fig = Figure(figsize=(14, 12.5), layout="constrained")
+    axes = fig.subplots(4, 4)
+    for r, loss in enumerate(("euclidean", "cosine")):
+        for col, (label, _, _) in enumerate(NET_SETTINGS):
+            ax, ex = axes[2 * r, col], axes[2 * r + 1, col]
+            Z = d[f"W_{loss}_{col}"] @ d["X"]  # (T, M, 20)
+            for i in range(Z.shape[-1]):
+                ax.plot(Z[:, 0, i], Z[:, 1, i], color="0.6", lw=0.7)
+            ax.plot(Z[0, 0], Z[0, 1], "o", color="#9ecae1", ms=3.5, label="start")
+            ax.plot(Z[-1, 0], Z[-1, 1], "o", color="#08519c", ms=4, label="end")
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_title(f"{loss}, {label}", fontsize=10)
+            it = d[f"t_{loss}_{col}"] / NET_LR
+            for j in range(Z.shape[1]):
+                ex.plot(it, d[f"c_ode_{loss}_{col}"][:, j], color="#1f77b4", lw=1.4, label="mode ODE" if j == 0 else None)
+                ex.plot(it[::3], d[f"c_net_{loss}_{col}"][::3, j], "o", color="#d62728", ms=3, mfc="none",
+                        label="network GD" if j == 0 else None)
+            ex.set_xlabel("iteration", fontsize=9)
+        axes[2 * r, 0].set_ylabel("$Wx$, 2nd output")
+        axes[2 * r + 1, 0].set_ylabel(r"eigenvalues of $WW^\top$")
+    axes[0, 0].legend(fontsize=8, frameon=False)
+    axes[1, 0].legend(fontsize=8, frameon=False)
+    fig.suptitle(r"Halvagal et al. 2023, Fig. 2 (top rows): $N = 6$, $M = 2$, $\sigma = 0.1$, lr 0.01, "
+                 r"$W_P = WW^\top$, no EMA; outputs of 20 inputs over training (grey), network vs per-mode ODE")
+    return fig, d
+
+
+FIG5_STARTS = ("randn/4", "2 x randn/4", "fresh randn/2")
+
+
+def fig5_starts(seed: int = TOY_SEED):
+    rng = np.random.default_rng(seed)
+    W0 = rng.standard_normal((NET_M, NET_N)) / 4
+    return (W0, 2 * W0, rng.standard_normal((NET_M, NET_N)) / 2)
+
+
+def fig5_data(fast: bool = False) -> dict:
+    n_saves = 15 if fast else 75
+    out = {"sigma2": TOY_SIGMA2, "lr": NET_LR}
+    for i, W0 in enumerate(fig5_starts()):
+        c0 = np.linalg.eigvalsh(W0 @ W0.T)
+        out[f"c0_{i}"] = c0
+        out[f"level_euclidean_{i}"] = 1 / (1 + TOY_SIGMA2)
+        out[f"level_cosine_{i}"] = float(hv.cosine_end_level(c0))
+        for loss in ("euclidean", "cosine"):
+            t, _, c_net, c_ode = network_vs_modes(W0, loss, {}, {}, NET_STEPS, n_saves, n_nodes=1024 if fast else 4096)
+            out["t"], out[f"c_net_{loss}_{i}"], out[f"c_ode_{loss}_{i}"] = t, c_net, c_ode
+    return out
+
+
+@register("halvagal2023_fig5", "Halvagal 2023 Fig. 5: two neurons, Euclidean vs cosine fixed points from three starts")
+def fig5_two_neurons(fast: bool = False):
+    d = fig5_data(fast)
+    fig = Figure(figsize=(11, 4.3), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c"]
+    it = d["t"] / NET_LR
+    for ax, loss in zip(axes, ("euclidean", "cosine")):
+        for i, name in enumerate(FIG5_STARTS):
+            for j in range(2):
+                ax.plot(it, d[f"c_ode_{loss}_{i}"][:, j], color=colors[i], lw=1.5, label=name if j == 0 else None)
+                ax.plot(it[::3], d[f"c_net_{loss}_{i}"][::3, j], "o", color=colors[i], ms=3, mfc="none")
+            ax.axhline(d[f"level_{loss}_{i}"], color=colors[i], ls="--", lw=0.9)
+        ax.set_yscale("log")
+        ax.set_xlabel("iteration (lr = 0.01)")
+        ax.set_title("Euclidean: one fixed point $1/(1+\\sigma^2)$" if loss == "euclidean" else
+                     r"cosine: isotropic at the start's $\mathrm{tr}\,C_0/M$", fontsize=10)
+    axes[0].set_ylabel(r"eigenvalues of $WW^\top$")
+    axes[0].legend(fontsize=8, frameon=False, title="start (lines: mode ODE, o: network GD)", title_fontsize=8)
+    fig.suptitle(r"Halvagal et al. 2023, Fig. 5: two neurons ($N = 6$, $M = 2$, $\sigma = 0.1$, "
+                 r"$W_P = WW^\top$); dashed: predicted fixed points")
+    return fig, d

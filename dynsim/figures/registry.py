@@ -67,7 +67,8 @@ def save_figure(name: str, fig, data: dict, out_dir: Path) -> list[Path]:
 
 def load_all() -> dict[str, FigureSpec]:
     """Import every figure module (each registers its figures) and return :data:`FIGURES`."""
-    from dynsim.figures import agreement, esser2023, halvagal2023, sweeps, tian2021  # noqa: F401
+    from dynsim.figures import (  # noqa: F401
+        agreement, esser2023, halvagal2023, richemond_li, sweeps, tian2021, tian2021_training)
 
     return FIGURES
 

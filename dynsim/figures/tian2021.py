@@ -1,4 +1,5 @@
-r"""Figures of Tian, Chen & Ganguli (2021) regenerated from dynsim's ODEs and closed forms.
+r"""Phase-portrait figures of Tian, Chen & Ganguli (2021) from dynsim's ODEs and closed forms
+(the time-course figures 5, 7 and 9 are in :mod:`dynsim.figures.tian2021_training`).
 
 ``tian2021_fig3``: the (p, s) phase portrait of Eqs. 11-12 at fixed τ = 1, α_p = 1 for no
 (η = 0), weak (η = 0.01) and strong (η = 1) weight decay. The paper does not state σ²
@@ -6,6 +7,17 @@ r"""Figures of Tian, Chen & Ganguli (2021) regenerated from dynsim's ODEs and cl
 η_c = τ²/(4(1+σ²)) = 1/6, so η = 0.01 has both non-zero fixed points and η = 1 collapses
 everywhere. Red: stable fixed points; green: unstable; blue: flow lines; dashed black: the
 invariant parabola s = p²/α_p; thick lines: trajectories integrated with :func:`dynsim.solve_batch`.
+
+``tian2021_fig4``: the 1-D fixed-point diagrams of Eq. 16 on the parabola,
+:math:`\dot p = -(1+\sigma^2)\,p\,(p - p^*_-)(p - p^*_+)` (the paper's caption drops the positive factor
+:math:`1+\sigma^2`, tian2021.md flag 4), for η = 0 (p = 0 half-stable), 0 < η < η_c (0 and p*₊ stable,
+p*₋ unstable) and η > η_c (only 0), at τ = 1, σ² = 0.5 (η_c = 1/6; the figure is a schematic in the paper).
+
+``tian2021_fig10``: the scalar BYOL flows of App. D.4 at λ_s = 1, λ_d = 1/2, α_p = β = 1, η = 0 (stated in
+the paper), arrows normalised to unit length: (a) the (w, w_p) plane at fixed w_a = 1 with the hyperbola of
+fixed points :math:`w_pw = w_a\lambda_d/\lambda_s`; (b) the invariant plane w = w_p against w_a, nullclines
+w_a = w and :math:`w^2 = w_a\lambda_d/\lambda_s`, the stable point w = w_a = λ_d/λ_s and the origin,
+unstable for w > 0 (the paper's panel) but reached from w < 0 (the line w = 0 is invariant, half-filled marker); (c) no predictor (w_p ≡ 1): every trajectory collapses (tian2021.md §4.8).
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dynsim.analytic import tian2021 as th
-from dynsim.eigenmodes import PSTState, TianModes, TianPST
+from dynsim.eigenmodes import ModeState, PSTState, TianModes, TianPST
 from dynsim.figures.registry import register
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers import solve_batch
@@ -110,3 +122,158 @@ def fig3_phase_portraits(fast: bool = False):
     fig.suptitle(rf"Tian et al. 2021, Fig. 3: per-mode flow (Eqs. 11-12), $\tau = 1$, $\alpha_p = 1$, "
                  rf"$\sigma^2 = {FIG3_SIGMA2}$; red stable, green unstable fixed points")
     return fig, out
+
+
+# --- Fig. 4 ------------------------------------------------------------------------------------
+FIG4_ETAS = (0.0, 0.05, 0.25)  # none; weak (< eta_c = 1/6 at sigma2 = 0.5, tau = 1); strong (> eta_c)
+
+
+def fig4_data(fast: bool = False) -> dict:
+    """Eq. 16 on the parabola in closed form and from the (p, s) right-hand side of Eqs. 11-12 at
+    :math:`s = p^2/\\alpha_p` (an independent evaluation), with the closed-form fixed points."""
+    p = np.linspace(-0.12, 0.8, 93 if fast else 461)
+    lam_s = 1.0 + FIG3_SIGMA2
+    data = ModeData.isotropic(FIG3_SIGMA2)
+    out = {"p": p, "etas": np.array(FIG4_ETAS), "sigma2": FIG3_SIGMA2, "tau": FIG3_TAU,
+           "eta_c": float(th.collapse_threshold_eta(FIG3_TAU, lam_s))}
+    for k, eta in enumerate(FIG4_ETAS):
+        params = TianParams(alpha_p=FIG3_ALPHA_P, eta=eta, tau=FIG3_TAU)
+        out[f"rate_eq16_{k}"] = np.asarray(th.parabola_rate(p, FIG3_TAU, eta, lam_s))
+        out[f"rate_ode_{k}"] = _vector_field(params, data, p, p**2 / FIG3_ALPHA_P)[0]
+        fp = th.parabola_fixed_points(FIG3_TAU, eta, lam_s)
+        out[f"fixed_points_{k}"] = (np.array([0.0, float(fp.p_minus), float(fp.p_plus)]) if bool(fp.exists)
+                                    else np.array([0.0, np.nan, np.nan]))
+    return out
+
+
+@register("tian2021_fig4", "Tian 2021 Fig. 4: 1-D fixed-point diagrams of Eq. 16 for eta = 0, below and above eta_c")
+def fig4_fixed_point_diagrams(fast: bool = False):
+    d = fig4_data(fast)
+    p = d["p"]
+    fig = Figure(figsize=(13, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    titles = (r"(a) $\eta = 0$: $p = 0$ half-stable",
+              rf"(b) $0 < \eta = {FIG4_ETAS[1]:g} < \eta_c$: $p^*_-$ unstable",
+              rf"(c) $\eta = {FIG4_ETAS[2]:g} > \eta_c = {d['eta_c']:.3g}$: only collapse")
+    for k, ax in enumerate(axes):
+        rate = d[f"rate_eq16_{k}"]
+        ax.axhline(0, color="0.4", lw=0.8)
+        ax.plot(p, rate, color=FLOW, lw=2)
+        ax.plot(p[::12], d[f"rate_ode_{k}"][::12], "x", color="k", ms=4,
+                label="Eqs. 11-12 at $s = p^2/\\alpha_p$" if k == 0 else None)
+        # direction of motion along the axis
+        for x0 in np.linspace(p[4], p[-5], 9):
+            r = float(np.interp(x0, p, rate))
+            if abs(r) > 1e-4:
+                ax.annotate("", (x0 + 0.025 * np.sign(r), 0), (x0 - 0.025 * np.sign(r), 0),
+                            arrowprops=dict(arrowstyle="->", color="0.3", lw=1.2))
+        zero, pm, pp = d[f"fixed_points_{k}"]
+        if k == 0:
+            ax.plot([0], [0], "o", ms=10, color=STABLE, fillstyle="left", mec=STABLE, zorder=5)
+            p_star = FIG3_TAU / (1 + FIG3_SIGMA2)
+            ax.plot([p_star], [0], "o", ms=10, color=STABLE, zorder=5)
+            ax.annotate(r"$\tau/(1+\sigma^2)$", (p_star, 0), xytext=(p_star - 0.12, 0.02), fontsize=9)
+        else:
+            ax.plot([0], [0], "o", ms=10, color=STABLE, zorder=5)
+            if np.isfinite(pm):
+                ax.plot([pm], [0], "o", ms=10, mfc="white", mec=UNSTABLE, mew=2, zorder=5)
+                ax.plot([pp], [0], "o", ms=10, color=STABLE, zorder=5)
+                ax.annotate(r"$p^*_-$", (pm, 0), xytext=(pm + 0.01, 0.012), color=UNSTABLE, fontsize=10)
+                ax.annotate(r"$p^*_+$", (pp, 0), xytext=(pp - 0.02, 0.012), color=STABLE, fontsize=10)
+        ax.set_title(titles[k], fontsize=10)
+        ax.set_xlabel("$p$ (on the parabola $s = p^2/\\alpha_p$)")
+    axes[0].set_ylabel(r"$\dot p = -(1+\sigma^2)\,p\,(p-p^*_-)(p-p^*_+)$")
+    axes[0].legend(fontsize=8, frameon=False, loc="lower left")
+    fig.suptitle(rf"Tian et al. 2021, Fig. 4: fixed points of Eq. 16, $\tau = 1$, $\sigma^2 = {FIG3_SIGMA2}$ "
+                 r"(red: stable, open green: unstable; the caption's missing factor $1+\sigma^2$ restored)")
+    return fig, d
+
+
+# --- Fig. 10 -----------------------------------------------------------------------------------
+FIG10_DATA = dict(lambda_s=1.0, lambda_d=0.5)
+FIG10_PARAMS = dict(alpha_p=1.0, beta=1.0, eta=0.0)
+FIG10_T1 = 200.0
+
+
+def _mode_rhs(model, w, w_p, w_a):
+    params, data = TianParams(**FIG10_PARAMS), ModeData(**FIG10_DATA)
+    d = model(0.0, ModeState(jnp.asarray(w), jnp.asarray(w_p), jnp.asarray(w_a)), (params, data))
+    return np.asarray(d.w), np.asarray(d.w_p), np.asarray(d.w_a)
+
+
+def fig10_data(fast: bool = False) -> dict:
+    """Vector fields of the scalar system (App. D.4, :class:`dynsim.TianModes` with EMA, η = 0) on the three
+    planes of the figure, and trajectories integrated in the full 3-D system (planes (b), (c) are invariant)."""
+    n = 21 if fast else 31
+    byol, nopred = TianModes(target="ema"), TianModes(target="ema", predictor="identity")
+    g = np.linspace(-1.5, 1.5, n)
+    A, B = np.meshgrid(g, g)  # x-axis, y-axis of each panel
+    ones = np.ones_like(A)
+    out = {"grid_x": A, "grid_y": B, **{k: v for k, v in FIG10_DATA.items()}, **FIG10_PARAMS}
+    dw, dwp, _ = _mode_rhs(byol, A, B, ones)  # (a): x = w, y = w_p, w_a = 1
+    out["a_dx"], out["a_dy"] = dw, dwp
+    dw, dwp, dwa = _mode_rhs(byol, A, A, B)  # (b): x = w = w_p, y = w_a
+    out["b_dx"], out["b_dy"], out["b_dwp"] = dw, dwa, dwp
+    dw, _, dwa = _mode_rhs(nopred, A, ones, B)  # (c): x = w, y = w_a, no predictor
+    out["c_dx"], out["c_dy"] = dw, dwa
+    starts = np.array([[0.2, 1.2], [1.3, 0.6], [-0.8, 1.0], [0.05, 0.05], [-1.2, -0.7], [1.0, -1.0]])
+    for key, model, wp in (("b", byol, None), ("c", nopred, 1.0)):
+        w0, wa0 = starts[:, 0], starts[:, 1]
+        y0 = ModeState(jnp.asarray(w0)[:, None], jnp.asarray(w0 if wp is None else np.ones_like(w0))[:, None],
+                       jnp.asarray(wa0)[:, None])
+        sol = solve_batch(model, y0, (TianParams(**FIG10_PARAMS), ModeData(**FIG10_DATA)), FIG10_T1,
+                          saveat=120 if fast else 400, batch_y0=True, batch_args=None, method="rk45",
+                          rtol=1e-9, atol=1e-11)
+        out[f"{key}_traj_w"], out[f"{key}_traj_wa"] = np.asarray(sol.ys.w[..., 0]), np.asarray(sol.ys.w_a[..., 0])
+        out[f"{key}_traj_wp"] = np.asarray(sol.ys.w_p[..., 0])
+    out["starts"] = starts
+    return out
+
+
+def _unit_quiver(ax, X, Y, U, V, color=FLOW):
+    norm = np.hypot(U, V)
+    safe = np.where(norm == 0, 1.0, norm)
+    ax.quiver(X, Y, U / safe, V / safe, color=color, angles="xy", scale=28, width=0.004, alpha=0.75)
+
+
+@register("tian2021_fig10", "Tian 2021 Fig. 10: scalar BYOL flows (w-w_p plane, invariant plane w = w_p, no predictor)")
+def fig10_scalar_flows(fast: bool = False):
+    d = fig10_data(fast)
+    X, Y = d["grid_x"], d["grid_y"]
+    k = d["lambda_d"] / d["lambda_s"]
+    fig = Figure(figsize=(13.5, 4.5), layout="constrained")
+    a, b, c = fig.subplots(1, 3)
+    _unit_quiver(a, X, Y, d["a_dx"], d["a_dy"])
+    w = np.linspace(-1.5, 1.5, 600)
+    with np.errstate(divide="ignore"):
+        hyper = np.where(np.abs(w) > 0.2, k / w, np.nan)
+    a.plot(w, hyper, color=STABLE, lw=3, label=r"fixed points $w_pw = w_a\lambda_d/\lambda_s$")
+    a.set_xlabel("$w$")
+    a.set_ylabel("$w_p$")
+    a.set_title(r"(a) $w_a = 1$ fixed", fontsize=10)
+    a.legend(fontsize=8, frameon=False, loc="lower left")
+    _unit_quiver(b, X, Y, d["b_dx"], d["b_dy"])
+    b.plot(w, w, "--", color="0.3", lw=1.2, label=r"nullcline $w_a = w$")
+    b.plot(w, w**2 / k, ":", color="0.3", lw=1.5, label=r"nullcline $w^2 = w_a\lambda_d/\lambda_s$")
+    for key, ax in (("b", b), ("c", c)):
+        for tw, ta in zip(d[f"{key}_traj_w"], d[f"{key}_traj_wa"]):
+            ax.plot(tw, ta, color="#08306b", lw=1.6)
+            ax.plot(tw[0], ta[0], "o", color="#08306b", ms=3.5)
+    b.plot([0], [0], "o", ms=9, color=STABLE, fillstyle="left", mec=STABLE, zorder=5)
+    b.plot([k], [k], "o", ms=9, color=STABLE, zorder=5)
+    b.set_xlabel("$w = w_p$")
+    b.set_ylabel("$w_a$")
+    b.set_title(r"(b) invariant plane $w = w_p$ ($\alpha_p = 1$): stable at $\lambda_d/\lambda_s$", fontsize=10)
+    b.legend(fontsize=8, frameon=False, loc="lower right")
+    _unit_quiver(c, X, Y, d["c_dx"], d["c_dy"])
+    c.plot([0], [0], "o", ms=9, color=STABLE, zorder=5)
+    c.set_xlabel("$w$")
+    c.set_ylabel("$w_a$")
+    c.set_title(r"(c) no predictor ($w_p \equiv 1$): only collapse", fontsize=10)
+    for ax in (a, b, c):
+        ax.set_xlim(-1.5, 1.5)
+        ax.set_ylim(-1.5, 1.5)
+        ax.set_aspect("equal")
+    fig.suptitle(r"Tian et al. 2021, Fig. 10: scalar BYOL (App. D.4), $\lambda_s = 1$, $\lambda_d = 1/2$, "
+                 r"$\alpha_p = \beta = 1$, $\eta = 0$; arrows of unit length")
+    return fig, d

@@ -1,0 +1,237 @@
+"""The data behind each registered figure, checked against the theory (fast mode; the Tian Fig. 3, Halvagal
+Fig. 2 eigenvalue, theory-vs-simulation, Esser and sweep figures are checked in test_cli_figures.py,
+test_compare.py, test_grassmann.py and test_sweeps.py). Every figure is also drawn once (savefig to memory)."""
+
+import io
+
+import numpy as np
+import pytest
+
+from dynsim.analytic import tian2021 as th
+from dynsim.figures import registry
+
+
+def _make(name):
+    registry.load_all()
+    fig, data = registry.FIGURES[name].make(fast=True)
+    fig.savefig(io.BytesIO(), format="png", dpi=40)  # the drawing itself must work (mathtext, layout)
+    return data
+
+
+def test_registry_lists_every_figure_of_the_issue():
+    names = set(registry.load_all())
+    assert {"tian2021_fig3", "tian2021_fig4", "tian2021_fig5", "tian2021_fig7", "tian2021_fig9", "tian2021_fig10",
+            "halvagal2023_fig2_eigenvalues", "halvagal2023_fig2_trajectories", "halvagal2023_fig5",
+            "esser2023_grassmann", "richemond2023_filters", "li2022_auc", "theory_vs_simulation",
+            "sweep_tian_boundary"} <= names
+
+
+def test_tian_fig4_eq16_equals_eqs_11_12_on_the_parabola():
+    """Eq. 16 (with the caption's missing 1+sigma^2) equals the (p, s) RHS at s = p^2/alpha_p to round-off;
+    its zeros are 0, p*- and p*+, with the stabilities of tian2021.md §4.4."""
+    d = _make("tian2021_fig4")
+    p, lam_s, tau = d["p"], 1 + float(d["sigma2"]), float(d["tau"])
+    for k, eta in enumerate(d["etas"]):
+        np.testing.assert_allclose(d[f"rate_ode_{k}"], d[f"rate_eq16_{k}"], atol=1e-14)
+        zero, pm, pp = d[f"fixed_points_{k}"]
+        if 0 < eta < float(d["eta_c"]):
+            disc = np.sqrt(tau**2 - 4 * eta * lam_s)
+            np.testing.assert_allclose([pm, pp], [(tau - disc) / (2 * lam_s), (tau + disc) / (2 * lam_s)], rtol=1e-13)
+            rate = lambda x: x**2 * (tau - lam_s * x) - eta * x  # noqa: E731
+            assert rate(pm - 1e-3) < 0 < rate(pm + 1e-3) and rate(pp - 1e-3) > 0 > rate(pp + 1e-3)
+        elif eta > float(d["eta_c"]):
+            assert np.isnan(pm) and np.all(d[f"rate_eq16_{k}"][p > 0] < 0)  # only collapse
+        else:
+            assert np.all(d[f"rate_eq16_{k}"][(p != 0) & (p < tau / lam_s)] > 0)  # half-stable 0
+
+
+def test_tian_fig10_fields_fixed_points_and_trajectories():
+    """App. D.4 written out here: the stored fields; the hyperbola of fixed points in (a); w = w_p invariant
+    for alpha_p = 1 and convergence to lambda_d/lambda_s in (b); collapse without predictor in (c)."""
+    d = _make("tian2021_fig10")
+    ls, ld, beta = float(d["lambda_s"]), float(d["lambda_d"]), float(d["beta"])
+    X, Y = d["grid_x"], d["grid_y"]
+    np.testing.assert_allclose(d["a_dx"], Y * (ld - Y * X * ls), atol=1e-14)  # w_a = 1
+    np.testing.assert_allclose(d["a_dy"], X * (ld - Y * X * ls), atol=1e-14)
+    np.testing.assert_allclose(d["b_dx"], d["b_dwp"], atol=1e-14)  # the plane w = w_p is invariant
+    np.testing.assert_allclose(d["b_dy"], beta * (X - Y), atol=1e-14)
+    np.testing.assert_allclose(d["c_dx"], Y * ld - X * ls, atol=1e-14)
+    np.testing.assert_allclose(d["b_traj_w"], d["b_traj_wp"], atol=1e-9)
+    k = ld / ls
+    right = d["starts"][:, 0] > 0  # w = 0 is invariant: w > 0 starts reach the stable point, w < 0 the origin
+    np.testing.assert_allclose(d["b_traj_w"][right, -1], k, atol=1e-4)
+    np.testing.assert_allclose(d["b_traj_wa"][right, -1], k, atol=1e-4)
+    assert np.all(d["b_traj_w"][~right] < 0) and np.all(np.abs(d["b_traj_w"][~right, -1]) < 0.05)
+    assert np.all(np.abs(d["c_traj_w"][:, -1]) < 1e-4) and np.all(np.abs(d["c_traj_wa"][:, -1]) < 1e-4)
+
+
+def test_tian_fig5_decoupled_dynamics_reach_the_predicted_fixed_points():
+    """Below eta_c modes reach p*+ with tau -> 1 (or are trapped at 0 by the early small tau), every mode
+    collapses above it; at eta = 0 the invariant
+    s - p^2/alpha_p holds up to the Euler steps' O(lr); lambda_min(K) equals Theorem 3's K in the mode basis."""
+    from dynsim.figures.tian2021_training import mode_K
+    from dynsim.params import ModeData, TianParams
+
+    d = _make("tian2021_fig5")
+    lam_s, eta_c = 1 + float(d["sigma2"]), float(d["eta_c"])
+    for i, eta in enumerate(d["etas"]):
+        p, s, tau = d[f"eta_{i}_p"][-1], d[f"eta_{i}_s"][-1], d[f"eta_{i}_tau"][-1]
+        if eta > eta_c:
+            assert np.all(s < 1e-6)
+        else:  # each mode survives at p*+ with tau -> 1, or is trapped by the early small tau (Obs. 10)
+            fp = th.parabola_fixed_points(1.0, eta, lam_s) if eta > 0 else None
+            target = float(fp.p_plus) if eta > 0 else 1 / lam_s
+            alive = s > 1e-6
+            assert alive[0] and (alive.all() if eta <= 0.04 else True)
+            np.testing.assert_allclose(p[alive], target, rtol=1e-4)
+            np.testing.assert_allclose(tau[alive], 1.0, rtol=1e-4)
+            assert np.all(s[~alive] < 1e-8)
+    c0 = d["s0"] - float(d["p0"]) ** 2
+    np.testing.assert_allclose(d["eta_0_s"][-1] - d["eta_0_p"][-1] ** 2, c0, atol=3e-3)  # O(lr) of Euler
+    # Theorem 3's K for diagonal F, W_p (one mode at a time, scalar tau) equals the figure's mode_K
+    data, params = ModeData.isotropic(float(d["sigma2"])), TianParams(alpha_p=1.0, eta=0.04, beta=0.4)
+    p, s, tau = d["beta_0_p"][5], d["beta_0_s"][5], d["beta_0_tau"][5]
+    K = [float(th.theorem3_K(np.array([[sj]]), np.array([[pj]]), tj, 0.04, 1.0, data.lambda_s)[0, 0])
+         for pj, sj, tj in zip(p, s, tau)]
+    np.testing.assert_allclose(mode_K(p, s, tau, params, data), K, rtol=1e-13)
+    np.testing.assert_allclose(d["beta_0_lambda_min_K"][5], min(K), rtol=1e-13)
+
+
+def test_tian_fig7_target_is_the_ema_of_the_online_weights():
+    """Eq. 4 integrated: W_a(t) = beta int_0^t e^{-beta(t-t')} W(t') dt' (trapezoid on the saves) for the
+    slower EMAs; the correlation starts at 0 (W_a(0) = 0) and ends near 1."""
+    d = _make("tian2021_fig7")
+    t, lr = d["t"], float(d["lr"])
+    for g, gamma in enumerate(d["gammas"]):
+        beta = (1 - gamma) / lr
+        for e in range(len(d["etas"])):
+            corr = d[f"corr_{g}_{e}"]
+            assert np.all(corr[:, 0] == 0) and np.all(corr[:, -1] > 0.98)
+            if beta > 1:
+                continue
+            W, Wa = d[f"W_{g}_{e}"], d[f"W_a_{g}_{e}"]
+            f = np.exp(beta * (t - t[-1]))[None, :, None, None] * W
+            cum = np.concatenate([np.zeros_like(f[:, :1]), np.cumsum(0.5 * np.diff(t)[None, :, None, None]
+                                                                     * (f[:, 1:] + f[:, :-1]), axis=1)], axis=1)
+            expect = beta * np.exp(-beta * (t - t[-1]))[None, :, None, None] * cum
+            assert np.abs(Wa - expect).max() < 2e-3 * np.abs(Wa).max()
+
+
+def test_tian_fig9_commutator_identity_and_decay_bound():
+    """Theorem 3: dL/dt = -(KL + LK) along the stored states, and once K > 0 the commutator decays at
+    least as e^{-2 lambda_0 t}; with tau = 1, eta = 0 it grows first (K(0) indefinite, §4.5 test 3)."""
+    import jax.numpy as jnp
+
+    from dynsim.figures.tian2021_training import positive_from
+    from dynsim.networks.tian2021 import CorrelationState, TianCorrelationFlow
+    from dynsim.params import ModeData, TianParams
+
+    d = _make("tian2021_fig9")
+    t = d["t"]
+    data = ModeData.isotropic(float(d["sigma2"]))
+    for a, tau in enumerate(d["taus"]):
+        for e, eta in enumerate(d["etas"]):
+            F, Wp = d[f"F_{a}_{e}"], d[f"W_p_{a}_{e}"]
+            dy = TianCorrelationFlow()(0.0, CorrelationState(jnp.asarray(F), jnp.asarray(Wp)),
+                                       (TianParams(alpha_p=1.0, eta=eta, tau=tau), data))
+            dL = np.asarray(th.commutator(dy.F, Wp) + th.commutator(F, dy.W_p))
+            rate = np.asarray(th.commutator_rate(F, Wp, tau, eta, 1.0, data.lambda_s))
+            assert np.abs(dL - rate).max() < 1e-13
+            L, lam = d[f"commutator_{a}_{e}"], d[f"lambda_min_K_{a}_{e}"]
+            np.testing.assert_allclose(L, np.linalg.norm(np.asarray(th.commutator(F, Wp)), axis=(-2, -1)), rtol=1e-9)
+            k = positive_from(lam)
+            if k < len(t) - 1:
+                lam0 = 0.99 * lam[k:].min()  # inf over the saves, with room for the continuous-time inf
+                assert np.all(L[k:] <= np.exp(-2 * lam0 * (t[k:] - t[k])) * L[k] * (1 + 1e-9))
+    assert d["commutator_1_0"].max() > 1.2 * d["commutator_1_0"][0] and d["lambda_min_K_1_0"][0] < 0
+
+
+def test_richemond_filters_matrix_iterations_equal_scalar_recurrences():
+    """A.6: each matrix predictor is diagonal in Sigma's eigenbasis with the scalar recurrence's values; NS
+    is sqrt on the top (a_9(1e-2) = 0.0999996) and linear at the bottom (a_n ~ 1.5^n lambda)."""
+    from dynsim.networks.predictors import ns_filter
+
+    d = _make("richemond2023_filters")
+    for kind in ("ns", "ns2", "stiefel", "visser"):
+        m, s = d[f"matrix_{kind}"], d[f"scalar_{kind}"]
+        assert np.abs(m - s).max() < 1e-10 * s.max() and d[f"offdiag_{kind}"] < 1e-10 * s.max()
+    lam = d["lam"]
+    fro = np.sqrt(np.sum(lam**2))
+    x = lam / fro
+    ns = d["matrix_ns"] / np.sqrt(fro)
+    top = x >= 1e-2
+    np.testing.assert_allclose(ns[top], np.sqrt(x[top]), rtol=5e-6)
+    low = x < 1e-7
+    np.testing.assert_allclose(ns[low] / x[low], 1.5**9, rtol=1e-3)
+    np.testing.assert_allclose(float(ns_filter(1e-2, 9)[0]), 0.0999996, rtol=1e-6)
+    np.testing.assert_allclose(float(ns_filter(1e-3, 7)[0]), 0.015850, rtol=1e-4)
+
+
+def test_li_auc_equals_the_closed_form_end_state():
+    """The AUC of the integrated end state equals the AUC of the closed-form survivors (s = p*+^2 where
+    eta < lambda_d/(4(1+sigma^2)), else 0), it never falls with eta, and every mode survives the smallest eta."""
+    from dynsim.sweeps.metrics import auc_flat
+
+    d = _make("li2022_auc")
+    np.testing.assert_allclose(d["s_final"], d["s_theory"], atol=1e-6)
+    np.testing.assert_allclose(d["auc"], d["auc_theory"], atol=1e-6)
+    assert np.all(np.diff(d["auc"], axis=0) >= -1e-12)
+    assert np.all(d["s_final"][0] > 0)
+    survivors = (d["s_final"] > 1e-6).sum(axis=1)
+    lam_c = 4 * (1 + float(d["sigma2"])) * d["etas"]  # mode j survives iff 1/j > lam_c
+    np.testing.assert_array_equal(survivors, [min(len(d["lambda_d"]), int(np.sum(d["lambda_d"] > c))) for c in lam_c])
+    assert np.all(d["auc"] > [auc_flat(int(w)) for w in d["widths"]])
+
+
+def _mode_map(c0, lr, n_steps, k, iso=False):
+    """Exact per-mode GD map of the Euclidean toy with W_P = WW^T (halvagal2023.md §4):
+    c <- (1 + lr lam (1 - k lam))^2 c, IsoLoss c <- (1 + lr (1 - k lam))^2 c, lam = c."""
+    c, out = np.array(c0, float), [np.array(c0, float)]
+    for _ in range(n_steps):
+        c = (1 + lr * (1.0 if iso else c) * (1 - k * c)) ** 2 * c
+        out.append(c)
+    return np.asarray(out)
+
+
+def test_halvagal_fig5_network_vs_modes_and_end_levels():
+    """Euclidean: network GD equals the exact per-mode map (written out here) to round-off and ends at
+    1/(1+sigma^2); cosine: network follows the mode ODE, keeps tr C and ends isotropic at tr C0/M."""
+    d = _make("halvagal2023_fig5")
+    k, lr = 1 + float(d["sigma2"]), float(d["lr"])
+    steps = int(round(d["t"][-1] / lr))
+    every = steps // (len(d["t"]) - 1)
+    for i in range(3):
+        c0 = d[f"c0_{i}"]
+        ref = _mode_map(c0, lr, steps, k)[::every]
+        assert np.abs(d[f"c_net_euclidean_{i}"] - ref).max() < 1e-10
+        np.testing.assert_allclose(d[f"c_ode_euclidean_{i}"], ref, rtol=3e-2)  # Euler's O(lr)
+        np.testing.assert_allclose(d[f"c_ode_euclidean_{i}"][-1], 1 / k, rtol=1e-3)
+        np.testing.assert_allclose(d[f"c_ode_cosine_{i}"].sum(axis=1), c0.sum(), rtol=1e-6)
+        np.testing.assert_allclose(d[f"c_ode_cosine_{i}"][-1], d[f"level_cosine_{i}"], rtol=1e-2)  # 1024 QMC nodes
+        np.testing.assert_allclose(d[f"c_net_cosine_{i}"], d[f"c_ode_cosine_{i}"], rtol=3e-2)  # GD drift + QMC
+        assert d[f"level_cosine_{i}"] == pytest.approx(c0.mean(), rel=1e-12)
+
+
+@pytest.mark.slow  # ~40 s: 16 compiles (8 networks, 8 mode models)
+def test_halvagal_fig2_trajectories_network_vs_modes():
+    """Eight settings of the N = 6, M = 2 toy: Euclidean networks equal the exact mode map (plain, IsoLoss)
+    or the closed forms (no predictor: c0 e^{-2 sigma^2 t} per step (1 - lr sigma^2)^2; no stop-grad:
+    collapse); cosine plain follows the mode ODE, no-predictor keeps tr C; no stop-grad collapses to rank one."""
+    d = _make("halvagal2023_fig2_trajectories")
+    k = 1 + float(d["sigma2"])
+    lr = float(d["lr"])
+    t = d["t_euclidean_2"]
+    steps = int(round(t[-1] / lr))
+    every = steps // (len(t) - 1)
+    c0 = np.linalg.eigvalsh(d["W0"] @ d["W0"].T)
+    for col, iso in ((2, False), (3, True)):
+        assert np.abs(d[f"c_net_euclidean_{col}"] - _mode_map(c0, lr, steps, k, iso)[::every]).max() < 1e-10
+    n = np.arange(len(t))[:, None] * every
+    np.testing.assert_allclose(d["c_net_euclidean_1"], c0 * (1 - lr * (k - 1)) ** (2 * n), rtol=1e-10)
+    assert np.all(d["c_net_euclidean_0"][-1] < 1e-3 * c0.max())
+    np.testing.assert_allclose(d["c_net_cosine_2"], d["c_ode_cosine_2"], rtol=3e-2)
+    # no predictor: the slow drift to isotropy is the size of the 1024-node QMC error here; tr C is conserved
+    np.testing.assert_allclose(d["c_ode_cosine_1"].sum(axis=1), c0.sum(), rtol=1e-6)
+    for kind in ("net", "ode"):
+        c = d[f"c_{kind}_cosine_0"][-1]
+        assert c[0] < 1e-3 * c[1]
