@@ -58,6 +58,7 @@ def test_fig3_files_and_data_match_theory(tmp_path):
             assert np.all(d[f"traj_s_{k}"][:, -1] < 1e-3)
 
 
+@pytest.mark.slow  # ~35 s (8 mode models, 4 with the QMC cosine expectation); halvagal2023_fig5 is checked by default
 def test_halvagal_fig2_data_match_theory(tmp_path):
     from dynsim.analytic import halvagal2023 as hv
 

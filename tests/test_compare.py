@@ -49,12 +49,16 @@ def test_theory_mapping_errors():
         cp.mode_theory(net, y0, (NetParams(wd=0.1), args[1]))
 
 
+def test_compare_command_rejects_bad_input(capsys):
+    assert cli.main(["compare", "--predictor", "ns"]) == 2
+    assert "no eigenmode theory" in capsys.readouterr().err
+    assert cli.main(["compare", "--lrs", "0.01,0.02"]) == 2
+
+
+@pytest.mark.slow  # ~30 s of compiles; the same functions are checked by test_figure_data_flow_gd_sgd_and_first_order
 def test_compare_command(tmp_path, capsys):
     assert cli.main(["compare", "--t1", "1", "--lrs", "0.1,0.05", "--batch", "256", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "fitted order" in out and "sgd lr=0.01 batch=256" in out
     meta = json.loads((tmp_path / "compare.json").read_text())
     assert meta["metadata"]["x64"] is True and meta["errors"]["flow"] < 1e-9
-    assert cli.main(["compare", "--predictor", "ns"]) == 2
-    assert "no eigenmode theory" in capsys.readouterr().err
-    assert cli.main(["compare", "--lrs", "0.01,0.02"]) == 2

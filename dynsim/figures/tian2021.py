@@ -56,13 +56,14 @@ def _trajectories(params, data, t1, n_save):
     y0 = model.from_pst(FIG3_STARTS[:, 0], FIG3_STARTS[:, 1], params.tau)
     y0 = jax.tree.map(lambda x: x[:, None], y0)  # batch of one-mode systems
     sol = solve_batch(model, y0, (params, data), t1, saveat=n_save, batch_y0=True, batch_args=None,
-                      rtol=1e-8, atol=1e-10)
+                      method="rk45", rtol=1e-8, atol=1e-10)
     p, s, _ = model.to_pst(sol.ys)
     return np.asarray(p[..., 0]), np.asarray(s[..., 0])
 
 
 @register("tian2021_fig3", "Tian 2021 Fig. 3: (p, s) phase portraits for no, weak and strong weight decay")
 def fig3_phase_portraits(fast: bool = False):
+    r"""Draw Fig. 3 (module docstring); data: the fields, trajectories and fixed points per panel."""
     n_grid = 25 if fast else 61
     p_lim, s_lim = (-0.45, 1.25), (0.0, 1.25)
     P, S = np.meshgrid(np.linspace(*p_lim, n_grid), np.linspace(*s_lim, n_grid))
@@ -148,6 +149,7 @@ def fig4_data(fast: bool = False) -> dict:
 
 @register("tian2021_fig4", "Tian 2021 Fig. 4: 1-D fixed-point diagrams of Eq. 16 for eta = 0, below and above eta_c")
 def fig4_fixed_point_diagrams(fast: bool = False):
+    r"""Draw :func:`fig4_data`: Eq. 16 per weight decay with its fixed points and the direction of motion."""
     d = fig4_data(fast)
     p = d["p"]
     fig = Figure(figsize=(13, 3.8), layout="constrained")
@@ -238,6 +240,7 @@ def _unit_quiver(ax, X, Y, U, V, color=FLOW):
 
 @register("tian2021_fig10", "Tian 2021 Fig. 10: scalar BYOL flows (w-w_p plane, invariant plane w = w_p, no predictor)")
 def fig10_scalar_flows(fast: bool = False):
+    r"""Draw :func:`fig10_data`: the three planes of App. D.4 with unit arrows, fixed points and trajectories."""
     d = fig10_data(fast)
     X, Y = d["grid_x"], d["grid_y"]
     k = d["lambda_d"] / d["lambda_s"]
