@@ -32,6 +32,7 @@ def agreement_data(fast: bool = False) -> dict:
 
 @register("theory_vs_simulation", "Per-mode theory vs GD and SGD of the linear network (Tian 2021 setting), error vs lr")
 def theory_vs_simulation(fast: bool = False):
+    r"""Draw :func:`agreement_data`: spectra of theory, GD and SGD, and the GD error against the learning rate."""
     d = agreement_data(fast)
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax, ax2 = fig.subplots(1, 2, width_ratios=(1.6, 1))

@@ -63,6 +63,7 @@ def toy_initial_eigenvalues(M=TOY_M, N=TOY_N, seed=TOY_SEED):
 @register("halvagal2023_fig2_eigenvalues",
           "Halvagal 2023 Fig. 2 (eigenvalue rows): Euclidean vs cosine vs IsoLoss toy dynamics from the ODEs")
 def fig2_eigenvalues(fast: bool = False):
+    r"""Eigenvalue rows of Fig. 2 from the per-mode ODEs (module docstring); data: ``c_{loss}_{col}``, ``t_{loss}_{col}``."""
     c0 = toy_initial_eigenvalues()
     data = ModeData.isotropic(TOY_SIGMA2, TOY_M)
     params = TianParams()
@@ -140,6 +141,7 @@ def display_points(n_points: int = 20, n_draws: int = 5000, N: int = NET_N, seed
 
 
 def fig2_trajectories_data(fast: bool = False) -> dict:
+    r"""Network GD and mode ODE for the eight settings of Fig. 2 on the N = 6, M = 2 toy."""
     W0 = np.random.default_rng(TOY_SEED).standard_normal((NET_M, NET_N)) / 4
     X = display_points()
     steps, n_saves = (500, 25) if fast else (NET_STEPS, 75)
@@ -156,6 +158,7 @@ def fig2_trajectories_data(fast: bool = False) -> dict:
 @register("halvagal2023_fig2_trajectories",
           "Halvagal 2023 Fig. 2 (trajectory rows): N = 6, M = 2 network outputs in 8 settings, network vs mode ODE")
 def fig2_trajectories(fast: bool = False):
+    r"""Draw :func:`fig2_trajectories_data`: outputs of the display points, and eigenvalues network vs ODE."""
     d = fig2_trajectories_data(fast)
     fig = Figure(figsize=(14, 12.5), layout="constrained")
     axes = fig.subplots(4, 4)
@@ -188,12 +191,14 @@ FIG5_STARTS = ("randn/4", "2 x randn/4", "fresh randn/2")
 
 
 def fig5_starts(seed: int = TOY_SEED):
+    r"""The three starts of Fig. 5: :math:`W_0` = randn(2, 6)/4, :math:`2W_0` and a fresh randn(2, 6)/2."""
     rng = np.random.default_rng(seed)
     W0 = rng.standard_normal((NET_M, NET_N)) / 4
     return (W0, 2 * W0, rng.standard_normal((NET_M, NET_N)) / 2)
 
 
 def fig5_data(fast: bool = False) -> dict:
+    r"""Network GD and mode ODE from each start of :func:`fig5_starts`, Euclidean and cosine, with the predicted levels."""
     n_saves = 15 if fast else 75
     out = {"sigma2": TOY_SIGMA2, "lr": NET_LR}
     for i, W0 in enumerate(fig5_starts()):
@@ -209,6 +214,7 @@ def fig5_data(fast: bool = False) -> dict:
 
 @register("halvagal2023_fig5", "Halvagal 2023 Fig. 5: two neurons, Euclidean vs cosine fixed points from three starts")
 def fig5_two_neurons(fast: bool = False):
+    r"""Draw :func:`fig5_data`: eigenvalues over iterations, network markers on ODE lines, levels dashed."""
     d = fig5_data(fast)
     fig = Figure(figsize=(11, 4.3), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)

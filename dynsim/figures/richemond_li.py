@@ -79,6 +79,7 @@ def filters_data(fast: bool = False) -> dict:
 
 @register("richemond2023_filters", "Richemond 2023: NS, NS^2, Stiefel and Visser predictors as spectral filters")
 def richemond_filters(fast: bool = False):
+    r"""Draw :func:`filters_data` (module docstring)."""
     d = filters_data(fast)
     x = d["lam"] / d["lam"].max()
     fig = Figure(figsize=(12, 4.6), layout="constrained")
@@ -121,6 +122,7 @@ def li_end_state(lambda_d, eta, sigma2=LI_SIGMA2, p0=LI_P0):
 
 
 def li_auc_data(fast: bool = False) -> dict:
+    r"""End states of the widest model for each η, the AUC per width, and the same from :func:`li_end_state`."""
     widths = LI_WIDTHS[:4] if fast else LI_WIDTHS
     m = widths[-1]
     lam_d = 1.0 / np.arange(1, m + 1)
@@ -145,6 +147,7 @@ def li_auc_data(fast: bool = False) -> dict:
 
 @register("li2022_auc", "Li 2022: cumulative explained variance and collapse AUC against model width (eigenmode theory)")
 def li2022_auc(fast: bool = False):
+    r"""Draw :func:`li_auc_data`: CEV curves at the largest width and AUC against width."""
     d = li_auc_data(fast)
     fig = Figure(figsize=(12, 4.4), layout="constrained")
     a, b = fig.subplots(1, 2)

@@ -82,6 +82,7 @@ def fig5_data(fast: bool = False) -> dict:
 
 @register("tian2021_fig5", "Tian 2021 Fig. 5: decoupled dynamics (Eqs. 11-13), lambda_min(K), p_j, s_j for several eta, beta")
 def fig5_decoupled(fast: bool = False):
+    r"""Draw :func:`fig5_data`: λ_min(K), p_j and s_j over iterations for each η (top) and β (bottom)."""
     d = fig5_data(fast)
     fig = Figure(figsize=(13.5, 7.2), layout="constrained")
     axes = fig.subplots(2, 3, sharex="row")
@@ -153,6 +154,7 @@ def fig7_data(fast: bool = False) -> dict:
 
 @register("tian2021_fig7", "Tian 2021 Fig. 7: correlation of W_a and W under the full matrix dynamics (Eqs. 2-4)")
 def fig7_correlation(fast: bool = False):
+    r"""Draw :func:`fig7_data`: mean ± std over seeds of corr(W_a, W) per η panel and γ_a."""
     d = fig7_data(fast)
     fig = Figure(figsize=(13, 4), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
@@ -217,6 +219,7 @@ def fig9_data(fast: bool = False) -> dict:
 
 @register("tian2021_fig9", "Tian 2021 Fig. 9: commutator ||[F, W_p]|| over time (Eqs. 7-8) for constant tau and eta")
 def fig9_commutator(fast: bool = False):
+    r"""Draw :func:`fig9_data`: ‖[F, W_p]‖_F over time per τ panel and η, ticked where K stays positive definite."""
     d = fig9_data(fast)
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)

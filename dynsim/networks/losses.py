@@ -38,18 +38,22 @@ def _norm(x):
 
 
 def euclidean(z1, p, z2, W_p=None):
+    r""":math:`\tfrac12\|p - z_2\|^2` per sample (Tian et al. 2021, Eq. 1)."""
     return 0.5 * jnp.sum((p - z2) ** 2, axis=-1)
 
 
 def cosine(z1, p, z2, W_p=None):
+    r""":math:`1 - \cos(p, z_2)` per sample (BYOL's :math:`2 - 2\cos`, halved; module docstring)."""
     return 1.0 - jnp.sum(p * z2, axis=-1) / (_norm(p) * _norm(z2))
 
 
 def euclidean_iso(z1, p, z2, W_p=None):
+    r"""Euclidean IsoLoss :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2` (Halvagal et al. 2023, §3)."""
     return 0.5 * jnp.sum((z1 - lax.stop_gradient(z2 + z1 - p)) ** 2, axis=-1)
 
 
 def cosine_iso(z1, p, z2, W_p):
+    r"""Cosine IsoLoss (Halvagal et al. 2023, §3; the formula in the module table); needs a symmetric ``W_p``."""
     sg = lax.stop_gradient
     n_p, n_z = sg(_norm(p)), sg(_norm(z2))
     coef = sg(jnp.sum(p * z2, axis=-1) / (n_p**3 * n_z))

@@ -161,5 +161,6 @@ DEFAULT_ITERATIONS = {"visser": 50, "ns": 9, "ns2": 7, "stiefel": 9}
 
 
 def check_options(kind: str, norm: str, ne_norm: str) -> None:
+    """Raise ``ValueError`` for an unknown DirectSet ``norm`` or NE ``ne_norm``."""
     _checks.check_choice("norm", norm, NORMS)
     _checks.check_choice("ne_norm", ne_norm, NE_NORMS)

@@ -77,6 +77,7 @@ class Layout:
 
 
 def layout(cfg: SweepConfig, recipe: Recipe, n_devices: int) -> Layout:
+    """Chunk size, device count, vmap width and ``lax.map`` length for ``cfg`` on ``n_devices`` devices."""
     C = min(cfg.chunk_size, cfg.n_configs)
     per_device = -(-C // n_devices)
     width = vmap_width(recipe.model, per_device)

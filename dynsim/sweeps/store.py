@@ -33,6 +33,7 @@ CHUNK_DIR = "chunks"
 
 
 def chunk_path(run: Path, k: int) -> Path:
+    """Path of chunk ``k``'s result file in the run folder."""
     return Path(run) / CHUNK_DIR / f"chunk_{k:06d}.npz"
 
 
@@ -112,10 +113,12 @@ def clean_temporaries(run: Path) -> int:
 
 
 def metadata_name(part: tuple[int, int] | None) -> str:
+    """``metadata.json``, or ``metadata.part-i-of-n.json`` for ``--part i/n``."""
     return "metadata.json" if part is None else f"metadata.part-{part[0]}-of-{part[1]}.json"
 
 
 def write_json_atomic(path: Path, obj) -> None:
+    """Write ``obj`` as indented JSON through :func:`atomic_write`."""
     atomic_write(path, json.dumps(obj, indent=2, default=str).encode())
 
 
@@ -191,6 +194,7 @@ class SweepResult:
 
 
 def read_metadata(run: Path) -> dict:
+    """The run's ``metadata.json``; without one (parts not merged yet), ``{file name: contents}`` of the part files."""
     run = Path(run)
     out = {}
     for p in sorted(run.glob("metadata*.json")):
