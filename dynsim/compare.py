@@ -148,6 +148,7 @@ def agreement(net: SSLNet, y0: NetState, args, t1: float, *, method: str = "flow
     ``batch``) to time ``t1`` and compare their spectra at ``n_saves + 1`` common times."""
     if method not in ("flow", "gd", "sgd"):
         raise ValueError(f"unknown method {method!r}; choose 'flow', 'gd' or 'sgd'")
+    mode_theory(net, y0, args)  # raises before the simulation runs where no eigenmode theory applies
     if method == "flow":
         ts = np.linspace(0.0, float(t1), n_saves + 1)
         sim = _spectrum(flow(net, y0, args, float(t1), saveat=ts, **TIGHT).ys.W)

@@ -10,6 +10,8 @@ from dynsim import compare as cp
 from dynsim.networks import NetParams, SSLNet, ViewData
 
 
+@pytest.mark.slow  # ~35 s; by default test_compare_command runs the same agreement/gd_order end to end, and
+# test_networks checks GD first order and SGD vs the flow (tian2021.md §5)
 def test_figure_data_flow_gd_sgd_and_first_order(tmp_path):
     """The stored data: GD and SGD (lr 0.01, t = 10) within 1e-2 of the theory, GD first order
     (|order - 1| < 0.1 as lr halves); tian2021.md §5 measured 2.5e-3 for SGD at batch 4096."""
@@ -55,7 +57,6 @@ def test_compare_command_rejects_bad_input(capsys):
     assert cli.main(["compare", "--lrs", "0.01,0.02"]) == 2
 
 
-@pytest.mark.slow  # ~30 s of compiles; the same functions are checked by test_figure_data_flow_gd_sgd_and_first_order
 def test_compare_command(tmp_path, capsys):
     assert cli.main(["compare", "--t1", "1", "--lrs", "0.1,0.05", "--batch", "256", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -235,6 +235,7 @@ def test_network_sweep_matches_a_direct_flow():
     np.testing.assert_allclose(res["final_spectrum"][0], s, rtol=1e-6)
 
 
+@pytest.mark.slow  # ~20 s; test_grassmann checks Oja vs naive flows directly
 def test_grassmann_sweep_constrained_vs_naive():
     """esser2023.md §2-3 through the sweep: Oja's constrained flow keeps W orthonormal and its feature variances
     reach the top-h eigenvalues of Sigma (no collapse); the naive flow collapses to rank one, and completely
@@ -313,6 +314,7 @@ run_sweep(load_config(sys.argv[1]), sys.argv[2], progress=False, on_chunk=kill)
 """
 
 
+@pytest.mark.slow  # ~23 s (two interpreter starts); by default corrupt and partial chunks are recomputed on rerun
 def test_killed_subprocess_resumes_to_identical_results(reference, tmp_path):
     """A sweep process SIGKILLed mid-run (chunk 4 of 12 in flight), then the same `dynsim sweep` command:
     only the missing chunks are computed and the results equal an uninterrupted run."""

@@ -35,11 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from dynsim.networks import NetParams, SSLNet, ViewData, train
-
 from dynsim.analytic import halvagal2023 as hv
 from dynsim.eigenmodes import SSLModes
 from dynsim.figures.registry import register
+from dynsim.networks import NetParams, SSLNet, ViewData, train
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers import solve
 
