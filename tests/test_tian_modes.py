@@ -1,6 +1,5 @@
 """Per-mode Tian et al. (2021) system against the oracles of shared/theory/tian2021.md §4."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

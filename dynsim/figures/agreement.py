@@ -9,7 +9,6 @@ slope-1 guide (first order, Euler).
 
 from __future__ import annotations
 
-import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
