@@ -14,12 +14,14 @@ def _set_precision(float32: bool) -> None:
 
 
 def _cmd_figures(args) -> int:
-    from dynsim.figures import generate
-    from dynsim.figures.registry import load_all
+    from dynsim.figures import FIGURES, generate
+    from dynsim.figures.registry import figure_names
 
     if args.list:
-        for spec in load_all().values():
-            print(f"{spec.name:24s} {spec.description}")
+        names = figure_names()
+        width = max(map(len, names))
+        for name in names:
+            print(f"{name:{width}s}  {FIGURES[name].description}")
         return 0
     t0 = time.perf_counter()
     try:

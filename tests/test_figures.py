@@ -24,6 +24,8 @@ def test_registry_lists_every_figure_of_the_issue():
             "halvagal2023_fig2_eigenvalues", "halvagal2023_fig2_trajectories", "halvagal2023_fig5",
             "esser2023_grassmann", "richemond2023_filters", "li2022_auc", "theory_vs_simulation",
             "sweep_tian_boundary"} <= names
+    order = registry.figure_names()  # by paper, then figure number
+    assert order.index("tian2021_fig9") < order.index("tian2021_fig10") and order[0] == "esser2023_grassmann"
 
 
 def test_tian_fig4_eq16_equals_eqs_11_12_on_the_parabola():

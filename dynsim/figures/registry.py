@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -73,14 +74,19 @@ def load_all() -> dict[str, FigureSpec]:
     return FIGURES
 
 
-def generate(names=None, out_dir="figures", fast=False, progress=print) -> list[Path]:
-    """Regenerate the named figures (all when ``names`` is empty) into ``out_dir``."""
+def figure_names() -> list[str]:
+    """Every registered figure name, by paper and then figure number (``tian2021_fig9`` before ``_fig10``)."""
     load_all()
+    return sorted(FIGURES, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
 
-    names = list(names or FIGURES)
+
+def generate(names=None, out_dir="figures", fast=False, progress=print) -> list[Path]:
+    """Regenerate the named figures (all, in :func:`figure_names` order, when ``names`` is empty) into ``out_dir``."""
+    available = figure_names()
+    names = list(names or available)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
-        raise KeyError(f"unknown figure(s) {unknown}; available: {', '.join(FIGURES)}")
+        raise KeyError(f"unknown figure(s) {unknown}; available: {', '.join(available)}")
     written = []
     for i, name in enumerate(names, 1):
         progress(f"[{i}/{len(names)}] {name}: {FIGURES[name].description}")
