@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
+from dynsim import compare as cp
 from dynsim.analytic import halvagal2023 as hv
 from dynsim.eigenmodes import SSLModes
 from dynsim.figures.registry import register
@@ -101,11 +102,11 @@ def fig2_eigenvalues(fast: bool = False):
 
 # --- networks: Fig. 2 trajectories and Fig. 5 --------------------------------------------------
 NET_N, NET_M, NET_LR, NET_STEPS = 6, 2, 0.01, 1500
-NET_SETTINGS = (  # (label, mode-model options, network options)
-    ("no stop-grad", dict(stop_gradient=False), dict(stop_gradient=False)),
-    ("no predictor", dict(predictor="identity"), dict(predictor="identity")),
-    ("plain", dict(), dict()),
-    ("IsoLoss", dict(iso=True), dict(iso=True)),
+NET_SETTINGS = (  # (label, network options); the mode model follows from the network (compare.mode_theory)
+    ("no stop-grad", dict(stop_gradient=False)),
+    ("no predictor", dict(predictor="identity")),
+    ("plain", dict()),
+    ("IsoLoss", dict(iso=True)),
 )
 
 
@@ -115,20 +116,20 @@ def _net(loss: str, iso: bool = False, **opts) -> SSLNet:
     return SSLNet(loss=loss + ("_iso" if iso else ""), target="online", predictor_input="WWt", **opts)
 
 
-def network_vs_modes(W0, loss: str, mode_opts: dict, net_opts: dict, n_steps: int, n_saves: int,
-                     sigma2: float = TOY_SIGMA2, n_nodes: int = 4096):
-    """Network GD on the exact expectation and the per-mode ODE from the eigenvalues of :math:`W_0W_0^\\top`.
+def network_vs_modes(W0, loss: str, net_opts: dict, n_steps: int, n_saves: int, sigma2: float = TOY_SIGMA2,
+                     n_nodes: int = 4096):
+    """Network GD on the exact expectation and the per-mode ODE that :func:`dynsim.compare.mode_theory` maps
+    the same network configuration to (started from the eigenvalues of :math:`W_0W_0^\\top`).
 
     Returns ``(t, W_net, c_net, c_ode)``: ``W_net`` (T, M, N); ``c_net``, ``c_ode`` (T, M) ascending."""
     args = (NetParams(), ViewData.isotropic(W0.shape[1], sigma2))
     net = _net(loss, n_nodes=n_nodes, **net_opts)
-    sol = train(net, net.initial_state(jnp.asarray(W0), args=args), args, NET_LR, n_steps, n_saves=n_saves)
+    y0 = net.initial_state(jnp.asarray(W0), args=args)
+    sol = train(net, y0, args, NET_LR, n_steps, n_saves=n_saves)
     W = np.asarray(sol.ys.W)
     c_net = np.linalg.eigvalsh(W @ np.swapaxes(W, -1, -2))
-    c0 = np.linalg.eigvalsh(W0 @ W0.T)
-    model = SSLModes(loss=loss, n_nodes=n_nodes, **mode_opts)
-    ms = solve(model, model.initial_state(jnp.sqrt(jnp.asarray(c0))), (TianParams(), ModeData.isotropic(sigma2, len(c0))),
-               NET_LR * n_steps, saveat=np.asarray(sol.ts), method="rk45", rtol=1e-9, atol=1e-12)
+    modes, margs, y0m = cp.mode_theory(net, y0, args)
+    ms = solve(modes, y0m, margs, NET_LR * n_steps, saveat=np.asarray(sol.ts), method="rk45", rtol=1e-9, atol=1e-12)
     c_ode = np.sort(np.asarray(ms.ys.w) ** 2, axis=-1)
     return np.asarray(sol.ts), W, c_net, c_ode
 
@@ -146,9 +147,8 @@ def fig2_trajectories_data(fast: bool = False) -> dict:
     steps, n_saves = (500, 25) if fast else (NET_STEPS, 75)
     out = {"W0": W0, "X": X, "sigma2": TOY_SIGMA2, "lr": NET_LR}
     for loss in ("euclidean", "cosine"):
-        for col, (_, mode_opts, net_opts) in enumerate(NET_SETTINGS):
-            t, W, c_net, c_ode = network_vs_modes(W0, loss, mode_opts, net_opts, steps, n_saves,
-                                                  n_nodes=1024 if fast else 4096)
+        for col, (_, net_opts) in enumerate(NET_SETTINGS):
+            t, W, c_net, c_ode = network_vs_modes(W0, loss, net_opts, steps, n_saves, n_nodes=1024 if fast else 4096)
             out[f"t_{loss}_{col}"], out[f"W_{loss}_{col}"] = t, W
             out[f"c_net_{loss}_{col}"], out[f"c_ode_{loss}_{col}"] = c_net, c_ode
     return out
@@ -162,7 +162,7 @@ def fig2_trajectories(fast: bool = False):
     fig = Figure(figsize=(14, 12.5), layout="constrained")
     axes = fig.subplots(4, 4)
     for r, loss in enumerate(("euclidean", "cosine")):
-        for col, (label, _, _) in enumerate(NET_SETTINGS):
+        for col, (label, _) in enumerate(NET_SETTINGS):
             ax, ex = axes[2 * r, col], axes[2 * r + 1, col]
             Z = d[f"W_{loss}_{col}"] @ d["X"]  # (T, M, 20)
             for i in range(Z.shape[-1]):
@@ -206,7 +206,7 @@ def fig5_data(fast: bool = False) -> dict:
         out[f"level_euclidean_{i}"] = 1 / (1 + TOY_SIGMA2)
         out[f"level_cosine_{i}"] = float(hv.cosine_end_level(c0))
         for loss in ("euclidean", "cosine"):
-            t, _, c_net, c_ode = network_vs_modes(W0, loss, {}, {}, NET_STEPS, n_saves, n_nodes=1024 if fast else 4096)
+            t, _, c_net, c_ode = network_vs_modes(W0, loss, {}, NET_STEPS, n_saves, n_nodes=1024 if fast else 4096)
             out["t"], out[f"c_net_{loss}_{i}"], out[f"c_ode_{loss}_{i}"] = t, c_net, c_ode
     return out
 

@@ -52,9 +52,11 @@ FIG5_BETAS = (0.4, 0.1, 0.02)  # at eta = 0.04
 
 def mode_K(p, s, tau, params: TianParams, data: ModeData):
     r"""Theorem 3's :math:`K` in the mode basis (diagonal): :math:`K_j = \lambda_s(\tfrac{\alpha_p}{2}s_j +
-    p_j^2) - \tau_j\lambda_d p_j + \tfrac32\eta` (:func:`dynsim.analytic.tian2021.theorem3_K` with
-    :math:`F = \mathrm{diag}(s)`, :math:`W_p = \mathrm{diag}(p)` and a per-mode τ)."""
-    return data.lambda_s * (params.alpha_p / 2 * s + p**2) - tau * data.lambda_d * p + 1.5 * params.eta
+    p_j^2) - \tau_j\lambda_d p_j + \tfrac32\eta`, i.e. :func:`dynsim.analytic.tian2021.theorem3_K` of each mode
+    as a 1×1 system (:math:`F = s_j`, :math:`W_p = p_j`) with its own τ_j. Shapes broadcast; returns ``K_j``."""
+    one = lambda x: np.asarray(x)[..., None, None]  # noqa: E731  (each mode a 1x1 matrix)
+    K = th.theorem3_K(one(s), one(p), one(tau), params.eta, params.alpha_p, data.lambda_s, data.lambda_d)
+    return np.asarray(K)[..., 0, 0]
 
 
 def fig5_data(fast: bool = False) -> dict:
