@@ -9,13 +9,13 @@ Importing dynsim never changes global JAX flags: enable float64 yourself with
 ``jax.config.update("jax_enable_x64", True)`` (the tests and the CLI do).
 """
 
+from dynsim._version import __version__
 from dynsim import analytic, eigenmodes, networks, solvers, units
 from dynsim.eigenmodes import ModeState, PredictorParams, PSTState, SSLModes, TianModes, TianPST
 from dynsim.networks import CorrelationState, MatrixState, TianCorrelationFlow, TianMatrixFlow
 from dynsim.params import ModeData, MomentData, TianParams
 from dynsim.solvers import CollapseEvent, Solution, SolveError, Status, gradient_descent, solve, solve_batch
 
-__version__ = "0.1.0"
 
 __all__ = [
     "CollapseEvent", "CorrelationState", "MatrixState", "ModeData", "ModeState", "MomentData",

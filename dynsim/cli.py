@@ -14,8 +14,7 @@ def _set_precision(float32: bool) -> None:
 
 
 def _cmd_figures(args) -> int:
-    from dynsim.figures import FIGURES, generate
-    from dynsim.figures.registry import figure_names
+    from dynsim.figures import FIGURES, figure_names, generate
 
     if args.list:
         names = figure_names()
@@ -42,7 +41,7 @@ def _write_compare(out, args, arrays: dict, summary: dict) -> None:
 
     import numpy as np
 
-    from dynsim.figures import run_metadata
+    from dynsim.provenance import run_metadata
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -244,7 +243,7 @@ def _cmd_sweep_plot(args) -> int:
 def _cmd_info(args) -> int:
     import json
 
-    from dynsim.figures import run_metadata
+    from dynsim.provenance import run_metadata
 
     print(json.dumps(run_metadata(), indent=2))
     return 0

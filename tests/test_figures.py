@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dynsim.analytic import tian2021 as th
-from dynsim.figures import registry
+from dynsim import figures as registry
 
 
 def _make(name):

@@ -34,8 +34,9 @@ import numpy as np
 from dynsim import _checks
 from dynsim.grassmann.linalg import check_problem, eigh_desc, qf, qf_cholesky, random_stiefel
 from dynsim.parallel import pad_and_shard
-from dynsim.solvers.api import _check_on_failure, _finish
-from dynsim.solvers.solution import Solution, Status
+from dynsim.solvers.defaults import DEFAULTS
+from dynsim.solvers.discrete import iterate
+from dynsim.solvers.solution import Solution, Status, check_on_failure, handle_failure
 
 RETRACTIONS = ("qr", "polar", "exp")
 METHODS = RETRACTIONS + ("subspace_iteration", "exact")
@@ -102,16 +103,13 @@ def rgd_core(A, W0, lr, every, method: str, n_saves: int):
     lr = jnp.asarray(lr, W0.dtype)
     lam, U = eigh_desc(A)
 
-    def block(Wt, _):
-        Wt = jax.lax.fori_loop(0, every, lambda _, w: rgd_step(w, lam, lr, method), Wt)
-        return Wt, U @ Wt
-
-    _, Ws = jax.lax.scan(block, U.T @ W0, None, length=n_saves)
-    return jnp.concatenate([W0[None], Ws])
+    sol = iterate(lambda w, _: rgd_step(w, lam, lr, method), U.T @ W0, n_saves, every, lr,
+                  save=lambda w: U @ w, first=W0)
+    return sol.ys
 
 
 def riemannian_gd(A, W0, lr, n_steps: int, *, method: str = "qr", n_saves: int | None = None,
-                  on_failure: str = "raise") -> Solution:
+                  on_failure: str = DEFAULTS.on_failure) -> Solution:
     r"""Riemannian GD (or the exact integrator) from ``W0`` for ``n_steps`` steps of size ``lr``.
 
     Args:
@@ -130,7 +128,7 @@ def riemannian_gd(A, W0, lr, n_steps: int, *, method: str = "qr", n_saves: int |
             convergence needs roughly :math:`\eta(\lambda_1 - \lambda_d)\lesssim 1` (esser2023.md §6).
     """
     _checks.check_choice("method", method, METHODS)
-    _check_on_failure(on_failure)
+    check_on_failure(on_failure)
     check_problem(A, W0)
     n_steps, n_saves = _checks.check_step_counts(lr, n_steps, n_saves)
     A, W0 = jnp.asarray(A), jnp.asarray(W0)
@@ -154,8 +152,9 @@ def riemannian_gd(A, W0, lr, n_steps: int, *, method: str = "qr", n_saves: int |
     k = (n_steps // n_saves) * jnp.arange(n_saves + 1, dtype=dtype)
     ts = lr[..., None] * k if lr.ndim == 1 else jnp.broadcast_to(lr * k, Ws.shape[:-2])
     sol = Solution(ts=ts, ys=Ws, status=status, event_time=jnp.full(status.shape, jnp.inf, dtype),
-                   n_steps=jnp.full(status.shape, n_steps, jnp.int32), time_axis=1 if batched else 0)
-    return _finish(sol, on_failure)
+                   n_steps=jnp.full(status.shape, n_steps, jnp.int32), n_rejected=jnp.zeros(status.shape, jnp.int32),
+                   n_rhs=jnp.full(status.shape, n_steps, jnp.int32), time_axis=1 if batched else 0)
+    return handle_failure(sol, on_failure)
 
 
 def riemannian_gd_widths(A, widths, seeds, lr, n_steps: int, *, method: str = "qr", n_saves: int | None = None,

@@ -19,7 +19,9 @@ import numpy as np
 from dynsim import _checks
 from dynsim.networks.ssl_net import NetState, SSLNet, _unpack
 from dynsim.solvers.api import solve
-from dynsim.solvers.solution import Solution, Status
+from dynsim.solvers.defaults import DEFAULTS
+from dynsim.solvers.discrete import iterate
+from dynsim.solvers.solution import Solution, check_on_failure, handle_failure
 
 
 @partial(jax.jit, static_argnames=("model", "n_saves", "every", "batch"))
@@ -33,22 +35,13 @@ def train_core(model: SSLNet, y0: NetState, args, lr, key, n_saves: int, every: 
 
     def step(y, k):
         b = nodes if batch is None else draw(jax.random.fold_in(key, k))
-        return model.step(y, k, b, batch is None, lr, args), None
+        return model.step(y, k, b, batch is None, lr, args)
 
-    def block(y, j):
-        y, _ = jax.lax.scan(step, y, j * every + jnp.arange(every))
-        return y, y
-
-    _, ys = jax.lax.scan(block, y0, jnp.arange(n_saves))
-    ys = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), y0, ys)
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(ys)]))
-    ts = lr * every * jnp.arange(n_saves + 1, dtype=y0.W.dtype)
-    return Solution(ts=ts, ys=ys, status=jnp.where(finite, Status.SUCCESS, Status.NONFINITE).astype(jnp.int32),
-                    event_time=jnp.asarray(jnp.inf, y0.W.dtype), n_steps=jnp.asarray(n_saves * every, jnp.int32))
+    return iterate(step, y0, n_saves, every, lr)
 
 
 def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | None = None, seed=0,
-          n_saves: int | None = None, on_failure: str = "raise") -> Solution:
+          n_saves: int | None = None, on_failure: str = DEFAULTS.on_failure) -> Solution:
     """Train for ``n_steps`` steps at learning rate ``lr``: GD on exact expected gradients
     (``batch=None``) or SGD with minibatches of ``batch``.
 
@@ -58,8 +51,11 @@ def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | N
         n_saves: number of saved states after the start (must divide ``n_steps``; default 1).
     Raises:
         ValueError: ``lr <= 0``, ``batch < 1``, ``sgd_sampling="moments"`` that does not apply, an EMA decay ``1 - lr*beta`` outside ``[0, 1]``,
-            or bad parameters/state (named); ``SolveError`` on a NaN/inf unless ``on_failure="return"``.
+            or bad parameters/state (named), or an unknown ``on_failure``.
+        SolveError: a NaN/inf appeared, with ``on_failure="raise"`` (``"warn"`` warns and ``"flag"`` returns
+            the run with ``status`` ``NONFINITE``, as in :func:`dynsim.solve`).
     """
+    check_on_failure(on_failure)
     n_steps, n_saves = _checks.check_step_counts(lr, n_steps, n_saves)
     if batch is not None and int(batch) < 1:
         raise ValueError(f"batch must be >= 1 (or None for exact expected gradients), got {batch}")
@@ -76,9 +72,7 @@ def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | N
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
     run = partial(train_core, model, y0, args, lr, n_saves=n_saves, every=n_steps // n_saves, batch=b)
     sol = replace(jax.vmap(run)(keys), time_axis=1) if np.ndim(seed) else run(keys[0])
-    if on_failure == "raise":
-        sol.raise_if_failed()
-    return sol
+    return handle_failure(sol, on_failure)
 
 
 def flow(model: SSLNet, y0: NetState, args, t1, *, saveat=None, **solver_kwargs) -> Solution:

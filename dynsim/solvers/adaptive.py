@@ -25,7 +25,8 @@ ADAPTIVE_METHODS = {
 def adaptive_solve(model, y0, args, t0, t1, ts, cfg, event=None):
     """Integrate ``model`` from ``t0`` to ``t1`` saving at ``ts`` (``ts[-1] <= t1``).
 
-    Returns ``(ys, status, event_time, n_steps)`` like :func:`dynsim.solvers.rk4.rk4_solve`.
+    Returns ``(ys, status, event_time, (n_accepted, n_rejected, n_rhs))`` like
+    :func:`dynsim.solvers.rk4.rk4_solve`; diffrax does not count right-hand sides (``n_rhs = -1``).
     """
     term = diffrax.ODETerm(lambda t, y, a: model(t, y, a))
     solver = ADAPTIVE_METHODS[cfg.method]()
@@ -71,4 +72,5 @@ def adaptive_solve(model, y0, args, t0, t1, ts, cfg, event=None):
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(y)) for y in jax.tree.leaves(ys)]))
     good = (status == Status.SUCCESS) | (status == Status.EVENT)
     status = jnp.where(good & ~finite, Status.NONFINITE, status).astype(jnp.int32)
-    return ys, status, event_time, sol.stats["num_steps"]
+    stats = (sol.stats["num_accepted_steps"], sol.stats["num_rejected_steps"], jnp.asarray(-1, jnp.int32))
+    return ys, status, event_time, tuple(jnp.asarray(x, jnp.int32) for x in stats)

@@ -9,22 +9,25 @@ leaves are traced, so new values never trigger a recompilation.
 Methods
 -------
 ==============  =============================================================
-``"tsit5"``     adaptive explicit 5(4), diffrax, PID controller (default)
+``"tsit5"``     adaptive explicit 5(4), diffrax, PID controller (default of one solve)
 ``"dopri5"``    adaptive explicit 5(4), diffrax
 ``"dopri8"``    adaptive explicit 8(5,3), diffrax
 ``"kvaerno5"``  adaptive implicit (stiff), diffrax
 ``"rk45"``      adaptive Dormand–Prince 5(4), dynsim's lean loop: fastest for
-                batches of small non-stiff systems (sweeps); steps land on saves
+                batches of small non-stiff systems (default of sweeps); steps land on saves
 ``"rk4"``       classical RK4, fixed step ``dt`` (``lax.scan``)
 ``"scipy:M"``   reference ``scipy.integrate.solve_ivp(method=M)``, M in RK45,
                 RK23, DOP853, Radau, BDF, LSODA (host, not jittable)
 ==============  =============================================================
+
+Defaults (method, tolerances by precision, step budget, ``on_failure``) are declared once in
+:mod:`dynsim.solvers.defaults`. Every backend fills the same :class:`Solution` fields: ``n_steps``
+(accepted steps), ``n_rejected`` and ``n_rhs`` (``-1`` where a backend does not report them).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from functools import partial
 
@@ -37,7 +40,8 @@ from dynsim.solvers.adaptive import ADAPTIVE_METHODS, adaptive_solve
 from dynsim.solvers.reference import SCIPY_METHODS, scipy_solve
 from dynsim.solvers.rk4 import rk4_solve
 from dynsim.solvers.rk45 import rk45_solve
-from dynsim.solvers.solution import Solution
+from dynsim.solvers.defaults import DEFAULTS
+from dynsim.solvers.solution import Solution, check_on_failure, handle_failure
 
 METHODS = tuple(ADAPTIVE_METHODS) + ("rk45", "rk4") + tuple(f"scipy:{m}" for m in SCIPY_METHODS)
 
@@ -46,10 +50,10 @@ METHODS = tuple(ADAPTIVE_METHODS) + ("rk45", "rk4") + tuple(f"scipy:{m}" for m i
 class SolverConfig:
     """Static (compile-time) solver settings. Tolerances are relative/absolute per component."""
 
-    method: str = "tsit5"
-    rtol: float = 1e-8
-    atol: float = 1e-10
-    max_steps: int = 100_000
+    method: str = DEFAULTS.method
+    rtol: float = DEFAULTS.rtol64
+    atol: float = DEFAULTS.atol64
+    max_steps: int = DEFAULTS.max_steps
     dt0: float | None = None
     substeps: int = 1  # RK4 steps per save interval
     step_to_saves: bool = False  # adaptive: force steps to land on the save times
@@ -63,11 +67,6 @@ def _state_dtype(y0):
     if not jnp.issubdtype(dt, jnp.floating):
         dt = jnp.result_type(float)
     return dt
-
-
-def _default_tols(dtype, rtol, atol):
-    f32 = jnp.finfo(dtype).bits <= 32
-    return (1e-5 if f32 else 1e-8) if rtol is None else rtol, (1e-7 if f32 else 1e-10) if atol is None else atol
 
 
 def save_times(t0, t1, saveat) -> np.ndarray:
@@ -94,7 +93,7 @@ def save_times(t0, t1, saveat) -> np.ndarray:
 def _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves=False) -> SolverConfig:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    rtol, atol = _default_tols(_state_dtype(y0), rtol, atol)
+    rtol, atol = DEFAULTS.tolerances(_state_dtype(y0), rtol, atol)
     _checks.check_positive("rtol", rtol)
     _checks.check_positive("atol", atol)
     if int(max_steps) < 1:
@@ -121,7 +120,9 @@ def _core(model, y0, args, t0, t1, ts, cfg: SolverConfig, event):
         ys, status, t_ev, n = rk45_solve(model, y0, args, t0, t1, ts, cfg, event)
     else:
         ys, status, t_ev, n = adaptive_solve(model, y0, args, t0, t1, ts, cfg, event)
-    return Solution(ts=ts, ys=ys, status=status, event_time=t_ev.astype(dtype), n_steps=n)
+    n_steps, n_rejected, n_rhs = n
+    return Solution(ts=ts, ys=ys, status=status, event_time=t_ev.astype(dtype), n_steps=n_steps,
+                    n_rejected=n_rejected, n_rhs=n_rhs)
 
 
 _solve_jit = jax.jit(_core, static_argnames=("model", "cfg", "event"))
@@ -134,9 +135,10 @@ def integrate(model, y0, args, t0, t1, ts, cfg: SolverConfig, event=None) -> Sol
     return _core(model, y0, args, t0, t1, ts, cfg, event)
 
 
-def solver_config(method="rk45", y0=None, rtol=None, atol=None, max_steps=100_000, dt=None, t0=0.0, ts=(1.0,),
-                  dt0=None, step_to_saves=False) -> SolverConfig:
-    """The static :class:`SolverConfig` :func:`solve` would use (tolerances default by ``y0``'s dtype)."""
+def solver_config(method=DEFAULTS.method, y0=None, rtol=None, atol=None, max_steps=DEFAULTS.max_steps, dt=None, t0=0.0,
+                  ts=(1.0,), dt0=None, step_to_saves=False) -> SolverConfig:
+    """The static :class:`SolverConfig` :func:`solve` would use (tolerances default by ``y0``'s dtype; the
+    defaults are those of :mod:`dynsim.solvers.defaults`, as for :func:`solve`)."""
     if method.startswith("scipy:"):
         raise ValueError("integrate() runs the JAX methods only")
     y0 = jnp.zeros(()) if y0 is None else y0
@@ -191,7 +193,7 @@ def _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes, chunk):
     sol = jax.lax.map(jax.vmap(solve_one), [to_chunks(leaves[i]) for i in batched])
     sol = jax.tree.map(lambda x: x.reshape((n_chunks * chunk,) + x.shape[2:])[:B], sol)
     return Solution(ts=sol.ts, ys=sol.ys, status=sol.status, event_time=sol.event_time,
-                    n_steps=sol.n_steps, time_axis=1)
+                    n_steps=sol.n_steps, n_rejected=sol.n_rejected, n_rhs=sol.n_rhs, time_axis=1)
 
 
 def default_chunk_size(batch: int, model=None, y0=None, *, state_size: int | None = None) -> int:
@@ -217,22 +219,9 @@ def _validate_args(args):
             node.validate()
 
 
-def _finish(sol: Solution, on_failure: str) -> Solution:
-    if on_failure == "raise":
-        return sol.raise_if_failed()
-    if on_failure == "warn" and not np.all(sol.ok):
-        warnings.warn(sol.failure_summary(), RuntimeWarning, stacklevel=3)
-    return sol
-
-
-def _check_on_failure(on_failure):
-    if on_failure not in ("raise", "warn", "flag"):
-        raise ValueError(f"on_failure must be 'raise', 'warn' or 'flag', got {on_failure!r}")
-
-
-def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method="tsit5", rtol=None, atol=None,
-          max_steps=100_000, dt=None, dt0=None, step_to_saves=False, event=None,
-          on_failure="raise") -> Solution:
+def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method=DEFAULTS.method, rtol=None, atol=None,
+          max_steps=DEFAULTS.max_steps, dt=None, dt0=None, step_to_saves=False, event=None,
+          on_failure=DEFAULTS.on_failure) -> Solution:
     r"""Integrate :math:`\dot y = \mathrm{model}(t, y, \mathrm{args})` from ``t0`` to ``t1``.
 
     Args:
@@ -255,7 +244,7 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method="tsit5", rtol=None
     Returns:
         :class:`Solution` with ``ts`` of shape ``(T,)`` and ``ys`` leaves of shape ``(T, ...)``.
     """
-    _check_on_failure(on_failure)
+    check_on_failure(on_failure)
     _validate_args(args)
     if hasattr(model, "validate"):
         model.validate(y0, args)
@@ -266,12 +255,12 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method="tsit5", rtol=None
                           rtol=cfg.rtol, atol=cfg.atol, event=event)
     else:
         sol = _solve_jit(model, y0, args, t0, t1, ts, cfg, event)
-    return _finish(sol, on_failure)
+    return handle_failure(sol, on_failure)
 
 
-def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, saveat=None, method="tsit5",
-                rtol=None, atol=None, max_steps=100_000, dt=None, dt0=None, step_to_saves=False,
-                event=None, chunk_size=None, on_failure="raise") -> Solution:
+def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, saveat=None, method=DEFAULTS.method,
+                rtol=None, atol=None, max_steps=DEFAULTS.max_steps, dt=None, dt0=None, step_to_saves=False,
+                event=None, chunk_size=None, on_failure=DEFAULTS.on_failure) -> Solution:
     """Solve a batch of problems in one jitted ``vmap`` call (same save times for all).
 
     ``batch_y0``: ``False`` (shared initial state) or ``True`` (leading batch axis on every leaf).
@@ -281,7 +270,7 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
     one after another (``lax.map``) and never change the results. Other arguments as in :func:`solve`. Returns a :class:`Solution` whose leaves have shape
     ``(B, T, ...)`` and ``status`` of shape ``(B,)``.
     """
-    _check_on_failure(on_failure)
+    check_on_failure(on_failure)
     if method.startswith("scipy:"):
         raise ValueError("solve_batch runs the JAX methods; loop over solve(..., method='scipy:...') instead")
     _validate_args(args)
@@ -298,4 +287,4 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     sol = _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes, min(chunk, B))
-    return _finish(sol, on_failure)
+    return handle_failure(sol, on_failure)

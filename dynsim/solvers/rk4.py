@@ -30,7 +30,7 @@ from dynsim.solvers.solution import Status
 def rk4_solve(model, y0, args, t0, ts, substeps: int, event=None):
     """Integrate ``model`` with RK4 from ``t0`` through the save times ``ts``.
 
-    Returns ``(ys, status, event_time, n_steps)`` with ``ys`` a PyTree whose
+    Returns ``(ys, status, event_time, (n_accepted, n_rejected, n_rhs))`` with ``ys`` a PyTree whose
     leaves have a leading time axis of length ``len(ts)``.
     """
     y0_flat, unravel = ravel_pytree(y0)
@@ -87,4 +87,5 @@ def rk4_solve(model, y0, args, t0, ts, substeps: int, event=None):
     finite = jnp.all(jnp.isfinite(ys))
     status = jnp.where(finite, status, Status.NONFINITE).astype(jnp.int32)
     n_steps = jnp.asarray(substeps * ts.shape[0], jnp.int32)
-    return jax.vmap(unravel)(ys), status, event_time, n_steps
+    n_rhs = 4 * n_steps + (0 if event is None else 1)  # + the end slope of the bracketing step
+    return jax.vmap(unravel)(ys), status, event_time, (n_steps, jnp.zeros((), jnp.int32), n_rhs)

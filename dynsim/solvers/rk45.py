@@ -45,7 +45,9 @@ SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 
 
 def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
-    """Integrate from ``t0`` to ``t1`` saving at ``ts``; returns ``(ys, status, event_time, n_steps)``."""
+    """Integrate from ``t0`` to ``t1`` saving at ``ts``; returns ``(ys, status, event_time, (n_accepted, n_rejected,
+    n_rhs))``: two right-hand sides for the start (slope and initial-step heuristic), six per step attempt, and
+    24 more (four polishing steps) when an event was located."""
     y0f, unravel = ravel_pytree(y0)
     dtype = y0f.dtype
     t0, t1, ts = (jnp.asarray(x, dtype) for x in (t0, t1, ts))
@@ -154,4 +156,7 @@ def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
         status = jnp.where(found, Status.EVENT, status)
     good = (status == Status.SUCCESS) | (status == Status.EVENT)
     status = jnp.where(good & ~jnp.all(jnp.isfinite(out)), Status.NONFINITE, status).astype(jnp.int32)
-    return jax.vmap(unravel)(out), status, event_time, n_acc
+    n_rhs = 2 + 6 * iters
+    if event is not None:
+        n_rhs = n_rhs + jnp.where(found, 24, 0)
+    return jax.vmap(unravel)(out), status, event_time, (n_acc, iters - n_acc, n_rhs.astype(jnp.int32))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import warnings
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from dynsim.solvers.defaults import ON_FAILURE
 
 
 class Status(enum.IntEnum):
@@ -37,7 +40,11 @@ class Solution:
         ys: the state PyTree, each leaf with the time axis at ``time_axis``.
         status: :class:`Status` code(s), shape ``()`` or ``(B,)``.
         event_time: time of the terminating event, ``inf`` when none occurred.
-        n_steps: number of accepted solver steps.
+        n_steps: accepted steps, for every backend (a discrete map: its iterations).
+        n_rejected: rejected step attempts (``0`` for fixed-step methods and discrete maps; ``-1`` where
+            the backend does not report it: the scipy reference).
+        n_rhs: evaluations of the model's right-hand side (a discrete map: its step function; ``-1``
+            where unknown: diffrax does not count them).
         time_axis: ``0`` for a single solve, ``1`` for a batch (static).
     """
 
@@ -46,6 +53,8 @@ class Solution:
     status: jax.Array
     event_time: jax.Array
     n_steps: jax.Array
+    n_rejected: jax.Array | None = None
+    n_rhs: jax.Array | None = None
     time_axis: int = field(default=0, metadata=dict(static=True))
 
     @property
@@ -80,3 +89,19 @@ class Solution:
                 hint += " A state became NaN/inf: check the parameters and initial state."
             raise SolveError(self.failure_summary() + "." + hint)
         return self
+
+
+def check_on_failure(on_failure) -> None:
+    """Raise ``ValueError`` unless ``on_failure`` is one of :data:`~dynsim.solvers.defaults.ON_FAILURE`."""
+    if on_failure not in ON_FAILURE:
+        raise ValueError(f"on_failure must be one of {ON_FAILURE}, got {on_failure!r}")
+
+
+def handle_failure(sol: Solution, on_failure: str, stacklevel: int = 3) -> Solution:
+    """Apply ``on_failure`` to a finished solve: raise :class:`SolveError`, warn, or return it flagged."""
+    check_on_failure(on_failure)
+    if on_failure == "raise":
+        return sol.raise_if_failed()
+    if on_failure == "warn" and not np.all(sol.ok):
+        warnings.warn(sol.failure_summary(), RuntimeWarning, stacklevel=stacklevel)
+    return sol

@@ -47,8 +47,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dynsim.solvers.defaults import DEFAULTS
+from dynsim.sweeps import models as _models
+from dynsim.sweeps.errors import ConfigError
+
 TOP_KEYS = ("name", "seed", "model", "params", "solve", "metrics", "run", "grid", "zip", "random")
-SOLVE_DEFAULTS = {"t1": 100.0, "saves": 21, "method": "rk45", "rtol": None, "atol": None, "max_steps": 100_000}
+SOLVE_DEFAULTS = {"t1": 100.0, "saves": 21, "method": DEFAULTS.batch_method, "rtol": None, "atol": None,
+                  "max_steps": DEFAULTS.max_steps}
 METRIC_DEFAULTS = {"collapse_threshold": 1e-6, "collapse": "all", "auc": "sigma", "fp_fraction": 0.9}
 RUN_DEFAULTS = {"chunk_size": 64}
 COLLAPSE_RULES = ("all", "none")
@@ -58,8 +63,6 @@ AUC_KINDS = ("sigma", "sigma2")
 EXAMPLES = Path(__file__).parent / "examples"  #: packaged example configs (``dynsim sweep examples``)
 
 
-class ConfigError(ValueError):
-    """A sweep configuration is invalid; the message names the key."""
 
 
 def example_path(name: str) -> Path:
@@ -268,7 +271,6 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
     """Read a sweep from a TOML path (or a dict), apply ``overrides`` (``"a.b=v"`` strings or
     ``(key, value)`` pairs), fill in defaults and validate everything, including the parameter
     values against the model (:mod:`dynsim.sweeps.models`). Raises :class:`ConfigError`."""
-    from dynsim.sweeps import models as _models
 
     models = _models if models is None else models
     if isinstance(source, dict):

@@ -46,6 +46,7 @@ from dynsim.networks.ssl_net import NetParams, SSLNet
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers.api import SolverConfig, integrate
 from dynsim.solvers.events import CollapseEvent
+from dynsim.sweeps.errors import ConfigError
 
 
 class Trajectory(NamedTuple):
@@ -386,8 +387,6 @@ def build_model(options: dict):
     """The adapter for ``options = {"kind": ..., <static options>}``: the options of the adapter's model class
     (e.g. :class:`~dynsim.eigenmodes.SSLModes`) and its own sizes. Raises ``ConfigError`` naming unknown kinds,
     unknown options and options of the wrong type or value."""
-    from dynsim.sweeps.config import ConfigError
-
     opts = dict(options)
     kind = opts.pop("kind", None)
     if kind not in ADAPTERS:

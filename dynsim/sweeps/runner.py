@@ -39,6 +39,7 @@ import numpy as np
 
 from dynsim.solvers.api import default_chunk_size, solver_config
 from dynsim.solvers.solution import Status
+from dynsim.provenance import run_metadata
 from dynsim.sweeps import metrics, store
 from dynsim.sweeps.config import SweepConfig
 from dynsim.sweeps.models import Recipe, build_model
@@ -215,8 +216,6 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
     Failed solves are not raised: they are counted, reported, and flagged in the ``status`` summary.
     ``on_chunk(k, n_written)`` is called after each chunk file is written (e.g. for a GUI or a test).
     """
-    from dynsim.figures.registry import run_metadata
-
     if distributed:
         part, devices = distributed_part(devices)
     out = Path(out)

@@ -1,0 +1,26 @@
+"""Provenance recorded with every output (figures, sweep runs, comparisons): versions, devices, precision."""
+
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+
+from dynsim._version import __version__
+
+
+def run_metadata() -> dict:
+    """Versions, device and precision, stored with every output."""
+    import jax
+    import jaxlib
+
+    return {
+        "dynsim": __version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "backend": jax.default_backend(),
+        "devices": [d.device_kind for d in jax.devices()],
+        "x64": bool(jax.config.jax_enable_x64),
+    }
