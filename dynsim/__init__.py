@@ -1,24 +1,36 @@
 """dynsim: learning dynamics of non-contrastive self-supervised learning in linear networks.
 
-Data flow: parameters (:mod:`dynsim.params`, :mod:`dynsim.units`) -> model
-(:mod:`dynsim.eigenmodes`, :mod:`dynsim.networks`) -> solver (:mod:`dynsim.solvers`)
--> :class:`~dynsim.solvers.Solution` -> closed forms and plots (:mod:`dynsim.analytic`,
-:mod:`dynsim.figures`).
+One model family at two levels, assembled from components defined once
+(:mod:`dynsim.components`: loss, predictor, target, expectation):
+
+* :class:`Modes` — the eigenmode ODEs (``args``: :class:`ModeData`);
+* :class:`Network` — linear networks as weight matrices, trained by flow (:func:`solve`), GD or SGD
+  (:func:`train`; ``args``: :class:`ViewData`); :func:`reduce_to_modes` hands back the eigenmode model.
+
+Data flow: components and data (:mod:`dynsim.components`, :mod:`dynsim.params`, :mod:`dynsim.units`)
+-> model (:mod:`dynsim.models`) -> solver (:mod:`dynsim.solvers`) -> :class:`Solution` -> comparisons,
+closed forms, sweeps and plots (:mod:`dynsim.compare`, :mod:`dynsim.analytic`, :mod:`dynsim.sweeps`,
+:mod:`dynsim.figures`). The option-string presets of earlier releases (:class:`TianModes`,
+:class:`SSLModes`, :class:`~dynsim.networks.SSLNet`) name models of this family.
 
 Importing dynsim never changes global JAX flags: enable float64 yourself with
 ``jax.config.update("jax_enable_x64", True)`` (the tests and the CLI do).
 """
 
 from dynsim._version import __version__
-from dynsim import analytic, eigenmodes, networks, solvers, units
-from dynsim.eigenmodes import ModeState, PredictorParams, PSTState, SSLModes, TianModes, TianPST
-from dynsim.networks import CorrelationState, MatrixState, TianCorrelationFlow, TianMatrixFlow
+from dynsim import analytic, components, eigenmodes, models, networks, solvers, units
+from dynsim.eigenmodes import PredictorParams, PSTState, SSLModes, TianModes, TianPST
+from dynsim.models import ModeState, Modes, NetState, Network, reduce_to_modes
+from dynsim.networks import (CorrelationState, MatrixState, NetParams, SSLNet, TianCorrelationFlow, TianMatrixFlow,
+                             ViewData, flow, train)
 from dynsim.params import ModeData, MomentData, TianParams
 from dynsim.solvers import CollapseEvent, Solution, SolveError, Status, gradient_descent, solve, solve_batch
-
+from dynsim import compare, grassmann, sweeps  # noqa: E402  (they build on the names above)
 
 __all__ = [
-    "CollapseEvent", "CorrelationState", "MatrixState", "ModeData", "ModeState", "MomentData",
-    "PSTState", "PredictorParams", "SSLModes", "Solution", "SolveError", "Status", "TianCorrelationFlow", "TianMatrixFlow",
-    "TianModes", "TianPST", "TianParams", "analytic", "eigenmodes", "gradient_descent", "networks", "solvers", "solve", "solve_batch", "units",
+    "CollapseEvent", "CorrelationState", "MatrixState", "ModeData", "ModeState", "Modes", "MomentData", "NetParams",
+    "NetState", "Network", "PSTState", "PredictorParams", "SSLModes", "SSLNet", "Solution", "SolveError", "Status",
+    "TianCorrelationFlow", "TianMatrixFlow", "TianModes", "TianPST", "TianParams", "ViewData", "analytic", "compare",
+    "components", "eigenmodes", "flow", "gradient_descent", "grassmann", "models", "networks", "reduce_to_modes",
+    "solve", "solve_batch", "solvers", "sweeps", "train", "units",
 ]

@@ -55,12 +55,13 @@ def _cmd_compare_grassmann(args) -> int:
     import numpy as np
 
     from dynsim.grassmann import agreement as ga
+    from dynsim.grassmann.trace_losses import LOSSES as GRASSMANN_LOSSES
 
     loss = args.loss or "contrastive"
     t1 = 6.0 if args.t1 is None else args.t1
     try:
-        if loss not in ("contrastive", "alignment", "mse"):
-            raise ValueError(f"--model grassmann takes --loss contrastive, alignment or mse, got {loss!r}")
+        if loss not in GRASSMANN_LOSSES:
+            raise ValueError(f"--model grassmann takes --loss {', '.join(GRASSMANN_LOSSES)}, got {loss!r}")
         lrs = _decreasing_lrs(args.lrs or "0.1,0.05,0.025")
         A, W0 = ga.protocol_problem(loss, d=args.d, h=args.h, n=args.n, seed=args.seed)
         print(f"dynsim compare --model grassmann: loss={loss} d={args.d} h={args.h} n={args.n} t1={t1:g} "
@@ -98,15 +99,15 @@ def _cmd_compare(args) -> int:
     import numpy as np
 
     from dynsim import compare as cp
+    from dynsim.networks.losses import LOSSES as NETWORK_LOSSES
 
     if args.model == "grassmann":
         return _cmd_compare_grassmann(args)
     args.loss = args.loss or "euclidean"
     args.t1 = 10.0 if args.t1 is None else args.t1
     try:
-        if args.loss not in ("euclidean", "cosine", "euclidean_iso", "cosine_iso"):
-            raise ValueError(f"--model network takes --loss euclidean, cosine, euclidean_iso or cosine_iso, "
-                             f"got {args.loss!r}")
+        if args.loss not in NETWORK_LOSSES:
+            raise ValueError(f"--model network takes --loss {', '.join(NETWORK_LOSSES)}, got {args.loss!r}")
         net, y0, nargs = cp.default_setup(n1=args.n1, n2=args.n2, seed=args.seed, loss=args.loss,
                                           predictor=args.predictor, target=args.target, sigma2=args.sigma2,
                                           alpha_p=args.alpha_p, beta=args.beta, wd=args.wd,
@@ -250,6 +251,11 @@ def _cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dynsim import components
+    from dynsim.grassmann.trace_losses import LOSSES as GRASSMANN_LOSSES
+    from dynsim.networks import ssl_net
+    from dynsim.networks.losses import LOSSES as NETWORK_LOSSES
+
     parser = argparse.ArgumentParser(
         prog="dynsim",
         description="Learning dynamics of non-contrastive SSL (BYOL, SimSiam, DirectPred, IsoLoss) "
@@ -279,19 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "problem, compared through projectors and principal angles, with fitted orders.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     cmp.add_argument("--model", default="network", choices=["network", "grassmann"], help="what to compare")
-    cmp.add_argument("--loss", default=None,
-                     help="network: euclidean (default), cosine, euclidean_iso, cosine_iso; "
-                          "grassmann: contrastive (default), alignment, mse")
+    cmp.add_argument("--loss", default=None, choices=NETWORK_LOSSES + GRASSMANN_LOSSES,
+                     help=f"network: {', '.join(NETWORK_LOSSES)} (default {NETWORK_LOSSES[0]}); "
+                          f"grassmann: {', '.join(GRASSMANN_LOSSES)} (default {GRASSMANN_LOSSES[0]})")
     cmp.add_argument("--t1", type=float, default=None, help="final time t = lr * steps (default 10 network, 6 grassmann)")
     cmp.add_argument("--lrs", default=None, help="decreasing learning rates for the order "
                                                  "(default 0.04,0.02,0.01 network; 0.1,0.05,0.025 grassmann)")
     cmp.add_argument("--seed", type=int, default=0, help="seed of the data / initial state and of SGD")
     cmp.add_argument("--out", default=None, help="folder for compare.npz and compare.json (default: print only)")
     net = cmp.add_argument_group("network options (--model network)")
-    net.add_argument("--predictor", default="trainable",
-                     help="trainable, symmetric, identity, power, directpred_paper, directpred_code, directset")
-    net.add_argument("--target", default="ema", choices=["ema", "online"])
-    net.add_argument("--predictor-input", default="features", choices=["features", "WWt", "WXWt"])
+    net.add_argument("--predictor", default="trainable", choices=ssl_net.PREDICTORS,
+                     help="the predictor (those with an eigenmode theory: trainable, symmetric, identity and the "
+                          "spectral closed forms)")
+    net.add_argument("--target", default="ema", choices=ssl_net.TARGETS)
+    net.add_argument("--predictor-input", default="features", choices=components.INPUTS,
+                     help="moments fed to a closed-form predictor")
     net.add_argument("--n1", type=int, default=8, help="input dimension")
     net.add_argument("--n2", type=int, default=4, help="output dimension (modes)")
     net.add_argument("--sigma2", type=float, default=0.5, help="augmentation variance")
@@ -404,9 +412,9 @@ def _expose_cpu_devices(argv) -> None:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
     argv = _route_sweep(argv)
-    _expose_cpu_devices(argv)
+    _expose_cpu_devices(argv)  # before anything imports JAX (the parser reads the option tables of the package)
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -1,11 +1,11 @@
 r"""Theory vs simulation: run the eigenmode theory and a network simulation of one configuration
 and measure how far apart their mode spectra are.
 
-The eigenmode theory of an :class:`~dynsim.networks.SSLNet` is the :class:`~dynsim.eigenmodes.SSLModes`
-with the same loss, predictor and target (:func:`mode_theory`). It applies for isotropic data
-(:math:`\Sigma_x = aI`, :math:`\Sigma_n = bI`, i.e. :math:`\lambda_s = a+b`, :math:`\lambda_d = a`), a
-predictor that shares the eigenbasis of :math:`F = WW^\top` (trainable from an aligned start,
-Tian et al. 2021 §3 and tian2021.md §4.5 test 4; closed forms of the spectrum, Halvagal et al. 2023
+The eigenmode theory of a network is the :class:`~dynsim.Modes` model with the same components
+(:func:`mode_theory`, :func:`dynsim.models.reduce_to_modes`). It applies for data whose moments share the
+start's input directions (isotropic data :math:`\Sigma_x = aI`, :math:`\Sigma_n = bI` always do:
+:math:`\lambda_s = a+b`, :math:`\lambda_d = a`), a predictor that shares the eigenbasis of :math:`F = WW^\top`
+(trainable from an aligned start, Tian et al. 2021 §3; spectral closed forms, Halvagal et al. 2023
 §2.2), and an EMA target proportional to the online network at the start.
 
 **Error measure.** With :math:`c(t)` the ascending eigenvalues of :math:`WW^\top` (simulation) and
@@ -30,10 +30,9 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from dynsim.eigenmodes import PredictorParams, SSLModes
-from dynsim.networks import NetParams, NetState, SSLNet, ViewData, flow, train
-from dynsim.networks import predictors as cf
-from dynsim.params import ModeData, TianParams
+from dynsim.models import NetState, reduce_to_modes
+from dynsim.networks import NetParams, SSLNet, ViewData, flow, train
+from dynsim.networks.training import as_network
 from dynsim.solvers.api import solve
 
 TIGHT = dict(method="dopri8", rtol=1e-11, atol=1e-13, step_to_saves=True)
@@ -52,64 +51,12 @@ def aligned_start(rng, n1: int, n2: int, c0, p0=None, target_ratio: float = 0.0)
     return W0, Wp0, target_ratio * W0
 
 
-def _isotropic_levels(data: ViewData):
-    X, N = np.asarray(data.input_moment), np.asarray(data.noise_cov)
-    a, b = X[0, 0], N[0, 0]
-    n = X.shape[0]
-    if np.max(np.abs(X - a * np.eye(n))) > 1e-12 * max(a, 1) or np.max(np.abs(N - b * np.eye(n))) > 1e-12 * max(b, 1):
-        raise ValueError("the eigenmode theory needs isotropic data: data_cov = a I and noise_cov = b I "
-                         "(a finite dataset's empirical moment is not isotropic)")
-    return float(a + b), float(a)
-
-
-def mode_theory(net: SSLNet, y0: NetState, args):
-    """The :class:`SSLModes` model, its ``args`` and initial :class:`ModeState` for this network
-    configuration; ``ValueError`` (saying why) where the per-mode theory does not apply."""
-    params, data = args
-    lam_s, lam_d = _isotropic_levels(data)
-    n2 = np.shape(y0.W)[0]
-    if net.predictor in ("trainable", "symmetric"):
-        kind = "trainable"
-    elif net.predictor == "identity" or net.predictor in cf.SPECTRAL:
-        kind = net.predictor
-    else:
-        raise ValueError(f"no eigenmode theory for predictor {net.predictor!r} (theory exists for trainable, "
-                         f"identity and {cf.SPECTRAL})")
-    if net.closed_form and (float(params.rho) != 0 or float(params.pred_ema) != 0 or net.freq != 1):
-        raise ValueError("the eigenmode theory has instantaneous closed-form predictors: use rho = 0, pred_ema = 0, freq = 1")
-    ridge = float(params.ridge)
-    if ridge and net.predictor not in ("power", "directset"):
-        raise ValueError(f"a ridge is not a per-mode option of {net.predictor!r}; use ridge = 0")
-    if kind == "trainable" and float(params.wd) != float(params.wd_p):
-        raise ValueError("the eigenmode theory has one weight decay: set wd_p = wd")
-    F0 = np.asarray(y0.W) @ np.asarray(y0.W).T
-    c0, U = np.linalg.eigh(F0)
-    w0 = np.sqrt(np.maximum(c0, 0.0))
-    if kind == "trainable":
-        P = U.T @ np.asarray(y0.W_p) @ U
-        if np.max(np.abs(P - np.diag(np.diag(P)))) > 1e-8 * max(np.max(np.abs(P)), 1e-300):
-            raise ValueError("the eigenmode theory needs an aligned start: W_p(0) must be symmetric and commute "
-                             "with W(0)W(0)^T (see dynsim.compare.aligned_start)")
-        p0 = np.diag(P)
-    else:
-        p0 = None
-    Wa0 = np.asarray(y0.W_a)
-    if net.target == "ema":
-        tau0 = float(np.sum(Wa0 * np.asarray(y0.W)) / max(np.sum(np.asarray(y0.W) ** 2), 1e-300))
-        if np.max(np.abs(Wa0 - tau0 * np.asarray(y0.W))) > 1e-8 * max(np.max(np.abs(Wa0)), 1e-300):
-            raise ValueError("the eigenmode theory needs W_a(0) proportional to W(0) (e.g. 0, or a copy)")
-        wa0 = tau0 * w0
-    else:
-        wa0 = None
-    modes = SSLModes(loss=net.loss.split("_")[0], predictor=kind, target=net.target, stop_gradient=net.stop_gradient,
-                     iso=net.loss.endswith("_iso"), predictor_input=net.predictor_input, norm=net.norm,
-                     n_nodes=net.n_nodes, seed=net.seed)
-    margs = (TianParams(alpha_p=params.alpha_p, beta=params.beta, eta=params.wd),
-             ModeData(lambda_s=jnp.full(n2, lam_s), lambda_d=jnp.full(n2, lam_d)),
-             PredictorParams(power=params.power, eps=params.eps + ridge))
-    pred = margs[2]
-    y0m = modes.initial_state(w0, p0, wa0, params=margs[0], data=margs[1], pred=pred)
-    return modes, margs, y0m
+def mode_theory(net, y0: NetState, args):
+    """The eigenmode model, its ``args`` (:class:`~dynsim.params.ModeData`) and initial
+    :class:`~dynsim.models.ModeState` of this network configuration (:func:`dynsim.models.reduce_to_modes` on
+    the network's own components); ``ValueError`` (saying why) where the per-mode theory does not apply."""
+    network, data = as_network(net, args)
+    return reduce_to_modes(network, y0, data)
 
 
 @dataclass(frozen=True)
@@ -134,7 +81,7 @@ def spectrum_error(sim, theory) -> float:
     return float(np.max(np.max(np.abs(sim - theory), axis=-1) / np.max(np.abs(theory), axis=-1)))
 
 
-def theory_spectrum(net: SSLNet, y0: NetState, args, ts) -> np.ndarray:
+def theory_spectrum(net, y0: NetState, args, ts) -> np.ndarray:
     """Ascending theory spectra :math:`c_j(t)` at ``ts`` (a tight dopri8 solve of :func:`mode_theory`)."""
     modes, margs, y0m = mode_theory(net, y0, args)
     ts = np.asarray(ts, float)
@@ -142,7 +89,7 @@ def theory_spectrum(net: SSLNet, y0: NetState, args, ts) -> np.ndarray:
     return np.sort(np.asarray(sol.ys.w) ** 2, axis=-1)
 
 
-def agreement(net: SSLNet, y0: NetState, args, t1: float, *, method: str = "flow", lr: float | None = None,
+def agreement(net, y0: NetState, args, t1: float, *, method: str = "flow", lr: float | None = None,
               batch: int | None = None, seed=0, n_saves: int = 20) -> Agreement:
     """Run the theory and the network (``method``: ``"flow"``, ``"gd"`` or ``"sgd"`` with ``lr`` and
     ``batch``) to time ``t1`` and compare their spectra at ``n_saves + 1`` common times."""
@@ -168,11 +115,11 @@ def agreement(net: SSLNet, y0: NetState, args, t1: float, *, method: str = "flow
     return Agreement(ts=ts, theory=th, simulation=sim, max_rel_error=spectrum_error(sim, th), method=method)
 
 
-def gd_order(net: SSLNet, y0: NetState, args, t1: float, lrs=(0.04, 0.02, 0.01), reference: str = "auto") -> dict:
+def gd_order(net, y0: NetState, args, t1: float, lrs=(0.04, 0.02, 0.01), reference: str = "auto") -> dict:
     """Error of exact-gradient GD at time ``t1`` for each learning rate (halving), against the theory
     or the network flow (``reference``), and the fitted orders between successive rates."""
-    if reference == "auto":
-        reference = "flow" if net.loss.startswith("cosine") else "theory"
+    if reference == "auto":  # the theory's expectation is exact for second-moment losses only
+        reference = "theory" if as_network(net, args)[0].loss.quadratic else "flow"
     if reference not in ("theory", "flow"):
         raise ValueError(f"unknown reference {reference!r}; choose 'theory', 'flow' or 'auto'")
     if reference == "theory":

@@ -10,16 +10,28 @@ The same three choices act on a scalar mode :math:`w` or a matrix :math:`W` alik
 ``"fixed_tau"`` :math:`\tau W` (Assumption 1, const.)  :math:`\dot W_a = \tau \dot W` (stays τW)
 ==============  =====================================  ==========================================
 
-Without stop-gradient (Theorem 2) the target must be ``"online"``.
+Without stop-gradient (Theorem 2) the target must be ``"online"``. These functions name the target
+components of :mod:`dynsim.components` (:class:`~dynsim.components.EMA`, :class:`~dynsim.components.Online`,
+:class:`~dynsim.components.FixedTau`) by their option strings; the components define the rules.
 """
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
 from dynsim import _checks
+from dynsim import components as cp
 
-TARGETS = ("ema", "online", "fixed_tau")
+TARGETS = tuple(cp.TARGETS)
+
+
+def component(target: str, beta=1.0, tau=1.0, stop_gradient: bool = True) -> cp.AbstractTarget:
+    """The target component named ``target`` with rate ``beta`` (EMA) or ratio ``tau`` (fixed τ); only the online
+    target takes ``stop_gradient=False``."""
+    _checks.check_choice("target", target, TARGETS)
+    if target == "online":
+        return cp.Online(stop_gradient=stop_gradient)
+    if not stop_gradient:
+        raise ValueError("stop_gradient=False is defined for target='online' (W_a = W) only")
+    return cp.EMA(beta=beta) if target == "ema" else cp.FixedTau(tau=tau)
 
 
 def check_target_options(target: str, predictor: str, predictors, stop_gradient: bool) -> None:
@@ -32,26 +44,17 @@ def check_target_options(target: str, predictor: str, predictors, stop_gradient:
 
 def target_in_loss(target: str, online, stored, tau):
     """The target the loss sees: ``stored`` (ema), ``online`` or ``tau * online``."""
-    if target == "ema":
-        return stored
-    return online if target == "online" else tau * online
+    return component(target, tau=tau).in_loss(online, stored)
 
 
 def target_rate(target: str, online, stored, d_online, beta, tau):
     """Time derivative of the stored target (table above)."""
-    if target == "ema":
-        return beta * (online - stored)
-    return d_online if target == "online" else tau * d_online
+    return component(target, beta=beta, tau=tau).rate(online, stored, d_online)
 
 
 def initial_target(target: str, online, stored=None, tau=None):
     """Consistent initial target: ``stored`` or ``0`` for ema (the paper's :math:`W_a(0) = 0`),
     ``online`` for SimSiam, ``tau * online`` for fixed τ (``tau`` required)."""
-    online = jnp.asarray(online)
-    if target == "ema":
-        return jnp.zeros_like(online) if stored is None else jnp.asarray(stored)
-    if target == "online":
-        return online
-    if tau is None:
+    if target == "fixed_tau" and tau is None:
         raise ValueError("target='fixed_tau' needs params to set the target to tau * online")
-    return jnp.asarray(tau) * online
+    return component(target, tau=1.0 if tau is None else tau).initial(online, stored)

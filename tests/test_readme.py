@@ -27,9 +27,25 @@ def test_readme_network_example_runs():
     import re
 
     text = (Path(__file__).parent.parent / "README.md").read_text()
-    code = re.findall(r"```python\n(.*?)```", text, re.S)[1]
+    code = next(c for c in re.findall(r"```python\n(.*?)```", text, re.S) if "SSLNet(" in c)
     ns: dict = {}
     exec(compile(code, "README.md", "exec"), ns)
     assert ns["run"].ys.W.shape == (3, 21, 8, 16)
     spec = np.asarray(ns["d"]["spectrum_F"])
     assert spec.shape == (21, 8) and np.all(np.isfinite(spec))
+
+
+def test_readme_extension_example_runs():
+    """The model-family snippet: a loss and a predictor written outside dynsim run by flow, SGD and at mode level,
+    and the network flow equals its eigenmode model (aligned start, second-moment loss: exact, up to the
+    solvers' default tolerances rtol 1e-8)."""
+    import re
+
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    code = next(c for c in re.findall(r"```python\n(.*?)```", text, re.S) if c.startswith("# A loss and a predictor"))
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    W = np.asarray(ns["flow"].ys.W)
+    spec = np.linalg.eigvalsh(W @ np.swapaxes(W, -1, -2))
+    np.testing.assert_allclose(spec, np.sort(np.asarray(ns["theory"].ys.w) ** 2, axis=-1), rtol=0, atol=1e-6)
+    assert ns["sgd"].ok and np.asarray(ns["sgd"].ys.W).shape == (2, 3, 6)

@@ -132,3 +132,21 @@ def test_no_private_name_from_another_subpackage(name):
         if _package(target) != _package(name) and not shared_helper:
             bad.append(f"line {line}: {target} {imported or ''}")
     assert not bad, f"{name} imports private names of another sub-package: {bad}"
+
+
+def test_readme_layout_table_matches_the_tree():
+    """Every top-level module and sub-package of ``dynsim/`` has a row in the README's layout table, and every
+    ``dynsim/...`` path the table names exists."""
+    import re
+
+    readme = (ROOT.parent / "README.md").read_text()
+    table = readme[readme.index("## Layout: where things live"):]
+    table = table[:table.index("\n## ")]
+    named = set(re.findall(r"`(dynsim/[\w/.]*)`", table))
+    entries = {f"dynsim/{p.name}" + ("/" if p.is_dir() else "") for p in ROOT.iterdir()
+               if p.name != "__pycache__" and (p.suffix == ".py" or (p / "__init__.py").exists())}
+    entries -= {"dynsim/__init__.py", "dynsim/__main__.py"}
+    missing = sorted(e for e in entries if e not in named)
+    assert not missing, f"README layout table lacks {missing}"
+    stale = sorted(n for n in named if not (ROOT.parent / n).exists())
+    assert not stale, f"README layout table names paths that do not exist: {stale}"

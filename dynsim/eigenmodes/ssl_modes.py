@@ -1,6 +1,11 @@
 r"""One per-mode model family for linear non-contrastive SSL: Euclidean or cosine loss,
 trainable or closed-form predictor, EMA / SimSiam / no-stop-gradient target, IsoLoss, weight decay.
 
+:class:`SSLModes` is the option-string preset of :class:`dynsim.Modes`: its strings name components
+(:mod:`dynsim.components`) and ``args = (TianParams, ModeData, PredictorParams)`` hold their parameters;
+every computation is the :class:`~dynsim.Modes` model that :meth:`SSLModes.family` assembles (the loss
+components define the per-mode drives below once, for every level).
+
 State :class:`~dynsim.eigenmodes.ModeState` ``(w, w_p, w_a)``, one entry per mode: online
 amplitude :math:`w_m` (:math:`c_m = w_m^2` is the eigenvalue of :math:`WW^\top`), predictor
 eigenvalue :math:`w_{p,m} = \lambda_m`, target amplitude :math:`w_{a,m}`. Mode :math:`m` sees
@@ -45,16 +50,15 @@ views as in the DirectPred code). For closed-form predictors the state's ``w_p``
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 
 from dynsim import _checks, targets
-from dynsim.eigenmodes.predictors import KINDS, NORMS, PredictorParams, predictor_eigenvalues
-from dynsim.eigenmodes.tian2021 import ModeState
+from dynsim import components as cp
+from dynsim.components import gaussian_nodes
+from dynsim.eigenmodes.predictors import KINDS, NORMS, PredictorParams, spectral_predictor
+from dynsim.models import ModeState, Modes
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers.events import CollapseEvent
 
@@ -63,18 +67,7 @@ PREDICTORS = ("trainable", "identity") + KINDS
 EXPECTATIONS = ("exact", "mean_field")
 PREDICTOR_INPUTS = ("WWt", "WXWt", "features")
 
-
-@functools.lru_cache(maxsize=32)
-def gaussian_nodes(n_nodes: int, n_modes: int, seed: int) -> np.ndarray:
-    """Fixed standard-normal nodes, shape ``(2, n_nodes, n_modes)``: scrambled Sobol points
-    (scipy.stats.qmc) mapped through the normal quantile; consecutive blocks of a power-of-two
-    size are themselves balanced Sobol sets (used by the error estimate)."""
-    from scipy.stats import norm, qmc
-
-    u = qmc.Sobol(d=2 * n_modes, scramble=True, seed=seed).random(n_nodes)
-    u = np.clip(u, 1e-12, 1 - 1e-12)
-    x = norm.ppf(u)
-    return np.stack([x[:, :n_modes], x[:, n_modes:]])
+__all__ = ["EXPECTATIONS", "LOSSES", "PREDICTORS", "PREDICTOR_INPUTS", "SSLModes", "gaussian_nodes"]
 
 
 def _split_args(args):
@@ -135,6 +128,23 @@ class SSLModes:
         if n < 2 or n & (n - 1):
             raise ValueError(f"n_nodes must be a power of two >= 2, got {self.n_nodes}")
 
+    # --- the model this preset names ---------------------------------------------------------------
+    def family(self, params: TianParams | None = None, pred: PredictorParams | None = None) -> Modes:
+        """The :class:`~dynsim.Modes` model with these options and the values of ``params`` and ``pred``."""
+        params = TianParams() if params is None else params
+        pred = PredictorParams() if pred is None else pred
+        if self.predictor == "trainable":
+            predictor = cp.Trainable(alpha_p=params.alpha_p)
+        elif self.predictor == "identity":
+            predictor = cp.Identity()
+        else:
+            predictor = spectral_predictor(self.predictor, pred, self.norm, input=self.predictor_input)
+        expectation = cp.MeanField() if self.expectation == "mean_field" else cp.GaussianNodes(int(self.n_nodes),
+                                                                                                int(self.seed))
+        loss = (cp.Euclidean if self.loss == "euclidean" else cp.Cosine)(iso=self.iso)
+        return Modes(loss=loss, predictor=predictor, target=targets.component(self.target, params.beta, params.tau, self.stop_gradient),
+                     expectation=expectation, weight_decay=params.eta)
+
     @property
     def rhs_work_factor(self) -> int:
         """Elements touched per state element by one right-hand side (sizes batch chunks on CPU)."""
@@ -143,86 +153,16 @@ class SSLModes:
     # --- predictor ---------------------------------------------------------------------------
     def correlation_eigenvalues(self, w, data: ModeData):
         """Eigenvalues :math:`c_m` fed to a closed-form predictor (``predictor_input``)."""
-        w2 = jnp.asarray(w) ** 2
-        if self.predictor_input == "WWt":
-            return w2
-        return (data.lambda_d if self.predictor_input == "WXWt" else data.lambda_s) * w2
+        return cp.mode_correlation(self.predictor_input, w, data)
 
     def predictor_values(self, w, data: ModeData, pred: PredictorParams):
         """Closed-form :math:`\\lambda_m(w)`."""
-        return predictor_eigenvalues(self.predictor, self.correlation_eigenvalues(w, data), pred, self.norm)
-
-    def _lambda(self, y, data, pred):
-        if self.predictor == "trainable":
-            return y.w_p
-        if self.predictor == "identity":
-            return jnp.ones_like(y.w)
-        return self.predictor_values(y.w, data, pred)
+        return self.family(pred=pred).predictor_values(w, data)
 
     # --- right-hand side ---------------------------------------------------------------------
     def __call__(self, t, y: ModeState, args) -> ModeState:
         params, data, pred = _split_args(args)
-        w, eta = y.w, params.eta
-        lam = self._lambda(y, data, pred)
-        w_bar = targets.target_in_loss(self.target, w, y.w_a, params.tau)
-        if self.loss == "euclidean":
-            dw, pred_drive = self._euclidean(w, w_bar, lam, data)
-        else:
-            dw, pred_drive = self._cosine(w, w_bar, lam, data)
-        dw = dw - eta * w
-        if self.predictor == "trainable":
-            dw_p = params.alpha_p * pred_drive - eta * y.w_p
-        elif self.predictor == "identity":
-            dw_p = jnp.zeros_like(w)
-        else:  # w_p follows lambda(c(w(t))): chain rule
-            dw_p = jax.jvp(lambda ww: self.predictor_values(ww, data, pred), (w,), (dw,))[1]
-        dw_a = targets.target_rate(self.target, w, y.w_a, dw, params.beta, params.tau)
-        return ModeState(dw, dw_p, dw_a)
-
-    def _euclidean(self, w, w_bar, lam, data):
-        """Online drive (without weight decay) and the trainable predictor's drive r*w."""
-        r = w_bar * data.lambda_d - lam * w * data.lambda_s
-        if not self.stop_gradient:
-            return -w * ((lam**2 + 1) * data.lambda_s - 2 * lam * data.lambda_d), r * w
-        return (r if self.iso else lam * r), r * w
-
-    def _cosine(self, w, w_bar, lam, data):
-        if self.expectation == "mean_field":
-            return self._cosine_mean_field(w, w_bar, lam, data)
-        grads = self._cosine_node_terms(w, w_bar, lam, data)
-        return tuple(jnp.mean(g, axis=0) for g in grads)
-
-    def _cosine_node_terms(self, w, w_bar, lam, data):
-        """Per-node samples, shape ``(K, M)``, of the online drive and the predictor drive."""
-        M = w.shape[-1]
-        xi = jnp.asarray(gaussian_nodes(int(self.n_nodes), M, int(self.seed)), w.dtype)
-        ls, ld = data.lambda_s, data.lambda_d
-        a = (jnp.sqrt(ls + ld) + jnp.sqrt(ls - ld)) / 2  # u1 = a xi1 + b xi2, u2 = b xi1 + a xi2:
-        b = (jnp.sqrt(ls + ld) - jnp.sqrt(ls - ld)) / 2  # Var = a^2 + b^2 = ls, Cov = 2ab = ld
-        u1, u2 = a * xi[0] + b * xi[1], b * xi[0] + a * xi[1]
-        z1, z2 = w * u1, w_bar * u2
-        p = lam * z1
-        n_p = jnp.sqrt(jnp.sum(p * p, axis=-1, keepdims=True))
-        n_z = jnp.sqrt(jnp.sum(z2 * z2, axis=-1, keepdims=True))
-        A = jnp.sum(p * z2, axis=-1, keepdims=True)
-        dL_dp = -(z2 / (n_p * n_z) - A * p / (n_p**3 * n_z))
-        g = dL_dp if self.iso else lam * dL_dp
-        drive = -g * u1
-        if not self.stop_gradient:  # target = online: gradient also through z2 = w u2
-            dL_dz2 = -(p / (n_p * n_z) - A * z2 / (n_p * n_z**3))
-            drive = drive - dL_dz2 * u2
-        return drive, -dL_dp * z1
-
-    def _cosine_mean_field(self, w, w_bar, lam, data):
-        ls, ld = data.lambda_s, data.lambda_d
-        n_p = jnp.sqrt(jnp.sum(lam**2 * w**2 * ls))
-        n_z = jnp.sqrt(jnp.sum(w_bar**2 * ls))
-        A = jnp.sum(lam * w * w_bar * ld)
-        e_u1 = w_bar * ld / (n_p * n_z) - A * lam * w * ls / (n_p**3 * n_z)  # = -E[dL/dp u1]
-        drive = e_u1 if self.iso else lam * e_u1
-        if not self.stop_gradient:
-            drive = drive + lam * w * ld / (n_p * n_z) - A * w_bar * ls / (n_p * n_z**3)
-        return drive, w * e_u1
+        return self.family(params, pred)(t, y, data)
 
     def expectation_error(self, y: ModeState, args, n_groups: int = 16):
         """Standard error of the exact cosine expectation in :math:`\\dot w` (shape ``(M,)``), from
@@ -230,9 +170,10 @@ class SSLModes:
         if self.loss != "cosine" or self.expectation != "exact":
             raise ValueError("expectation_error applies to loss='cosine', expectation='exact'")
         params, data, pred = _split_args(args)
-        lam = self._lambda(y, data, pred)
-        w_bar = targets.target_in_loss(self.target, y.w, y.w_a, params.tau)
-        drive, _ = self._cosine_node_terms(y.w, w_bar, lam, data)
+        model = self.family(params, pred)
+        lam = model.predictor_eigenvalues(y, data)
+        w_bar = model.target.in_loss(y.w, y.w_a)
+        drive, _ = model.loss.node_terms(y.w, w_bar, lam, data, model.target.stop_gradient, model.expectation)
         blocks = drive.reshape((n_groups, -1) + drive.shape[1:]).mean(axis=1)
         return jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
 
@@ -242,23 +183,19 @@ class SSLModes:
         """Consistent state: ``w_p = lambda(c(w))`` for closed-form predictors (needs ``data`` unless
         ``predictor_input='WWt'``), ``1`` without a predictor, given (default 1) when trainable;
         the target as in :func:`dynsim.targets.initial_target`."""
-        w = jnp.asarray(w)
-        if self.predictor == "identity" or (self.predictor == "trainable" and w_p is None):
-            w_p = jnp.ones_like(w)
-        elif self.predictor != "trainable":
-            if data is None and self.predictor_input != "WWt":
-                raise ValueError(f"predictor_input={self.predictor_input!r} needs data to set w_p")
-            w_p = self.predictor_values(w, data, PredictorParams() if pred is None else pred)
-        w_a = targets.initial_target(self.target, w, w_a, None if params is None else params.tau)
-        return ModeState(*jnp.broadcast_arrays(w, jnp.asarray(w_p), w_a))
+        if self.target == "fixed_tau" and params is None:
+            raise ValueError("target='fixed_tau' needs params to set the target to tau * online")
+        if self.predictor not in ("trainable", "identity") and data is None and self.predictor_input != "WWt":
+            raise ValueError(f"predictor_input={self.predictor_input!r} needs data to set w_p")
+        return self.family(params, pred).initial_state(w, w_p, w_a, data)
 
     @staticmethod
     def mode_strength(y: ModeState):
         """:math:`c_m = w_m^2`, the eigenvalue of :math:`WW^\\top`."""
-        return jnp.asarray(y.w) ** 2
+        return Modes.mode_strength(y)
 
     def collapse_event(self, threshold: float = 1e-6) -> CollapseEvent:
-        return CollapseEvent(SSLModes.mode_strength, threshold)
+        return Modes().collapse_event(threshold)
 
     @staticmethod
     def trace(y: ModeState):
@@ -287,14 +224,5 @@ class SSLModes:
     def validate(self, y0, args) -> None:
         params, data, pred = _split_args(args)
         params.validate()
-        data.validate()
         pred.validate()
-        _checks.check_state(y0, ModeState)
-        shapes = {np.shape(v) for v in y0}
-        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
-            raise ValueError(f"y0 fields must be vectors of one length M, got shapes {sorted(shapes)}")
-        try:
-            np.broadcast_shapes(next(iter(shapes)), np.shape(data.lambda_s), np.shape(data.lambda_d))
-        except ValueError:
-            raise ValueError(f"shape mismatch: y0 has {next(iter(shapes))[0]} modes, ModeData lambda_s "
-                             f"{np.shape(data.lambda_s)}, lambda_d {np.shape(data.lambda_d)}") from None
+        self.family(params, pred).validate(y0, data)

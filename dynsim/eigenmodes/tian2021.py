@@ -1,5 +1,8 @@
 r"""Decoupled per-eigenmode dynamics of linear BYOL / SimSiam (Tian, Chen & Ganguli 2021).
 
+:class:`TianModes` is the preset of :class:`dynsim.Modes` with the Euclidean loss and a trainable (or no)
+predictor: ``args = (TianParams, ModeData)``; the right-hand side is that model's.
+
 Each of ``M`` modes follows the scalar BYOL system of App. D.4 (with weight
 decay added; ``shared/theory/tian2021.md`` §3, verified against Eqs. 11-13):
 
@@ -40,19 +43,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
-from dynsim.params import ModeData, TianParams
+from dynsim import components as cp
 from dynsim import targets
+from dynsim.models import ModeState, Modes
+from dynsim.params import ModeData, TianParams
 from dynsim.solvers.events import CollapseEvent
 
 PREDICTORS = ("linear", "identity")
-
-
-class ModeState(NamedTuple):
-    """Per-mode scalar weights: online ``w``, predictor ``w_p``, target ``w_a``; each shape ``(M,)``."""
-
-    w: jax.Array
-    w_p: jax.Array
-    w_a: jax.Array
 
 
 class PSTState(NamedTuple):
@@ -74,20 +71,17 @@ class TianModes:
     def __post_init__(self):
         targets.check_target_options(self.target, self.predictor, PREDICTORS, self.stop_gradient)
 
+    def family(self, params: TianParams | None = None) -> Modes:
+        """The :class:`~dynsim.Modes` model these options name (Euclidean loss, trainable or no predictor),
+        with ``params``' values (defaults when ``None``)."""
+        params = TianParams() if params is None else params
+        predictor = cp.Identity() if self.predictor == "identity" else cp.Trainable(alpha_p=params.alpha_p)
+        target = targets.component(self.target, params.beta, params.tau, self.stop_gradient)
+        return Modes(loss=cp.Euclidean(), predictor=predictor, target=target, weight_decay=params.eta)
+
     def __call__(self, t, y: ModeState, args) -> ModeState:
         params, data = args
-        lam_s, lam_d, eta = data.lambda_s, data.lambda_d, params.eta
-        w = y.w
-        w_p = jnp.ones_like(w) if self.predictor == "identity" else y.w_p
-        w_a = targets.target_in_loss(self.target, w, y.w_a, params.tau)
-        r = w_a * lam_d - w_p * w * lam_s
-        if self.stop_gradient:
-            dw = w_p * r - eta * w
-        else:
-            dw = -w * ((w_p**2 + 1) * lam_s - 2 * w_p * lam_d) - eta * w
-        dw_p = jnp.zeros_like(w) if self.predictor == "identity" else params.alpha_p * r * w - eta * w_p
-        dw_a = targets.target_rate(self.target, w, y.w_a, dw, params.beta, params.tau)
-        return ModeState(dw, dw_p, dw_a)
+        return self.family(params)(t, y, data)
 
     # --- states and conversions -------------------------------------------------------------
     def initial_state(self, w, w_p=None, w_a=None, params: TianParams | None = None) -> ModeState:

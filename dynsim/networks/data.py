@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
-from dynsim.eigenmodes.ssl_modes import gaussian_nodes as _std_nodes
+from dynsim.components import gaussian_nodes as _std_nodes
 from dynsim.params import MomentData
 
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from dynsim.networks.ssl_net import NetState, SSLNet, _unpack
+from dynsim.models import NetState
+from dynsim.networks.training import as_network
 
 
 def _fro(A):
@@ -44,17 +45,20 @@ def effective_rank(s):
     return jnp.exp(-jnp.sum(jnp.where(q > 0, q * jnp.log(jnp.where(q > 0, q, 1.0)), 0.0), axis=-1))
 
 
-def diagnostics(model: SSLNet, ts, ys: NetState, args) -> dict:
-    """The table above for saved states ``ys`` (leading time axis) at times ``ts``; returns numpy-able arrays."""
-    params, data = _unpack(args)
+def diagnostics(model, ts, ys: NetState, args) -> dict:
+    """The table above for saved states ``ys`` (leading time axis) at times ``ts``, for a network model and its
+    ``args`` (:func:`dynsim.networks.train`); returns numpy-able arrays. :math:`\\alpha_p` is the trainable
+    predictor's (1 for others)."""
+    model, data = as_network(model, args)
+    alpha_p = getattr(model.predictor, "alpha_p", 1.0)
     nodes = model.expectation_nodes(data)
     W, Wp = ys.W, ys.W_p
     F = W @ jnp.swapaxes(W, -1, -2)
     Wp_sym = (Wp + jnp.swapaxes(Wp, -1, -2)) / 2
     gram = lambda P: jnp.swapaxes(P, -1, -2) @ P  # noqa: E731
-    C0 = F[0] - gram(Wp[0]) / params.alpha_p
-    decay = jnp.exp(-2 * params.wd * jnp.asarray(ts))[:, None, None]
-    n0 = _fro(F[0]) + _fro(gram(Wp[0])) / params.alpha_p
+    C0 = F[0] - gram(Wp[0]) / alpha_p
+    decay = jnp.exp(-2 * model.weight_decay * jnp.asarray(ts))[:, None, None]
+    n0 = _fro(F[0]) + _fro(gram(Wp[0])) / alpha_p
     loss = jax.vmap(lambda y: model.loss_value(y.W, y.W_p, model.target_weights(y), nodes))(ys)
     spectrum = jnp.linalg.eigvalsh(F)
     return {
@@ -64,7 +68,7 @@ def diagnostics(model: SSLNet, ts, ys: NetState, args) -> dict:
         "asymmetry_Wp": _fro(Wp - jnp.swapaxes(Wp, -1, -2)) / (2 * jnp.maximum(_fro(Wp), 1e-300)),
         "commutator": _fro(F @ Wp - Wp @ F),
         "loss": loss,
-        "balancing": _fro(F - gram(Wp) / params.alpha_p - decay * C0) / n0,
+        "balancing": _fro(F - gram(Wp) / alpha_p - decay * C0) / n0,
         "stable_rank": stable_rank(spectrum),
         "effective_rank": effective_rank(spectrum),
     }

@@ -1,5 +1,9 @@
 r"""Per-sample losses of the network simulations, with the stop-gradients where the papers put them.
 
+The functions are those of the loss components (:class:`dynsim.components.Euclidean`,
+:class:`dynsim.components.Cosine`, each with ``iso=True`` for its IsoLoss form); this module names them by
+the loss strings of :class:`~dynsim.networks.SSLNet`.
+
 Arguments are batches ``z1`` (online output), ``p`` (prediction :math:`W_p z_1`) and ``z2`` (target
 output), each ``(B, n2)``; each function returns the per-sample loss ``(B,)``. The caller applies
 ``stop_gradient`` to ``z2`` (the target) and to closed-form predictors.
@@ -27,38 +31,7 @@ values are not meaningful losses; only their gradients are used). ``cosine_iso``
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-from jax import lax
+from dynsim.components import cosine, cosine_iso, euclidean, euclidean_iso
 
 LOSSES = ("euclidean", "cosine", "euclidean_iso", "cosine_iso")
-
-
-def _norm(x):
-    return jnp.sqrt(jnp.sum(x * x, axis=-1))
-
-
-def euclidean(z1, p, z2, W_p=None):
-    r""":math:`\tfrac12\|p - z_2\|^2` per sample (Tian et al. 2021, Eq. 1)."""
-    return 0.5 * jnp.sum((p - z2) ** 2, axis=-1)
-
-
-def cosine(z1, p, z2, W_p=None):
-    r""":math:`1 - \cos(p, z_2)` per sample (BYOL's :math:`2 - 2\cos`, halved; module docstring)."""
-    return 1.0 - jnp.sum(p * z2, axis=-1) / (_norm(p) * _norm(z2))
-
-
-def euclidean_iso(z1, p, z2, W_p=None):
-    r"""Euclidean IsoLoss :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2` (Halvagal et al. 2023, §3)."""
-    return 0.5 * jnp.sum((z1 - lax.stop_gradient(z2 + z1 - p)) ** 2, axis=-1)
-
-
-def cosine_iso(z1, p, z2, W_p):
-    r"""Cosine IsoLoss (Halvagal et al. 2023, §3; the formula in the module table); needs a symmetric ``W_p``."""
-    sg = lax.stop_gradient
-    n_p, n_z = sg(_norm(p)), sg(_norm(z2))
-    coef = sg(jnp.sum(p * z2, axis=-1) / (n_p**3 * n_z))
-    quad = jnp.sum(z1 * (z1 @ sg(W_p).T), axis=-1)
-    return -jnp.sum(z1 * sg(z2), axis=-1) / (n_p * n_z) + 0.5 * coef * quad
-
-
 LOSS_FUNCTIONS = {"euclidean": euclidean, "cosine": cosine, "euclidean_iso": euclidean_iso, "cosine_iso": cosine_iso}

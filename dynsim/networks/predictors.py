@@ -1,4 +1,7 @@
-r"""Closed-form predictors at matrix level: :math:`W_p` from the predictor-input moments.
+r"""Closed-form predictors at matrix level, named by the option strings of :class:`~dynsim.networks.SSLNet`.
+
+Each string names a component of :mod:`dynsim.components`, where its formula is defined once for both
+levels; this module maps the strings and :class:`~dynsim.networks.NetParams` to those components.
 
 Every predictor here is a function of two :math:`n_2\times n_2` moments of the predictor input
 :math:`z_1 = W x_1` and the target output :math:`z_2`:
@@ -39,125 +42,54 @@ stage's output and renormalises by its own Frobenius norm, as NS does).
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-
 from dynsim import _checks
-from dynsim.eigenmodes.predictors import NORMS, predictor_eigenvalues
+from dynsim import components as cp
+from dynsim.components import newton_schulz, ns_filter, ns_sqrt, spectral_map, stiefel, stiefel_filter, visser, visser_filter
+from dynsim.eigenmodes.predictors import KINDS, NORMS, spectral_predictor
 
-SPECTRAL = ("power", "directpred_paper", "directpred_code", "directset")
+SPECTRAL = KINDS
 ITERATIVE = ("visser", "ns", "ns2", "stiefel")
 CROSS = ("lrp", "ne")
 CLOSED_FORMS = SPECTRAL + CROSS + ITERATIVE
-NE_NORMS = ("none", "max", "frobenius")
+NE_NORMS = cp.NE_NORMS
+DEFAULT_ITERATIONS = {kind: cp.PREDICTORS[kind].__dataclass_fields__["n_iter"].default for kind in ITERATIVE}
+
+__all__ = ["CLOSED_FORMS", "CROSS", "DEFAULT_ITERATIONS", "ITERATIVE", "NE_NORMS", "SPECTRAL", "check_options",
+           "closed_form_predictor", "network_predictor", "newton_schulz", "ns_filter", "ns_sqrt", "spectral_map",
+           "stiefel", "stiefel_filter", "visser", "visser_filter"]
 
 
-def _sym(A):
-    return (A + jnp.swapaxes(A, -1, -2)) / 2
-
-
-def spectral_map(S, fn):
-    """:math:`U\\,\\mathrm{diag}(fn(s))\\,U^\\top` for the symmetrised ``S = U diag(s) U^T``."""
-    s, U = jnp.linalg.eigh(_sym(S))
-    return (U * fn(s)[..., None, :]) @ jnp.swapaxes(U, -1, -2)
-
-
-def newton_schulz(A0, n: int):
-    r"""Coupled Newton–Schulz (Richemond Prop. 7): :math:`A_{k+1} = \tfrac12 A_k(3I - B_kA_k)`,
-    :math:`B_{k+1} = \tfrac12(3I - B_kA_k)B_k`, :math:`B_0 = I`. For :math:`\|A_0\|_2 < 3`,
-    :math:`A_n \to A_0^{1/2}` and :math:`B_n \to A_0^{-1/2}`. Returns ``(A_n, B_n)``."""
-    eye = jnp.eye(A0.shape[-1], dtype=A0.dtype)
-
-    def body(_, AB):
-        A, B = AB
-        T = 3 * eye - B @ A
-        return 0.5 * A @ T, 0.5 * T @ B
-
-    return jax.lax.fori_loop(0, n, body, (A0, jnp.broadcast_to(eye, A0.shape)))
-
-
-def ns_sqrt(S, n: int):
-    r"""NS predictor: :math:`A_n(\Sigma/\|\Sigma\|_F)\cdot\sqrt{\|\Sigma\|_F} \approx \Sigma^{1/2}`."""
-    fro = jnp.sqrt(jnp.sum(S * S, axis=(-2, -1), keepdims=True))
-    A, _ = newton_schulz(S / fro, n)
-    return A * jnp.sqrt(fro)
-
-
-def stiefel(S, n: int):
-    r"""Stiefel predictor (Prop. 10): NS on :math:`M = \Sigma^\top\Sigma` gives :math:`B_n \approx (M/\|M\|_F)^{-1/2}`;
-    :math:`P = B_n\Sigma^\top/\|B_n\|_F` (row form; the transpose for symmetric Σ is the same matrix)."""
-    M = jnp.swapaxes(S, -1, -2) @ S
-    fro = jnp.sqrt(jnp.sum(M * M, axis=(-2, -1), keepdims=True))
-    _, B = newton_schulz(M / fro, n)
-    P = B @ jnp.swapaxes(S, -1, -2) / jnp.sqrt(jnp.sum(B * B, axis=(-2, -1), keepdims=True))
-    return jnp.swapaxes(P, -1, -2)
-
-
-def visser(S, n: int, h):
-    r"""Visser iteration (Prop. 6): :math:`P_0 = I/(2h)`, :math:`P_{k+1} = P_k + h(\Sigma - P_k^2)`, n steps."""
-    eye = jnp.eye(S.shape[-1], dtype=S.dtype)
-    P0 = jnp.broadcast_to(eye / (2 * h), S.shape)
-    return jax.lax.fori_loop(0, n, lambda _, P: P + h * (S - P @ P), P0)
-
-
-# --- scalar filters (the maps the iterations apply to each eigenvalue) ---------------------------
-def ns_filter(lam, n: int):
-    """Scalar coupled NS on a normalised eigenvalue ``lam`` in (0, 1]: returns ``(a_n, b_n)`` (A.6 item 3)."""
-    a, b = jnp.asarray(lam, float), jnp.ones_like(jnp.asarray(lam, float))
-    for _ in range(n):
-        t = 3 - b * a
-        a, b = 0.5 * a * t, 0.5 * t * b
-    return a, b
-
-
-def stiefel_filter(s, n: int):
-    """Eigenvalues of the Stiefel predictor for a PSD Σ with eigenvalues ``s`` (A.6 item 4)."""
-    s = jnp.asarray(s, float)
-    m = s * s
-    _, b = ns_filter(m / jnp.sqrt(jnp.sum(m * m)), n)
-    return b * s / jnp.sqrt(jnp.sum(b * b))
-
-
-def visser_filter(s, n: int, h):
-    """Eigenvalues after ``n`` Visser steps from ``1/(2h)`` (converges to ``sqrt(s)``; A.6 item 5)."""
-    p = jnp.full_like(jnp.asarray(s, float), 1 / (2 * h))
-    for _ in range(n):
-        p = p + h * (s - p * p)
-    return p
+def network_predictor(kind: str, params, *, input: str = "features", norm: str = "max", ne_norm: str = "none",
+                      n_iter: int | None = None, freq: int = 1) -> cp.AbstractPredictor:
+    """The predictor component named ``kind`` (an :class:`~dynsim.networks.SSLNet` predictor string) with the
+    values of ``params`` (:class:`~dynsim.networks.NetParams`: ``alpha_p``, ``power``, ``eps``, ``ridge``,
+    ``rho``, ``pred_ema``, ``visser_step``)."""
+    if kind in ("trainable", "symmetric"):
+        return cp.Trainable(alpha_p=params.alpha_p, symmetric=kind == "symmetric")
+    if kind == "identity":
+        return cp.Identity()
+    _checks.check_choice("closed-form predictor", kind, CLOSED_FORMS)
+    common = dict(ridge=params.ridge, rho=params.rho, pred_ema=params.pred_ema, alpha_p=params.alpha_p, freq=freq,
+                  input=input)
+    iters = {} if n_iter is None else {"n_iter": int(n_iter)}
+    if kind == "visser":
+        return cp.Visser(step=params.visser_step, **iters, **common)
+    if kind in ITERATIVE:
+        return cp.PREDICTORS[kind](**iters, **common)
+    if kind == "lrp":
+        return cp.LRP(**common)
+    if kind == "ne":
+        return cp.NE(norm=ne_norm, **common)
+    return spectral_predictor(kind, params, norm=norm, **common)
 
 
 def closed_form_predictor(kind: str, S11, S12, pred, *, n_iter: int, norm: str = "max", ne_norm: str = "none"):
-    """:math:`W_p` (column convention) for ``kind`` from the moments; ``pred`` has ``power``,
-    ``eps``, ``ridge``, ``visser_step`` (:class:`~dynsim.networks.sim.NetPredictorParams`).
-    ``n_iter`` is the iteration count of the iterative kinds (static)."""
-    if kind in SPECTRAL:
-        Wp = spectral_map(S11, lambda s: predictor_eigenvalues(kind, s, pred, norm))
-    elif kind in CROSS:
-        S21 = jnp.swapaxes(S12, -1, -2)
-        S = _sym(S11)
-        if kind == "lrp":
-            # W_p = S21 S11^{-1}  <=>  S11 W_p^T = S12 (symmetric solve)
-            Wp = jnp.swapaxes(jnp.linalg.solve(S, S12), -1, -2)
-        else:
-            if ne_norm != "none":
-                scale = (jnp.max(jnp.linalg.eigvalsh(S), axis=-1)[..., None, None] if ne_norm == "max"
-                         else jnp.sqrt(jnp.sum(S * S, axis=(-2, -1), keepdims=True)))
-                S, S21 = S / scale, S21 / scale
-            Wp = 2 * S21 - S21 @ S
-    elif kind == "visser":
-        Wp = visser(_sym(S11), n_iter, pred.visser_step)
-    elif kind == "ns":
-        Wp = ns_sqrt(_sym(S11), n_iter)
-    elif kind == "ns2":
-        Wp = ns_sqrt(_sym(ns_sqrt(_sym(S11), n_iter)), n_iter)
-    elif kind == "stiefel":
-        Wp = stiefel(_sym(S11), n_iter)
-    else:
+    """:math:`W_p` (column convention) for ``kind`` from the moments; ``pred`` has ``power``, ``eps``, ``ridge``,
+    ``visser_step`` (:class:`~dynsim.networks.NetParams`). ``n_iter`` is the iteration count of the iterative kinds."""
+    if kind not in CLOSED_FORMS:
         raise ValueError(f"unknown closed-form predictor {kind!r}; choose one of {CLOSED_FORMS}")
-    return Wp + pred.ridge * jnp.eye(Wp.shape[-1], dtype=Wp.dtype)
-
-
-DEFAULT_ITERATIONS = {"visser": 50, "ns": 9, "ns2": 7, "stiefel": 9}
+    component = network_predictor(kind, pred, norm=norm, ne_norm=ne_norm, n_iter=n_iter if kind in ITERATIVE else None)
+    return component(S11, S12)
 
 
 def check_options(kind: str, norm: str, ne_norm: str) -> None:

@@ -1,6 +1,10 @@
 r"""Small linear SSL networks (online :math:`W`, predictor :math:`W_p`, target :math:`W_a`) trained by
 expected-gradient flow, discrete GD with exact expected gradients, or minibatch SGD.
 
+:class:`SSLNet` is the option-string preset of :class:`dynsim.Network`: its strings name components
+(:mod:`dynsim.components`) and its :class:`NetParams` hold their parameters; every computation is the
+:class:`~dynsim.Network` that :meth:`SSLNet.family` assembles. The equations below are that model's.
+
 One gradient, three trainings. For a batch ``(x1, x2, weights)`` (:mod:`dynsim.networks.data`)
 with :math:`z_1 = W x_1`, :math:`p = W_p z_1`, :math:`z_2 = \mathrm{sg}(W_t x_2)` and the per-sample
 loss :math:`\ell` (:mod:`dynsim.networks.losses`), the loss is :math:`\sum_b w_b\,\ell_b` and
@@ -38,34 +42,22 @@ Shapes: ``W``, ``W_a``: ``(n2, n1)``; ``W_p``, ``S11``, ``S12``: ``(n2, n2)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax import lax
 
-from dynsim import _checks
+from dynsim import _checks, targets
+from dynsim import components as cp
+from dynsim.models import NetState, Network
 from dynsim.networks import predictors as cf
 from dynsim.networks.data import ViewData
-from dynsim.networks.losses import LOSS_FUNCTIONS, LOSSES
+from dynsim.networks.losses import LOSSES
 
 TRAINABLE = ("trainable", "symmetric")
 PREDICTORS = TRAINABLE + ("identity",) + cf.CLOSED_FORMS
 TARGETS = ("ema", "online")
-PREDICTOR_INPUTS = ("features", "WWt", "WXWt")
+PREDICTOR_INPUTS = cp.INPUTS
 EXPECTATIONS = ("auto", "quadratic", "nodes")
-
-
-class NetState(NamedTuple):
-    """Online ``W`` (n2, n1), predictor ``W_p`` (n2, n2), target ``W_a`` (n2, n1), and the running
-    moment estimates ``S11``, ``S12`` (n2, n2) that feed closed-form predictors."""
-
-    W: jax.Array
-    W_p: jax.Array
-    W_a: jax.Array
-    S11: jax.Array
-    S12: jax.Array
 
 
 @jax.tree_util.register_dataclass
@@ -117,10 +109,6 @@ class NetParams:
 def _unpack(args):
     """``(NetParams, ViewData)`` from ``args``, with a clear ``TypeError`` otherwise."""
     return _checks.unpack_args(args, NetParams, ViewData)
-
-
-def _sym(A):
-    return (A + jnp.swapaxes(A, -1, -2)) / 2
 
 
 @dataclass(frozen=True)
@@ -199,6 +187,21 @@ class SSLNet:
         if n < 2 or n & (n - 1):
             raise ValueError(f"n_nodes must be a power of two >= 2, got {self.n_nodes}")
 
+    # --- the model this preset names ---------------------------------------------------------------
+    def family(self, params: NetParams | None = None) -> Network:
+        """The :class:`~dynsim.Network` with these options and ``params``' values (defaults when ``None``)."""
+        params = NetParams() if params is None else params
+        loss = (cp.Euclidean if self.loss.startswith("euclidean") else cp.Cosine)(iso=self.loss.endswith("_iso"))
+        target = targets.component(self.target, beta=params.beta, stop_gradient=self.stop_gradient)
+        expectation = {"auto": cp.Auto(int(self.n_nodes), int(self.seed)), "quadratic": cp.SecondMoments(),
+                       "nodes": cp.GaussianNodes(int(self.n_nodes), int(self.seed))}[self.expectation]
+        predictor = cf.network_predictor(self.predictor, params, input=self.predictor_input, norm=self.norm,
+                                      ne_norm=self.ne_norm, n_iter=self.n_iter, freq=int(self.freq))
+        return Network(loss=loss, predictor=predictor, target=target, expectation=expectation, weight_decay=params.wd,
+                       predictor_weight_decay=params.wd_p, symmetric_loss=self.symmetric_loss,
+                       ema_after_step=self.ema_after_step, sample_precision=self.sample_precision,
+                       sgd_sampling=self.sgd_sampling)
+
     # --- options ---------------------------------------------------------------------------------
     @property
     def closed_form(self) -> bool:
@@ -210,127 +213,62 @@ class SSLNet:
 
     @property
     def uses_quadratic_nodes(self) -> bool:
-        return self.expectation == "quadratic" or (self.expectation == "auto" and self.loss.startswith("euclidean"))
+        return isinstance(self.family().resolved_expectation, cp.SecondMoments)
 
     @property
     def rhs_work_factor(self) -> int:
-        return 1 if self.uses_quadratic_nodes else int(self.n_nodes)
+        return self.family().rhs_work_factor
 
     def samples_moments(self, data: ViewData, batch: int) -> bool:
         """Whether SGD draws the minibatch's moments instead of its samples (``sgd_sampling``)."""
-        if self.sgd_sampling != "auto":
-            return self.sgd_sampling == "moments"
-        return self.loss.startswith("euclidean") and data.points is None and batch >= 2 * data.n1
+        return self.family().samples_moments(data, batch)
 
     def sampler(self, data: ViewData, batch: int):
-        """``key -> (x1, x2, weights)`` for SGD (``sgd_sampling``, ``sample_precision``); factors precomputed."""
-        draw = jnp.float32 if self.sample_precision == "float32" else None
-        if self.samples_moments(data, batch):
-            L = data.joint_factor()
-            return lambda key: data.moment_batch(key, batch, L, draw)
-        return lambda key: data.sample(key, batch, draw)
+        """``key -> (x1, x2, weights)`` for SGD (:meth:`dynsim.Network.sampler`)."""
+        return self.family().sampler(data, batch)
 
     def expectation_nodes(self, data: ViewData):
         """The deterministic batch whose weighted loss is the expected loss (exact or QMC)."""
-        return data.quadratic_nodes() if self.uses_quadratic_nodes else data.gaussian_nodes(self.n_nodes, self.seed)
+        return self.family().expectation_nodes(data)
 
-    # --- pieces ----------------------------------------------------------------------------------
+    # --- pieces (each the Network's) ---------------------------------------------------------------
     def target_weights(self, y: NetState):
         """The target network the loss sees: ``W_a`` (ema) or ``W`` (online)."""
-        return y.W_a if self.target == "ema" else y.W
+        return self.family().target_weights(y)
 
     def expected_moments(self, W, W_t, data: ViewData):
-        r"""Population :math:`S_{11}, S_{12}` of the predictor input (``predictor_input``):
-        features :math:`(W(X+X')W^\top, WXW_t^\top)`, ``WWt`` :math:`(WW^\top, WW_t^\top)`, ``WXWt`` :math:`(WXW^\top, WXW_t^\top)`."""
-        X = data.input_moment
-        if self.predictor_input == "WWt":
-            return W @ W.T, W @ W_t.T
-        S11 = W @ (X + data.noise_cov) @ W.T if self.predictor_input == "features" else W @ X @ W.T
-        return S11, W @ X @ W_t.T
+        """Population :math:`S_{11}, S_{12}` of the predictor input (:meth:`dynsim.Network.expected_moments`)."""
+        return cp.input_moments(self.predictor_input, W, W_t, data)
 
     def batch_moments(self, W, W_t, data: ViewData, batch):
-        """Moment estimates from a minibatch (``features``) or from the weights (``WWt``, ``WXWt``)."""
-        if self.predictor_input != "features":
-            return self.expected_moments(W, W_t, data)
-        x1, x2, wts = batch
-        z1, z2 = x1 @ W.T, x2 @ W_t.T
-        return (z1 * wts[:, None]).T @ z1, (z1 * wts[:, None]).T @ z2
+        """Moment estimates from a minibatch or from the weights (:meth:`dynsim.Network.batch_moments`)."""
+        return cp.input_moments(self.predictor_input, W, W_t, data, batch)
 
     def closed_predictor(self, S11, S12, params: NetParams):
         """The closed-form :math:`W_p` from moment estimates (no gradient flows through it)."""
-        return lax.stop_gradient(cf.closed_form_predictor(self.predictor, S11, S12, params, n_iter=self.iterations,
-                                                          norm=self.norm, ne_norm=self.ne_norm))
+        return self.family(params).closed_predictor(S11, S12)
 
     def loss_value(self, W, W_p, W_t, batch):
         """:math:`\\sum_b w_b \\ell_b` (averaged over both view orders if ``symmetric_loss``)."""
-        x1, x2, wts = batch
-        fn = LOSS_FUNCTIONS[self.loss]
-        tgt = W_t if not self.stop_gradient else lax.stop_gradient(W_t)
-
-        def one(xa, xb):
-            z1 = xa @ W.T
-            return jnp.sum(wts * fn(z1, z1 @ W_p.T, xb @ tgt.T, W_p))
-
-        return 0.5 * (one(x1, x2) + one(x2, x1)) if self.symmetric_loss else one(x1, x2)
+        return self.family().loss_value(W, W_p, W_t, batch)
 
     def gradients(self, y: NetState, W_p, batch):
         """``(dL/dW, dL/dW_p)`` at predictor ``W_p`` (SimSiam without stop-gradient: the target is ``W`` too)."""
-        if self.target == "online":
-            return jax.grad(lambda W, P: self.loss_value(W, P, W, batch), argnums=(0, 1))(y.W, W_p)
-        return jax.grad(lambda W, P: self.loss_value(W, P, y.W_a, batch), argnums=(0, 1))(y.W, W_p)
+        return self.family().gradients(y, W_p, batch)
 
-    def _predictor_rate(self, y, gWp, params):
-        g = _sym(gWp) if self.predictor == "symmetric" else gWp
-        return -params.alpha_p * g - params.wd_p * y.W_p
-
-    # --- flow ------------------------------------------------------------------------------------
     def predictor_now(self, y: NetState, args):
         """The predictor the flow uses at state ``y`` (closed forms: from the current expected moments)."""
         params, data = _unpack(args)
-        if self.predictor == "identity":
-            return jnp.eye(y.W.shape[0], dtype=y.W.dtype)
-        if self.closed_form:
-            return self.closed_predictor(*self.expected_moments(y.W, self.target_weights(y), data), params)
-        return y.W_p
+        return self.family(params).predictor_now(y, data)
 
     def __call__(self, t, y: NetState, args) -> NetState:
         params, data = _unpack(args)
-        W_p = self.predictor_now(y, args)
-        gW, gWp = self.gradients(y, W_p, self.expectation_nodes(data))
-        dW = -gW - params.wd * y.W
-        dWp = self._predictor_rate(y, gWp, params) if self.predictor in TRAINABLE else jnp.zeros_like(y.W_p)
-        dWa = params.beta * (y.W - y.W_a) if self.target == "ema" else dW
-        zero = jnp.zeros_like(y.S11)
-        return NetState(dW, dWp, dWa, zero, zero)
+        return self.family(params)(t, y, data)
 
-    # --- one discrete step -----------------------------------------------------------------------
     def step(self, y: NetState, k, batch, expected: bool, lr, args) -> NetState:
         """One GD (``expected=True``: ``batch`` are the expectation nodes) or SGD step ``k``."""
         params, data = _unpack(args)
-        W_t = self.target_weights(y)
-        S11, S12 = y.S11, y.S12
-        W_p = y.W_p
-        if self.closed_form:
-            m11, m12 = (self.expected_moments if expected else
-                        lambda W, Wt, d: self.batch_moments(W, Wt, d, batch))(y.W, W_t, data)
-            S11 = params.rho * S11 + (1 - params.rho) * m11
-            S12 = params.rho * S12 + (1 - params.rho) * m12
-            fresh = params.pred_ema * y.W_p + (1 - params.pred_ema) * self.closed_predictor(S11, S12, params)
-            W_p = jnp.where(k % self.freq == 0, fresh, y.W_p) if self.freq > 1 else fresh
-        elif self.predictor == "identity":
-            W_p = jnp.eye(y.W.shape[0], dtype=y.W.dtype)
-        gW, gWp = self.gradients(y._replace(W_p=W_p), W_p, batch)
-        W_new = y.W - lr * (gW + params.wd * y.W)
-        if self.predictor in TRAINABLE or (self.closed_form and self.freq > 1):
-            W_p_new = W_p + lr * self._predictor_rate(y._replace(W_p=W_p), gWp, params)
-        else:
-            W_p_new = W_p
-        if self.target == "ema":
-            W_ref = W_new if self.ema_after_step else y.W
-            W_a_new = y.W_a + lr * params.beta * (W_ref - y.W_a)
-        else:
-            W_a_new = W_new
-        return NetState(W_new, W_p_new, W_a_new, S11, S12)
+        return self.family(params).step(y, k, batch, expected, lr, data)
 
     # --- states and checks ---------------------------------------------------------------------
     def initial_state(self, W, W_p=None, W_a=None, args=None) -> NetState:
@@ -338,42 +276,14 @@ class SSLNet:
         ``W`` with a cosine loss (BYOL's copy; a zero target has no direction), unless given; ``W`` (online);
         ``W_p`` given for trainable predictors, ``I`` without one, and for closed forms computed from the
         expected moments at ``W`` (``args`` needed), which also initialise ``S11``, ``S12``."""
-        W = jnp.asarray(W)
-        if W.ndim != 2:
-            raise ValueError(f"W must be a matrix (n2, n1), got shape {W.shape}")
-        n2 = W.shape[0]
-        if self.target == "online":
-            W_a = W
-        elif W_a is None:
-            W_a = W if self.loss.startswith("cosine") else jnp.zeros_like(W)
-        else:
-            W_a = jnp.asarray(W_a, W.dtype)
-        zero = jnp.zeros((n2, n2), W.dtype)
-        if self.predictor in TRAINABLE:
-            if W_p is None:
-                raise ValueError(f"predictor={self.predictor!r} needs an initial W_p")
-            return NetState(W, jnp.asarray(W_p, W.dtype), W_a, zero, zero)
-        if self.predictor == "identity":
-            return NetState(W, jnp.eye(n2, dtype=W.dtype), W_a, zero, zero)
-        if args is None:
+        if self.predictor in TRAINABLE and W_p is None:
+            raise ValueError(f"predictor={self.predictor!r} needs an initial W_p")
+        if self.closed_form and args is None:
             raise ValueError("a closed-form predictor needs args=(NetParams, ViewData) to set W_p, S11, S12")
-        params, data = _unpack(args)
-        S11, S12 = self.expected_moments(W, W if self.target == "online" else W_a, data)
-        return NetState(W, self.closed_predictor(S11, S12, params), W_a, S11, S12)
+        params, data = _unpack(args) if args is not None else (None, None)
+        return self.family(params).initial_state(W, W_p, W_a, data)
 
     def validate(self, y0, args) -> None:
         params, data = _unpack(args)
         params.validate()
-        data.validate()
-        _checks.check_state(y0, NetState, " (see SSLNet.initial_state)")
-        n2, n1 = np.shape(y0.W)
-        if n1 != data.n1:
-            raise ValueError(f"y0.W has {n1} inputs but the data have n1 = {data.n1}")
-        _checks.check_shape("y0.W_p", y0.W_p, (n2, n2))
-        _checks.check_shape("y0.W_a", y0.W_a, (n2, n1))
-        if self.predictor == "symmetric":
-            _checks.check_symmetric("y0.W_p (predictor='symmetric' needs a symmetric start)", y0.W_p)
-        if self.loss.startswith("cosine") and self.target == "ema" and _checks.is_concrete(y0.W_a) \
-                and not np.any(np.asarray(y0.W_a)):
-            raise ValueError("the cosine loss needs a non-zero target: y0.W_a = 0 has no direction "
-                             "(start the EMA target as a copy of W, as BYOL does)")
+        self.family(params).validate(y0, data)

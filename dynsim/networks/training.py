@@ -1,5 +1,7 @@
-r"""Discrete training of :class:`~dynsim.networks.SSLNet`: GD with exact expected gradients or
-minibatch SGD, as one jitted ``lax.scan``; and the flow through the solver layer.
+r"""Discrete training of a network model (:class:`dynsim.Network` with ``args`` its
+:class:`~dynsim.networks.ViewData`, or the :class:`~dynsim.networks.SSLNet` preset with
+``args = (NetParams, ViewData)``): GD with exact expected gradients or minibatch SGD, as one jitted
+scan (:func:`dynsim.solvers.iterate`); and the flow through the solver layer.
 
 :func:`train` returns a :class:`~dynsim.solvers.Solution` whose ``ts`` are ODE times
 :math:`t = \mathrm{lr}\cdot k` (:mod:`dynsim.units`), so runs, flows and the eigenmode theory share
@@ -17,30 +19,50 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
-from dynsim.networks.ssl_net import NetState, SSLNet, _unpack
+from dynsim._pytree import join_parameters, split_parameters
+from dynsim.components import EMA
+from dynsim.models import NetState, Network
+from dynsim.networks.ssl_net import SSLNet, _unpack
 from dynsim.solvers.api import solve
 from dynsim.solvers.defaults import DEFAULTS
 from dynsim.solvers.discrete import iterate
 from dynsim.solvers.solution import Solution, check_on_failure, handle_failure
 
 
-@partial(jax.jit, static_argnames=("model", "n_saves", "every", "batch"))
-def train_core(model: SSLNet, y0: NetState, args, lr, key, n_saves: int, every: int, batch: int | None):
-    """The pure, vmappable core of :func:`train`: ``n_saves * every`` steps, saving every ``every``.
-    ``batch=None`` is GD on the exact expectation; ``key`` is a JAX PRNG key (unused by GD)."""
-    params, data = _unpack(args)
+def as_network(model, args):
+    """``(Network, ViewData)`` for a :class:`~dynsim.Network` with ``args`` its data, or an
+    :class:`~dynsim.networks.SSLNet` with ``args = (NetParams, ViewData)`` (its :meth:`~SSLNet.family`)."""
+    if isinstance(model, Network):
+        return model, args
+    if isinstance(model, SSLNet):
+        params, data = _unpack(args)
+        return model.family(params), data
+    raise TypeError(f"model must be a dynsim.Network or an SSLNet, got {type(model).__name__}")
+
+
+@partial(jax.jit, static_argnames=("structure", "n_saves", "every", "batch"))
+def _train_jit(parameters, structure, y0: NetState, data, lr, key, n_saves: int, every: int, batch: int | None):
+    model = join_parameters(parameters, structure)
     lr = jnp.asarray(lr, y0.W.dtype)
     nodes = model.expectation_nodes(data) if batch is None else None
     draw = None if batch is None else model.sampler(data, batch)
 
     def step(y, k):
         b = nodes if batch is None else draw(jax.random.fold_in(key, k))
-        return model.step(y, k, b, batch is None, lr, args)
+        return model.step(y, k, b, batch is None, lr, data)
 
     return iterate(step, y0, n_saves, every, lr)
 
 
-def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | None = None, seed=0,
+def train_core(model, y0: NetState, args, lr, key, n_saves: int, every: int, batch: int | None):
+    """The pure, vmappable core of :func:`train`: ``n_saves * every`` steps, saving every ``every``.
+    ``batch=None`` is GD on the exact expectation; ``key`` is a JAX PRNG key (unused by GD). The model's
+    float parameters are traced (new values do not recompile)."""
+    net, data = as_network(model, args)
+    return _train_jit(*split_parameters(net), y0, data, lr, key, n_saves=n_saves, every=every, batch=batch)
+
+
+def train(model, y0: NetState, args, lr, n_steps: int, *, batch: int | None = None, seed=0,
           n_saves: int | None = None, on_failure: str = DEFAULTS.on_failure) -> Solution:
     """Train for ``n_steps`` steps at learning rate ``lr``: GD on exact expected gradients
     (``batch=None``) or SGD with minibatches of ``batch``.
@@ -60,13 +82,14 @@ def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | N
     if batch is not None and int(batch) < 1:
         raise ValueError(f"batch must be >= 1 (or None for exact expected gradients), got {batch}")
     model.validate(y0, args)
-    params, data = _unpack(args)
-    if model.target == "ema":
-        _checks.check_in_range("EMA decay per step (1 - lr*beta)", 1.0 - np.asarray(lr) * np.asarray(params.beta), 0.0, 1.0)
+    net, data = as_network(model, args)
+    if isinstance(net.target, EMA):
+        _checks.check_in_range("EMA decay per step (1 - lr*beta)", 1.0 - np.asarray(lr) * np.asarray(net.target.beta),
+                               0.0, 1.0)
     if batch is not None and data.points is not None and int(batch) > np.shape(data.points)[0]:
         raise ValueError(f"batch {batch} exceeds the finite dataset size {np.shape(data.points)[0]}")
     b = None if batch is None else int(batch)
-    if b is not None and model.sgd_sampling == "moments" and (data.points is not None or b < 2 * data.n1):
+    if b is not None and net.sgd_sampling == "moments" and (data.points is not None or b < 2 * data.n1):
         raise ValueError(f"sgd_sampling='moments' needs fresh Gaussian inputs and batch >= 2 n1 = {2 * data.n1}")
     seeds = np.atleast_1d(np.asarray(seed, dtype=np.uint32))
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
@@ -75,11 +98,12 @@ def train(model: SSLNet, y0: NetState, args, lr, n_steps: int, *, batch: int | N
     return handle_failure(sol, on_failure)
 
 
-def flow(model: SSLNet, y0: NetState, args, t1, *, saveat=None, **solver_kwargs) -> Solution:
+def flow(model, y0: NetState, args, t1, *, saveat=None, **solver_kwargs) -> Solution:
     """Integrate the expected-gradient flow to time ``t1`` with :func:`dynsim.solve`; for closed-form
     predictors the saved ``W_p`` are filled in from the saved weights (the flow does not evolve them)."""
     sol = solve(model, y0, args, t1, saveat=saveat, **solver_kwargs)
-    if model.closed_form:
-        Wp = jax.vmap(lambda y: model.predictor_now(y, args))(sol.ys)
+    net, data = as_network(model, args)
+    if net.closed_form:
+        Wp = jax.vmap(lambda y: net.predictor_now(y, data))(sol.ys)
         sol = replace(sol, ys=sol.ys._replace(W_p=Wp))
     return sol

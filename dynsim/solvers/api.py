@@ -1,10 +1,11 @@
 r"""One entry point for every ODE in dynsim: :func:`solve` and :func:`solve_batch`.
 
-A *model* is a hashable callable ``model(t, y, args) -> dy/dt`` on a PyTree
-state ``y`` (frozen dataclasses in :mod:`dynsim.eigenmodes` and
-:mod:`dynsim.networks`), optionally with ``model.validate(y0, args)``.
-``args`` is a PyTree of parameters (e.g. ``(TianParams, ModeData)``) whose
-leaves are traced, so new values never trigger a recompilation.
+A *model* is a callable ``model(t, y, args) -> dy/dt`` on a PyTree state ``y``, optionally
+with ``model.validate(y0, args)``: a PyTree such as :class:`dynsim.Modes` or :class:`dynsim.Network`
+whose float leaves are traced parameters (the rest is static structure), or any hashable callable
+(the presets of :mod:`dynsim.eigenmodes` and :mod:`dynsim.networks`). ``args`` is a PyTree (e.g. a
+:class:`~dynsim.params.ModeData`, or ``(TianParams, ModeData)``) whose leaves are traced too, so new
+values never trigger a recompilation.
 
 Methods
 -------
@@ -36,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
+from dynsim._pytree import join_parameters, split_parameters
 from dynsim.solvers.adaptive import ADAPTIVE_METHODS, adaptive_solve
 from dynsim.solvers.reference import SCIPY_METHODS, scipy_solve
 from dynsim.solvers.rk4 import rk4_solve
@@ -125,7 +127,10 @@ def _core(model, y0, args, t0, t1, ts, cfg: SolverConfig, event):
                     n_rejected=n_rejected, n_rhs=n_rhs)
 
 
-_solve_jit = jax.jit(_core, static_argnames=("model", "cfg", "event"))
+@partial(jax.jit, static_argnames=("structure", "cfg", "event"))
+def _solve_jit(parameters, structure, y0, args, t0, t1, ts, cfg, event):
+    """One jitted solve: the model's float leaves (``parameters``) are traced, its structure is static."""
+    return _core(join_parameters(parameters, structure), y0, args, t0, t1, ts, cfg, event)
 
 
 def integrate(model, y0, args, t0, t1, ts, cfg: SolverConfig, event=None) -> Solution:
@@ -167,10 +172,11 @@ def batch_size(y0, args, in_axes) -> int:
     return sizes.pop()
 
 
-@partial(jax.jit, static_argnames=("model", "cfg", "event", "in_axes", "chunk"))
-def _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes, chunk):
+@partial(jax.jit, static_argnames=("structure", "cfg", "event", "in_axes", "chunk"))
+def _solve_batch_jit(parameters, structure, y0, args, t0, t1, ts, cfg, event, in_axes, chunk):
     """vmap over chunks of ``chunk`` problems, ``lax.map`` over the chunks (padded by repeating
     the last problem). Every problem keeps its own step control, so chunking never changes results."""
+    model = join_parameters(parameters, structure)
     parts = (y0, args)
     leaves, treedef = jax.tree.flatten(parts)
     axes = _leaf_axes(y0, in_axes[0]) + _leaf_axes(args, in_axes[1])
@@ -254,7 +260,7 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method=DEFAULTS.method, r
         sol = scipy_solve(model, y0, args, t0, t1, ts, method=method.split(":", 1)[1],
                           rtol=cfg.rtol, atol=cfg.atol, event=event)
     else:
-        sol = _solve_jit(model, y0, args, t0, t1, ts, cfg, event)
+        sol = _solve_jit(*split_parameters(model), y0, args, t0, t1, ts, cfg, event)
     return handle_failure(sol, on_failure)
 
 
@@ -286,5 +292,5 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
     chunk = default_chunk_size(B, model, first_y0) if chunk_size is None else int(chunk_size)
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    sol = _solve_batch_jit(model, y0, args, t0, t1, ts, cfg, event, in_axes, min(chunk, B))
+    sol = _solve_batch_jit(*split_parameters(model), y0, args, t0, t1, ts, cfg, event, in_axes, min(chunk, B))
     return handle_failure(sol, on_failure)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from dynsim import _checks
+from dynsim._pytree import join_parameters, split_parameters
 from dynsim.solvers.defaults import DEFAULTS
 from dynsim.solvers.solution import Solution, Status, check_on_failure, handle_failure
 
@@ -59,8 +60,9 @@ def iterate(step: Callable, y0, n_saves: int, every, dt, *, save: Callable | Non
                     event_time=jnp.asarray(jnp.inf, dtype), n_steps=n, n_rejected=jnp.zeros((), jnp.int32), n_rhs=n)
 
 
-@partial(jax.jit, static_argnames=("model", "n_saves", "every"))
-def _gd_scan(model, y0, args, lr, n_saves, every):
+@partial(jax.jit, static_argnames=("structure", "n_saves", "every"))
+def _gd_scan(parameters, structure, y0, args, lr, n_saves, every):
+    model = join_parameters(parameters, structure)
     y0f, unravel = ravel_pytree(y0)
     lr = jnp.asarray(lr, y0f.dtype)
 
@@ -88,5 +90,5 @@ def gradient_descent(model, y0, args, lr, n_steps: int, n_saves: int | None = No
             node.validate()
     if hasattr(model, "validate"):
         model.validate(y0, args)
-    sol = _gd_scan(model, y0, args, lr, n_saves, n_steps // n_saves)
+    sol = _gd_scan(*split_parameters(model), y0, args, lr, n_saves, n_steps // n_saves)
     return handle_failure(sol, on_failure)

@@ -1,0 +1,42 @@
+r"""Components of the SSL model family, each defined once and used by every level.
+
+A model (:class:`dynsim.Modes` per eigenmode, :class:`dynsim.Network` per weight matrix) is assembled
+from one component of each kind:
+
+=====================  ==============================================================================
+kind                   components
+=====================  ==============================================================================
+loss                   :class:`Euclidean`, :class:`Cosine` (``iso=True``: their IsoLoss forms)
+predictor              :class:`Trainable`, :class:`Identity`; closed forms :class:`Power`,
+                       :class:`DirectPred`, :class:`DirectSet`, :class:`LRP`, :class:`NE`,
+                       :class:`Visser`, :class:`NS`, :class:`NS2`, :class:`Stiefel`
+target                 :class:`EMA`, :class:`Online` (``stop_gradient=False``: no stop-gradient),
+                       :class:`FixedTau`
+expectation            :class:`Auto`, :class:`SecondMoments`, :class:`GaussianNodes`, :class:`MeanField`
+=====================  ==============================================================================
+
+Each component is a small :class:`equinox.Module`: its float fields are traced parameters (a new value
+never recompiles; ``vmap`` batches over them), its other fields are static options, and it validates
+itself. A new loss or closed-form predictor is one subclass of :class:`AbstractLoss`,
+:class:`AbstractSpectral` or :class:`AbstractClosedForm`, written outside dynsim.
+
+Option names, as the CLI and sweep configurations spell them, map to the classes in :data:`LOSSES`,
+:data:`PREDICTORS`, :data:`TARGETS` and :data:`EXPECTATIONS`.
+"""
+
+from dynsim.components._base import AbstractComponent
+from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, Auto, GaussianNodes, MeanField,
+                                            SecondMoments, gaussian_nodes)
+from dynsim.components._loss import LOSSES, AbstractLoss, Cosine, Euclidean, cosine, cosine_iso, euclidean, euclidean_iso
+from dynsim.components._predictor import (INPUTS, LRP, NE, NE_NORMS, NS, NS2, PREDICTORS, AbstractClosedForm,
+                                          AbstractPredictor, AbstractSpectral, DirectPred, DirectSet, Identity, Power,
+                                          Stiefel, Trainable, Visser, input_moments, mode_correlation, newton_schulz, ns_filter, ns_sqrt, spectral_map,
+                                          stiefel, stiefel_filter, visser, visser_filter)
+from dynsim.components._target import TARGETS, EMA, AbstractTarget, FixedTau, Online
+
+__all__ = ["EMA", "EXPECTATIONS", "INPUTS", "LOSSES", "LRP", "NE", "NE_NORMS", "NS", "NS2", "PREDICTORS", "TARGETS",
+           "AbstractClosedForm", "AbstractComponent", "AbstractExpectation", "AbstractLoss", "AbstractPredictor",
+           "AbstractSpectral", "AbstractTarget", "Auto", "Cosine", "DirectPred", "DirectSet", "Euclidean", "FixedTau",
+           "GaussianNodes", "Identity", "MeanField", "Online", "Power", "SecondMoments", "Stiefel", "Trainable",
+           "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes", "input_moments", "mode_correlation", "newton_schulz", "ns_filter",
+           "ns_sqrt", "spectral_map", "stiefel", "stiefel_filter", "visser", "visser_filter"]

@@ -1,0 +1,187 @@
+r"""Losses: per-sample values at network level and the per-mode drives of the eigenmode theory.
+
+A loss is a function of the online output :math:`z_1 = Wx_1`, the prediction :math:`p = W_pz_1` and the
+target output :math:`z_2 = W_tx_2` (the caller stops the gradient at the target unless the target says
+otherwise, and at a closed-form predictor). :meth:`AbstractLoss.per_sample` returns the per-sample loss
+``(B,)`` of batches ``(B, n2)``; that is all a new loss needs to run at network level (flow, GD, SGD).
+
+==================================  =================================================================  ===========================
+component                           per-sample loss                                                    source
+==================================  =================================================================  ===========================
+:class:`Euclidean`                  :math:`\tfrac12\|p - z_2\|^2`                                       Tian et al. 2021, Eq. 1
+:class:`Cosine`                     :math:`\tfrac12\|\hat p - \hat z_2\|^2 = 1 - \cos(p, z_2)`            BYOL's :math:`2-2\cos`, halved
+``Euclidean(iso=True)``             :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2`               Halvagal et al. 2023, §3
+``Cosine(iso=True)``                :math:`-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\|p\|\|z_2\|)} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\|p\|^3\|z_2\|}\big) z_1^\top W_p z_1`   Halvagal et al. 2023, §3
+==================================  =================================================================  ===========================
+
+**Scale.** Every loss carries the ½ of Tian et al.'s Eq. 1, so the cosine loss is :math:`1-\cos`, half
+BYOL's :math:`2-2\cos`, with exactly the gradient of Halvagal et al.'s :math:`-\cos`; the eigenmode
+theory and the networks share one time axis. Code with :math:`2-2\cos` runs at twice this speed.
+
+**IsoLoss** (Halvagal et al. 2023, §3): the gradient with respect to :math:`z_1` equals the original
+loss's gradient with respect to :math:`p`, removing one factor :math:`W_p^\top`; it needs a closed-form
+(symmetric) predictor. Only gradients of these surrogate values are meaningful.
+
+**Eigenmode form.** In a common eigenbasis of the data moments, with the predictor and target aligned,
+mode :math:`m` carries amplitudes :math:`w_m` (online), :math:`\lambda_m` (predictor eigenvalue) and
+:math:`\bar w_m` (target seen by the loss), and sees views :math:`(u_{1,m}, u_{2,m})`
+(:mod:`~dynsim.components._expectation`). :meth:`AbstractLoss.mode_drives` returns the online drive
+:math:`-\partial_w E[\ell]` and the predictor drive :math:`-\partial_\lambda E[\ell]` of the network restricted
+to such aligned (diagonal) states. The default is exactly that restriction, by automatic differentiation
+of :meth:`per_sample` on the per-mode nodes; the built-in losses override it with their per-mode closed
+forms (equal to the default, tested):
+
+.. math::
+    \text{Euclidean:}\quad r = \bar w\lambda_d - \lambda w\lambda_s,\qquad
+    -\partial_w E[\ell] = \lambda r\ (\text{IsoLoss: } r),\qquad -\partial_\lambda E[\ell] = r w,
+
+and without the stop-gradient :math:`-\partial_w E[\ell] = -w[(\lambda^2+1)\lambda_s - 2\lambda\lambda_d]`
+(Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2). The cosine drives are node averages of
+:math:`-\partial\mathcal L/\partial p` (Halvagal et al. 2023 §1.4), or their mean-field approximation.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from dynsim.components._base import AbstractComponent
+from dynsim.components._expectation import GaussianNodes, MeanField, SecondMoments
+
+
+def _norm(x):
+    return jnp.sqrt(jnp.sum(x * x, axis=-1))
+
+
+def euclidean(z1, p, z2, W_p=None):
+    r""":math:`\tfrac12\|p - z_2\|^2` per sample (Tian et al. 2021, Eq. 1)."""
+    return 0.5 * jnp.sum((p - z2) ** 2, axis=-1)
+
+
+def cosine(z1, p, z2, W_p=None):
+    r""":math:`1 - \cos(p, z_2)` per sample (BYOL's :math:`2 - 2\cos`, halved)."""
+    return 1.0 - jnp.sum(p * z2, axis=-1) / (_norm(p) * _norm(z2))
+
+
+def euclidean_iso(z1, p, z2, W_p=None):
+    r"""Euclidean IsoLoss :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2` (Halvagal et al. 2023, §3)."""
+    return 0.5 * jnp.sum((z1 - lax.stop_gradient(z2 + z1 - p)) ** 2, axis=-1)
+
+
+def cosine_iso(z1, p, z2, W_p):
+    r"""Cosine IsoLoss (Halvagal et al. 2023, §3; the formula in the module table); needs a symmetric ``W_p``."""
+    sg = lax.stop_gradient
+    n_p, n_z = sg(_norm(p)), sg(_norm(z2))
+    coef = sg(jnp.sum(p * z2, axis=-1) / (n_p**3 * n_z))
+    quad = jnp.sum(z1 * (z1 @ sg(W_p).T), axis=-1)
+    return -jnp.sum(z1 * sg(z2), axis=-1) / (n_p * n_z) + 0.5 * coef * quad
+
+
+class AbstractLoss(AbstractComponent):
+    """A loss. Subclasses define :meth:`per_sample`; :meth:`mode_drives` defaults to the restricted network.
+
+    Class attributes: ``quadratic`` (its expectation depends on the views' second moments only, so
+    :class:`~dynsim.components.SecondMoments` is exact) and ``needs_direction`` (a zero target has no
+    direction, so an EMA target starts as a copy of the online weights).
+    """
+
+    name: ClassVar[str] = ""
+    quadratic: ClassVar[bool] = False
+    needs_direction: ClassVar[bool] = False
+    iso: bool = eqx.field(default=False, static=True)
+
+    def per_sample(self, z1, p, z2, W_p):
+        """The per-sample loss ``(B,)``."""
+        raise NotImplementedError
+
+    def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
+        """``(online drive, predictor drive)``, each ``(M,)``: the restricted network's
+        :math:`-\\partial_w E[\\ell]` and :math:`-\\partial_\\lambda E[\\ell]` (module docstring), by autodiff of
+        :meth:`per_sample` on ``expectation``'s per-mode nodes."""
+        if isinstance(expectation, MeanField):
+            raise ValueError(f"the mean-field expectation is defined for the built-in cosine loss only, not "
+                             f"{type(self).__name__}")
+        u1, u2, weights = expectation.mode_nodes(data, w.shape[-1], w.dtype)
+
+        def expected(wv, lv, wb):
+            z1 = wv * u1
+            return jnp.sum(weights * self.per_sample(z1, lv * z1, wb * u2, jnp.diag(lv)))
+
+        if stop_gradient:
+            g_w = jax.grad(expected, 0)(w, lam, lax.stop_gradient(w_bar))
+        else:  # the target is the online network, differentiated too
+            g_w = jax.grad(lambda wv: expected(wv, lam, wv))(w)
+        g_lam = jax.grad(expected, 1)(w, lam, lax.stop_gradient(w_bar))
+        return -g_w, -g_lam
+
+
+class Euclidean(AbstractLoss):
+    """:math:`\\tfrac12\\|p - z_2\\|^2`, or its IsoLoss form with ``iso=True`` (module table)."""
+
+    name: ClassVar[str] = "euclidean"
+    quadratic: ClassVar[bool] = True
+
+    def per_sample(self, z1, p, z2, W_p):
+        return euclidean_iso(z1, p, z2, W_p) if self.iso else euclidean(z1, p, z2, W_p)
+
+    def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
+        """Closed form (module docstring); exact for every expectation."""
+        r = w_bar * data.lambda_d - lam * w * data.lambda_s
+        if not stop_gradient:
+            return -w * ((lam**2 + 1) * data.lambda_s - 2 * lam * data.lambda_d), r * w
+        return (r if self.iso else lam * r), r * w
+
+
+class Cosine(AbstractLoss):
+    """:math:`1 - \\cos(p, z_2)`, or its IsoLoss form with ``iso=True`` (module table)."""
+
+    name: ClassVar[str] = "cosine"
+    needs_direction: ClassVar[bool] = True
+
+    def per_sample(self, z1, p, z2, W_p):
+        return cosine_iso(z1, p, z2, W_p) if self.iso else cosine(z1, p, z2, W_p)
+
+    def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
+        if isinstance(expectation, MeanField):
+            return self._mean_field(w, w_bar, lam, data, stop_gradient)
+        if isinstance(expectation, SecondMoments):
+            raise ValueError("the cosine loss is not a second-moment loss: use GaussianNodes or MeanField")
+        drive, pred_drive = self.node_terms(w, w_bar, lam, data, stop_gradient, expectation)
+        return jnp.mean(drive, axis=0), jnp.mean(pred_drive, axis=0)
+
+    def node_terms(self, w, w_bar, lam, data, stop_gradient: bool, expectation: GaussianNodes):
+        """Per-node samples, shape ``(K, M)``, of the online drive and the predictor drive (Halvagal et al.
+        2023, §1.4): :math:`\\partial\\mathcal L/\\partial p = -[z_2/(\\|p\\|\\|z_2\\|) - (p\\cdot z_2)p/(\\|p\\|^3\\|z_2\\|)]`."""
+        u1, u2, _ = expectation.mode_nodes(data, w.shape[-1], w.dtype)
+        z1, z2 = w * u1, w_bar * u2
+        p = lam * z1
+        n_p = jnp.sqrt(jnp.sum(p * p, axis=-1, keepdims=True))
+        n_z = jnp.sqrt(jnp.sum(z2 * z2, axis=-1, keepdims=True))
+        A = jnp.sum(p * z2, axis=-1, keepdims=True)
+        dL_dp = -(z2 / (n_p * n_z) - A * p / (n_p**3 * n_z))
+        g = dL_dp if self.iso else lam * dL_dp
+        drive = -g * u1
+        if not stop_gradient:  # target = online: gradient also through z2 = w u2
+            dL_dz2 = -(p / (n_p * n_z) - A * z2 / (n_p * n_z**3))
+            drive = drive - dL_dz2 * u2
+        return drive, -dL_dp * z1
+
+    def _mean_field(self, w, w_bar, lam, data, stop_gradient: bool):
+        r"""Halvagal et al. 2023 §2.2: :math:`N_p^2 = \sum_j\lambda_j^2w_j^2\lambda_s`, :math:`N_z^2 = \sum_j\bar w_j^2\lambda_s`,
+        :math:`A = \sum_j\lambda_jw_j\bar w_j\lambda_d` replace the per-sample norms."""
+        ls, ld = data.lambda_s, data.lambda_d
+        n_p = jnp.sqrt(jnp.sum(lam**2 * w**2 * ls))
+        n_z = jnp.sqrt(jnp.sum(w_bar**2 * ls))
+        A = jnp.sum(lam * w * w_bar * ld)
+        e_u1 = w_bar * ld / (n_p * n_z) - A * lam * w * ls / (n_p**3 * n_z)  # = -E[dL/dp u1]
+        drive = e_u1 if self.iso else lam * e_u1
+        if not stop_gradient:
+            drive = drive + lam * w * ld / (n_p * n_z) - A * w_bar * ls / (n_p * n_z**3)
+        return drive, w * e_u1
+
+
+LOSSES = {cls.name: cls for cls in (Euclidean, Cosine)}

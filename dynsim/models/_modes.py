@@ -1,0 +1,120 @@
+r"""The eigenmode level: one scalar ODE system per common eigenmode of the data moments.
+
+State :class:`ModeState` ``(w, w_p, w_a)``, one entry per mode: online amplitude :math:`w_m`
+(:math:`c_m = w_m^2` is the eigenvalue of :math:`WW^\top`), predictor eigenvalue :math:`w_{p,m}`, stored
+target amplitude :math:`w_{a,m}`. ``args`` is the :class:`~dynsim.params.ModeData` (per-mode
+:math:`\lambda_s = E[u_1^2]`, :math:`\lambda_d = E[u_1u_2]`). With :math:`\bar w` the target the loss sees
+and the loss's drives (:meth:`dynsim.components.AbstractLoss.mode_drives`),
+
+.. math::
+    \dot w = D_w(w, \bar w, \lambda) - \eta w,\qquad
+    \dot w_p = \alpha_p D_\lambda(w, \bar w, w_p) - \eta_p w_p\ \ (\text{trainable}),\qquad
+    \dot w_a = \text{the target's rate},
+
+the per-mode form of the network flow restricted to aligned states (Tian et al. 2021, App. D.4 and
+Eqs. 11-13; Halvagal et al. 2023, §2.2). A closed-form predictor is :math:`w_p = \lambda(c(w))` with
+:math:`c` the eigenvalues of its input moment (``WWt``: :math:`w^2`; ``WXWt``: :math:`\lambda_dw^2`;
+``features``: :math:`\lambda_sw^2`); its recorded :math:`w_p` follows by the chain rule.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim import _checks
+from dynsim.components import AbstractSpectral, Identity, Trainable
+from dynsim.models._base import AbstractModel
+from dynsim.models._states import ModeState
+from dynsim.params import ModeData
+from dynsim.solvers.events import CollapseEvent
+
+
+def _mode_strength(y: ModeState):
+    return jnp.asarray(y.w) ** 2
+
+
+class Modes(AbstractModel):
+    """Per-mode dynamics of a model assembled from components (module docstring; fields as
+    :class:`~dynsim.models.AbstractModel`). Use with :func:`dynsim.solve` and ``args`` a
+    :class:`~dynsim.params.ModeData`."""
+
+    def __check_init__(self):
+        if not isinstance(self.predictor, (Trainable, Identity, AbstractSpectral)):
+            raise ValueError(f"no eigenmode theory for the predictor {type(self.predictor).__name__} (trainable, "
+                             f"identity and spectral closed forms have one)")
+        if isinstance(self.predictor, AbstractSpectral) and self.predictor.freq != 1:
+            raise ValueError("the eigenmode theory recomputes a closed-form predictor at every instant: use freq=1")
+
+    # --- predictor ---------------------------------------------------------------------------
+    def correlation_eigenvalues(self, w, data: ModeData):
+        """Eigenvalues :math:`c_m` of the closed-form predictor's input moment."""
+        return self.predictor.mode_correlation(w, data)
+
+    def predictor_values(self, w, data: ModeData):
+        """Closed-form :math:`\\lambda_m(w)` (ridge included)."""
+        return self.predictor.mode_values(self.correlation_eigenvalues(w, data))
+
+    def predictor_eigenvalues(self, y: ModeState, data: ModeData):
+        """The predictor eigenvalues the loss sees at state ``y``."""
+        if isinstance(self.predictor, Trainable):
+            return y.w_p
+        if isinstance(self.predictor, Identity):
+            return jnp.ones_like(y.w)
+        return self.predictor_values(y.w, data)
+
+    # --- right-hand side ---------------------------------------------------------------------
+    def __call__(self, t, y: ModeState, data: ModeData) -> ModeState:
+        w = y.w
+        lam = self.predictor_eigenvalues(y, data)
+        w_bar = self.target.in_loss(w, y.w_a)
+        dw, pred_drive = self.loss.mode_drives(w, w_bar, lam, data, self.target.stop_gradient,
+                                               self.resolved_expectation)
+        dw = dw - self.weight_decay * w
+        if isinstance(self.predictor, Trainable):
+            dw_p = self.predictor.alpha_p * pred_drive - self.eta_p * y.w_p
+        elif isinstance(self.predictor, Identity):
+            dw_p = jnp.zeros_like(w)
+        else:  # w_p follows lambda(c(w(t))): chain rule
+            dw_p = jax.jvp(lambda ww: self.predictor_values(ww, data), (w,), (dw,))[1]
+        return ModeState(dw, dw_p, self.target.rate(w, y.w_a, dw))
+
+    # --- states, observables, checks ---------------------------------------------------------
+    def initial_state(self, w, w_p=None, w_a=None, data: ModeData | None = None) -> ModeState:
+        """A consistent state: ``w_p = lambda(c(w))`` for closed forms (``data`` needed unless the input is
+        ``WWt``), ``1`` without a predictor, given (default 1) when trainable; the target from
+        :meth:`dynsim.components.AbstractTarget.initial` (an EMA target starts at 0 unless given)."""
+        w = jnp.asarray(w)
+        if isinstance(self.predictor, Identity) or (isinstance(self.predictor, Trainable) and w_p is None):
+            w_p = jnp.ones_like(w)
+        elif not isinstance(self.predictor, Trainable):
+            if data is None and self.predictor.input != "WWt":
+                raise ValueError(f"predictor input {self.predictor.input!r} needs data to set w_p")
+            w_p = self.predictor_values(w, data)
+        w_a = self.target.initial(w, w_a)
+        return ModeState(*jnp.broadcast_arrays(w, jnp.asarray(w_p), w_a))
+
+    @staticmethod
+    def mode_strength(y: ModeState):
+        """:math:`c_m = w_m^2`, the eigenvalue of :math:`WW^\\top` carried by mode ``m``."""
+        return _mode_strength(y)
+
+    def collapse_event(self, threshold: float = 1e-6) -> CollapseEvent:
+        """Event at the first time some :math:`c_m` falls to ``threshold``."""
+        return CollapseEvent(_mode_strength, threshold)
+
+    def validate(self, y0, data) -> None:
+        if not isinstance(data, ModeData):
+            raise TypeError(f"args of a Modes model must be a ModeData, got {type(data).__name__}")
+        self.check()
+        data.validate()
+        _checks.check_state(y0, ModeState)
+        shapes = {np.shape(v) for v in y0}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+            raise ValueError(f"y0 fields must be vectors of one length M, got shapes {sorted(shapes)}")
+        try:
+            np.broadcast_shapes(next(iter(shapes)), np.shape(data.lambda_s), np.shape(data.lambda_d))
+        except ValueError:
+            raise ValueError(f"shape mismatch: y0 has {next(iter(shapes))[0]} modes, ModeData lambda_s "
+                             f"{np.shape(data.lambda_s)}, lambda_d {np.shape(data.lambda_d)}") from None

@@ -1,0 +1,87 @@
+r"""From the network level to the eigenmode level: :func:`reduce_to_modes`.
+
+A network state is *aligned* when :math:`W = U\,\mathrm{diag}(w)\,V^\top` with the columns of :math:`V`
+common eigenvectors of the data moments :math:`X` (cross-view) and :math:`X + X'` (same-view), a predictor
+:math:`W_p = U\,\mathrm{diag}(w_p)\,U^\top` and a target :math:`W_a = \tau_0 W`. The network flow keeps such
+a state aligned, and in the basis :math:`(U, V)` each mode follows the eigenmode model built from the same
+components (:class:`~dynsim.models.Modes`) with :math:`\lambda_{d,m} = v_m^\top Xv_m` and
+:math:`\lambda_{s,m} = v_m^\top(X+X')v_m` (Tian et al. 2021, §3 and App. D.4; Halvagal et al. 2023, §2.2;
+the test suite checks it for every component combination that reduces).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from dynsim.components import EMA, AbstractClosedForm, Trainable
+from dynsim.models._modes import Modes
+from dynsim.models._network import Network
+from dynsim.models._states import ModeState, NetState
+from dynsim.params import ModeData
+
+ALIGN_RTOL = 1e-8  #: relative tolerance of the alignment checks (round-off of a constructed aligned start is ~1e-15)
+
+
+def _mode_moments(X, S, U, W, w):
+    """Per-mode ``(lambda_s, lambda_d)`` along the right singular vectors of ``W``, or a ``ValueError``."""
+    n = X.shape[0]
+    for a, name in ((X, "X"), (S, "X + X'")):
+        level = a[0, 0]
+        if np.max(np.abs(a - level * np.eye(n))) <= 1e-12 * max(abs(level), 1.0):
+            continue
+        break
+    else:  # isotropic views: every direction is a common eigenvector
+        return np.full(len(w), S[0, 0]), np.full(len(w), X[0, 0])
+    if np.any(w <= 0):
+        raise ValueError("the eigenmode reduction with non-isotropic data needs W(0) of full row rank (each mode's "
+                         "input direction is read from W(0))")
+    V = (W.T @ U) / w  # (n1, n2) right singular vectors
+    lam = []
+    for a, name in ((S, "X + X'"), (X, "X")):
+        rayleigh = np.einsum("im,ij,jm->m", V, a, V)
+        resid = np.linalg.norm(a @ V - V * rayleigh, axis=0)
+        if np.any(resid > ALIGN_RTOL * max(np.max(np.abs(a)), 1e-300)):
+            raise ValueError(f"the data moments do not commute with the start: the input directions of W(0) are not "
+                             f"eigenvectors of {name} (the eigenmode theory needs W(0) = U diag(w) V^T with V common "
+                             f"eigenvectors of the views' moments; a finite dataset's moment is rarely isotropic)")
+        lam.append(rayleigh)
+    return lam[0], lam[1]
+
+
+def reduce_to_modes(net: Network, y0: NetState, data) -> tuple[Modes, ModeData, ModeState]:
+    """The eigenmode model of ``net``, its :class:`~dynsim.params.ModeData` and the initial
+    :class:`ModeState` of ``y0`` (modes in ascending order of :math:`WW^\\top`'s eigenvalues).
+
+    Raises:
+        ValueError: where the reduction does not apply, saying why: data moments not sharing the start's
+            input directions, a trainable predictor not aligned with :math:`W(0)W(0)^\\top`, an EMA target not
+            proportional to :math:`W(0)`, a predictor without an eigenmode form (e.g. NS, LRP), or a closed form
+            with a moment EMA, predictor EMA or ``freq > 1`` (the theory recomputes it at every instant).
+    """
+    if isinstance(net.predictor, AbstractClosedForm) and not net.predictor.instantaneous:
+        raise ValueError("the eigenmode theory has instantaneous closed-form predictors: use rho = 0, pred_ema = 0, "
+                         "freq = 1")
+    modes = Modes(loss=net.loss, predictor=net.predictor, target=net.target, expectation=net.expectation,
+                  weight_decay=net.weight_decay, predictor_weight_decay=net.predictor_weight_decay)
+    W = np.asarray(y0.W)
+    c0, U = np.linalg.eigh(W @ W.T)
+    w0 = np.sqrt(np.maximum(c0, 0.0))
+    X = np.asarray(data.input_moment)
+    lam_s, lam_d = _mode_moments(X, X + np.asarray(data.noise_cov), U, W, w0)
+    mdata = ModeData(lambda_s=jnp.asarray(lam_s), lambda_d=jnp.asarray(lam_d))
+    p0 = None
+    if isinstance(net.predictor, Trainable):
+        P = U.T @ np.asarray(y0.W_p) @ U
+        if np.max(np.abs(P - np.diag(np.diag(P)))) > ALIGN_RTOL * max(np.max(np.abs(P)), 1e-300):
+            raise ValueError("the eigenmode theory needs an aligned start: W_p(0) must be symmetric and commute "
+                             "with W(0)W(0)^T (see dynsim.compare.aligned_start)")
+        p0 = np.diag(P)
+    wa0 = None
+    if isinstance(net.target, EMA):
+        Wa = np.asarray(y0.W_a)
+        tau0 = float(np.sum(Wa * W) / max(np.sum(W**2), 1e-300))
+        if np.max(np.abs(Wa - tau0 * W)) > ALIGN_RTOL * max(np.max(np.abs(Wa)), 1e-300):
+            raise ValueError("the eigenmode theory needs W_a(0) proportional to W(0) (e.g. 0, or a copy)")
+        wa0 = tau0 * w0
+    return modes, mdata, modes.initial_state(w0, p0, wa0, data=mdata)
