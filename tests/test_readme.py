@@ -49,3 +49,17 @@ def test_readme_extension_example_runs():
     spec = np.linalg.eigvalsh(W @ np.swapaxes(W, -1, -2))
     np.testing.assert_allclose(spec, np.sort(np.asarray(ns["theory"].ys.w) ** 2, axis=-1), rtol=0, atol=1e-6)
     assert ns["sgd"].ok and np.asarray(ns["sgd"].ys.W).shape == (2, 3, 6)
+
+
+def test_readme_modes_sweep_config_loads():
+    """The README's ``kind = "modes"`` sweep: its parameter paths are the components' own fields."""
+    import re
+    import tomllib
+
+    from dynsim.sweeps import load_config
+
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", text, re.S) if 'kind = "modes"' in b)
+    cfg = load_config(tomllib.loads(block))
+    assert cfg.dims == ("weight_decay", "predictor.power") and cfg.n_configs == 63
+    assert cfg.fixed["target.beta"] == 0.5 and cfg.fixed["predictor.eps"] == 0.0  # Power's own default

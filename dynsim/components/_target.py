@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import equinox as eqx
 import jax.numpy as jnp
 
 from dynsim.components._base import AbstractComponent
@@ -28,7 +29,7 @@ class AbstractTarget(AbstractComponent):
     """A target branch. Subclasses define :meth:`in_loss`, :meth:`rate` and :meth:`initial`."""
 
     name: ClassVar[str] = ""
-    stop_gradient: bool = True
+    stop_gradient: bool = eqx.field(default=True, static=True)
 
     def in_loss(self, online, stored):
         """The target the loss sees, from the online weights and the stored target."""

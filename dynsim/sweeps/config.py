@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dynsim.solvers.api import METHODS
 from dynsim.solvers.defaults import DEFAULTS
 from dynsim.sweeps import models as _models
 from dynsim.sweeps.errors import ConfigError
@@ -56,6 +57,7 @@ SOLVE_DEFAULTS = {"t1": 100.0, "saves": 21, "method": DEFAULTS.batch_method, "rt
                   "max_steps": DEFAULTS.max_steps}
 METRIC_DEFAULTS = {"collapse_threshold": 1e-6, "collapse": "all", "auc": "sigma", "fp_fraction": 0.9}
 RUN_DEFAULTS = {"chunk_size": 64}
+SWEEP_METHODS = tuple(m for m in METHODS if m != "rk4" and not m.startswith("scipy:"))  # adaptive JAX methods
 COLLAPSE_RULES = ("all", "none")
 AUC_KINDS = ("sigma", "sigma2")
 
@@ -254,6 +256,18 @@ def _set_key(table: dict, dotted: str, value) -> None:
     node[parts[-1]] = value
 
 
+def _flatten(table: dict, spec_keys: set) -> dict:
+    """Nested tables -> dotted names (TOML reads ``target.beta = 1`` as ``{"target": {"beta": 1}}``); a table whose
+    keys are all in ``spec_keys`` is a value (e.g. ``{start, stop, num}``), not a level of nesting."""
+    out = {}
+    for k, v in table.items():
+        if isinstance(v, dict) and v and not set(v) <= spec_keys:
+            out.update({f"{k}.{kk}": vv for kk, vv in _flatten(v, spec_keys).items()})
+        else:
+            out[k] = v
+    return out
+
+
 def parse_override(text: str) -> tuple[str, object]:
     """``"solve.t1=50"`` → ``("solve.t1", 50)``; the value is read as TOML (``[0, 0.1]``, ``"rk4"``,
     ``true``, ``{start=0, stop=1, num=5}``), falling back to a bare string."""
@@ -289,6 +303,10 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
         key, value = parse_override(ov) if isinstance(ov, str) else ov
         _set_key(raw, key, value)
     _check_keys("top level", raw, TOP_KEYS)
+    for section, spec_keys in (("params", ()), ("grid", ("start", "stop", "num", "log")), ("zip", ()),
+                               ("random", ("low", "high", "log"))):
+        if isinstance(raw.get(section), dict):  # parameter paths: `target.beta = ...` is the parameter "target.beta"
+            raw[section] = _flatten(raw[section], set(spec_keys))
     raw.setdefault("name", default_name)
     raw.setdefault("seed", 0)
     if not isinstance(raw["name"], str) or not raw["name"]:
@@ -356,8 +374,8 @@ def _check_solve(s: dict) -> None:
     if t1 <= 0:
         raise ConfigError(f"solve.t1 must be > 0, got {t1}")
     _integer("solve.saves", s["saves"], 2, " (t = 0 and t1 included)")
-    if s["method"] not in ("rk45", "tsit5", "dopri5", "dopri8", "kvaerno5"):
-        raise ConfigError(f"solve.method must be rk45, tsit5, dopri5, dopri8 or kvaerno5, got {s['method']!r}")
+    if s["method"] not in SWEEP_METHODS:
+        raise ConfigError(f"solve.method must be one of {', '.join(SWEEP_METHODS)}, got {s['method']!r}")
     for k in ("rtol", "atol"):
         if k in s and not _number(f"solve.{k}", s[k]) > 0:
             raise ConfigError(f"solve.{k} must be > 0")
@@ -387,14 +405,19 @@ def _toml_value(v) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {v!r} as TOML")
 
 
+def _toml_key(k: str) -> str:
+    """A bare key, or a quoted one (``"target.beta"``: a parameter path, not a nested table)."""
+    return k if k and all(c.isalnum() or c in "_-" for c in k) else json.dumps(k)
+
+
 def to_toml(raw: dict) -> str:
-    """The resolved table as TOML text (``tomllib.loads(to_toml(raw)) == raw``)."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    """The resolved table as TOML text (``tomllib.loads(to_toml(raw))``, flattened, ``== raw``)."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
     for k, v in raw.items():
         if isinstance(v, dict):
-            lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()]
+            lines += ["", f"[{k}]"] + [f"{_toml_key(kk)} = {_toml_value(vv)}" for kk, vv in v.items()]
     return "\n".join(lines) + "\n"

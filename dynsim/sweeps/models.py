@@ -20,6 +20,10 @@ kind               model
                    (online, predictor, target matrices; Tian Lemma 1 generalised)
 ``grassmann``      :class:`dynsim.grassmann.OjaFlow` (orthogonality constrained) or
                    :class:`dynsim.grassmann.NaiveFlow` on a trace-form loss (Esser et al. 2023)
+``modes``          :class:`dynsim.Modes` assembled from components named in ``[model]`` (built-in
+                   names or ``"package.module:Class"`` for components written outside dynsim); its
+                   sweepable parameters are the model's own float leaves, by path
+                   (``weight_decay``, ``target.beta``, ``predictor.alpha_p``, ``loss.mu``, ...)
 =================  ===========================================================================
 
 Data of the mode models: :math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`,
@@ -30,6 +34,8 @@ the network runs on isotropic views. Initial states use the configuration's key 
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, NamedTuple
 
@@ -37,7 +43,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynsim import _checks
+from dynsim import _checks, components
+from dynsim._pytree import is_parameter
+from dynsim.models import Modes
 from dynsim.eigenmodes import predictors as mode_predictors
 from dynsim.eigenmodes.ssl_modes import SSLModes
 from dynsim.eigenmodes.tian2021 import ModeState, TianModes
@@ -379,7 +387,137 @@ class GrassmannSweep(_Adapter):
                           sol.event_time)
 
 
-ADAPTERS = {cls.kind: cls for cls in (TianModesSweep, SSLModesSweep, NetworkSweep, GrassmannSweep)}
+def parameter_paths(model) -> dict[str, float]:
+    """The model's float leaves by dotted path (``{"weight_decay": 0.0, "target.beta": 1.0, ...}``): the names
+    under which a sweep sets them."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(model)[0]:
+        name = ".".join(str(getattr(k, "name", k)) for k in path)
+        if is_parameter(leaf) and np.ndim(leaf) == 0:
+            out[name] = float(leaf)
+    return out
+
+
+def with_parameters(model, values: dict):
+    """``model`` with the float leaves named in ``values`` (dotted paths, :func:`parameter_paths`) replaced."""
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(model)
+    new = [values.get(".".join(str(getattr(k, "name", k)) for k in path), leaf) for path, leaf in leaves]
+    return jax.tree_util.tree_unflatten(treedef, new)
+
+
+_COMPONENT_KINDS = {"loss": (components.LOSSES, components.AbstractLoss),
+                    "predictor": (components.PREDICTORS, components.AbstractPredictor),
+                    "target": (components.TARGETS, components.AbstractTarget),
+                    "expectation": (components.EXPECTATIONS, components.AbstractExpectation)}
+
+
+def _component_class(role: str, name: str):
+    registry, base = _COMPONENT_KINDS[role]
+    if ":" in name:  # a component written outside dynsim: "package.module:Class"
+        module, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"model.{role} = {name!r}: cannot import it ({e})") from None
+    elif name in registry:
+        cls = registry[name]
+    else:
+        raise ConfigError(f"unknown model.{role} {name!r}; choose one of {', '.join(registry)} or give "
+                          f"'package.module:Class'")
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"model.{role} = {name!r} is not a subclass of dynsim.components.{base.__name__}")
+    return cls
+
+
+def _component_name(role: str, component) -> str:
+    registry, _ = _COMPONENT_KINDS[role]
+    cls = type(component)
+    for name, known in registry.items():
+        if known is cls:
+            return name
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def build_component(role: str, spec):
+    """A component from its config spec: a name, or a table ``{kind = name, <options>}``; floats given here are
+    the defaults of the corresponding sweep parameters."""
+    if isinstance(spec, str):
+        spec = {"kind": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+        raise ConfigError(f"model.{role} must be a name or a table {{kind = name, ...}}, got {spec!r}")
+    options = {k: v for k, v in spec.items() if k != "kind"}
+    try:
+        return _component_class(role, spec["kind"])(**options)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model.{role}: {e}") from None
+
+
+def component_options(role: str, component) -> dict:
+    """The TOML spec of a component: its name and static options (its floats are sweep parameters)."""
+    static = {f.name: getattr(component, f.name) for f in dataclasses.fields(component) if f.metadata.get("static")}
+    return {"kind": _component_name(role, component)} | static
+
+
+@dataclass(frozen=True)
+class ModesSweep(_Adapter):
+    """``modes``: a :class:`dynsim.Modes` from components; parameters are the model's float leaves by path plus
+    the data (``sigma2``, ``data_decay``, :func:`mode_data`) and the start (``w0``, ``wp0`` + ``init_std`` noise,
+    ``tau0`` = :math:`w_a(0)/w(0)` of an EMA target)."""
+
+    kind: ClassVar[str] = "modes"
+    START: ClassVar[dict] = {"sigma2": 0.0, "data_decay": 0.0, "w0": 0.5, "wp0": 0.5, "tau0": 0.0, "init_std": 0.0}
+    ode: Modes = Modes()
+    n_modes: int = 16
+
+    @property
+    def PARAMS(self) -> dict:  # noqa: N802 (the adapters' common name)
+        return parameter_paths(self.ode) | self.START
+
+    def resolved_options(self) -> dict:
+        parts = {role: component_options(role, getattr(self.ode, role)) for role in _COMPONENT_KINDS}
+        extra = {} if self.ode.predictor_weight_decay is None else {"predictor_weight_decay": True}
+        return {"kind": self.kind, "n_modes": self.n_modes} | parts | extra
+
+    @property
+    def rhs_work_factor(self) -> int:
+        return self.ode.rhs_work_factor
+
+    def check_values(self, v: dict) -> None:
+        _check_nonneg(v, ("sigma2", "init_std"))
+        with_parameters(self.ode, {k: np.asarray(x) for k, x in v.items()}).check()
+
+    def event(self, recipe):
+        return CollapseEvent(_all_modes_strength, recipe.threshold) if recipe.collapse == "all" else None
+
+    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+        model = with_parameters(self.ode, p)
+        data = mode_data(p, self.n_modes)
+        w, wp = _mode_start(p, key, self.n_modes, jnp.result_type(float))
+        y0 = model.initial_state(w, wp, p["tau0"] * w, data=data)
+        return _mode_trajectory(model, y0, data, recipe, self.event(recipe), data)
+
+    @classmethod
+    def from_options(cls, opts: dict) -> "ModesSweep":
+        opts = dict(opts)
+        n_modes = opts.pop("n_modes", 16)
+        if not isinstance(n_modes, int) or isinstance(n_modes, bool) or n_modes < 1:
+            raise ConfigError(f"model.n_modes must be an integer >= 1, got {n_modes!r}")
+        unknown = sorted(set(opts) - set(_COMPONENT_KINDS) - {"predictor_weight_decay"})
+        if unknown:
+            raise ConfigError(f"unknown option(s) {unknown} for model kind 'modes'; options: "
+                              f"{sorted(set(_COMPONENT_KINDS) | {'n_modes', 'predictor_weight_decay'})}")
+        parts = {role: build_component(role, opts[role]) for role in _COMPONENT_KINDS if role in opts}
+        decay = opts.get("predictor_weight_decay", False)
+        if not isinstance(decay, bool):
+            raise ConfigError("model.predictor_weight_decay must be true (a separate sweep parameter) or false")
+        try:
+            ode = Modes(**parts, predictor_weight_decay=0.0 if decay else None)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"[model] modes: {e}") from None
+        return cls(ode=ode, n_modes=n_modes)
+
+
+ADAPTERS = {cls.kind: cls for cls in (TianModesSweep, SSLModesSweep, NetworkSweep, GrassmannSweep, ModesSweep)}
 KINDS = tuple(ADAPTERS)
 
 
@@ -392,6 +530,8 @@ def build_model(options: dict):
     if kind not in ADAPTERS:
         raise ConfigError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
     cls = ADAPTERS[kind]
+    if hasattr(cls, "from_options"):
+        return cls.from_options(opts)
     own = {f.name: f for f in fields(cls) if f.name != "ode"}
     inner = {f.name: f for f in fields(cls.MODEL)} if cls.MODEL is not None else {}
     unknown = sorted(set(opts) - set(own) - set(inner))
