@@ -17,7 +17,7 @@ Importing dynsim never changes global JAX flags: enable float64 yourself with
 ``jax.config.update("jax_enable_x64", True)`` (the tests and the CLI do).
 """
 
-from dynsim._version import __version__
+from dynsim._version import __version__  # noqa: F401
 from dynsim import analytic, components, eigenmodes, models, networks, solvers, units
 from dynsim.eigenmodes import PredictorParams, PSTState, SSLModes, TianModes, TianPST
 from dynsim.models import ModeState, Modes, NetState, Network, reduce_to_modes

@@ -21,7 +21,7 @@ import dynsim as ds
 from dynsim import components as cp
 from dynsim.compare import aligned_start
 from dynsim.models import ModeState, Modes, NetState, Network, reduce_to_modes
-from dynsim.networks import ViewData, flow, train
+from dynsim.networks import ViewData, train
 
 N1, N2 = 6, 3
 RHS_TOL = 1e-12  # one right-hand side in float64: round-off of a few matrix products
@@ -236,24 +236,49 @@ def test_component_errors_name_the_problem():
 
 
 def test_user_components_in_a_sweep(tmp_path):
-    """A ``modes`` sweep names the user loss by import path and sweeps its own parameter ``loss.mu`` (a field of
-    the component, not a re-declared option) with ``weight_decay``; every configuration equals a direct solve of
-    the same model (the sweep runs rk45 at its default float64 tolerances, rtol 1e-8: agreement to 1e-7)."""
+    """A ``modes`` sweep names the user loss and predictor by import path and sweeps the loss's own parameter
+    ``loss.mu`` (a field of the component, not a re-declared option) with ``weight_decay`` (the predictor's
+    ``kappa`` fixed in [params]); every configuration equals a direct solve of the same model (the sweep runs rk45 at its default float64 tolerances, rtol 1e-8: agreement to 1e-7)."""
     from dynsim.sweeps import load, load_config, run_sweep
     from dynsim.sweeps.config import to_toml
 
     raw = {"name": "user", "model": {"kind": "modes", "n_modes": 3, "loss": "test_family:ShrunkEuclidean",
-                                     "predictor": "trainable", "target": "ema"},
-           "params": {"target": {"beta": 0.5}}, "grid": {"loss": {"mu": [0.0, 0.3]}, "weight_decay": [0.0, 0.05]},
+                                     "predictor": "test_family:Saturating", "target": "ema"},
+           "params": {"target": {"beta": 0.5}, "predictor": {"kappa": 0.7}}, "grid": {"loss": {"mu": [0.0, 0.3]}, "weight_decay": [0.0, 0.05]},
            "solve": {"t1": 5.0, "saves": 3}, "metrics": {"collapse": "none"}, "run": {"chunk_size": 4}}
     cfg = load_config(raw)
-    assert cfg.dims == ("loss.mu", "weight_decay") and "predictor.alpha_p" in cfg.fixed
+    assert cfg.dims == ("loss.mu", "weight_decay") and cfg.fixed["predictor.kappa"] == 0.7
     assert load_config(tmp_path.joinpath("c.toml").write_text(to_toml(cfg.raw)) and tmp_path / "c.toml").raw == cfg.raw
     run_sweep(cfg, tmp_path / "run", progress=False, log=lambda *a: None)
     res = load(tmp_path / "run")
     data = ds.ModeData(jnp.ones(3), jnp.ones(3))  # sigma2 = 0, data_decay = 0
-    y0 = Modes().initial_state(jnp.full(3, 0.5), jnp.full(3, 0.5), jnp.zeros(3))
     for i, (mu, wd) in enumerate(zip(res.params["loss.mu"], res.params["weight_decay"])):
-        model = Modes(loss=ShrunkEuclidean(mu=float(mu)), target=cp.EMA(beta=0.5), weight_decay=float(wd))
+        model = Modes(loss=ShrunkEuclidean(mu=float(mu)), predictor=Saturating(kappa=0.7), target=cp.EMA(beta=0.5),
+                      weight_decay=float(wd))
+        y0 = model.initial_state(jnp.full(3, 0.5), None, jnp.zeros(3), data)
         want = np.sort(np.asarray(ds.solve(model, y0, data, 5.0, method="dopri8", rtol=1e-12, atol=1e-14).final.w) ** 2)
         np.testing.assert_allclose(np.sort(res.summaries["final_spectrum"][i]), want, rtol=1e-7, atol=1e-9)
+
+
+def test_network_sweeps_of_components(tmp_path):
+    """``kind = "net"``: (a) built-in components reproduce the option-string ``network`` kind configuration by
+    configuration (same model, same key-derived start: to round-off, 1e-12); (b) the user loss at ``mu = 0`` is the
+    Euclidean loss, so it reproduces (a), and ``mu = 0.3`` changes the result."""
+    from dynsim.sweeps import load, load_config, run_sweep
+
+    common = {"solve": {"t1": 5.0, "saves": 3}, "metrics": {"collapse": "none"}, "run": {"chunk_size": 2}}
+    old = load_config({"name": "old", "model": {"kind": "network", "n1": 6, "n2": 3},
+                       "params": {"beta": 0.5, "sigma2": 0.3}, "zip": {"wd": [0.0, 0.05], "wd_p": [0.0, 0.05]}} | common)
+    new = load_config({"name": "new", "model": {"kind": "net", "n1": 6, "n2": 3, "predictor": "trainable"},
+                       "params": {"target.beta": 0.5, "sigma2": 0.3}, "grid": {"weight_decay": [0.0, 0.05]}} | common)
+    user = load_config({"name": "user", "model": {"kind": "net", "n1": 6, "n2": 3, "loss": "test_family:ShrunkEuclidean",
+                                                   "predictor": "trainable"},
+                        "params": {"target.beta": 0.5, "sigma2": 0.3, "weight_decay": 0.0},
+                        "grid": {"loss.mu": [0.0, 0.3]}} | common)
+    out = {}
+    for cfg in (old, new, user):
+        run_sweep(cfg, tmp_path / cfg.name, progress=False, log=lambda *a: None)
+        out[cfg.name] = load(tmp_path / cfg.name).summaries["final_spectrum"]
+    np.testing.assert_allclose(out["new"], out["old"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(out["user"][0], out["old"][0], rtol=1e-12, atol=1e-14)
+    assert np.max(np.abs(out["user"][1] - out["user"][0])) > 1e-3

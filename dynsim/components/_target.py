@@ -29,7 +29,12 @@ class AbstractTarget(AbstractComponent):
     """A target branch. Subclasses define :meth:`in_loss`, :meth:`rate` and :meth:`initial`."""
 
     name: ClassVar[str] = ""
+    through_target: ClassVar[bool] = False  #: whether the gradient may flow through this target
     stop_gradient: bool = eqx.field(default=True, static=True)
+
+    def __check_init__(self):
+        if not self.stop_gradient and not self.through_target:
+            raise ValueError("stop_gradient=False is defined for the online target only (Tian et al. 2021, Thm. 2)")
 
     def in_loss(self, online, stored):
         """The target the loss sees, from the online weights and the stored target."""
@@ -59,10 +64,6 @@ class EMA(AbstractTarget):
     name: ClassVar[str] = "ema"
     beta: float = 1.0
 
-    def __check_init__(self):
-        if not self.stop_gradient:
-            raise ValueError("stop_gradient=False is defined for the online target only (Tian et al. 2021, Thm. 2)")
-
     def check(self):
         self._positive("beta", strict=False)
         return self
@@ -91,6 +92,7 @@ class Online(AbstractTarget):
     """SimSiam: the target is the online network; ``stop_gradient=False`` lets the gradient through it."""
 
     name: ClassVar[str] = "online"
+    through_target: ClassVar[bool] = True
 
     def in_loss(self, online, stored):
         return online
@@ -115,10 +117,6 @@ class FixedTau(AbstractTarget):
 
     name: ClassVar[str] = "fixed_tau"
     tau: float = 1.0
-
-    def __check_init__(self):
-        if not self.stop_gradient:
-            raise ValueError("stop_gradient=False is defined for the online target only (Tian et al. 2021, Thm. 2)")
 
     def check(self):
         self._positive("tau", strict=False)

@@ -44,7 +44,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import jax
-import jax.numpy as jnp
 
 from dynsim import _checks, targets
 from dynsim import components as cp

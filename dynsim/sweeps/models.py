@@ -24,6 +24,8 @@ kind               model
                    names or ``"package.module:Class"`` for components written outside dynsim); its
                    sweepable parameters are the model's own float leaves, by path
                    (``weight_decay``, ``target.beta``, ``predictor.alpha_p``, ``loss.mu``, ...)
+``net``            :class:`dynsim.Network` from components, its expected-gradient flow on isotropic
+                   views; parameters as ``modes`` (the model's float leaves by path)
 =================  ===========================================================================
 
 Data of the mode models: :math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`,
@@ -45,7 +47,7 @@ import numpy as np
 
 from dynsim import _checks, components
 from dynsim._pytree import is_parameter
-from dynsim.models import Modes
+from dynsim.models import Modes, Network
 from dynsim.eigenmodes import predictors as mode_predictors
 from dynsim.eigenmodes.ssl_modes import SSLModes
 from dynsim.eigenmodes.tian2021 import ModeState, TianModes
@@ -458,16 +460,13 @@ def component_options(role: str, component) -> dict:
     return {"kind": _component_name(role, component)} | static
 
 
-@dataclass(frozen=True)
-class ModesSweep(_Adapter):
-    """``modes``: a :class:`dynsim.Modes` from components; parameters are the model's float leaves by path plus
-    the data (``sigma2``, ``data_decay``, :func:`mode_data`) and the start (``w0``, ``wp0`` + ``init_std`` noise,
-    ``tau0`` = :math:`w_a(0)/w(0)` of an EMA target)."""
+class _FamilySweep(_Adapter):
+    """Shared by the adapters of component-built models: ``ode`` is the model; its float leaves by path plus
+    :attr:`START` (data and start) are the parameters; ``SIZES`` are the integer options besides the components."""
 
-    kind: ClassVar[str] = "modes"
-    START: ClassVar[dict] = {"sigma2": 0.0, "data_decay": 0.0, "w0": 0.5, "wp0": 0.5, "tau0": 0.0, "init_std": 0.0}
-    ode: Modes = Modes()
-    n_modes: int = 16
+    START: ClassVar[dict]
+    SIZES: ClassVar[dict]
+    FLAGS: ClassVar[tuple] = ()  # boolean static options of the model class
 
     @property
     def PARAMS(self) -> dict:  # noqa: N802 (the adapters' common name)
@@ -475,16 +474,59 @@ class ModesSweep(_Adapter):
 
     def resolved_options(self) -> dict:
         parts = {role: component_options(role, getattr(self.ode, role)) for role in _COMPONENT_KINDS}
+        sizes = {k: getattr(self, k) for k in self.SIZES}
+        flags = {k: getattr(self.ode, k) for k in self.FLAGS}
         extra = {} if self.ode.predictor_weight_decay is None else {"predictor_weight_decay": True}
-        return {"kind": self.kind, "n_modes": self.n_modes} | parts | extra
+        return {"kind": self.kind} | sizes | parts | flags | extra
 
     @property
     def rhs_work_factor(self) -> int:
         return self.ode.rhs_work_factor
 
     def check_values(self, v: dict) -> None:
-        _check_nonneg(v, ("sigma2", "init_std"))
+        _check_nonneg(v, tuple(k for k in ("sigma2", "init_std", "init_scale") if k in v))
         with_parameters(self.ode, {k: np.asarray(x) for k, x in v.items()}).check()
+        if self.ode.loss.needs_direction and isinstance(self.ode.target, components.EMA) \
+                and np.any(np.asarray(v["tau0"]) == 0):
+            raise ValueError(f"the {type(self.ode.loss).__name__} loss with an EMA target needs tau0 > 0 (a zero "
+                             "target has no direction)")
+
+    @classmethod
+    def from_options(cls, opts: dict):
+        opts = dict(opts)
+        sizes = {k: opts.pop(k, d) for k, d in cls.SIZES.items()}
+        for k, v in sizes.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"model.{k} must be an integer >= 1, got {v!r}")
+        allowed = set(_COMPONENT_KINDS) | set(cls.FLAGS) | {"predictor_weight_decay"}
+        unknown = sorted(set(opts) - allowed)
+        if unknown:
+            raise ConfigError(f"unknown option(s) {unknown} for model kind {cls.kind!r}; options: "
+                              f"{sorted(allowed | set(cls.SIZES))}")
+        for k in set(cls.FLAGS) | {"predictor_weight_decay"}:
+            if k in opts and not isinstance(opts[k], bool):
+                raise ConfigError(f"model.{k} must be true or false, got {opts[k]!r}")
+        parts = {role: build_component(role, opts[role]) for role in _COMPONENT_KINDS if role in opts}
+        flags = {k: opts[k] for k in cls.FLAGS if k in opts}
+        try:
+            ode = cls.MODEL(**parts, **flags, predictor_weight_decay=0.0 if opts.get("predictor_weight_decay") else None)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"[model] {cls.kind}: {e}") from None
+        return cls(ode=ode, **sizes)
+
+
+@dataclass(frozen=True)
+class ModesSweep(_FamilySweep):
+    """``modes``: a :class:`dynsim.Modes` from components; parameters are the model's float leaves by path plus
+    the data (``sigma2``, ``data_decay``, :func:`mode_data`) and the start (``w0``, ``wp0`` + ``init_std`` noise,
+    ``tau0`` = :math:`w_a(0)/w(0)` of an EMA target)."""
+
+    kind: ClassVar[str] = "modes"
+    MODEL: ClassVar[type] = Modes
+    START: ClassVar[dict] = {"sigma2": 0.0, "data_decay": 0.0, "w0": 0.5, "wp0": 0.5, "tau0": 0.0, "init_std": 0.0}
+    SIZES: ClassVar[dict] = {"n_modes": 16}
+    ode: Modes = Modes()
+    n_modes: int = 16
 
     def event(self, recipe):
         return CollapseEvent(_all_modes_strength, recipe.threshold) if recipe.collapse == "all" else None
@@ -496,28 +538,50 @@ class ModesSweep(_Adapter):
         y0 = model.initial_state(w, wp, p["tau0"] * w, data=data)
         return _mode_trajectory(model, y0, data, recipe, self.event(recipe), data)
 
-    @classmethod
-    def from_options(cls, opts: dict) -> "ModesSweep":
-        opts = dict(opts)
-        n_modes = opts.pop("n_modes", 16)
-        if not isinstance(n_modes, int) or isinstance(n_modes, bool) or n_modes < 1:
-            raise ConfigError(f"model.n_modes must be an integer >= 1, got {n_modes!r}")
-        unknown = sorted(set(opts) - set(_COMPONENT_KINDS) - {"predictor_weight_decay"})
-        if unknown:
-            raise ConfigError(f"unknown option(s) {unknown} for model kind 'modes'; options: "
-                              f"{sorted(set(_COMPONENT_KINDS) | {'n_modes', 'predictor_weight_decay'})}")
-        parts = {role: build_component(role, opts[role]) for role in _COMPONENT_KINDS if role in opts}
-        decay = opts.get("predictor_weight_decay", False)
-        if not isinstance(decay, bool):
-            raise ConfigError("model.predictor_weight_decay must be true (a separate sweep parameter) or false")
-        try:
-            ode = Modes(**parts, predictor_weight_decay=0.0 if decay else None)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"[model] modes: {e}") from None
-        return cls(ode=ode, n_modes=n_modes)
+
+@dataclass(frozen=True)
+class NetSweep(_FamilySweep):
+    r"""``net``: the expected-gradient flow of a :class:`dynsim.Network` from components on isotropic views
+    (:math:`\Sigma_x = I`, :math:`\Sigma_n = \sigma^2 I`) with ``n1`` inputs and ``n2`` outputs; parameters are the
+    model's float leaves by path plus ``sigma2`` and the start: :math:`W(0) = \mathrm{init\_scale}\,\xi/\sqrt{n_1}`
+    (ξ from the configuration's key), :math:`W_p(0) = \mathrm{wp0}\,I` (trainable), :math:`W_a(0) = \mathrm{tau0}\,W(0)` (EMA)."""
+
+    kind: ClassVar[str] = "net"
+    MODEL: ClassVar[type] = Network
+    START: ClassVar[dict] = {"sigma2": 0.0, "init_scale": 1.0, "wp0": 0.5, "tau0": 0.0}
+    SIZES: ClassVar[dict] = {"n1": 8, "n2": 4}
+    FLAGS: ClassVar[tuple] = ("symmetric_loss",)
+    ode: Network = Network()
+    n1: int = 8
+    n2: int = 4
+
+    @property
+    def n_modes(self) -> int:
+        return self.n2
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.n2 * self.n1 + 3 * self.n2 * self.n2
+
+    def event(self, recipe):
+        return CollapseEvent(_network_strength, recipe.threshold) if recipe.collapse == "all" else None
+
+    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+        dtype = jnp.result_type(float)
+        model = with_parameters(self.ode, p)
+        eye = jnp.eye(self.n1, dtype=dtype)
+        data = ViewData(eye, p["sigma2"] * eye)
+        W = p["init_scale"] * jax.random.normal(key, (self.n2, self.n1), dtype) / np.sqrt(self.n1)
+        wp = p["wp0"] * jnp.eye(self.n2, dtype=dtype) if model.predictor.trainable else None
+        y0 = model.initial_state(W, wp, p["tau0"] * W if isinstance(model.target, components.EMA) else None, data)
+        ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
+        sol = integrate(model, y0, data, 0.0, recipe.t1, ts, recipe.solver, self.event(recipe))
+        s = _desc(jnp.linalg.eigvalsh(sol.ys.W @ jnp.swapaxes(sol.ys.W, -1, -2)))
+        return Trajectory(ts, s, s, sol.status, sol.event_time)  # Sigma_x = I: variance = strength
 
 
-ADAPTERS = {cls.kind: cls for cls in (TianModesSweep, SSLModesSweep, NetworkSweep, GrassmannSweep, ModesSweep)}
+ADAPTERS = {cls.kind: cls for cls in (TianModesSweep, SSLModesSweep, NetworkSweep, GrassmannSweep, ModesSweep,
+                                         NetSweep)}
 KINDS = tuple(ADAPTERS)
 
 
