@@ -144,7 +144,8 @@ def default_setup(n1: int = 8, n2: int = 4, seed: int = 0, loss: str = "euclidea
     net = SSLNet(loss=loss, predictor=predictor, target=target, predictor_input=predictor_input, n_nodes=n_nodes)
     args = (NetParams(alpha_p=alpha_p, beta=beta, wd=wd, wd_p=wd, power=power, eps=eps), ViewData.isotropic(n1, sigma2))
     rng = np.random.default_rng(seed)
-    tau0 = 1.0 if loss.startswith("cosine") else 0.0
+    model = net.family(args[0])
+    tau0 = 1.0 if model.loss.needs_direction else 0.0
     W0, Wp0, Wa0 = aligned_start(rng, n1, n2, np.linspace(0.05, 0.6, n2), np.full(n2, 0.1), tau0)
-    y0 = net.initial_state(W0, Wp0 if net.predictor in ("trainable", "symmetric") else None, Wa0, args=args)
+    y0 = net.initial_state(W0, Wp0 if model.predictor.trainable else None, Wa0, args=args)
     return net, y0, args

@@ -29,14 +29,13 @@ Options (all static, i.e. part of the compiled function):
 State: :class:`ModeState` of three arrays of shape ``(M,)`` (any common shape).
 ``args = (TianParams, ModeData)``. Time in ODE units (:mod:`dynsim.units`).
 
-:class:`TianPST` integrates Eqs. 11-13 in the paper's own :math:`(p, s, \tau)`
+:class:`TianPST` (a reference system, :mod:`dynsim.analytic.reference`) integrates Eqs. 11-13 in the paper's own :math:`(p, s, \tau)`
 variables; the tests use it as an independent check of :class:`TianModes`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,18 +45,13 @@ from dynsim import _checks
 from dynsim import components as cp
 from dynsim import targets
 from dynsim.models import ModeState, Modes
+from dynsim.analytic.reference import PSTState, TianPST
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers.events import CollapseEvent
 
 PREDICTORS = ("linear", "identity")
 
-
-class PSTState(NamedTuple):
-    r"""The paper's per-mode variables: :math:`p_j`, :math:`s_j`, :math:`\tau_j`."""
-
-    p: jax.Array
-    s: jax.Array
-    tau: jax.Array
+__all__ = ["PREDICTORS", "PSTState", "TianModes", "TianPST"]  # TianPST, PSTState: reference systems (dynsim.analytic)
 
 
 @dataclass(frozen=True)
@@ -129,42 +123,3 @@ class TianModes:
                              f"lambda_d {np.shape(data.lambda_d)}") from None
         if len(set(shapes)) != 1:
             raise ValueError(f"y0 fields must share one shape, got {shapes}")
-
-
-@dataclass(frozen=True)
-class TianPST:
-    r"""Eqs. 11-13 of Tian et al. (2021) in :math:`(p_j, s_j, \tau_j)`, generalised to per-mode :math:`\lambda_s, \lambda_d`:
-
-    .. math::
-        \dot p &= \alpha_p s (\tau\lambda_d - \lambda_s p) - \eta p \qquad (11)\\
-        \dot s &= 2 p s (\tau\lambda_d - \lambda_s p) - 2\eta s \qquad (12)\\
-        \dot\tau &= \beta(1-\tau) - \tau\,\dot s/(2s) \qquad (13,\ \texttt{target="ema"})
-
-    With ``target="fixed_tau"`` :math:`\tau` is constant (``TianParams.tau``; the state's ``tau``
-    is ignored and kept fixed). In (13) :math:`\dot s/(2s) = p(\tau\lambda_d-\lambda_s p)-\eta` is
-    used, which removes the :math:`1/s`. ``args = (TianParams, ModeData)``.
-    """
-
-    target: str = "ema"
-
-    def __post_init__(self):
-        if self.target not in ("ema", "fixed_tau"):
-            raise ValueError(f"TianPST target must be 'ema' or 'fixed_tau', got {self.target!r}")
-
-    def __call__(self, t, y: PSTState, args) -> PSTState:
-        params, data = args
-        tau = y.tau if self.target == "ema" else params.tau
-        g = tau * data.lambda_d - data.lambda_s * y.p
-        dp = params.alpha_p * y.s * g - params.eta * y.p
-        ds = 2 * y.p * y.s * g - 2 * params.eta * y.s
-        if self.target == "ema":
-            dtau = params.beta * (1 - y.tau) - y.tau * (y.p * g - params.eta)  # = tau*ds/(2s)
-        else:
-            dtau = jnp.zeros_like(y.tau)
-        return PSTState(dp, ds, dtau)
-
-    def validate(self, y0, args) -> None:
-        params, data = _checks.unpack_args(args, TianParams, ModeData)
-        params.validate()
-        data.validate()
-        _checks.check_positive("y0.s", y0.s, strict=(self.target == "ema"))

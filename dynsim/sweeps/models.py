@@ -159,6 +159,22 @@ def _tian_boundary(x, y, fixed, target, n_modes):
     return None
 
 
+def _check_target_direction(model, v: dict) -> None:
+    """A loss that needs a direction (cosine) with an EMA target needs ``tau0 > 0`` (a zero target has none)."""
+    if model.loss.needs_direction and isinstance(model.target, components.EMA) and np.any(np.asarray(v["tau0"]) == 0):
+        raise ValueError(f"the {type(model.loss).__name__.lower()} loss with an EMA target needs tau0 > 0 (a zero "
+                         "target has no direction)")
+
+
+def _tian_boundary_of(model, x, y, fixed, n_modes):
+    """:func:`_tian_boundary` where it applies: the Euclidean loss (not IsoLoss) with a trainable predictor and
+    the stop-gradient (Tian et al. 2021's setting), else ``None``."""
+    if not (isinstance(model.loss, components.Euclidean) and not model.loss.iso and model.predictor.trainable
+            and model.target.stop_gradient):
+        return None
+    return _tian_boundary(x, y, fixed, model.target.name, n_modes)
+
+
 @dataclass(frozen=True)
 class TianModesSweep(_Adapter):
     """``tian_modes``: options of :class:`~dynsim.eigenmodes.TianModes` plus ``n_modes``.
@@ -191,9 +207,7 @@ class TianModesSweep(_Adapter):
         return _mode_trajectory(self.ode, y0, args, recipe, self.event(recipe), args[1])
 
     def boundary(self, x, y, fixed):
-        if self.ode.predictor != "linear" or not self.ode.stop_gradient:
-            return None
-        return _tian_boundary(x, y, fixed, self.ode.target, self.n_modes)
+        return _tian_boundary_of(self.ode.family(), x, y, fixed, self.n_modes)
 
 
 def _mode_trajectory(ode, y0, args, recipe: Recipe, event, data: ModeData) -> Trajectory:
@@ -219,8 +233,7 @@ class SSLModesSweep(_Adapter):
         TianParams(v["alpha_p"], v["beta"], v["eta"], v["tau"]).validate()
         mode_predictors.PredictorParams(v["power"], v["eps"]).validate()
         _check_nonneg(v, ("sigma2", "init_std"))
-        if self.ode.loss == "cosine" and self.ode.target == "ema" and np.any(np.asarray(v["tau0"]) == 0):
-            raise ValueError("the cosine loss with an EMA target needs tau0 > 0 (a zero target has no direction)")
+        _check_target_direction(self.ode.family(), v)
 
     def event(self, recipe):
         return CollapseEvent(_all_modes_strength, recipe.threshold) if recipe.collapse == "all" else None
@@ -234,9 +247,7 @@ class SSLModesSweep(_Adapter):
         return _mode_trajectory(self.ode, y0, (params, data, pred), recipe, self.event(recipe), data)
 
     def boundary(self, x, y, fixed):
-        if self.ode.loss != "euclidean" or self.ode.predictor != "trainable" or not self.ode.stop_gradient:
-            return None
-        return _tian_boundary(x, y, fixed, self.ode.target, self.n_modes)
+        return _tian_boundary_of(self.ode.family(), x, y, fixed, self.n_modes)
 
     @property
     def rhs_work_factor(self) -> int:
@@ -280,8 +291,7 @@ class NetworkSweep(_Adapter):
         NetParams(alpha_p=v["alpha_p"], beta=v["beta"], wd=v["wd"], wd_p=v["wd_p"], power=v["power"],
                   eps=v["eps"]).validate()
         _check_nonneg(v, ("sigma2", "init_scale"))
-        if self.ode.loss.startswith("cosine") and self.ode.target == "ema" and np.any(np.asarray(v["tau0"]) == 0):
-            raise ValueError("the cosine loss with an EMA target needs tau0 > 0 (a zero target has no direction)")
+        _check_target_direction(self.ode.family(), v)
 
     def event(self, recipe):
         return CollapseEvent(_network_strength, recipe.threshold) if recipe.collapse == "all" else None
@@ -294,7 +304,7 @@ class NetworkSweep(_Adapter):
         data = ViewData(eye, p["sigma2"] * eye)
         W = p["init_scale"] * jax.random.normal(key, (self.n2, self.n1), dtype) / np.sqrt(self.n1)
         net = self.ode
-        wp = p["wp0"] * jnp.eye(self.n2, dtype=dtype) if net.predictor in ("trainable", "symmetric") else None
+        wp = p["wp0"] * jnp.eye(self.n2, dtype=dtype) if net.family().predictor.trainable else None
         y0 = net.initial_state(W, wp, p["tau0"] * W, args=(params, data))
         ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
         sol = integrate(net, y0, (params, data), 0.0, recipe.t1, ts, recipe.solver, self.event(recipe))
@@ -486,10 +496,7 @@ class _FamilySweep(_Adapter):
     def check_values(self, v: dict) -> None:
         _check_nonneg(v, tuple(k for k in ("sigma2", "init_std", "init_scale") if k in v))
         with_parameters(self.ode, {k: np.asarray(x) for k, x in v.items()}).check()
-        if self.ode.loss.needs_direction and isinstance(self.ode.target, components.EMA) \
-                and np.any(np.asarray(v["tau0"]) == 0):
-            raise ValueError(f"the {type(self.ode.loss).__name__} loss with an EMA target needs tau0 > 0 (a zero "
-                             "target has no direction)")
+        _check_target_direction(self.ode, v)
 
     @classmethod
     def from_options(cls, opts: dict):
