@@ -139,8 +139,10 @@ class SSLModes:
             predictor = cp.Identity()
         else:
             predictor = spectral_predictor(self.predictor, pred, self.norm, input=self.predictor_input)
-        expectation = cp.MeanField() if self.expectation == "mean_field" else cp.GaussianNodes(int(self.n_nodes),
-                                                                                                int(self.seed))
+        if self.expectation == "mean_field":
+            expectation = cp.MeanField()
+        else:  # "exact": Gaussian nodes for the cosine loss; the Euclidean per-mode form is exact without nodes
+            expectation = cp.Auto(int(self.n_nodes), int(self.seed))
         loss = (cp.Euclidean if self.loss == "euclidean" else cp.Cosine)(iso=self.iso)
         return Modes(loss=loss, predictor=predictor, target=targets.component(self.target, params.beta, params.tau, self.stop_gradient),
                      expectation=expectation, weight_decay=params.eta)
@@ -148,7 +150,7 @@ class SSLModes:
     @property
     def rhs_work_factor(self) -> int:
         """Elements touched per state element by one right-hand side (sizes batch chunks on CPU)."""
-        return int(self.n_nodes) if self.loss == "cosine" and self.expectation == "exact" else 1
+        return self.family().rhs_work_factor
 
     # --- predictor ---------------------------------------------------------------------------
     def correlation_eigenvalues(self, w, data: ModeData):
@@ -173,7 +175,8 @@ class SSLModes:
         model = self.family(params, pred)
         lam = model.predictor_eigenvalues(y, data)
         w_bar = model.target.in_loss(y.w, y.w_a)
-        drive, _ = model.loss.node_terms(y.w, w_bar, lam, data, model.target.stop_gradient, model.expectation)
+        drive, _ = model.loss.node_terms(y.w, w_bar, lam, data, model.target.stop_gradient,
+                                         model.resolved_expectation)
         blocks = drive.reshape((n_groups, -1) + drive.shape[1:]).mean(axis=1)
         return jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
 

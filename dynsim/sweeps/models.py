@@ -175,8 +175,43 @@ def _tian_boundary_of(model, x, y, fixed, n_modes):
     return _tian_boundary(x, y, fixed, model.target.name, n_modes)
 
 
+class _PresetSweep(_Adapter):
+    """An option-string kind (``tian_modes``, ``ssl_modes``, ``network``): its ``ode`` is a preset, and it runs the
+    component-built adapter of the model the preset names (:meth:`family_sweep`), with its parameter names mapped
+    to the model's paths by ``NAMES`` (names the model does not have, e.g. ``beta`` without an EMA target, are
+    accepted and unused)."""
+
+    NAMES: ClassVar[dict]
+
+    def family_sweep(self) -> "_FamilySweep":
+        raise NotImplementedError
+
+    def _family_values(self, p, family: "_FamilySweep") -> dict:
+        known = family.PARAMS
+        return {path: p[name] for name, path in self.NAMES.items() if path in known} | {k: p[k] for k in family.START}
+
+    @property
+    def n_modes(self) -> int:
+        return self.family_sweep().n_modes
+
+    @property
+    def state_size(self) -> int:
+        return self.family_sweep().state_size
+
+    @property
+    def rhs_work_factor(self) -> int:
+        return self.family_sweep().rhs_work_factor
+
+    def event(self, recipe):
+        return self.family_sweep().event(recipe)
+
+    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+        family = self.family_sweep()
+        return family.simulate(self._family_values(p, family), key, recipe)
+
+
 @dataclass(frozen=True)
-class TianModesSweep(_Adapter):
+class TianModesSweep(_PresetSweep):
     """``tian_modes``: options of :class:`~dynsim.eigenmodes.TianModes` plus ``n_modes``.
 
     Parameters: ``alpha_p, beta, eta, tau`` (:class:`~dynsim.params.TianParams`), ``sigma2``,
@@ -189,22 +224,18 @@ class TianModesSweep(_Adapter):
     ode: TianModes = TianModes()
     n_modes: int = 64
 
+    NAMES: ClassVar[dict] = {"alpha_p": "predictor.alpha_p", "beta": "target.beta", "eta": "weight_decay",
+                             "tau": "target.tau"}
+
     def check_values(self, v: dict) -> None:
         TianParams(v["alpha_p"], v["beta"], v["eta"], v["tau"]).validate()
         _check_nonneg(v, ("sigma2", "init_std"))
 
-    def event(self, recipe):
-        return CollapseEvent(_all_modes_strength, recipe.threshold) if recipe.collapse == "all" else None
-
     def args(self, p):
         return (TianParams(p["alpha_p"], p["beta"], p["eta"], p["tau"]), mode_data(p, self.n_modes))
 
-    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
-        args = self.args(p)
-        dtype = jnp.result_type(float)
-        w, wp = _mode_start(p, key, self.n_modes, dtype)
-        y0 = self.ode.initial_state(w, wp, p["tau0"] * w, params=args[0])
-        return _mode_trajectory(self.ode, y0, args, recipe, self.event(recipe), args[1])
+    def family_sweep(self) -> "ModesSweep":
+        return ModesSweep(ode=self.ode.family(), n_modes=self.n_modes)
 
     def boundary(self, x, y, fixed):
         return _tian_boundary_of(self.ode.family(), x, y, fixed, self.n_modes)
@@ -219,7 +250,7 @@ def _mode_trajectory(ode, y0, args, recipe: Recipe, event, data: ModeData) -> Tr
 
 
 @dataclass(frozen=True)
-class SSLModesSweep(_Adapter):
+class SSLModesSweep(_PresetSweep):
     """``ssl_modes``: options of :class:`~dynsim.eigenmodes.SSLModes` plus ``n_modes``; parameters as
     ``tian_modes`` plus the closed-form predictor's ``power`` and ``eps``."""
 
@@ -235,27 +266,17 @@ class SSLModesSweep(_Adapter):
         _check_nonneg(v, ("sigma2", "init_std"))
         _check_target_direction(self.ode.family(), v)
 
-    def event(self, recipe):
-        return CollapseEvent(_all_modes_strength, recipe.threshold) if recipe.collapse == "all" else None
+    NAMES: ClassVar[dict] = TianModesSweep.NAMES | {"power": "predictor.power", "eps": "predictor.eps"}
 
-    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
-        params = TianParams(p["alpha_p"], p["beta"], p["eta"], p["tau"])
-        data = mode_data(p, self.n_modes)
-        pred = mode_predictors.PredictorParams(p["power"], p["eps"])
-        w, wp = _mode_start(p, key, self.n_modes, jnp.result_type(float))
-        y0 = self.ode.initial_state(w, wp, p["tau0"] * w, params=params, data=data, pred=pred)
-        return _mode_trajectory(self.ode, y0, (params, data, pred), recipe, self.event(recipe), data)
+    def family_sweep(self) -> "ModesSweep":
+        return ModesSweep(ode=self.ode.family(), n_modes=self.n_modes)
 
     def boundary(self, x, y, fixed):
         return _tian_boundary_of(self.ode.family(), x, y, fixed, self.n_modes)
 
-    @property
-    def rhs_work_factor(self) -> int:
-        return self.ode.rhs_work_factor
-
 
 @dataclass(frozen=True)
-class NetworkSweep(_Adapter):
+class NetworkSweep(_PresetSweep):
     r"""``network``: the expected-gradient flow of :class:`~dynsim.networks.SSLNet` on isotropic views
     (:math:`\Sigma_x = I`, :math:`\Sigma_n = \sigma^2 I`) with ``n1`` inputs and ``n2`` outputs.
 
@@ -271,46 +292,21 @@ class NetworkSweep(_Adapter):
     n1: int = 8
     n2: int = 4
 
+    NAMES: ClassVar[dict] = {"alpha_p": "predictor.alpha_p", "beta": "target.beta", "wd": "weight_decay",
+                             "wd_p": "predictor_weight_decay", "power": "predictor.power", "eps": "predictor.eps"}
+
     def __post_init__(self):
         if self.n1 < 1 or self.n2 < 1:
             raise ValueError(f"n1 and n2 must be >= 1, got {self.n1}, {self.n2}")
 
-    @property
-    def n_modes(self) -> int:
-        return self.n2
-
-    @property
-    def state_size(self) -> int:
-        return 2 * self.n2 * self.n1 + 3 * self.n2 * self.n2
-
-    @property
-    def rhs_work_factor(self) -> int:
-        return self.ode.rhs_work_factor
+    def family_sweep(self) -> "NetSweep":
+        return NetSweep(ode=self.ode.family(), n1=self.n1, n2=self.n2)
 
     def check_values(self, v: dict) -> None:
         NetParams(alpha_p=v["alpha_p"], beta=v["beta"], wd=v["wd"], wd_p=v["wd_p"], power=v["power"],
                   eps=v["eps"]).validate()
         _check_nonneg(v, ("sigma2", "init_scale"))
         _check_target_direction(self.ode.family(), v)
-
-    def event(self, recipe):
-        return CollapseEvent(_network_strength, recipe.threshold) if recipe.collapse == "all" else None
-
-    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
-        dtype = jnp.result_type(float)
-        params = NetParams(alpha_p=p["alpha_p"], beta=p["beta"], wd=p["wd"], wd_p=p["wd_p"], power=p["power"],
-                           eps=p["eps"])
-        eye = jnp.eye(self.n1, dtype=dtype)
-        data = ViewData(eye, p["sigma2"] * eye)
-        W = p["init_scale"] * jax.random.normal(key, (self.n2, self.n1), dtype) / np.sqrt(self.n1)
-        net = self.ode
-        wp = p["wp0"] * jnp.eye(self.n2, dtype=dtype) if net.family().predictor.trainable else None
-        y0 = net.initial_state(W, wp, p["tau0"] * W, args=(params, data))
-        ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
-        sol = integrate(net, y0, (params, data), 0.0, recipe.t1, ts, recipe.solver, self.event(recipe))
-        F = sol.ys.W @ jnp.swapaxes(sol.ys.W, -1, -2)
-        s = _desc(jnp.linalg.eigvalsh(F))
-        return Trajectory(ts, s, s, sol.status, sol.event_time)  # Sigma_x = I: variance = strength
 
     def boundary(self, x, y, fixed):
         return None
