@@ -282,3 +282,23 @@ def test_network_sweeps_of_components(tmp_path):
     np.testing.assert_allclose(out["new"], out["old"], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(out["user"][0], out["old"][0], rtol=1e-12, atol=1e-14)
     assert np.max(np.abs(out["user"][1] - out["user"][0])) > 1e-3
+
+
+def test_work_factor_and_preset_sweep_defaults():
+    """Chunk sizing: the Euclidean per-mode form needs no nodes (work 1), the cosine node average does (its node
+    count). The option-string sweep kinds map their parameter names to the component paths, and their tables'
+    defaults equal the components' own defaults (one value per concept)."""
+    from dynsim.sweeps.models import ADAPTERS
+
+    assert Modes(expectation=cp.GaussianNodes(n_nodes=256)).rhs_work_factor == 1
+    assert Modes(loss=cp.Cosine(), predictor=cp.Power(), target=cp.Online(),
+                 expectation=cp.GaussianNodes(n_nodes=256)).rhs_work_factor == 256
+    for kind in ("tian_modes", "ssl_modes", "network"):
+        for options in ({}, {"target": "ema"}):
+            adapter = ADAPTERS[kind](ode=ADAPTERS[kind].MODEL(**options))
+            family = adapter.family_sweep()
+            for name, path in adapter.NAMES.items():
+                if path in family.PARAMS:
+                    assert adapter.PARAMS[name] == family.PARAMS[path], (kind, name)
+            for name, value in family.START.items():
+                assert adapter.PARAMS[name] == value, (kind, name)

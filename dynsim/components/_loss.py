@@ -85,13 +85,15 @@ class AbstractLoss(AbstractComponent):
     """A loss. Subclasses define :meth:`per_sample`; :meth:`mode_drives` defaults to the restricted network.
 
     Class attributes: ``quadratic`` (its expectation depends on the views' second moments only, so
-    :class:`~dynsim.components.SecondMoments` is exact) and ``needs_direction`` (a zero target has no
-    direction, so an EMA target starts as a copy of the online weights).
+    :class:`~dynsim.components.SecondMoments` is exact), ``needs_direction`` (a zero target has no
+    direction, so an EMA target starts as a copy of the online weights) and ``mode_nodes`` (its per-mode
+    drives evaluate the expectation's nodes; ``False`` for a closed form that needs none).
     """
 
     name: ClassVar[str] = ""
     quadratic: ClassVar[bool] = False
     needs_direction: ClassVar[bool] = False
+    mode_nodes: ClassVar[bool] = True  #: whether the per-mode drives evaluate the expectation's nodes
     iso: bool = eqx.field(default=False, static=True)
 
     def per_sample(self, z1, p, z2, W_p):
@@ -124,6 +126,7 @@ class Euclidean(AbstractLoss):
 
     name: ClassVar[str] = "euclidean"
     quadratic: ClassVar[bool] = True
+    mode_nodes: ClassVar[bool] = False  # closed form: exact without nodes
 
     def per_sample(self, z1, p, z2, W_p):
         return euclidean_iso(z1, p, z2, W_p) if self.iso else euclidean(z1, p, z2, W_p)

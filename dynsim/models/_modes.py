@@ -40,6 +40,12 @@ class Modes(AbstractModel):
     :class:`~dynsim.models.AbstractModel`). Use with :func:`dynsim.solve` and ``args`` a
     :class:`~dynsim.params.ModeData`."""
 
+    @property
+    def rhs_work_factor(self) -> int:
+        """Elements one right-hand side touches per state element: the node count when the loss's per-mode
+        drives average over nodes, else 1 (sizes batch chunks on CPU)."""
+        return self.expectation.work_factor(self.loss) if self.loss.mode_nodes else 1
+
     def __check_init__(self):
         if not isinstance(self.predictor, (Trainable, Identity, AbstractSpectral)):
             raise ValueError(f"no eigenmode theory for the predictor {type(self.predictor).__name__} (trainable, "
