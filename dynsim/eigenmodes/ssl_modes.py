@@ -144,8 +144,8 @@ class SSLModes:
         else:  # "exact": Gaussian nodes for the cosine loss; the Euclidean per-mode form is exact without nodes
             expectation = cp.Auto(int(self.n_nodes), int(self.seed))
         loss = (cp.Euclidean if self.loss == "euclidean" else cp.Cosine)(iso=self.iso)
-        return Modes(loss=loss, predictor=predictor, target=targets.component(self.target, params.beta, params.tau, self.stop_gradient),
-                     expectation=expectation, weight_decay=params.eta)
+        target = targets.component(self.target, params.beta, params.tau, self.stop_gradient)
+        return Modes(loss=loss, predictor=predictor, target=target, expectation=expectation, weight_decay=params.eta)
 
     @property
     def rhs_work_factor(self) -> int:

@@ -82,10 +82,9 @@ class TianModes:
         """A consistent initial state: ``w_a`` defaults to ``0`` for ``target='ema'`` (the paper's
         :math:`\\tau(0)=0`), and is ``w`` (online) or ``tau*w`` (fixed_tau, needs ``params``) otherwise;
         ``w_p`` defaults to ``1`` and is always ``1`` without a predictor."""
-        w = jnp.asarray(w)
-        w_p = jnp.ones_like(w) if (self.predictor == "identity" or w_p is None) else jnp.asarray(w_p)
-        w_a = targets.initial_target(self.target, w, w_a, None if params is None else params.tau)
-        return ModeState(*jnp.broadcast_arrays(w, w_p, w_a))
+        if self.target == "fixed_tau" and params is None:
+            raise ValueError("target='fixed_tau' needs params to set the target to tau * online")
+        return self.family(params).initial_state(w, w_p, w_a)
 
     def from_pst(self, p, s, tau=0.0) -> ModeState:
         r"""State with :math:`w = \sqrt{s}`, :math:`w_p = p`, :math:`w_a = \tau\sqrt{s}` (``s >= 0``)."""
@@ -104,11 +103,11 @@ class TianModes:
     @staticmethod
     def mode_strength(y: ModeState) -> jax.Array:
         """:math:`s_j = w_j^2`, the eigenvalue of :math:`F = WW^T` carried by mode ``j``."""
-        return jnp.asarray(y.w) ** 2
+        return Modes.mode_strength(y)
 
     def collapse_event(self, threshold: float = 1e-6) -> CollapseEvent:
         """Event at the first time some :math:`s_j` falls to ``threshold``."""
-        return CollapseEvent(TianModes.mode_strength, threshold)
+        return self.family().collapse_event(threshold)
 
     def validate(self, y0, args) -> None:
         params, data = _checks.unpack_args(args, TianParams, ModeData)
