@@ -61,7 +61,7 @@ def child(args) -> None:
 
     jax.config.update("jax_enable_x64", True)
     from dynsim.sweeps import load_config, run_sweep
-    from dynsim.sweeps.runner import ChunkRunner
+    from dynsim.sweeps._runner import ChunkRunner
 
     cfg = load_config(config(args.configs, args.modes, args.t1, args.chunk))
     t0 = time.perf_counter()
@@ -91,9 +91,9 @@ def loop_baseline(args, n_total: int) -> tuple[float, float]:
 
     jax.config.update("jax_enable_x64", True)
     import dynsim as ds
-    from dynsim.solvers.events import CollapseEvent
+    from dynsim.solvers._events import CollapseEvent
     from dynsim.sweeps import load_config
-    from dynsim.sweeps.models import _all_modes_strength, _mode_start, mode_data
+    from dynsim.sweeps._models import _all_modes_strength, _mode_start, mode_data
 
     cfg = load_config(config(args.configs, args.modes, args.t1, args.chunk))
     model = ds.TianModes(target="ema", predictor="linear")

@@ -25,13 +25,13 @@ HEADER = """# dynsim API reference
 
 Generated from the docstrings by `python docs/make_api.py` (do not edit by hand; `tests/test_docs.py` checks
 that this page is current). Each entry gives the signature and the docstring, which names the equation it
-implements and its source (paper and equation number, or the note in `../shared/theory/`). Modules are listed
+implements and its source (paper and equation number). Modules are listed
 in the order data flows: parameters → models → solvers → results → metrics, sweeps and figures.
 """
 
-ORDER = ["dynsim", "dynsim.params", "dynsim.units", "dynsim.targets", "dynsim.eigenmodes", "dynsim.networks",
-         "dynsim.grassmann", "dynsim.analytic", "dynsim.solvers", "dynsim.parallel", "dynsim.compare",
-         "dynsim.sweeps", "dynsim.figures"]
+ORDER = ["dynsim", "dynsim.params", "dynsim.units", "dynsim.components", "dynsim.models", "dynsim.targets",
+         "dynsim.eigenmodes", "dynsim.networks", "dynsim.grassmann", "dynsim.analytic", "dynsim.solvers",
+         "dynsim.parallel", "dynsim.compare", "dynsim.sweeps", "dynsim.figures", "dynsim.provenance"]
 
 
 def rst_to_md(text: str) -> str:
@@ -81,24 +81,47 @@ def _public_modules():
         names.add(info.name)
 
     def key(name):
-        head = next((i for i, o in enumerate(ORDER) if name == o or name.startswith(o + ".")), len(ORDER))
-        return (head, name)
+        # the longest entry of ORDER that names the module or a package above it
+        matches = [(len(o), i) for i, o in enumerate(ORDER) if name == o or name.startswith(o + ".")]
+        return (max(matches)[1] if matches else len(ORDER), name)
 
     return sorted(names, key=key)
 
 
 def _members(mod):
-    """Public classes and functions defined in ``mod`` (packages: their ``__all__`` re-exports are listed
-    under the defining module instead)."""
-    if hasattr(mod, "__path__"):
-        return []
+    """Public classes and functions documented under ``mod``: those defined in it, and for a sub-package the
+    names of its ``__all__`` defined in its private modules (``dynsim.solvers._api.solve`` is listed as
+    ``dynsim.solvers.solve``)."""
     out = []
+    if hasattr(mod, "__path__"):
+        for name in getattr(mod, "__all__", ()):
+            obj = getattr(mod, name)
+            home = getattr(obj, "__module__", "") or ""
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and home.startswith(mod.__name__ + "._"):
+                out.append((name, obj))
+        return out
     for name, obj in vars(mod).items():
         if name.startswith("_") or not (inspect.isclass(obj) or inspect.isfunction(obj)):
             continue
         if getattr(obj, "__module__", None) != mod.__name__:
             continue
         out.append((name, obj))
+    return out
+
+
+def _private_module_docs(mod):
+    """``(short name, docstring)`` of the private modules of a sub-package that explain more than one name
+    (a schema, a convention, a derivation): their docstrings belong with the package's reference."""
+    if not hasattr(mod, "__path__") or mod.__name__ == "dynsim":
+        return []
+    out = []
+    for info in pkgutil.iter_modules(mod.__path__):
+        if not info.name.startswith("_") or info.name.startswith("__") or info.ispkg:
+            continue
+        sub = importlib.import_module(f"{mod.__name__}.{info.name}")
+        doc = inspect.getdoc(sub) or ""
+        if len(doc.splitlines()) > 3:
+            out.append((info.name, doc))
     return out
 
 
@@ -135,6 +158,9 @@ def build() -> str:
     for name, mod in mods:
         parts.append(f"## `{name}`\n")
         parts.append(rst_to_md(mod.__doc__ or "*(no module docstring)*") + "\n")
+        for sub, doc in _private_module_docs(mod):
+            parts.append(f"#### About `{sub}`\n")
+            parts.append(rst_to_md(doc) + "\n")
         for mname, obj in _members(mod):
             kind = "class" if inspect.isclass(obj) else "function"
             parts.append(f"### `{name}.{mname}{_signature(obj)}`\n")

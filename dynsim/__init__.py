@@ -18,6 +18,10 @@ Importing dynsim never changes global JAX flags: enable float64 yourself with
 """
 
 from dynsim._version import __version__  # noqa: F401
+from dynsim import _aliases
+
+_aliases.install()  # earlier module paths (dynsim.solvers.api, ...) resolve to the private modules
+
 from dynsim import analytic, components, eigenmodes, models, networks, solvers, units
 from dynsim.eigenmodes import PredictorParams, PSTState, SSLModes, TianModes, TianPST
 from dynsim.models import ModeState, Modes, NetState, Network, reduce_to_modes

@@ -54,8 +54,8 @@ def _write_compare(out, args, arrays: dict, summary: dict) -> None:
 def _cmd_compare_grassmann(args) -> int:
     import numpy as np
 
-    from dynsim.grassmann import agreement as ga
-    from dynsim.grassmann.trace_losses import LOSSES as GRASSMANN_LOSSES
+    from dynsim import grassmann as ga
+    from dynsim.grassmann import LOSSES as GRASSMANN_LOSSES
 
     loss = args.loss or "contrastive"
     t1 = 6.0 if args.t1 is None else args.t1
@@ -99,7 +99,7 @@ def _cmd_compare(args) -> int:
     import numpy as np
 
     from dynsim import compare as cp
-    from dynsim.networks.losses import LOSSES as NETWORK_LOSSES
+    from dynsim.networks import LOSSES as NETWORK_LOSSES
 
     if args.model == "grassmann":
         return _cmd_compare_grassmann(args)
@@ -156,8 +156,7 @@ def _cmd_sweep_run(args) -> int:
     from pathlib import Path
 
     from dynsim.sweeps import ConfigError, load_config
-    from dynsim.sweeps.config import example_path
-    from dynsim.sweeps.runner import describe, run_sweep
+    from dynsim.sweeps import describe, example_path, run_sweep
 
     try:
         if args.example:
@@ -178,7 +177,7 @@ def _cmd_sweep_run(args) -> int:
         return 2
     devices = None
     if args.distributed:  # join the cluster before anything touches the JAX backend
-        from dynsim.sweeps.runner import distributed_part
+        from dynsim.sweeps import distributed_part
 
         part, devices = distributed_part()
     if args.dry_run:
@@ -199,7 +198,7 @@ def _cmd_sweep_run(args) -> int:
 
 
 def _cmd_sweep_examples(args) -> int:
-    from dynsim.sweeps.config import EXAMPLES
+    from dynsim.sweeps import EXAMPLES
 
     for p in sorted(EXAMPLES.glob("*.toml")):
         first = next((ln[2:] for ln in p.read_text().splitlines() if ln.startswith("# ")), "")
@@ -226,8 +225,7 @@ def _cmd_sweep_merge(args) -> int:
 def _cmd_sweep_plot(args) -> int:
     from pathlib import Path
 
-    from dynsim.sweeps import load
-    from dynsim.sweeps.plots import plot_run
+    from dynsim.sweeps import load, plot_run
 
     try:
         res = load(args.run, allow_partial=args.partial)
@@ -252,9 +250,9 @@ def _cmd_info(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from dynsim import components
-    from dynsim.grassmann.trace_losses import LOSSES as GRASSMANN_LOSSES
-    from dynsim.networks import ssl_net
-    from dynsim.networks.losses import LOSSES as NETWORK_LOSSES
+    from dynsim import networks as ssl_net
+    from dynsim.grassmann import LOSSES as GRASSMANN_LOSSES
+    from dynsim.networks import LOSSES as NETWORK_LOSSES
 
     parser = argparse.ArgumentParser(
         prog="dynsim",

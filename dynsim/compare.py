@@ -31,8 +31,8 @@ import numpy as np
 
 from dynsim.models import NetState, reduce_to_modes
 from dynsim.networks import NetParams, SSLNet, ViewData, flow, train
-from dynsim.networks.training import as_network
-from dynsim.solvers.api import solve
+from dynsim.networks import as_network
+from dynsim.solvers import solve
 
 TIGHT = dict(method="dopri8", rtol=1e-11, atol=1e-13, step_to_saves=True)
 

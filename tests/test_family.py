@@ -197,7 +197,7 @@ def test_user_components_run_at_mode_level_by_gradient_descent(user_setup):
 
 def test_model_parameters_are_traced():
     """Two weight decays, one compile; vmap over a component parameter inside jit."""
-    from dynsim.solvers import api
+    from dynsim.solvers import _api as api
 
     data = ds.ModeData(jnp.full(3, 1.5), jnp.ones(3))
     y0 = Modes().initial_state(jnp.array([0.5, 0.6, 0.7]), jnp.full(3, 0.4))
@@ -240,7 +240,7 @@ def test_user_components_in_a_sweep(tmp_path):
     ``loss.mu`` (a field of the component, not a re-declared option) with ``weight_decay`` (the predictor's
     ``kappa`` fixed in [params]); every configuration equals a direct solve of the same model (the sweep runs rk45 at its default float64 tolerances, rtol 1e-8: agreement to 1e-7)."""
     from dynsim.sweeps import load, load_config, run_sweep
-    from dynsim.sweeps.config import to_toml
+    from dynsim.sweeps._config import to_toml
 
     raw = {"name": "user", "model": {"kind": "modes", "n_modes": 3, "loss": "test_family:ShrunkEuclidean",
                                      "predictor": "test_family:Saturating", "target": "ema"},
@@ -288,7 +288,7 @@ def test_work_factor_and_preset_sweep_defaults():
     """Chunk sizing: the Euclidean per-mode form needs no nodes (work 1), the cosine node average does (its node
     count). The option-string sweep kinds map their parameter names to the component paths, and their tables'
     defaults equal the components' own defaults (one value per concept)."""
-    from dynsim.sweeps.models import ADAPTERS
+    from dynsim.sweeps._models import ADAPTERS
 
     assert Modes(expectation=cp.GaussianNodes(n_nodes=256)).rhs_work_factor == 1
     assert Modes(loss=cp.Cosine(), predictor=cp.Power(), target=cp.Online(),

@@ -125,7 +125,7 @@ def test_tian_fig9_commutator_identity_and_decay_bound():
     import jax.numpy as jnp
 
     from dynsim.figures.tian2021_training import positive_from
-    from dynsim.networks.tian2021 import CorrelationState, TianCorrelationFlow
+    from dynsim.networks._tian2021 import CorrelationState, TianCorrelationFlow
     from dynsim.params import ModeData, TianParams
 
     d = _make("tian2021_fig9")
@@ -151,7 +151,7 @@ def test_tian_fig9_commutator_identity_and_decay_bound():
 def test_richemond_filters_matrix_iterations_equal_scalar_recurrences():
     """A.6: each matrix predictor is diagonal in Sigma's eigenbasis with the scalar recurrence's values; NS
     is sqrt on the top (a_9(1e-2) = 0.0999996) and linear at the bottom (a_n ~ 1.5^n lambda)."""
-    from dynsim.networks.predictors import ns_filter
+    from dynsim.networks._predictors import ns_filter
 
     d = _make("richemond2023_filters")
     for kind in ("ns", "ns2", "stiefel", "visser"):
@@ -172,7 +172,7 @@ def test_richemond_filters_matrix_iterations_equal_scalar_recurrences():
 def test_li_auc_equals_the_closed_form_end_state():
     """The AUC of the integrated end state equals the AUC of the closed-form survivors (s = p*+^2 where
     eta < lambda_d/(4(1+sigma^2)), else 0), it never falls with eta, and every mode survives the smallest eta."""
-    from dynsim.sweeps.metrics import auc_flat
+    from dynsim.sweeps._metrics import auc_flat
 
     d = _make("li2022_auc")
     np.testing.assert_allclose(d["s_final"], d["s_theory"], atol=1e-6)

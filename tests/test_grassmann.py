@@ -11,7 +11,8 @@ from scipy.linalg import expm
 
 from dynsim import grassmann as gr
 from dynsim import solve
-from dynsim.grassmann import kernel, subspace
+from dynsim.grassmann import _kernel as kernel
+from dynsim.grassmann import _subspace as subspace
 
 D, H = 30, 4
 
@@ -19,7 +20,7 @@ D, H = 30, 4
 @pytest.fixture(scope="module")
 def problem():
     """esser2023.md §5.2: d = 30, n = 2000, h = 4, contrastive A = 2 sym(C), W0 = qf(N(0,1)), seed 0."""
-    from dynsim.grassmann.agreement import protocol_problem
+    from dynsim.grassmann._agreement import protocol_problem
 
     return protocol_problem("contrastive", d=D, h=H, n=2000, seed=0)
 

@@ -8,7 +8,7 @@ import pytest
 
 import dynsim as ds
 from dynsim.networks import NetParams, SSLNet, ViewData, diagnostics, flow, train
-from dynsim.networks import predictors as cf
+from dynsim.networks import _predictors as cf
 
 TIGHT = dict(method="dopri8", rtol=1e-11, atol=1e-13, step_to_saves=True)
 
@@ -367,7 +367,7 @@ def test_moment_sampling_has_the_law_of_sampled_minibatches():
 def test_rank_diagnostics_closed_forms():
     """Stable rank sum(s)/max(s) and Roy-Vetterli effective rank exp(H(sigma/sum sigma)) for a W with
     singular values (3, 2, 1, 0), rotated; and through diagnostics() on a saved trajectory."""
-    from dynsim.networks.diagnostics import effective_rank, stable_rank
+    from dynsim.networks._diagnostics import effective_rank, stable_rank
 
     rng = np.random.default_rng(12)
     U, V = np.linalg.qr(rng.standard_normal((4, 4)))[0], np.linalg.qr(rng.standard_normal((6, 6)))[0]

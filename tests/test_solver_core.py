@@ -12,7 +12,7 @@ import dynsim as ds
 from dynsim import grassmann as gr
 from dynsim.networks import NetParams, SSLNet, ViewData, train
 from dynsim.solvers import DEFAULTS, ON_FAILURE, iterate, solver_config
-from dynsim.sweeps.config import SOLVE_DEFAULTS
+from dynsim.sweeps._config import SOLVE_DEFAULTS
 
 
 def _decay(t, y, args):  # dy/dt = -y (1 + y^2): smooth, non-stiff, no closed-form step count

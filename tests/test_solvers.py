@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dynsim as ds
-from dynsim.solvers import api
+from dynsim.solvers import _api as api
 
 SIGMA2 = 0.5
 PARAMS = ds.TianParams(alpha_p=2.0, beta=0.2, eta=0.03)

@@ -16,10 +16,10 @@ import pytest
 from dynsim.cli import main
 from dynsim.networks import NetParams, SSLNet, ViewData, flow
 from dynsim.sweeps import ConfigError, load, load_config, merge, run_sweep
-from dynsim.sweeps import metrics as sm
-from dynsim.sweeps import store
-from dynsim.sweeps.config import to_toml
-from dynsim.sweeps.runner import ChunkRunner, describe
+from dynsim.sweeps import _metrics as sm
+from dynsim.sweeps import _store as store
+from dynsim.sweeps._config import to_toml
+from dynsim.sweeps._runner import ChunkRunner, describe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -416,7 +416,7 @@ def test_distributed_two_processes_on_one_shared_folder(reference, tmp_path):
 
 
 def test_analytic_boundary_only_where_theory_gives_it():
-    from dynsim.sweeps.models import build_model
+    from dynsim.sweeps._models import build_model
 
     fixed = load_config(small(params__tau=0.5)).fixed
     curve = build_model({"kind": "tian_modes", "target": "fixed_tau"}).boundary("sigma2", "eta", fixed)

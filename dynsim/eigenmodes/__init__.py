@@ -1,7 +1,12 @@
-"""Eigenmode theory: per-mode ODEs that the papers derive for linear SSL networks."""
+"""Eigenmode theory: per-mode ODEs that the papers derive for linear SSL networks, as option-string presets
+of :class:`dynsim.Modes` (:class:`TianModes`, :class:`SSLModes`) and the spectral predictors they name."""
 
-from dynsim.eigenmodes.predictors import PredictorParams, predictor_eigenvalues
-from dynsim.eigenmodes.ssl_modes import SSLModes
-from dynsim.eigenmodes.tian2021 import ModeState, PSTState, TianModes, TianPST
+from dynsim import _aliases
+from dynsim.eigenmodes._predictors import KINDS, NORMS, PredictorParams, predictor_eigenvalues, spectral_predictor
+from dynsim.eigenmodes._ssl_modes import SSLModes
+from dynsim.eigenmodes._tian2021 import ModeState, PSTState, TianModes, TianPST
 
-__all__ = ["ModeState", "PSTState", "PredictorParams", "SSLModes", "TianModes", "TianPST", "predictor_eigenvalues"]
+__all__ = ["KINDS", "NORMS", "ModeState", "PSTState", "PredictorParams", "SSLModes", "TianModes", "TianPST",
+           "predictor_eigenvalues", "spectral_predictor"]
+
+_aliases.register(__name__)

@@ -1,7 +1,13 @@
-"""Figure regeneration: a registry with one function per figure (``dynsim figures``)."""
+"""Figure regeneration: one module per paper (:mod:`~dynsim.figures.tian2021`, :mod:`~dynsim.figures.halvagal2023`,
+...), one function per figure with a ``*_data`` function beside it that returns the plotted arrays; a registry
+(:data:`FIGURES`) behind ``dynsim figures``. :func:`load_all` imports every figure module, :func:`generate`
+regenerates figures by name into PNG + data files."""
 
-from dynsim.figures.catalogue import figure_names, generate, load_all
-from dynsim.figures.registry import FIGURES, register, save_figure
+from dynsim import _aliases
+from dynsim.figures._catalogue import figure_names, generate, load_all
+from dynsim.figures._registry import FIGURES, FigureSpec, register, save_figure
 from dynsim.provenance import run_metadata
 
-__all__ = ["FIGURES", "figure_names", "generate", "load_all", "register", "run_metadata", "save_figure"]
+__all__ = ["FIGURES", "FigureSpec", "figure_names", "generate", "load_all", "register", "run_metadata", "save_figure"]
+
+_aliases.register(__name__)

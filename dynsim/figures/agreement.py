@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from dynsim import compare as cp
-from dynsim.figures.registry import register
+from dynsim.figures._registry import register
 
 
 def agreement_data(fast: bool = False) -> dict:

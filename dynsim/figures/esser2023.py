@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from dynsim import grassmann as gr
-from dynsim.figures.registry import register
-from dynsim.grassmann import agreement as ga
+from dynsim.figures._registry import register
+from dynsim import grassmann as ga
 
 
 def grassmann_data(fast: bool = False) -> dict:

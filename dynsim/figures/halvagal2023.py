@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 from dynsim import compare as cp
 from dynsim.analytic import halvagal2023 as hv
 from dynsim.eigenmodes import SSLModes
-from dynsim.figures.registry import register
+from dynsim.figures._registry import register
 from dynsim.networks import NetParams, SSLNet, ViewData, train
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers import solve

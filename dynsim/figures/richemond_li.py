@@ -27,12 +27,13 @@ from matplotlib.ticker import NullFormatter
 
 from dynsim.analytic import tian2021 as th
 from dynsim.eigenmodes import TianModes
-from dynsim.figures.registry import register
+from dynsim.figures._registry import register
 from dynsim.networks import NetParams
-from dynsim.networks import predictors as cf
+from dynsim import components as cf
+from dynsim.networks import closed_form_predictor
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers import solve_batch
-from dynsim.sweeps.metrics import auc_flat, collapse_auc
+from dynsim.sweeps import auc_flat, collapse_auc
 
 FILTERS = (("ns", 9), ("ns2", 7), ("stiefel", 9), ("visser", 50))
 FILTER_LABELS = {"ns": "NS (n = 9)", "ns2": "NS² (7 + 7)", "stiefel": "Stiefel (n = 9)", "visser": "Visser (50 × h = 0.5)"}
@@ -70,7 +71,7 @@ def filters_data(fast: bool = False) -> dict:
     pred = NetParams()  # visser_step 0.5, ridge 0
     out = {"lam": lam}
     for kind, n in FILTERS:
-        Wp = cf.closed_form_predictor(kind, S, S, pred, n_iter=n)
+        Wp = closed_form_predictor(kind, S, S, pred, n_iter=n)
         out[f"matrix_{kind}"] = np.einsum("ij,ik,kj->j", U, np.asarray(Wp), U)  # diag(U^T W_p U)
         out[f"offdiag_{kind}"] = float(np.abs(U.T @ np.asarray(Wp) @ U - np.diag(out[f"matrix_{kind}"])).max())
         out[f"scalar_{kind}"] = np.asarray(scalar_filter(kind, lam, n, float(pred.visser_step)))

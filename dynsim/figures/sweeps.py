@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from dynsim.figures.registry import register
+from dynsim.figures._registry import register
 
 
 def boundary_sweep(fast: bool = False):
     """Run the ``tian_boundary`` example (coarser when ``fast``) in a temporary folder; return the loaded result."""
     from dynsim.sweeps import load, load_config, run_sweep
-    from dynsim.sweeps.config import example_path
+    from dynsim.sweeps import example_path
 
     path = example_path("tian_boundary")
     over = ["grid.sigma2={start=0.0, stop=2.0, num=6}", "grid.eta={start=0.02, stop=0.3, num=8}"] if fast else []
@@ -33,7 +33,7 @@ def boundary_sweep(fast: bool = False):
 @register("sweep_tian_boundary", "Tian et al. (2021) Obs. 5 collapse boundary recovered by `dynsim sweep`")
 def sweep_tian_boundary(fast: bool = False):
     r"""Run the packaged ``tian_boundary`` sweep into a temporary folder and draw its phase diagram (module docstring)."""
-    from dynsim.sweeps.plots import phase_data, phase_diagram, spectra_over_time
+    from dynsim.sweeps import phase_data, phase_diagram, spectra_over_time
 
     res = boundary_sweep(fast)
     fig = Figure(figsize=(11.5, 4.0), constrained_layout=True)

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from dynsim.analytic import tian2021 as th
 from dynsim.eigenmodes import ModeState, PSTState, TianModes, TianPST
-from dynsim.figures.registry import register
+from dynsim.figures._registry import register
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers import solve_batch
 

@@ -34,8 +34,8 @@ from matplotlib.figure import Figure
 
 from dynsim.analytic import tian2021 as th
 from dynsim.eigenmodes import TianModes
-from dynsim.figures.registry import register
-from dynsim.networks.tian2021 import CorrelationState, TianCorrelationFlow, TianMatrixFlow
+from dynsim.figures._registry import register
+from dynsim.networks import CorrelationState, TianCorrelationFlow, TianMatrixFlow
 from dynsim.params import ModeData, MomentData, TianParams
 from dynsim.solvers import gradient_descent, solve, solve_batch
 

@@ -28,7 +28,7 @@ from dynsim.components import AbstractSpectral, Identity, Trainable
 from dynsim.models._base import AbstractModel
 from dynsim.models._states import ModeState
 from dynsim.params import ModeData
-from dynsim.solvers.events import CollapseEvent
+from dynsim.solvers import CollapseEvent
 
 
 def _mode_strength(y: ModeState):

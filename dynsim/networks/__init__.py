@@ -1,19 +1,28 @@
 """Matrix-level simulations of small linear networks (online W, predictor W_p, target W_a).
 
-* :mod:`~dynsim.networks.tian2021`: Tian et al.'s Lemma 1 written out by hand (the reference ODE).
-* :mod:`~dynsim.networks.data`: Gaussian data and augmentation; minibatches and expectation nodes.
-* :mod:`~dynsim.networks.losses`: Euclidean, cosine and IsoLoss per-sample losses.
-* :mod:`~dynsim.networks.predictors`: closed-form predictors (DirectPred, DirectSet, LRP, NE, NS, ...).
-* :mod:`~dynsim.networks.ssl_net`: :class:`SSLNet`, one gradient for flow, GD and SGD.
-* :mod:`~dynsim.networks.training`: :func:`train` (GD/SGD, ``lax.scan``) and :func:`flow`.
-* :mod:`~dynsim.networks.diagnostics`: spectra, commutator, loss, balancing residual, ranks.
+* :class:`SSLNet`: the option-string preset of :class:`dynsim.Network` (one gradient for flow, GD and SGD),
+  with its option tuples :data:`LOSSES`, :data:`PREDICTORS`, :data:`TARGETS`.
+* :func:`train` (GD/SGD, ``lax.scan``) and :func:`flow`; :func:`as_network` turns a preset into its model.
+* :class:`ViewData`: Gaussian data and augmentation; minibatches and expectation nodes.
+* :func:`closed_form_predictor`: closed-form predictors (DirectPred, DirectSet, LRP, NE, NS, ...) from moments.
+* :func:`diagnostics`: spectra, commutator, loss, balancing residual, ranks (:func:`stable_rank`,
+  :func:`effective_rank`).
+* :class:`TianMatrixFlow`, :class:`TianCorrelationFlow`: Tian et al.'s Lemma 1 written out by hand (the
+  reference ODEs of :mod:`dynsim.analytic.reference`).
 """
 
-from dynsim.networks.data import ViewData
-from dynsim.networks.diagnostics import diagnostics
-from dynsim.networks.ssl_net import NetParams, NetState, SSLNet
-from dynsim.networks.tian2021 import CorrelationState, MatrixState, TianCorrelationFlow, TianMatrixFlow
-from dynsim.networks.training import flow, train, train_core
+from dynsim import _aliases
+from dynsim.networks._data import ViewData
+from dynsim.networks._diagnostics import diagnostics, effective_rank, stable_rank
+from dynsim.networks._losses import LOSS_FUNCTIONS, LOSSES
+from dynsim.networks._predictors import CLOSED_FORMS, closed_form_predictor, network_predictor
+from dynsim.networks._ssl_net import EXPECTATIONS, PREDICTOR_INPUTS, PREDICTORS, TARGETS, NetParams, NetState, SSLNet
+from dynsim.networks._tian2021 import CorrelationState, MatrixState, TianCorrelationFlow, TianMatrixFlow
+from dynsim.networks._training import as_network, flow, train, train_core
 
-__all__ = ["CorrelationState", "MatrixState", "NetParams", "NetState", "SSLNet", "TianCorrelationFlow",
-           "TianMatrixFlow", "ViewData", "diagnostics", "flow", "train", "train_core"]
+__all__ = ["CLOSED_FORMS", "EXPECTATIONS", "LOSSES", "LOSS_FUNCTIONS", "PREDICTORS", "PREDICTOR_INPUTS", "TARGETS",
+           "CorrelationState", "MatrixState", "NetParams", "NetState", "SSLNet", "TianCorrelationFlow",
+           "TianMatrixFlow", "ViewData", "as_network", "closed_form_predictor", "diagnostics", "effective_rank",
+           "flow", "network_predictor", "stable_rank", "train", "train_core"]
+
+_aliases.register(__name__)

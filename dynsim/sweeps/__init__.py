@@ -1,23 +1,27 @@
 """Parameter sweeps: TOML config → chunked, vmapped, sharded runs → run folders → summaries and plots.
 
-==================  ===============================================================
-:mod:`.config`      TOML schema, overrides, validation, axis expansion
-:mod:`.models`      adapters: tian_modes, ssl_modes, network
-:mod:`.metrics`     per-configuration summaries (collapse, Li et al. AUC, ranks)
-:mod:`.runner`      chunking, vmap, sharding, parts, resume
-:mod:`.store`       run folders, atomic chunk files, load, merge
-:mod:`.plots`       phase diagrams and spectra
-==================  ===============================================================
+* Configs: :func:`load_config` (TOML schema, overrides, validation, axis expansion) → :class:`SweepConfig`;
+  packaged examples (:data:`EXAMPLES`, :func:`example_path`).
+* Models: the sweep kinds (:data:`ADAPTERS`; ``modes`` and ``net`` sweep any model of the family by its
+  parameter paths, :func:`parameter_paths`) and their :class:`Trajectory`.
+* Metrics: per-configuration summaries (collapse, Li et al.'s AUC :func:`collapse_auc`, ranks).
+* Runs: :func:`run_sweep` (chunking, vmap, sharding over ``jax.devices()``, parts, resume), :func:`describe`.
+* Results: run folders with atomic chunk files; :func:`load` → :class:`SweepResult`, :func:`merge`.
+* Plots: :func:`phase_diagram`, :func:`metric_curve`, :func:`spectra_over_time`, :func:`plot_run`.
 """
 
-from dynsim.sweeps.config import ConfigError, SweepConfig, load_config
-from dynsim.sweeps.store import SweepResult, load, merge
+from dynsim import _aliases
+from dynsim.sweeps._config import EXAMPLES, ConfigError, SweepConfig, example_path, load_config
+from dynsim.sweeps._metrics import auc_flat, auc_rank_k, collapse_auc, summarize
+from dynsim.sweeps._models import ADAPTERS, Recipe, Trajectory, build_model, parameter_paths, with_parameters
+from dynsim.sweeps._plots import metric_curve, phase_data, phase_diagram, pick_configs, plot_run, spectra_over_time
+from dynsim.sweeps._runner import describe, distributed_part, recipe_for, run_sweep
+from dynsim.sweeps._store import SweepResult, load, merge
 
-__all__ = ["ConfigError", "SweepConfig", "SweepResult", "load", "load_config", "merge", "run_sweep"]
+__all__ = ["ADAPTERS", "EXAMPLES", "ConfigError", "Recipe", "SweepConfig", "SweepResult", "Trajectory", "auc_flat",
+           "auc_rank_k", "build_model", "collapse_auc", "describe", "distributed_part", "example_path", "load",
+           "load_config", "merge", "metric_curve", "parameter_paths", "phase_data", "phase_diagram", "pick_configs",
+           "plot_run", "recipe_for", "run_sweep", "spectra_over_time", "summarize", "with_parameters"]
 
 
-def run_sweep(cfg, out, **kwargs):
-    """Run or resume ``cfg`` (a :class:`SweepConfig` or a TOML path) into ``out``; see :func:`.runner.run_sweep`."""
-    from dynsim.sweeps.runner import run_sweep as _run
-
-    return _run(cfg if isinstance(cfg, SweepConfig) else load_config(cfg), out, **kwargs)
+_aliases.register(__name__)

@@ -48,9 +48,9 @@ import jax
 from dynsim import _checks, targets
 from dynsim import components as cp
 from dynsim.models import NetState, Network
-from dynsim.networks import predictors as cf
-from dynsim.networks.data import ViewData
-from dynsim.networks.losses import LOSSES
+from dynsim.networks import _predictors as cf
+from dynsim.networks._data import ViewData
+from dynsim.networks._losses import LOSSES
 
 TRAINABLE = ("trainable", "symmetric")
 PREDICTORS = TRAINABLE + ("identity",) + cf.CLOSED_FORMS

@@ -22,9 +22,9 @@ import numpy as np
 from jax.scipy.linalg import expm
 
 from dynsim import _checks
-from dynsim.grassmann import subspace
-from dynsim.grassmann.linalg import check_frame, qf
-from dynsim.grassmann.trace_losses import GRADIENT_FACTOR, LOSSES
+from dynsim.grassmann import _subspace as subspace
+from dynsim.grassmann._linalg import check_frame, qf
+from dynsim.grassmann._trace_losses import GRADIENT_FACTOR, LOSSES
 
 
 def pairing_matrix(loss: str, n: int, dtype=None):
@@ -157,7 +157,7 @@ def drift_vs_width(X_views, loss: str, widths, ts, *, h: int = 2, seeds=(0,), ac
     r"""Tangent-kernel drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` for width-m random-feature models, ``(W, S, T)``
     over ``widths`` x ``seeds`` x ``ts``. ``X_views`` is ``(X, X_pos)`` or ``(X, X_pos, X_neg)`` (columns);
     seed ``s`` draws the features from ``key(s)`` and the Haar start :math:`W_0\in St(m, h)` from ``fold_in(key(s), 1)``."""
-    from dynsim.grassmann.linalg import random_stiefel
+    from dynsim.grassmann._linalg import random_stiefel
 
     X_all = jnp.concatenate([jnp.asarray(Z) for Z in X_views], axis=1)
     n = np.shape(X_views[0])[1]

@@ -1,13 +1,14 @@
 """Every figure of the package: importing this module imports each figure module, which registers
-its figures in :data:`dynsim.figures.registry.FIGURES`; then list and regenerate them by name."""
+its figures in :data:`dynsim.figures.FIGURES`; then list and regenerate them by name."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from dynsim.figures import agreement, esser2023, halvagal2023, richemond_li, sweeps, tian2021, tian2021_training  # noqa: F401
-from dynsim.figures.registry import FIGURES, FigureSpec, save_figure
+from dynsim.figures import (agreement, esser2023, halvagal2023, richemond_li, sweeps, tian2021,  # noqa: F401
+                            tian2021_training)
+from dynsim.figures._registry import FIGURES, FigureSpec, save_figure
 
 
 def load_all() -> dict[str, FigureSpec]:

@@ -38,12 +38,12 @@ import numpy as np
 
 from dynsim import _checks
 from dynsim._pytree import join_parameters, split_parameters
-from dynsim.solvers.adaptive import ADAPTIVE_METHODS, adaptive_solve
-from dynsim.solvers.reference import SCIPY_METHODS, scipy_solve
-from dynsim.solvers.rk4 import rk4_solve
-from dynsim.solvers.rk45 import rk45_solve
-from dynsim.solvers.defaults import DEFAULTS
-from dynsim.solvers.solution import Solution, check_on_failure, handle_failure
+from dynsim.solvers._adaptive import ADAPTIVE_METHODS, adaptive_solve
+from dynsim.solvers._reference import SCIPY_METHODS, scipy_solve
+from dynsim.solvers._rk4 import rk4_solve
+from dynsim.solvers._rk45 import rk45_solve
+from dynsim.solvers._defaults import DEFAULTS
+from dynsim.solvers._solution import Solution, check_on_failure, handle_failure
 
 METHODS = tuple(ADAPTIVE_METHODS) + ("rk45", "rk4") + tuple(f"scipy:{m}" for m in SCIPY_METHODS)
 

@@ -10,7 +10,7 @@ from jax.flatten_util import ravel_pytree
 import scipy.integrate
 from scipy.integrate import solve_ivp
 
-from dynsim.solvers.solution import Solution, Status
+from dynsim.solvers._solution import Solution, Status
 
 SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 

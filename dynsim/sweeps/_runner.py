@@ -37,12 +37,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynsim.solvers.api import default_chunk_size, solver_config
-from dynsim.solvers.solution import Status
+from dynsim.solvers import Status, default_chunk_size, solver_config
 from dynsim.provenance import run_metadata
-from dynsim.sweeps import metrics, store
-from dynsim.sweeps.config import SweepConfig
-from dynsim.sweeps.models import Recipe, build_model
+from dynsim.sweeps import _metrics as metrics
+from dynsim.sweeps import _store as store
+from dynsim.sweeps._config import SweepConfig, load_config
+from dynsim.sweeps._models import Recipe, build_model
 
 
 def recipe_for(cfg: SweepConfig) -> Recipe:
@@ -209,13 +209,16 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool = True, overwrite: bool = False,
               distributed: bool = False, command=None, log=print, on_chunk=None) -> dict:
-    """Run (or resume) ``cfg`` into the run folder ``out``; returns the metadata written.
+    """Run (or resume) ``cfg`` (a :class:`SweepConfig` or the path of a TOML config) into the run folder
+    ``out``; returns the metadata written.
 
     Skips valid chunk files, recomputes missing/corrupt ones, writes each chunk atomically as it
     finishes (dispatching the next chunk first, so the devices stay busy while the host writes).
     Failed solves are not raised: they are counted, reported, and flagged in the ``status`` summary.
     ``on_chunk(k, n_written)`` is called after each chunk file is written (e.g. for a GUI or a test).
     """
+    if not isinstance(cfg, SweepConfig):
+        cfg = load_config(cfg)
     if distributed:
         part, devices = distributed_part(devices)
     out = Path(out)

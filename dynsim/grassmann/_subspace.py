@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
-from dynsim.grassmann.linalg import check_problem, eigh_desc, qf
-from dynsim.grassmann.riemannian import grassmann_gradient
+from dynsim.grassmann._linalg import check_problem, eigh_desc, qf
+from dynsim.grassmann._riemannian import grassmann_gradient
 
 Z1_COND_MAX = 1e10  #: cond(U_1^T W0) above this: W0 is (numerically) orthogonal to part of the top-h eigenspace
 
@@ -199,7 +199,7 @@ def lift(A, W0, ts, **solver_kwargs):
     :math:`\dot K = -(Y^\top Y)^{-1}(Y^\top AY)K` on :math:`Y = e^{tA}W_0`, which overflows. Integrated with
     :func:`dynsim.solve` (``solver_kwargs``: method, rtol, atol, ...; default ``rtol=1e-10, atol=1e-12``).
     For ``h = 1`` it equals :math:`e^{tA}w_0/\|e^{tA}w_0\|` (§3.4)."""
-    from dynsim.solvers.api import solve
+    from dynsim.solvers import solve
 
     ts = _times(ts)
     lam1, lam2, U1, U2, C, Z1 = _angle_factors(A, W0)

@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from dynsim.solvers.events import locate_crossing
-from dynsim.solvers.solution import Status
+from dynsim.solvers._events import locate_crossing
+from dynsim.solvers._solution import Status
 
 _C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0])
 _A = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynsim.sweeps.models import build_model
+from dynsim.sweeps._models import build_model
 
 LABELS = {
     "collapsed": "collapsed fraction", "auc": "collapse AUC (Li et al. 2022)", "surviving_modes": "surviving modes",

@@ -22,11 +22,8 @@ from dynsim import _checks
 from dynsim._pytree import join_parameters, split_parameters
 from dynsim.components import EMA
 from dynsim.models import NetState, Network
-from dynsim.networks.ssl_net import SSLNet, _unpack
-from dynsim.solvers.api import solve
-from dynsim.solvers.defaults import DEFAULTS
-from dynsim.solvers.discrete import iterate
-from dynsim.solvers.solution import Solution, check_on_failure, handle_failure
+from dynsim.networks._ssl_net import SSLNet, _unpack
+from dynsim.solvers import DEFAULTS, Solution, check_on_failure, handle_failure, iterate, solve
 
 
 def as_network(model, args):

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from dynsim.models import NetState
-from dynsim.networks.training import as_network
+from dynsim.networks._training import as_network
 
 
 def _fro(A):

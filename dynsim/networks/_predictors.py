@@ -45,7 +45,7 @@ from __future__ import annotations
 from dynsim import _checks
 from dynsim import components as cp
 from dynsim.components import newton_schulz, ns_filter, ns_sqrt, spectral_map, stiefel, stiefel_filter, visser, visser_filter
-from dynsim.eigenmodes.predictors import KINDS, NORMS, spectral_predictor
+from dynsim.eigenmodes import KINDS, NORMS, spectral_predictor
 
 SPECTRAL = KINDS
 ITERATIVE = ("visser", "ns", "ns2", "stiefel")

@@ -48,15 +48,11 @@ import numpy as np
 from dynsim import _checks, components
 from dynsim._pytree import is_parameter
 from dynsim.models import Modes, Network
-from dynsim.eigenmodes import predictors as mode_predictors
-from dynsim.eigenmodes.ssl_modes import SSLModes
-from dynsim.eigenmodes.tian2021 import ModeState, TianModes
-from dynsim.networks.data import ViewData
-from dynsim.networks.ssl_net import NetParams, SSLNet
+from dynsim.eigenmodes import ModeState, PredictorParams, SSLModes, TianModes
+from dynsim.networks import NetParams, SSLNet, ViewData
 from dynsim.params import ModeData, TianParams
-from dynsim.solvers.api import SolverConfig, integrate
-from dynsim.solvers.events import CollapseEvent
-from dynsim.sweeps.errors import ConfigError
+from dynsim.solvers import CollapseEvent, SolverConfig, integrate
+from dynsim.sweeps._errors import ConfigError
 
 
 class Trajectory(NamedTuple):
@@ -262,7 +258,7 @@ class SSLModesSweep(_PresetSweep):
 
     def check_values(self, v: dict) -> None:
         TianParams(v["alpha_p"], v["beta"], v["eta"], v["tau"]).validate()
-        mode_predictors.PredictorParams(v["power"], v["eps"]).validate()
+        PredictorParams(v["power"], v["eps"]).validate()
         _check_nonneg(v, ("sigma2", "init_std"))
         _check_target_direction(self.ode.family(), v)
 
@@ -341,7 +337,7 @@ class GrassmannSweep(_Adapter):
     h: int = 4
 
     def __post_init__(self):
-        from dynsim.grassmann.trace_losses import LOSSES
+        from dynsim.grassmann import LOSSES
 
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
@@ -371,10 +367,7 @@ class GrassmannSweep(_Adapter):
         return CollapseEvent(_frame_strength, recipe.threshold) if recipe.collapse == "all" else None
 
     def simulate(self, p, key, recipe: Recipe) -> Trajectory:
-        from dynsim.grassmann.linalg import qf
-        from dynsim.grassmann.naive import NaiveFlow
-        from dynsim.grassmann.subspace import OjaFlow
-        from dynsim.grassmann.trace_losses import GRADIENT_FACTOR
+        from dynsim.grassmann import GRADIENT_FACTOR, NaiveFlow, OjaFlow, qf
 
         dtype = jnp.result_type(float)
         sigma = jnp.arange(1, self.d + 1, dtype=dtype) ** (-p["data_decay"])

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynsim.grassmann import subspace
-from dynsim.grassmann.linalg import eigh_desc, qf
-from dynsim.grassmann.riemannian import METHODS, riemannian_gd
-from dynsim.grassmann.trace_losses import dynamics_matrix, protocol_data
+from dynsim.grassmann import _subspace as subspace
+from dynsim.grassmann._linalg import eigh_desc, qf
+from dynsim.grassmann._riemannian import METHODS, riemannian_gd
+from dynsim.grassmann._trace_losses import dynamics_matrix, protocol_data
 
 
 def protocol_problem(loss: str = "contrastive", d: int = 30, h: int = 4, n: int = 2000, seed: int = 0):

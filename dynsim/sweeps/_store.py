@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynsim.sweeps.config import SweepConfig, load_config, to_toml
+from dynsim.sweeps._config import SweepConfig, load_config, to_toml
 
 CHUNK_DIR = "chunks"
 

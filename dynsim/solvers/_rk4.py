@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from dynsim.solvers.events import locate_crossing
-from dynsim.solvers.solution import Status
+from dynsim.solvers._events import locate_crossing
+from dynsim.solvers._solution import Status
 
 
 def rk4_solve(model, y0, args, t0, ts, substeps: int, event=None):

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from dynsim.networks.diagnostics import effective_rank as _effective_rank
-from dynsim.solvers.solution import Status
+from dynsim.networks import effective_rank as _effective_rank
+from dynsim.solvers import Status
 
 
 def collapse_auc(sv, squared: bool = False):

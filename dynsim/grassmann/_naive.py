@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
-from dynsim.grassmann.linalg import check_problem, eigh_desc
-from dynsim.networks.diagnostics import stable_rank
+from dynsim.grassmann._linalg import check_problem, eigh_desc
+from dynsim.networks import stable_rank
 
 
 def naive_solution(A, W0, ts, *, weight_decay=0.0, sphere: bool = False):

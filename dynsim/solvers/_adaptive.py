@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optimistix as optx
 
-from dynsim.solvers.solution import Status
+from dynsim.solvers._solution import Status
 
 ADAPTIVE_METHODS = {
     "tsit5": diffrax.Tsit5,

@@ -32,11 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
-from dynsim.grassmann.linalg import check_problem, eigh_desc, qf, qf_cholesky, random_stiefel
+from dynsim.grassmann._linalg import check_problem, eigh_desc, qf, qf_cholesky, random_stiefel
 from dynsim.parallel import pad_and_shard
-from dynsim.solvers.defaults import DEFAULTS
-from dynsim.solvers.discrete import iterate
-from dynsim.solvers.solution import Solution, Status, check_on_failure, handle_failure
+from dynsim.solvers import DEFAULTS, Solution, Status, check_on_failure, handle_failure, iterate
 
 RETRACTIONS = ("qr", "polar", "exp")
 METHODS = RETRACTIONS + ("subspace_iteration", "exact")

@@ -47,7 +47,7 @@ from dynsim import targets
 from dynsim.models import ModeState, Modes
 from dynsim.analytic.reference import PSTState, TianPST
 from dynsim.params import ModeData, TianParams
-from dynsim.solvers.events import CollapseEvent
+from dynsim.solvers import CollapseEvent
 
 PREDICTORS = ("linear", "identity")
 

@@ -47,10 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dynsim.solvers.api import METHODS
-from dynsim.solvers.defaults import DEFAULTS
-from dynsim.sweeps import models as _models
-from dynsim.sweeps.errors import ConfigError
+from dynsim.solvers import DEFAULTS, METHODS
+from dynsim.sweeps import _models
+from dynsim.sweeps._errors import ConfigError
 
 TOP_KEYS = ("name", "seed", "model", "params", "solve", "metrics", "run", "grid", "zip", "random")
 SOLVE_DEFAULTS = {"t1": 100.0, "saves": 21, "method": DEFAULTS.batch_method, "rtol": None, "atol": None,

@@ -20,8 +20,8 @@ from jax.flatten_util import ravel_pytree
 
 from dynsim import _checks
 from dynsim._pytree import join_parameters, split_parameters
-from dynsim.solvers.defaults import DEFAULTS
-from dynsim.solvers.solution import Solution, Status, check_on_failure, handle_failure
+from dynsim.solvers._defaults import DEFAULTS
+from dynsim.solvers._solution import Solution, Status, check_on_failure, handle_failure
 
 
 def _all_finite(tree):

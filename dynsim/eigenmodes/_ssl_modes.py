@@ -57,10 +57,10 @@ import jax.numpy as jnp
 from dynsim import _checks, targets
 from dynsim import components as cp
 from dynsim.components import gaussian_nodes
-from dynsim.eigenmodes.predictors import KINDS, NORMS, PredictorParams, spectral_predictor
+from dynsim.eigenmodes._predictors import KINDS, NORMS, PredictorParams, spectral_predictor
 from dynsim.models import ModeState, Modes
 from dynsim.params import ModeData, TianParams
-from dynsim.solvers.events import CollapseEvent
+from dynsim.solvers import CollapseEvent
 
 LOSSES = ("euclidean", "cosine")
 PREDICTORS = ("trainable", "identity") + KINDS

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynsim.solvers.defaults import ON_FAILURE
+from dynsim.solvers._defaults import ON_FAILURE
 
 
 class Status(enum.IntEnum):
