@@ -2,6 +2,7 @@
 corrupt chunks, Li et al.'s AUC closed forms (richemond_li_wang.md B.2) and the Tian collapse
 boundary (tian2021.md §4.4) recovered by a sweep."""
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import dynsim as ds
 from dynsim.cli import main
 from dynsim.networks import NetParams, SSLNet, ViewData, flow
 from dynsim.sweeps import ConfigError, load, load_config, merge, run_sweep
@@ -108,10 +110,36 @@ def test_overrides_and_resolved_config_round_trip(tmp_path):
     (small(metrics__collapse="some"), "metrics.collapse"),
     (small(metrics__fp_fraction=1.5), "fp_fraction"),
     (small(run__chunk_size=0), "chunk_size"),
+    (small(run__on_failure="ignore"), "run.on_failure must be one of raise, warn, flag"),
 ])
 def test_bad_configs_fail_before_running(raw, match):
     with pytest.raises(ConfigError, match=match):
         load_config(raw)
+
+
+def test_on_failure_warns_flags_or_stops_the_run(tmp_path):
+    """``run.on_failure``: a step budget of 3 cannot reach t1 = 300, so every solve ends as MAX_STEPS (the solver
+    core's status); "warn" finishes with a RuntimeWarning, "flag" finishes silently, "raise" stops after the
+    first chunk with SolveError; all three record the failures and keep the config digest (the choice does not
+    change results)."""
+    import warnings
+
+    raw = small(solve__max_steps=3, grid__eta=[0.05, 0.1], grid__sigma2=[0.0], run__chunk_size=1)
+    cfgs = {mode: load_config(raw | {"run": {"chunk_size": 1, "on_failure": mode}}) for mode in ("warn", "flag", "raise")}
+    assert len({c.digest() for c in cfgs.values()}) == 1
+    assert load_config(raw).on_failure == ds.solvers.DEFAULTS.sweep_on_failure == "warn"
+    with pytest.warns(RuntimeWarning, match=r"2 configuration\(s\) failed to solve \{'MAX_STEPS': 2\}"):
+        meta = run_sweep(cfgs["warn"], tmp_path / "warn", progress=False, log=lambda *a: None)
+    assert meta["status"] == "complete" and meta["failed"] == {"MAX_STEPS": 2}
+    assert np.all(load(tmp_path / "warn").summaries["status"] == ds.Status.MAX_STEPS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        meta = run_sweep(cfgs["flag"], tmp_path / "flag", progress=False, log=lambda *a: None)
+    assert meta["failed"] == {"MAX_STEPS": 2}
+    with pytest.raises(ds.SolveError, match=r"1 configuration\(s\) of chunk 0 failed .*first: \[0\]"):
+        run_sweep(cfgs["raise"], tmp_path / "raise", progress=False, log=lambda *a: None)
+    meta = json.loads((tmp_path / "raise" / store.metadata_name(None)).read_text())
+    assert meta["status"] == "failed" and meta["chunks_computed"] == 1
 
 
 # --- metrics -----------------------------------------------------------------------------------

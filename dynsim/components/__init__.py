@@ -30,7 +30,7 @@ from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, A
 from dynsim.components._loss import LOSSES, AbstractLoss, Cosine, Euclidean, cosine, cosine_iso, euclidean, euclidean_iso
 from dynsim.components._predictor import (INPUTS, LRP, NE, NE_NORMS, NS, NS2, PREDICTORS, AbstractClosedForm,
                                           AbstractPredictor, AbstractSpectral, DirectPred, DirectSet, Identity, Power,
-                                          Stiefel, Trainable, Visser, input_moments, mode_correlation, newton_schulz, ns_filter, ns_sqrt, spectral_map,
+                                          Stiefel, Trainable, Visser, input_moments, input_reads_data, mode_correlation, newton_schulz, ns_filter, ns_sqrt, spectral_map,
                                           stiefel, stiefel_filter, visser, visser_filter)
 from dynsim.components._target import TARGETS, EMA, AbstractTarget, FixedTau, Online
 
@@ -38,5 +38,5 @@ __all__ = ["EMA", "EXPECTATIONS", "INPUTS", "LOSSES", "LRP", "NE", "NE_NORMS", "
            "AbstractClosedForm", "AbstractComponent", "AbstractExpectation", "AbstractLoss", "AbstractPredictor",
            "AbstractSpectral", "AbstractTarget", "Auto", "Cosine", "DirectPred", "DirectSet", "Euclidean", "FixedTau",
            "GaussianNodes", "Identity", "MeanField", "Online", "Power", "SecondMoments", "Stiefel", "Trainable",
-           "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes", "input_moments", "mode_correlation", "newton_schulz", "ns_filter",
+           "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes", "input_moments", "input_reads_data", "mode_correlation", "newton_schulz", "ns_filter",
            "ns_sqrt", "spectral_map", "stiefel", "stiefel_filter", "visser", "visser_filter"]

@@ -48,7 +48,7 @@ predictor ridge), ``rho`` (per-step EMA decay of the moment estimates, DirectPre
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -57,7 +57,12 @@ import jax.numpy as jnp
 from dynsim import _checks
 from dynsim.components._base import AbstractComponent
 
-INPUTS = ("features", "WWt", "WXWt")
+#: the scales a closed form may divide its moment by: of a spectrum ``c`` (last axis) and of a matrix ``S``
+_SCALES = {"max": (lambda c: jnp.max(c, axis=-1, keepdims=True),
+                   lambda S: jnp.max(jnp.linalg.eigvalsh(S), axis=-1)[..., None, None]),
+           "frobenius": (lambda c: jnp.sqrt(jnp.sum(c * c, axis=-1, keepdims=True)),
+                         lambda S: jnp.sqrt(jnp.sum(S * S, axis=(-2, -1), keepdims=True))),
+           "none": (lambda c: 1.0, lambda S: 1.0)}
 DIRECTSET_NORMS = ("max", "frobenius", "none")
 NE_NORMS = ("none", "max", "frobenius")
 DIRECTPRED_CODE_FLOOR = 1e-4  # the released code's clamp
@@ -73,30 +78,49 @@ def spectral_map(S, fn):
     return (U * fn(s)[..., None, :]) @ jnp.swapaxes(U, -1, -2)
 
 
+def _feature_moments(W, W_t, data, batch):
+    if batch is not None:
+        x1, x2, wts = batch
+        z1, z2 = x1 @ W.T, x2 @ W_t.T
+        return (z1 * wts[:, None]).T @ z1, (z1 * wts[:, None]).T @ z2
+    X = data.input_moment
+    return W @ (X + data.noise_cov) @ W.T, W @ X @ W_t.T
+
+
+class _Input(NamedTuple):
+    moments: Callable  # (W, W_t, data, batch) -> (S11, S12) at network level
+    mode_eigenvalue: Callable  # (w**2, ModeData) -> per-mode eigenvalue of S11
+    reads_data: bool  # False when the moments come from the weights alone
+
+
+#: the ``input`` options of a closed-form predictor: what it reads at network and at eigenmode level
+_INPUTS = {
+    "features": _Input(_feature_moments, lambda w2, data: data.lambda_s * w2, True),
+    "WWt": _Input(lambda W, W_t, data, batch: (W @ W.T, W @ W_t.T), lambda w2, data: w2, False),
+    "WXWt": _Input(lambda W, W_t, data, batch: (W @ data.input_moment @ W.T, W @ data.input_moment @ W_t.T),
+                   lambda w2, data: data.lambda_d * w2, True),
+}
+INPUTS = tuple(_INPUTS)
+
+
 def input_moments(input: str, W, W_t, data, batch=None):
     r"""The moments :math:`S_{11}, S_{12}` a closed form reads, for the ``input`` option (:data:`INPUTS`) and views
     ``data`` (:class:`~dynsim.networks.ViewData`): ``features`` :math:`(W(X+X')W^\top, WXW_t^\top)`, or the
     minibatch's :math:`(E_b[z_1z_1^\top], E_b[z_1z_2^\top])` when a ``batch`` ``(x1, x2, weights)`` is given;
     ``WWt`` :math:`(WW^\top, WW_t^\top)`; ``WXWt`` :math:`(WXW^\top, WXW_t^\top)` (the last two from the weights)."""
-    if input == "features" and batch is not None:
-        x1, x2, wts = batch
-        z1, z2 = x1 @ W.T, x2 @ W_t.T
-        return (z1 * wts[:, None]).T @ z1, (z1 * wts[:, None]).T @ z2
-    X = data.input_moment
-    if input == "WWt":
-        return W @ W.T, W @ W_t.T
-    S11 = W @ (X + data.noise_cov) @ W.T if input == "features" else W @ X @ W.T
-    return S11, W @ X @ W_t.T
+    return _INPUTS[input].moments(W, W_t, data, batch)
 
 
 def mode_correlation(input: str, w, data):
     """Per-mode eigenvalues :math:`c_m` of the ``input`` moment at eigenmode level (``data`` a
     :class:`~dynsim.params.ModeData`): :math:`w^2` (``WWt``), :math:`\\lambda_dw^2` (``WXWt``) or
     :math:`\\lambda_sw^2` (``features``)."""
-    w2 = jnp.asarray(w) ** 2
-    if input == "WWt":
-        return w2
-    return (data.lambda_d if input == "WXWt" else data.lambda_s) * w2
+    return _INPUTS[input].mode_eigenvalue(jnp.asarray(w) ** 2, data)
+
+
+def input_reads_data(input: str) -> bool:
+    """Whether the ``input`` moments need the data (``features``, ``WXWt``) or come from the weights (``WWt``)."""
+    return _INPUTS[input].reads_data
 
 
 class AbstractPredictor(AbstractComponent):
@@ -262,12 +286,7 @@ class DirectSet(AbstractSpectral):
         return super().check()
 
     def eigenvalues(self, c):
-        if self.norm == "max":
-            scale = jnp.max(c, axis=-1, keepdims=True)
-        elif self.norm == "frobenius":
-            scale = jnp.sqrt(jnp.sum(c * c, axis=-1, keepdims=True))
-        else:
-            scale = 1.0
+        scale = _SCALES[self.norm][0](c)
         return (jnp.maximum(c, 0.0) / scale) ** self.power + self.eps
 
 
@@ -292,10 +311,8 @@ class NE(AbstractClosedForm):
 
     def matrix(self, S11, S12):
         S21, S = jnp.swapaxes(S12, -1, -2), _sym(S11)
-        if self.norm != "none":
-            scale = (jnp.max(jnp.linalg.eigvalsh(S), axis=-1)[..., None, None] if self.norm == "max"
-                     else jnp.sqrt(jnp.sum(S * S, axis=(-2, -1), keepdims=True)))
-            S, S21 = S / scale, S21 / scale
+        scale = _SCALES[self.norm][1](S)
+        S, S21 = S / scale, S21 / scale
         return 2 * S21 - S21 @ S
 
 

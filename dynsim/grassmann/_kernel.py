@@ -24,22 +24,14 @@ from jax.scipy.linalg import expm
 from dynsim import _checks
 from dynsim.grassmann import _subspace as subspace
 from dynsim.grassmann._linalg import check_frame, qf
-from dynsim.grassmann._trace_losses import GRADIENT_FACTOR, LOSSES
+from dynsim.grassmann._trace_losses import GRADIENT_FACTOR, trace_loss_spec
 
 
 def pairing_matrix(loss: str, n: int, dtype=None):
     r"""The :math:`M_p` with :math:`\Phi M_p\Phi^\top` equal to :func:`~dynsim.grassmann.dynamics_matrix` of the
     same loss, for stacked features :math:`\Phi = [\Phi(X), \Phi(X^+), \Phi(X^-)]` (``N = 3n`` columns, contrastive)
     or :math:`[\Phi(X), \Phi(X^+)]` (``N = 2n``, alignment and mse). Shape ``(N, N)``, symmetric."""
-    _checks.check_choice("loss", loss, LOSSES)
-    c = GRADIENT_FACTOR / n
-    eye, zero = jnp.eye(n, dtype=dtype), jnp.zeros((n, n), dtype=dtype)
-    if loss == "mse":
-        return -c * jnp.block([[eye, -eye], [-eye, eye]])
-    half = 0.5 * c * eye
-    if loss == "alignment":
-        return jnp.block([[zero, half], [half, zero]])
-    return jnp.block([[zero, half, -half], [half, zero, zero], [-half, zero, zero]])
+    return trace_loss_spec(loss).pairing(n, GRADIENT_FACTOR / n, dtype)
 
 
 def psi(Z, s):
@@ -139,18 +131,22 @@ def _drift(Phi, Mp, W0, ts):
     return fro(Kt[1:] - Kt[0]) / fro(Kt[0])
 
 
+#: feature maps of :func:`random_features`: linear (the kernel :math:`X^\top X`) and ReLU (arc-cosine kernel)
+ACTIVATIONS = {"linear": lambda F: F, "relu": lambda F: jnp.maximum(F, 0)}
+
+
 def random_features(key, X, m: int, activation: str = "linear"):
     r"""Width-m random features :math:`\Phi = \sigma(RX)/\sqrt m` of the data columns ``X`` ``(d, N)``, with
     :math:`R_{ij}\sim N(0,1)`, so :math:`K = \Phi^\top\Phi` has an :math:`m\to\infty` limit (``X^T X`` for
     ``activation="linear"``, the arc-cosine kernel for ``"relu"``). Returns ``(m, N)``."""
-    _checks.check_choice("activation", activation, ("linear", "relu"))
+    _checks.check_choice("activation", activation, tuple(ACTIVATIONS))
     if m < 1:
         raise ValueError(f"width m must be >= 1, got {m}")
     X = jnp.asarray(X)
     key = jax.random.key(key) if isinstance(key, (int, np.integer)) else key
     R = jax.random.normal(key, (m, X.shape[0]), X.dtype)
     F = R @ X
-    return (jnp.maximum(F, 0) if activation == "relu" else F) / jnp.sqrt(m)
+    return ACTIVATIONS[activation](F) / jnp.sqrt(m)
 
 
 def drift_vs_width(X_views, loss: str, widths, ts, *, h: int = 2, seeds=(0,), activation: str = "linear"):

@@ -37,7 +37,6 @@ from dynsim.parallel import pad_and_shard
 from dynsim.solvers import DEFAULTS, Solution, Status, check_on_failure, handle_failure, iterate
 
 RETRACTIONS = ("qr", "polar", "exp")
-METHODS = RETRACTIONS + ("subspace_iteration", "exact")
 
 
 def qr_retraction(W, V):
@@ -79,18 +78,29 @@ def descent_direction(W, A):
     return grassmann_gradient(W, A @ W)
 
 
+def _retracted(retraction):
+    """A step that moves along the Grassmann gradient and retracts with ``retraction``."""
+    def step(W, lam, lr):
+        return retraction(W, lr * grassmann_gradient(W, lam[:, None] * W))
+    return step
+
+
+#: one update per method in A's eigenbasis (:func:`rgd_step`): the retractions of a gradient step, subspace
+#: iteration :math:`\mathrm{qf}(W + \eta AW)`, and the exact map :math:`\mathrm{qf}(e^{\eta A}W)`
+STEPS = {"qr": _retracted(qr_retraction), "polar": _retracted(polar_retraction), "exp": _retracted(exp_retraction),
+         "subspace_iteration": lambda W, lam, lr: qf_cholesky(W + lr * (lam[:, None] * W)),
+         "exact": lambda W, lam, lr: qf(jnp.exp(lr * lam)[:, None] * W)}
+
+
+METHODS = tuple(STEPS)
+
+
 def rgd_step(W, lam, lr, method: str = "qr"):
     r"""One update of ``W`` (``(d, h)``) by ``method`` (module table) **in the eigenbasis of A**, where
     :math:`A = \mathrm{diag}(\lambda)` (``lam`` ``(d,)``). Every method is equivariant under :math:`W\mapsto U^\top W`
     (:math:`\mathrm{qf}(U^\top Y) = U^\top\mathrm{qf}(Y)`, likewise polar and exp), so this is the input-basis update at
     :math:`O(dh^2)` instead of :math:`O(d^2h)` per step (``tests/test_grassmann.py`` checks the equivalence)."""
-    if method == "exact":
-        return qf(jnp.exp(lr * lam)[:, None] * W)
-    AW = lam[:, None] * W
-    if method == "subspace_iteration":
-        return qf_cholesky(W + lr * AW)
-    V = lr * grassmann_gradient(W, AW)
-    return {"qr": qr_retraction, "polar": polar_retraction, "exp": exp_retraction}[method](W, V)
+    return STEPS[method](W, lam, lr)
 
 
 @partial(jax.jit, static_argnames=("method", "n_saves"))

@@ -1,4 +1,4 @@
-r"""Trace-form SSL losses and the dynamics matrix :math:`A` (esser2023.md §1).
+r"""Trace-form SSL losses and the dynamics matrix :math:`A` (Esser, Mukherjee & Ghoshdastidar 2023).
 
 Every loss here is quadratic in the encoder :math:`W\in\mathbb{R}^{d\times h}`
 (:math:`f_W(x) = W^\top x`) and is written :math:`L(W) = -\operatorname{tr}(W^\top M W)` with
@@ -28,8 +28,7 @@ import numpy as np
 
 from dynsim import _checks
 
-GRADIENT_FACTOR = 2.0  #: A = GRADIENT_FACTOR * M for L(W) = -tr(W^T M W) (esser2023.md §1, "unified convention")
-LOSSES = ("contrastive", "alignment", "mse")
+GRADIENT_FACTOR = 2.0  #: A = GRADIENT_FACTOR * M for L(W) = -tr(W^T M W)
 
 
 def sym(M):
@@ -37,63 +36,135 @@ def sym(M):
     return 0.5 * (M + jnp.swapaxes(M, -1, -2))
 
 
-def _check_views(loss, X, X_pos, X_neg):
+class TraceLoss:
+    r"""One trace-form loss :math:`L(W) = -\operatorname{tr}(W^\top MW)` (module table): its :math:`M` from
+    data columns (:meth:`sample_m`), from population moments (:meth:`population_m`), and its pairing
+    matrix over stacked views (:meth:`pairing`), so that a kernel :math:`\Phi` gives :math:`M = \Phi M_p
+    \Phi^\top`. ``views``: the views it reads, in the stacking order of :meth:`pairing`."""
+
+    name: str = ""
+    views: tuple[str, ...] = ("X", "X_pos")
+    uses_difference: bool = False  #: reads the views' difference moment (``diff_cov``) instead of ``cross_pos``
+
+    def sample_m(self, X, X_pos, X_neg):
+        raise NotImplementedError
+
+    def population_m(self, cross_pos, cross_neg, diff_cov):
+        raise NotImplementedError
+
+    def pairing(self, n: int, scale: float, dtype=None):
+        raise NotImplementedError
+
+
+class Contrastive(TraceLoss):
+    name, views = "contrastive", ("X", "X_pos", "X_neg")
+
+    def sample_m(self, X, X_pos, X_neg):
+        return sym(X @ X_pos.T - X @ X_neg.T) / X.shape[1]
+
+    def population_m(self, cross_pos, cross_neg, diff_cov):
+        return sym(cross_pos if cross_neg is None else cross_pos - cross_neg)
+
+    def pairing(self, n, scale, dtype=None):
+        eye, zero = jnp.eye(n, dtype=dtype), jnp.zeros((n, n), dtype=dtype)
+        half = 0.5 * scale * eye
+        return jnp.block([[zero, half, -half], [half, zero, zero], [-half, zero, zero]])
+
+
+class Alignment(TraceLoss):
+    name = "alignment"
+
+    def sample_m(self, X, X_pos, X_neg):
+        return sym(X @ X_pos.T) / X.shape[1]
+
+    def population_m(self, cross_pos, cross_neg, diff_cov):
+        return sym(cross_pos)
+
+    def pairing(self, n, scale, dtype=None):
+        eye, zero = jnp.eye(n, dtype=dtype), jnp.zeros((n, n), dtype=dtype)
+        half = 0.5 * scale * eye
+        return jnp.block([[zero, half], [half, zero]])
+
+
+class MSE(TraceLoss):
+    name, uses_difference = "mse", True
+
+    def sample_m(self, X, X_pos, X_neg):
+        R = X - X_pos
+        return -(R @ R.T) / X.shape[1]
+
+    def population_m(self, cross_pos, cross_neg, diff_cov):
+        return -diff_cov
+
+    def pairing(self, n, scale, dtype=None):
+        eye = jnp.eye(n, dtype=dtype)
+        return -scale * jnp.block([[eye, -eye], [-eye, eye]])
+
+
+#: the trace losses by name; ``loss`` arguments take a name or a :class:`TraceLoss` instance
+TRACE_LOSSES = {cls.name: cls() for cls in (Contrastive, Alignment, MSE)}
+LOSSES = tuple(TRACE_LOSSES)
+
+
+def trace_loss_spec(loss) -> TraceLoss:
+    """The :class:`TraceLoss` named by ``loss`` (or ``loss`` itself)."""
+    if isinstance(loss, TraceLoss):
+        return loss
     _checks.check_choice("loss", loss, LOSSES)
+    return TRACE_LOSSES[loss]
+
+
+def _check_views(spec: TraceLoss, X, X_pos, X_neg):
     for name, Z in (("X", X), ("X_pos", X_pos)) + ((("X_neg", X_neg),) if X_neg is not None else ()):
         if np.ndim(Z) != 2:
             raise ValueError(f"{name} must be a (d, n) matrix of data columns, got shape {np.shape(Z)}")
         _checks.check_finite(name, Z)
         if np.shape(Z) != np.shape(X):
             raise ValueError(f"{name} must have the shape of X {np.shape(X)}, got {np.shape(Z)}")
-    if loss == "contrastive" and X_neg is None:
-        raise ValueError("the contrastive loss needs negatives X_neg")
+    if "X_neg" in spec.views and X_neg is None:
+        raise ValueError(f"the {spec.name} loss needs negatives X_neg")
 
 
-def dynamics_matrix(loss: str, X, X_pos, X_neg=None):
-    r"""The dynamics matrix :math:`A = 2M` of a trace-form loss from a dataset (esser2023.md §1 table).
+def dynamics_matrix(loss, X, X_pos, X_neg=None):
+    r"""The dynamics matrix :math:`A = 2M` of a trace-form loss from a dataset (module table).
 
     Args:
-        loss: ``"contrastive"``, ``"alignment"`` or ``"mse"``.
+        loss: ``"contrastive"``, ``"alignment"`` or ``"mse"`` (or a :class:`TraceLoss`).
         X, X_pos, X_neg: data, positive views and negatives as columns, each ``(d, n)``
             (``X_neg`` only for ``"contrastive"``).
     Returns:
         Symmetric ``(d, d)`` matrix :math:`A` with :math:`\nabla L(W) = -AW`.
     """
-    _check_views(loss, X, X_pos, X_neg)
-    X, X_pos = jnp.asarray(X), jnp.asarray(X_pos)
-    n = X.shape[1]
-    if loss == "mse":
-        R = X - X_pos
-        M = -(R @ R.T) / n
-    else:
-        cross = X @ X_pos.T
-        if loss == "contrastive":
-            cross = cross - X @ jnp.asarray(X_neg).T
-        M = sym(cross) / n
-    return GRADIENT_FACTOR * M
+    spec = trace_loss_spec(loss)
+    _check_views(spec, X, X_pos, X_neg)
+    X_neg = None if X_neg is None else jnp.asarray(X_neg)
+    return GRADIENT_FACTOR * spec.sample_m(jnp.asarray(X), jnp.asarray(X_pos), X_neg)
 
 
-def population_dynamics_matrix(loss: str, cross_pos=None, cross_neg=None, diff_cov=None):
+def population_dynamics_matrix(loss, cross_pos=None, cross_neg=None, diff_cov=None):
     r"""Population :math:`A`: ``2 sym(cross_pos - cross_neg)`` (contrastive), ``2 sym(cross_pos)``
     (alignment) or ``-2 diff_cov`` (mse), with ``cross_pos`` :math:`=E[xx^{+\top}]`, ``cross_neg``
     :math:`=E[xx^{-\top}]` (default 0: independent centred negatives) and ``diff_cov``
     :math:`=E[(x-x^+)(x-x^+)^\top]`, all ``(d, d)``. See :func:`additive_augmentation_moments`."""
-    _checks.check_choice("loss", loss, LOSSES)
-    if loss == "mse":
+    spec = trace_loss_spec(loss)
+    if spec.uses_difference:
         if diff_cov is None:
-            raise ValueError("the mse loss needs diff_cov = E[(x - x+)(x - x+)^T]")
+            raise ValueError(f"the {spec.name} loss needs diff_cov = E[(x - x+)(x - x+)^T]")
         _checks.check_psd("diff_cov", diff_cov, rtol=1e-8)
-        return -GRADIENT_FACTOR * jnp.asarray(diff_cov)
-    if cross_pos is None:
-        raise ValueError(f"the {loss} loss needs cross_pos = E[x x+^T]")
-    _checks.check_square("cross_pos", cross_pos)
-    _checks.check_finite("cross_pos", cross_pos)
-    M = jnp.asarray(cross_pos)
-    if loss == "contrastive" and cross_neg is not None:
+        diff_cov = jnp.asarray(diff_cov)
+    else:
+        if cross_pos is None:
+            raise ValueError(f"the {spec.name} loss needs cross_pos = E[x x+^T]")
+        _checks.check_square("cross_pos", cross_pos)
+        _checks.check_finite("cross_pos", cross_pos)
+        cross_pos = jnp.asarray(cross_pos)
+    if "X_neg" in spec.views and cross_neg is not None:
         _checks.check_shape("cross_neg", cross_neg, np.shape(cross_pos))
         _checks.check_finite("cross_neg", cross_neg)
-        M = M - jnp.asarray(cross_neg)
-    return GRADIENT_FACTOR * sym(M)
+        cross_neg = jnp.asarray(cross_neg)
+    else:
+        cross_neg = None
+    return GRADIENT_FACTOR * spec.population_m(cross_pos, cross_neg, diff_cov)
 
 
 def additive_augmentation_moments(data_cov, noise_cov) -> dict:

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
-from dynsim.components import AbstractSpectral, Identity, Trainable
+from dynsim.components import AbstractSpectral, Identity, Trainable, input_reads_data
 from dynsim.models._base import AbstractModel
 from dynsim.models._states import ModeState
 from dynsim.params import ModeData
@@ -95,7 +95,7 @@ class Modes(AbstractModel):
         if isinstance(self.predictor, Identity) or (isinstance(self.predictor, Trainable) and w_p is None):
             w_p = jnp.ones_like(w)
         elif not isinstance(self.predictor, Trainable):
-            if data is None and self.predictor.input != "WWt":
+            if data is None and input_reads_data(self.predictor.input):
                 raise ValueError(f"predictor input {self.predictor.input!r} needs data to set w_p")
             w_p = self.predictor_values(w, data)
         w_a = self.target.initial(w, w_a)

@@ -11,6 +11,8 @@ name                   value            why
 ``rtol``, ``atol``     ``1e-8, 1e-10``  float64 (tight enough for the 1e-6 oracle checks with margin)
                        ``1e-5, 1e-7``   float32 (near its round-off; tighter tolerances cannot be met)
 ``on_failure``         ``"raise"``      a failed solve raises :class:`~dynsim.solvers.SolveError`
+``sweep_on_failure``   ``"warn"``       a sweep maps regions where some solves fail: it finishes, warns and
+                                        flags those configurations in their ``status`` summary
 =====================  ===============  ===================================================================
 
 ``ON_FAILURE`` lists what every entry point that can fail accepts: ``"raise"``, ``"warn"`` (a
@@ -39,6 +41,7 @@ class SolverDefaults:
     rtol32: float = 1e-5
     atol32: float = 1e-7
     on_failure: str = "raise"
+    sweep_on_failure: str = "warn"
 
     def tolerances(self, dtype, rtol=None, atol=None) -> tuple[float, float]:
         """``(rtol, atol)`` for a state of ``dtype``, the given values taking precedence."""

@@ -15,7 +15,7 @@ Layout (every section but ``[model]`` is optional; ``dynsim sweep --example NAME
 
     [solve]   t1 = 100.0, saves = 21, method = "rk45", rtol, atol, max_steps
     [metrics] collapse_threshold = 1e-6, collapse = "all" | "none", auc = "sigma" | "sigma2", fp_fraction = 0.9
-    [run]     chunk_size = 64
+    [run]     chunk_size = 64, on_failure = "warn" | "raise" | "flag" (what a failed solve does)
 
     [grid]                      # cartesian product, in the order written (first = slowest)
     eta = { start = 0.0, stop = 0.3, num = 31 }      # linspace; log = true for geomspace
@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynsim.solvers import DEFAULTS, METHODS
+from dynsim.solvers import DEFAULTS, METHODS, ON_FAILURE
 from dynsim.sweeps import _models
 from dynsim.sweeps._errors import ConfigError
 
@@ -55,7 +55,7 @@ TOP_KEYS = ("name", "seed", "model", "params", "solve", "metrics", "run", "grid"
 SOLVE_DEFAULTS = {"t1": 100.0, "saves": 21, "method": DEFAULTS.batch_method, "rtol": None, "atol": None,
                   "max_steps": DEFAULTS.max_steps}
 METRIC_DEFAULTS = {"collapse_threshold": 1e-6, "collapse": "all", "auc": "sigma", "fp_fraction": 0.9}
-RUN_DEFAULTS = {"chunk_size": 64}
+RUN_DEFAULTS = {"chunk_size": 64, "on_failure": DEFAULTS.sweep_on_failure}
 SWEEP_METHODS = tuple(m for m in METHODS if m != "rk4" and not m.startswith("scipy:"))  # adaptive JAX methods
 COLLAPSE_RULES = ("all", "none")
 AUC_KINDS = ("sigma", "sigma2")
@@ -202,6 +202,10 @@ class SweepConfig:
         return self.raw["metrics"]
 
     @property
+    def on_failure(self) -> str:
+        return self.raw["run"]["on_failure"]
+
+    @property
     def chunk_size(self) -> int:
         return self.raw["run"]["chunk_size"]
 
@@ -237,9 +241,10 @@ class SweepConfig:
         return out
 
     def digest(self) -> str:
-        """sha256 of the resolved table except ``name``: everything that determines the results and the chunk
-        layout (the run folder is not part of the config)."""
+        """sha256 of the resolved table except ``name`` and ``run.on_failure``: everything that determines the
+        results and the chunk layout (the run folder and what a failure does are not part of it)."""
         body = {k: v for k, v in self.raw.items() if k != "name"}
+        body["run"] = {k: v for k, v in body["run"].items() if k != "on_failure"}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -326,6 +331,8 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
     _check_solve(raw["solve"])
     _check_metrics(raw["metrics"])
     _integer("run.chunk_size", raw["run"]["chunk_size"], 1)
+    if raw["run"]["on_failure"] not in ON_FAILURE:
+        raise ConfigError(f"run.on_failure must be one of {', '.join(ON_FAILURE)}, got {raw['run']['on_failure']!r}")
 
     params = raw.setdefault("params", {})
     _check_keys("params", params, model.PARAMS)

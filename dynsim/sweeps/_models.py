@@ -126,6 +126,10 @@ class _Adapter:
         """Analytic collapse boundary in the ``(x, y)`` plane as ``y = f(x)`` (or ``None``)."""
         return None
 
+    def used_parameters(self) -> set[str]:
+        """The parameter names this model reads (a title lists only these)."""
+        return set(self.PARAMS)
+
 
 _MODE_PARAMS = {"alpha_p": 1.0, "beta": 1.0, "eta": 0.0, "tau": 1.0, "sigma2": 0.0, "data_decay": 0.0,
                 "w0": 0.5, "wp0": 0.5, "tau0": 0.0, "init_std": 0.0}
@@ -181,6 +185,10 @@ class _PresetSweep(_Adapter):
 
     def family_sweep(self) -> "_FamilySweep":
         raise NotImplementedError
+
+    def used_parameters(self) -> set[str]:
+        family = self.family_sweep()
+        return {name for name, path in self.NAMES.items() if path in family.PARAMS} | set(family.START)
 
     def _family_values(self, p, family: "_FamilySweep") -> dict:
         known = family.PARAMS

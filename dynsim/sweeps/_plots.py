@@ -89,7 +89,7 @@ def phase_diagram(res, x: str, y: str, metric: str = "collapsed", ax=None):
         ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     ax.set_xlabel(SYMBOLS.get(x, x))
     ax.set_ylabel(SYMBOLS.get(y, y))
-    shown = ("tau", "alpha_p", "sigma2", "eta") + (("beta",) if res.config.model.get("target") == "ema" else ())
+    shown = {"tau", "alpha_p", "sigma2", "eta", "beta"} & model.used_parameters()
     fixed = ", ".join(f"{SYMBOLS.get(k, k)}={v:g}" for k, v in res.config.fixed.items() if k in shown)
     ax.set_title(f"{res.config.model['kind']} ({res.config.model.get('target', '')}): {fixed}", fontsize=9)
     return ax

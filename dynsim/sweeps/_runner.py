@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynsim.solvers import Status, default_chunk_size, solver_config
+from dynsim.solvers import SolveError, Status, default_chunk_size, solver_config
 from dynsim.provenance import run_metadata
 from dynsim.sweeps import _metrics as metrics
 from dynsim.sweeps import _store as store
@@ -214,7 +215,10 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
 
     Skips valid chunk files, recomputes missing/corrupt ones, writes each chunk atomically as it
     finishes (dispatching the next chunk first, so the devices stay busy while the host writes).
-    Failed solves are not raised: they are counted, reported, and flagged in the ``status`` summary.
+    Failed solves are counted, flagged in the ``status`` summary and recorded under ``failed`` in the metadata;
+    ``run.on_failure`` says what else happens: ``"warn"`` (default) also logs and issues a ``RuntimeWarning`` at
+    the end, ``"flag"`` nothing more, ``"raise"`` stops after the first chunk with a failure (that chunk written,
+    the metadata's status ``"failed"``) with :class:`~dynsim.solvers.SolveError`.
     ``on_chunk(k, n_written)`` is called after each chunk file is written (e.g. for a GUI or a test).
     """
     if not isinstance(cfg, SweepConfig):
@@ -261,21 +265,31 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
                 kk, job = pending
                 res = runner.collect(job)
                 store.write_chunk(out, kk, cfg, res)
-                for code in np.unique(res["status"]):
-                    if int(code) not in (Status.SUCCESS, Status.EVENT):
-                        failed[Status(int(code)).name] = failed.get(Status(int(code)).name, 0) + int(
-                            np.sum(res["status"] == code))
+                bad = ~np.isin(res["status"], (Status.SUCCESS, Status.EVENT))
+                for code in np.unique(res["status"][bad]):
+                    name = Status(int(code)).name
+                    failed[name] = failed.get(name, 0) + int(np.sum(res["status"] == code))
                 meta["chunks_computed"] += 1
                 bar.update(res["status"].size)
                 if on_chunk is not None:
                     on_chunk(kk, meta["chunks_computed"])
+                if bad.any() and cfg.on_failure == "raise":
+                    first = store.chunk_indices(cfg, kk)[bad][:5].tolist()
+                    meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="failed",
+                                seconds=round(time.perf_counter() - t0, 3), failed=failed)
+                    store.write_json_atomic(meta_path, meta)
+                    raise SolveError(f"{int(bad.sum())} configuration(s) of chunk {kk} failed to solve {failed} "
+                                     f"(first: {first}); the chunk is written, the run stopped "
+                                     f"(run.on_failure = 'raise'; 'warn' or 'flag' finish the run)")
             pending = nxt
     finally:
         bar.close()
     meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="complete",
                 seconds=round(time.perf_counter() - t0, 3), failed=failed)
     store.write_json_atomic(meta_path, meta)
-    if failed:
-        log(f"warning: {sum(failed.values())} configuration(s) failed to solve {failed}; their summaries are "
-            f"flagged in 'status' (see dynsim.solvers.Status)")
+    if failed and cfg.on_failure == "warn":
+        message = (f"{sum(failed.values())} configuration(s) failed to solve {failed}; their summaries are "
+                   f"flagged in 'status' (see dynsim.solvers.Status)")
+        log(f"warning: {message}")
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
     return meta
