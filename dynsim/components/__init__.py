@@ -12,7 +12,8 @@ predictor              :class:`Trainable`, :class:`Identity`; closed forms :clas
                        :class:`Visser`, :class:`NS`, :class:`NS2`, :class:`Stiefel`
 target                 :class:`EMA`, :class:`Online` (``stop_gradient=False``: no stop-gradient),
                        :class:`FixedTau`
-expectation            :class:`Auto`, :class:`SecondMoments`, :class:`GaussianNodes`, :class:`MeanField`
+expectation            :class:`Auto`, :class:`SecondMoments`, :class:`GaussianExact`, :class:`GaussianNodes`,
+                       :class:`MeanField`
 =====================  ==============================================================================
 
 Each component is a small :class:`equinox.Module`: its float fields are traced parameters (a new value
@@ -25,18 +26,22 @@ Option names, as the CLI and sweep configurations spell them, map to the classes
 """
 
 from dynsim.components._base import AbstractComponent
-from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, Auto, GaussianNodes, MeanField,
-                                            SecondMoments, gaussian_nodes)
-from dynsim.components._loss import LOSSES, AbstractLoss, Cosine, Euclidean, cosine, cosine_iso, euclidean, euclidean_iso
+from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, Auto, GaussianExact, GaussianNodes,
+                                            MeanField, SecondMoments, gaussian_nodes, radial_rule)
+from dynsim.components._loss import (LOSSES, AbstractLoss, Cosine, Euclidean, cosine, cosine_iso, euclidean,
+                                     euclidean_iso, mode_cosine_expectation)
 from dynsim.components._predictor import (INPUTS, LRP, NE, NE_NORMS, NS, NS2, PREDICTORS, AbstractClosedForm,
                                           AbstractPredictor, AbstractSpectral, DirectPred, DirectSet, Identity, Power,
-                                          Stiefel, Trainable, Visser, input_moments, input_reads_data, mode_correlation, newton_schulz, ns_filter, ns_sqrt, spectral_map,
-                                          stiefel, stiefel_filter, visser, visser_filter)
+                                          Stiefel, Trainable, Visser, input_moments, input_reads_data,
+                                          mode_correlation, newton_schulz, ns_filter, ns_sqrt, spectral_map, stiefel,
+                                          stiefel_filter, visser, visser_filter)
 from dynsim.components._target import TARGETS, EMA, AbstractTarget, FixedTau, Online
 
 __all__ = ["EMA", "EXPECTATIONS", "INPUTS", "LOSSES", "LRP", "NE", "NE_NORMS", "NS", "NS2", "PREDICTORS", "TARGETS",
            "AbstractClosedForm", "AbstractComponent", "AbstractExpectation", "AbstractLoss", "AbstractPredictor",
            "AbstractSpectral", "AbstractTarget", "Auto", "Cosine", "DirectPred", "DirectSet", "Euclidean", "FixedTau",
-           "GaussianNodes", "Identity", "MeanField", "Online", "Power", "SecondMoments", "Stiefel", "Trainable",
-           "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes", "input_moments", "input_reads_data", "mode_correlation", "newton_schulz", "ns_filter",
-           "ns_sqrt", "spectral_map", "stiefel", "stiefel_filter", "visser", "visser_filter"]
+           "GaussianExact", "GaussianNodes", "Identity", "MeanField", "Online", "Power", "SecondMoments", "Stiefel",
+           "Trainable", "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes",
+           "input_moments", "input_reads_data", "mode_correlation", "mode_cosine_expectation", "newton_schulz",
+           "ns_filter", "ns_sqrt", "radial_rule", "spectral_map", "stiefel", "stiefel_filter", "visser",
+           "visser_filter"]

@@ -28,13 +28,16 @@ For :math:`\lambda = c^\alpha`, :math:`\bar w = w`: :math:`\dot c = 2c^{1+\alpha
 :math:`g = \lambda\,\partial\mathcal L/\partial p` (IsoLoss: :math:`g = \partial\mathcal L/\partial p`, §3),
 :math:`\partial\mathcal L/\partial p = -[z_2/(\|p\|\|z_2\|) - (p\cdot z_2)\,p/(\|p\|^3\|z_2\|)]`, and a trainable
 predictor gets :math:`\dot w_{p,m} = -\alpha_p E[(\partial\mathcal L/\partial p)_m z_{1,m}] - \eta w_{p,m}`.
-The Gaussian expectation couples the modes. ``expectation="exact"`` evaluates it on a *fixed*
-set of scrambled-Sobol Gaussian nodes (common random numbers: the right-hand side is a smooth
-function of the state, so adaptive step control works; :meth:`SSLModes.expectation_error` gives
-the node error). Because :math:`\partial\mathcal L/\partial p \perp p` node by node, the
-conservation of :math:`\mathrm{tr}\,C` (cosine) and :math:`\sum c^{1+\alpha}` (cosine IsoLoss with
-``power``) holds exactly for any node count. ``expectation="mean_field"`` replaces the norms by
-their RMS values (Halvagal §2.2, **approximate**: right fixed points, transients off by 10-30 %):
+The Gaussian expectation couples the modes. ``expectation="exact"`` evaluates it exactly, as the
+two-radius integral of :func:`dynsim.components.mode_cosine_expectation` (a smooth 2-D integral carried to
+round-off by a fixed double-exponential rule; :class:`dynsim.components.GaussianExact`), with the drives by
+automatic differentiation. ``expectation="nodes"`` uses a fixed set of ``n_nodes`` scrambled-Sobol Gaussian
+nodes from ``seed`` instead (common random numbers: smooth in the state, so adaptive steps work, but biased
+by the same node error at every step). :meth:`SSLModes.expectation_error` estimates either error. Because
+:math:`\partial\mathcal L/\partial p \perp p` sample by sample, the conservation of :math:`\mathrm{tr}\,C`
+(cosine) and :math:`\sum c^{1+\alpha}` (cosine IsoLoss with ``power``) holds for both.
+``expectation="mean_field"`` replaces the norms by their RMS values (Halvagal §2.2, **approximate**: right
+fixed points, transients off by 10-30 %):
 
 .. math::
     \dot w_m \approx \lambda_m\Big[\frac{\bar w_m\lambda_d}{N_pN_z} - \frac{A\,\lambda_m w_m\lambda_s}{N_p^3N_z}\Big] - \eta w_m,\quad
@@ -64,7 +67,7 @@ from dynsim.solvers import CollapseEvent
 
 LOSSES = ("euclidean", "cosine")
 PREDICTORS = ("trainable", "identity") + KINDS
-EXPECTATIONS = ("exact", "mean_field")
+EXPECTATIONS = ("exact", "nodes", "mean_field")
 PREDICTOR_INPUTS = ("WWt", "WXWt", "features")
 
 __all__ = ["EXPECTATIONS", "LOSSES", "PREDICTORS", "PREDICTOR_INPUTS", "SSLModes", "gaussian_nodes"]
@@ -98,8 +101,9 @@ class SSLModes:
             in place of :math:`W_P^\\top\\partial\\mathcal L/\\partial p` (closed-form predictors only).
         predictor_input: which correlation feeds a closed-form predictor (module docstring).
         norm: DirectSet normalisation, ``"max"`` (default), ``"frobenius"`` or ``"none"``.
-        expectation: cosine only, ``"exact"`` (fixed QMC nodes) or ``"mean_field"`` (approximate).
-        n_nodes: number of Gaussian nodes of the exact expectation (a power of two).
+        expectation: cosine only, ``"exact"`` (the two-radius integral), ``"nodes"`` (fixed QMC nodes) or
+            ``"mean_field"`` (approximate).
+        n_nodes: number of Gaussian nodes of ``expectation="nodes"`` (a power of two).
         seed: seed of the node set.
     """
 
@@ -139,10 +143,9 @@ class SSLModes:
             predictor = cp.Identity()
         else:
             predictor = spectral_predictor(self.predictor, pred, self.norm, input=self.predictor_input)
-        if self.expectation == "mean_field":
-            expectation = cp.MeanField()
-        else:  # "exact": Gaussian nodes for the cosine loss; the Euclidean per-mode form is exact without nodes
-            expectation = cp.Auto(int(self.n_nodes), int(self.seed))
+        expectation = {"mean_field": cp.MeanField(),  # "exact": the closed forms, or the cosine two-radius integral
+                       "exact": cp.Auto(int(self.n_nodes), int(self.seed)),
+                       "nodes": cp.GaussianNodes(int(self.n_nodes), int(self.seed))}[self.expectation]
         loss = (cp.Euclidean if self.loss == "euclidean" else cp.Cosine)(iso=self.iso)
         target = targets.component(self.target, params.beta, params.tau, self.stop_gradient)
         return Modes(loss=loss, predictor=predictor, target=target, expectation=expectation, weight_decay=params.eta)
@@ -167,16 +170,21 @@ class SSLModes:
         return self.family(params, pred)(t, y, data)
 
     def expectation_error(self, y: ModeState, args, n_groups: int = 16):
-        """Standard error of the exact cosine expectation in :math:`\\dot w` (shape ``(M,)``), from
-        ``n_groups`` disjoint balanced blocks of the node set (their spread / sqrt(n_groups))."""
-        if self.loss != "cosine" or self.expectation != "exact":
-            raise ValueError("expectation_error applies to loss='cosine', expectation='exact'")
+        r"""Error estimate of the cosine expectation in :math:`\dot w` (shape ``(M,)``): for ``"exact"`` the change
+        when the rule's step doubles (an overestimate: the rule converges exponentially); for ``"nodes"`` the
+        standard error from ``n_groups`` disjoint balanced blocks of the node set."""
+        if self.loss != "cosine" or self.expectation == "mean_field":
+            raise ValueError("expectation_error applies to loss='cosine' with expectation='exact' or 'nodes'")
         params, data, pred = _split_args(args)
         model = self.family(params, pred)
         lam = model.predictor_eigenvalues(y, data)
         w_bar = model.target.in_loss(y.w, y.w_a)
-        drive, _ = model.loss.node_terms(y.w, w_bar, lam, data, model.target.stop_gradient,
-                                         model.resolved_expectation)
+        sg, expectation = model.target.stop_gradient, model.resolved_expectation
+        if isinstance(expectation, cp.GaussianExact):
+            fine, _ = model.loss.exact_drives(y.w, w_bar, lam, data, sg, expectation)
+            coarse, _ = model.loss.exact_drives(y.w, w_bar, lam, data, sg, expectation, coarse=True)
+            return jnp.abs(fine - coarse)
+        drive, _ = model.loss.node_terms(y.w, w_bar, lam, data, sg, expectation)
         blocks = drive.reshape((n_groups, -1) + drive.shape[1:]).mean(axis=1)
         return jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 
 from dynsim import _checks
@@ -49,14 +51,17 @@ class AbstractModel(eqx.Module):
     def closed_form(self) -> bool:
         return isinstance(self.predictor, AbstractClosedForm)
 
+    #: whether this model works at eigenmode level (where some losses have exact expectation forms)
+    modes_level: ClassVar[bool] = False
+
     @property
     def resolved_expectation(self) -> AbstractExpectation:
-        return self.expectation.resolve(self.loss)
+        return self.expectation.resolve(self.loss, modes=self.modes_level)
 
     @property
     def rhs_work_factor(self) -> int:
         """Elements one right-hand side touches per state element (sizes batch chunks on CPU)."""
-        return self.expectation.work_factor(self.loss)
+        return self.resolved_expectation.work_factor(self.loss)
 
     def check(self):
         """Validate every concrete parameter value (errors name the component and field)."""

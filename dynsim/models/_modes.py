@@ -19,6 +19,8 @@ Eqs. 11-13; Halvagal et al. 2023, §2.2). A closed-form predictor is :math:`w_p 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,11 +42,13 @@ class Modes(AbstractModel):
     :class:`~dynsim.models.AbstractModel`). Use with :func:`dynsim.solve` and ``args`` a
     :class:`~dynsim.params.ModeData`."""
 
+    modes_level: ClassVar[bool] = True
+
     @property
     def rhs_work_factor(self) -> int:
         """Elements one right-hand side touches per state element: the node count when the loss's per-mode
-        drives average over nodes, else 1 (sizes batch chunks on CPU)."""
-        return self.expectation.work_factor(self.loss) if self.loss.mode_nodes else 1
+        drives evaluate the expectation's nodes, else 1 (sizes batch chunks on CPU)."""
+        return self.resolved_expectation.work_factor(self.loss) if self.loss.mode_nodes else 1
 
     def __check_init__(self):
         if not isinstance(self.predictor, (Trainable, Identity, AbstractSpectral)):
