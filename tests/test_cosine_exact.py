@@ -6,7 +6,7 @@ Oracles, each independent of the code under test:
 * the same two-radius integral by scipy's adaptive Gauss–Kronrod quadrature (``quad_vec``), to 1e-10;
 * the drives from a second derivation: the gradient's expectation written with the tilted Gaussian's moments
   (Isserlis' theorem for the fourth moment; below), not by differentiating the expected loss, integrated
-  adaptively by scipy; to 1e-10 relative (the issue's mode-level target);
+  adaptively by scipy; to 1e-10 relative;
 * the fixed-node expectation at :math:`2^{16}` nodes, within 5 of its standard errors;
 * the dynamics: :math:`\\mathrm{tr}\\,C` conserved and an isotropic end state at the conserved level (Halvagal
   et al. 2023, Sec. 2.2), to 1e-9.
@@ -179,3 +179,21 @@ def test_drives_when_one_mode_dominates():
     got = jax.grad(lambda x: cp.mode_cosine_expectation(x, jnp.asarray(wb), l11, l12, l22, sigma, weights))(
         jnp.asarray(q))
     np.testing.assert_allclose(np.asarray(got), g_q, rtol=0, atol=1e-9 * np.abs(g_q).max())
+
+
+def test_where_the_exact_form_does_not_apply_the_errors_say_so():
+    """A Network (its exact form is not written yet) and a loss without a two-radius form are refused with a
+    message naming the alternative; Auto picks the exact form for the cosine loss at eigenmode level only."""
+    with pytest.raises(ValueError, match="GaussianExact is implemented at eigenmode level"):
+        ds.Network(loss=cp.Cosine(), predictor=cp.Identity(), target=cp.Online(), expectation=cp.GaussianExact())
+    assert isinstance(ds.Network(loss=cp.Cosine(), target=cp.Online()).resolved_expectation, cp.GaussianNodes)
+    assert isinstance(ds.Modes(loss=cp.Cosine(), target=cp.Online()).resolved_expectation, cp.GaussianExact)
+    assert isinstance(ds.Modes(loss=cp.Euclidean()).resolved_expectation, cp.SecondMoments)
+
+    class Quartic(cp.AbstractLoss):
+        def per_sample(self, z1, p, z2, W_p):
+            return 0.5 * jnp.sum((p - z2) ** 4, axis=-1)
+
+    m = ds.Modes(loss=Quartic(), predictor=cp.Identity(), target=cp.Online(), expectation=cp.GaussianExact())
+    with pytest.raises(ValueError, match="GaussianExact has no nodes"):
+        m(0.0, m.initial_state(jnp.ones(3)), ds.ModeData())

@@ -176,6 +176,14 @@ class GaussianExact(AbstractExpectation):
         n, _ = self.settings(jnp.float64)
         return (2 * n + 1) ** 2
 
+    def mode_nodes(self, data, n_modes: int, dtype):
+        raise ValueError("GaussianExact has no nodes: it applies to losses with a two-radius form (the cosine "
+                         "losses) at eigenmode level; use GaussianNodes for other losses")
+
+    def network_nodes(self, data):
+        raise ValueError("GaussianExact is implemented at eigenmode level; a Network takes GaussianNodes (or Auto) "
+                         "for the cosine losses")
+
 
 class MeanField(AbstractExpectation):
     """Halvagal et al. (2023) §2.2's RMS-norm approximation of the cosine loss (eigenmode level only)."""

@@ -30,7 +30,7 @@ import numpy as np
 from jax import lax
 
 from dynsim import _checks
-from dynsim.components import EMA, Identity, SecondMoments, Trainable
+from dynsim.components import EMA, GaussianExact, Identity, SecondMoments, Trainable
 from dynsim.models._base import AbstractModel
 from dynsim.models._states import NetState
 
@@ -63,6 +63,9 @@ class Network(AbstractModel):
         _checks.check_choice("sgd_sampling", self.sgd_sampling, SGD_SAMPLINGS)
         if self.sgd_sampling == "moments" and not self.loss.quadratic:
             raise ValueError("sgd_sampling='moments' is exact only for second-moment losses (the Euclidean ones)")
+        if isinstance(self.resolved_expectation, GaussianExact):
+            raise ValueError("GaussianExact is implemented at eigenmode level; a Network takes GaussianNodes (or "
+                             "Auto) for the cosine losses")
         if not self.loss.quadratic and isinstance(self.resolved_expectation, SecondMoments):
             raise ValueError(f"the second-moment expectation is exact only for second-moment losses, not "
                              f"{type(self.loss).__name__}; use GaussianNodes")
