@@ -36,8 +36,10 @@ forms (equal to the default, tested):
     -\partial_w E[\ell] = \lambda r\ (\text{IsoLoss: } r),\qquad -\partial_\lambda E[\ell] = r w,
 
 and without the stop-gradient :math:`-\partial_w E[\ell] = -w[(\lambda^2+1)\lambda_s - 2\lambda\lambda_d]`
-(Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2). The cosine drives are node averages of
-:math:`-\partial\mathcal L/\partial p` (Halvagal et al. 2023 §1.4), or their mean-field approximation.
+(Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2). The cosine drives are exact for Gaussian views
+(:func:`mode_cosine_expectation`, the gradient of the two-radius integral; ``docs/theory/cosine_expectation.md``),
+or node averages of :math:`-\partial\mathcal L/\partial p` (Halvagal et al. 2023 §1.4), or their mean-field
+approximation.
 """
 
 from __future__ import annotations
@@ -207,11 +209,10 @@ class Cosine(AbstractLoss):
 
     name: ClassVar[str] = "cosine"
     needs_direction: ClassVar[bool] = True
+    gaussian_exact: ClassVar[bool] = True
 
     def per_sample(self, z1, p, z2, W_p):
         return cosine_iso(z1, p, z2, W_p) if self.iso else cosine(z1, p, z2, W_p)
-
-    gaussian_exact: ClassVar[bool] = True
 
     def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
         if isinstance(expectation, MeanField):
@@ -234,8 +235,8 @@ class Cosine(AbstractLoss):
         sigma, weights = expectation.rule(jnp.result_type(w), coarse)
         ls, ld = data.lambda_s, data.lambda_d
 
-        def f(q, wb):
-            return jnp.sum(mode_cosine_expectation(q, wb, ls, ld, ls, sigma, weights))
+        def f(q, wb):  # symmetric views: both have the same-view moment lambda_s
+            return mode_cosine_expectation(q, wb, ls, ld, ls, sigma, weights)
 
         g_q, g_wb = jax.grad(f, (0, 1))(lam * w, w_bar)
         drive = g_q if self.iso else lam * g_q
