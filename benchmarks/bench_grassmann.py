@@ -1,21 +1,21 @@
 """Riemannian GD on the Grassmannian: dynsim (vmapped over seeds, sharded over devices) vs NumPy.
 
 256 seeds of d = 64, h = 8, 2000 QR-retraction RGD steps (lr 0.05) on one contrastive dynamics matrix
-A (esser2023.md §5.2's construction at d = 64), float64, all in the same run:
+A (Esser et al. (2023)'s construction at d = 64), float64, all in the same run:
 
 * ``dynsim``: ``dynsim.grassmann.riemannian_gd(A, W0[256], ...)``: one compiled call, seeds vmapped,
   the batch spread over ``jax.devices()``. Before importing JAX this script exposes the CPU cores as
   devices (``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>``) unless XLA_FLAGS is set;
   ``--devices 1`` measures a single device.
 * ``numpy loop``: the same update written plainly in NumPy (``A @ W``, ``np.linalg.qr``, sign fix), looped
-  over seeds and steps: the baseline of issue 5 (timed on a subset of seeds and scaled).
+  over seeds and steps: the baseline (timed on a subset of seeds and scaled).
 * ``numpy stacked``: the same update on the stacked (256, d, h) array (NumPy's batched matmul and QR),
   looped over steps only: the strongest plain-NumPy version, reported for honesty.
 
 All three give the same frames (checked on the timed subset). The last line is
 ``speedup_vs_numpy=<x>`` against the numpy loop (compile excluded; compile time printed separately).
 
-    python benchmarks/bench_grassmann.py            # the issue's settings
+    python benchmarks/bench_grassmann.py            # the default settings
     python benchmarks/bench_grassmann.py --quick    # 400 steps
 """
 

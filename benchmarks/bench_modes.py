@@ -6,7 +6,7 @@ BYOL system (dynsim.TianModes, EMA target) is integrated to t = T with dynsim.so
 NumPy right-hand side at the same tolerances; the scipy time is scaled to the full batch.
 Prints a table and, last, ``speedup_vs_scipy=<x>``.
 
-    python benchmarks/bench_modes.py            # B=1024, M=64, T=100 (the issue's setting)
+    python benchmarks/bench_modes.py            # B=1024, M=64, T=100 (the default setting)
     python benchmarks/bench_modes.py --quick    # small smoke run
     python benchmarks/bench_modes.py --cosine   # cosine-loss SSLModes: exact vs fixed nodes vs Euclidean, in M
 """

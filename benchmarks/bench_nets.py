@@ -13,7 +13,7 @@
 
 Prints a table; the last line is ``speedup_vs_sampled_numpy=<x>`` (Euclidean, compile excluded).
 
-    python benchmarks/bench_nets.py           # the issue's settings
+    python benchmarks/bench_nets.py           # the default settings
     python benchmarks/bench_nets.py --quick   # fewer baseline steps
 """
 

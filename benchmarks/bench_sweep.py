@@ -1,6 +1,6 @@
 """A 10 000-configuration sweep of the Tian per-mode system vs a Python loop of single jitted solves.
 
-Settings (issue 6): ``tian_modes`` (BYOL: EMA target, linear predictor), 64 modes, t1 = 100, rk45,
+Settings: ``tian_modes`` (BYOL: EMA target, linear predictor), 64 modes, t1 = 100, rk45,
 float64, grid eta (100) x sigma2 (100), per-mode start noise from each configuration's key, 11 saves.
 
 * ``sweep``: ``dynsim.sweeps.run_sweep`` into a temporary run folder (chunk files written, as a user
@@ -16,7 +16,7 @@ float64, grid eta (100) x sigma2 (100), per-mode start noise from each configura
 Machines here are shared and noisy: only ratios measured in the same run are reported. The last line
 is ``speedup_vs_loop=<x>`` (target >= 5).
 
-    python benchmarks/bench_sweep.py            # the issue's settings (a few minutes on 2 cores)
+    python benchmarks/bench_sweep.py            # the default settings (a few minutes on 2 cores)
     python benchmarks/bench_sweep.py --quick    # 2 500 configurations
 """
 

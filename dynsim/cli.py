@@ -65,7 +65,7 @@ def _cmd_compare_grassmann(args) -> int:
         lrs = _decreasing_lrs(args.lrs or "0.1,0.05,0.025")
         A, W0 = ga.protocol_problem(loss, d=args.d, h=args.h, n=args.n, seed=args.seed)
         print(f"dynsim compare --model grassmann: loss={loss} d={args.d} h={args.h} n={args.n} t1={t1:g} "
-              f"seed={args.seed} (esser2023.md section 5.2)")
+              f"seed={args.seed} (Esser et al. 2023)")
         res = ga.rgd_agreement(A, W0, t1, lrs=lrs)
     except ValueError as e:
         print(f"dynsim compare: {e}", file=sys.stderr)
@@ -277,9 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="--model network (default): run the per-mode eigenmode theory and the linear network (expected-"
                     "gradient flow, exact-gradient GD and minibatch SGD) from an aligned start on isotropic data, and "
                     "print the maximum relative error of the spectrum of WW^T over time, plus the GD error for halving "
-                    "learning rates and the fitted order (~1); defaults are tian2021.md section 5's check. "
+                    "learning rates and the fitted order (~1); defaults are the setting of Tian et al. 2021's check. "
                     "--model grassmann: Riemannian GD (QR, polar, exp-map retractions, subspace iteration, the exact "
-                    "qf(e^{lr A}W) integrator) against the exact constrained flow on esser2023.md section 5.2's "
+                    "qf(e^{lr A}W) integrator) against the exact constrained flow on Esser et al. (2023)'s "
                     "problem, compared through projectors and principal angles, with fitted orders.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     cmp.add_argument("--model", default="network", choices=["network", "grassmann"], help="what to compare")

@@ -138,7 +138,7 @@ def gd_order(net, y0: NetState, args, t1: float, lrs=(0.04, 0.02, 0.01), referen
 def default_setup(n1: int = 8, n2: int = 4, seed: int = 0, loss: str = "euclidean", predictor: str = "trainable",
                   target: str = "ema", sigma2: float = 0.5, alpha_p: float = 1.0, beta: float = 0.4, wd: float = 0.01,
                   predictor_input: str = "features", power: float = 1.0, eps: float = 0.0, n_nodes: int = 4096):
-    """A ready configuration for :func:`agreement` (tian2021.md §5's check by default: n1=8, n2=4,
+    """A ready configuration for :func:`agreement` (the setting of Tian et al. 2021's check by default: n1=8, n2=4,
     σ²=0.5, α_p=1, η=0.01, β=0.4): ``(net, y0, args)`` with an aligned start, c0 spread over [0.05, 0.6],
     p0 = 0.1 and an EMA target starting at W(0) for cosine losses, 0 for Euclidean ones."""
     net = SSLNet(loss=loss, predictor=predictor, target=target, predictor_input=predictor_input, n_nodes=n_nodes)

@@ -11,8 +11,7 @@ Construction does not validate (JAX rebuilds these objects with tracers and
 ``in_axes`` placeholders); call :meth:`validate` or let :func:`dynsim.solve`
 do it, which raises ``ValueError`` naming the bad parameter.
 
-Sources: Tian, Chen & Ganguli (2021), Lemma 1 and Eqs. 11-13, restated in
-``shared/theory/tian2021.md`` sections 1-3.
+Sources: Tian, Chen & Ganguli (2021), Lemma 1 and Eqs. 11-13.
 """
 
 from __future__ import annotations

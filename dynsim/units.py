@@ -2,8 +2,7 @@ r"""The one place where discrete-training settings become ODE units.
 
 Gradient flow time ``t`` counts learning-rate-weighted steps: after ``k`` SGD
 steps at online learning rate ``lr``, :math:`t = \mathrm{lr}\cdot k`
-(Tian et al. 2021, §2 after Lemma 1; ``shared/theory/tian2021.md`` §1
-"Discrete-time mapping", and theory README "Conventions").
+(Tian et al. 2021, §2 after Lemma 1).
 
 =====================================  ================================  =====================================
 discrete setting (per step)            ODE parameter                     conversion
@@ -15,8 +14,7 @@ PyTorch ``weight_decay=wd``            :math:`\eta` (1/time)             :math:`
 per-step shrink :math:`\bar\eta`       :math:`\eta` (1/time)             :math:`\eta = \bar\eta/\mathrm{lr}` (the paper's :math:`\bar\eta = \alpha\eta`)
 =====================================  ================================  =====================================
 
-The two weight-decay readings differ by a factor ``lr`` (tian2021.md FLAG
-"units"): the paper's experiments pass ``wd`` to PyTorch, so the default
+The two weight-decay readings differ by a factor ``lr``: the paper's experiments pass ``wd`` to PyTorch, so the default
 reading is :func:`eta_from_weight_decay`. SGD momentum is ignored by the
 theory (with momentum ``m`` the effective step is about ``lr/(1-m)``).
 """

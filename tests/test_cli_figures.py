@@ -1,4 +1,4 @@
-"""The ``dynsim`` command and the main job's figure, whose stored data are checked against theory."""
+"""The ``dynsim`` command and the figures whose stored data are checked against theory."""
 
 import subprocess
 import sys

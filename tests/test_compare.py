@@ -1,4 +1,4 @@
-"""Theory vs simulation (dynsim.compare, ``dynsim compare`` and its figure), tian2021.md §5."""
+"""Theory vs simulation (dynsim.compare, ``dynsim compare`` and its figure), Tian et al. 2021."""
 
 import json
 
@@ -11,10 +11,10 @@ from dynsim.networks import NetParams, SSLNet, ViewData
 
 
 @pytest.mark.slow  # ~35 s; by default test_compare_command runs the same agreement/gd_order end to end, and
-# test_networks checks GD first order and SGD vs the flow (tian2021.md §5)
+# test_networks checks GD first order and SGD vs the flow (Tian et al. 2021)
 def test_figure_data_flow_gd_sgd_and_first_order(tmp_path):
     """The stored data: GD and SGD (lr 0.01, t = 10) within 1e-2 of the theory, GD first order
-    (|order - 1| < 0.1 as lr halves); tian2021.md §5 measured 2.5e-3 for SGD at batch 4096."""
+    (|order - 1| < 0.1 as lr halves); a reference run measured 2.5e-3 for SGD at batch 4096."""
     assert cli.main(["figures", "theory_vs_simulation", "--fast", "--out", str(tmp_path)]) == 0
     d = np.load(tmp_path / "theory_vs_simulation.npz")
     assert float(d["gd_error"]) < 5e-3 and float(d["sgd_error"]) < 1e-2

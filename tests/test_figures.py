@@ -30,7 +30,7 @@ def test_registry_lists_every_figure_of_the_issue():
 
 def test_tian_fig4_eq16_equals_eqs_11_12_on_the_parabola():
     """Eq. 16 (with the caption's missing 1+sigma^2) equals the (p, s) RHS at s = p^2/alpha_p to round-off;
-    its zeros are 0, p*- and p*+, with the stabilities of tian2021.md §4.4."""
+    its zeros are 0, p*- and p*+, with the stabilities of Tian et al. 2021."""
     d = _make("tian2021_fig4")
     p, lam_s, tau = d["p"], 1 + float(d["sigma2"]), float(d["tau"])
     for k, eta in enumerate(d["etas"]):
@@ -186,7 +186,7 @@ def test_li_auc_equals_the_closed_form_end_state():
 
 
 def _mode_map(c0, lr, n_steps, k, iso=False):
-    """Exact per-mode GD map of the Euclidean toy with W_P = WW^T (halvagal2023.md §4):
+    """Exact per-mode GD map of the Euclidean toy with W_P = WW^T (Halvagal et al. 2023):
     c <- (1 + lr lam (1 - k lam))^2 c, IsoLoss c <- (1 + lr (1 - k lam))^2 c, lam = c."""
     c, out = np.array(c0, float), [np.array(c0, float)]
     for _ in range(n_steps):

@@ -1,6 +1,6 @@
-"""Grassmannian SSL dynamics (esser2023.md): closed forms vs ODE solves, RGD orders, collapse, kernels.
+"""Grassmannian SSL dynamics (Esser et al. 2023): closed forms vs ODE solves, RGD orders, collapse, kernels.
 
-Tolerances are float64 (conftest). The eight assertions of esser2023.md §6 are marked "§6.<k>".
+Tolerances are float64 (conftest). Its eight closed-form checks are marked "§6.<k>".
 """
 
 import jax
@@ -19,7 +19,7 @@ D, H = 30, 4
 
 @pytest.fixture(scope="module")
 def problem():
-    """esser2023.md §5.2: d = 30, n = 2000, h = 4, contrastive A = 2 sym(C), W0 = qf(N(0,1)), seed 0."""
+    """Esser et al. 2023: d = 30, n = 2000, h = 4, contrastive A = 2 sym(C), W0 = qf(N(0,1)), seed 0."""
     from dynsim.grassmann._agreement import protocol_problem
 
     return protocol_problem("contrastive", d=D, h=H, n=2000, seed=0)

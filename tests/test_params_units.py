@@ -54,7 +54,7 @@ def test_moment_data_validation():
 
 
 def test_unit_conversions_match_the_paper_example():
-    """tian2021.md §1: lr = 0.01, beta = 0.4 <-> EMA decay 0.996; eta_bar = lr * eta."""
+    """Tian et al. 2021: lr = 0.01, beta = 0.4 <-> EMA decay 0.996; eta_bar = lr * eta."""
     assert units.beta_from_ema_decay(0.996, 0.01) == pytest.approx(0.4, rel=1e-12)
     assert units.ema_decay_from_beta(0.4, 0.01) == pytest.approx(0.996, rel=1e-15)
     assert units.eta_from_step_shrink(4e-4, 0.01) == pytest.approx(0.04)

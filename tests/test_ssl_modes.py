@@ -1,4 +1,4 @@
-"""The per-mode family (dynsim.SSLModes) against shared/theory/halvagal2023.md §4 and the Tian system."""
+"""The per-mode family (dynsim.SSLModes) against Halvagal et al. 2023 and the Tian system."""
 
 import jax
 import jax.numpy as jnp
@@ -139,7 +139,7 @@ def test_mean_field_agrees_with_exact_at_the_fixed_point_and_transient_tolerance
     """At the isotropic fixed point the exact expectation's drift vanishes within its node error,
     as the mean-field drift does exactly. Along the transient the mean-field form is approximate:
     for the toy (N = 15, M = 10, sigma = 0.1, t <= 150) we measured a largest relative deviation
-    in c of 39 % (the smallest mode mid-transient; halvagal2023.md §4.7 reports 10-30 %); the
+    in c of 39 % (the smallest mode mid-transient); the
     stated transient tolerance is 50 %."""
     args = (P0, ds.ModeData.isotropic(SIGMA2, 10))
     exact = ds.SSLModes(loss="cosine", n_nodes=4096)
@@ -202,7 +202,7 @@ def test_closed_form_predictor_formulas():
 
 
 def test_directpred_eps0_sits_on_the_alpha1_parabola():
-    """tian2021.md §4.9: DirectPred with eps = 0 and exact F (p = sqrt(s), s = eigenvalue of W X W^T) gives
+    """Tian et al. 2021: DirectPred with eps = 0 and exact F (p = sqrt(s), s = eigenvalue of W X W^T) gives
     ds/dt = 2 s^{3/2}[tau - (1+sigma2) s^{1/2}] - 2 eta s, with fixed points s = (p*_±)^2."""
     from dynsim.analytic import tian2021 as th
 
@@ -258,7 +258,7 @@ def _sampled_online_drive(w, lam, sigma2, iso, n=400_000, seed=1):
         n_p, n_z = jnp.linalg.norm(p, axis=1), jnp.linalg.norm(z2, axis=1)
         if not iso:  # -cos(p, sg(z2))
             return jnp.mean(-jnp.sum(p * z2, axis=1) / (n_p * n_z))
-        # cosine IsoLoss (halvagal2023.md §3), divided by 2 to match -cos rather than 2 - 2 cos
+        # cosine IsoLoss (Halvagal et al. 2023), divided by 2 to match -cos rather than 2 - 2 cos
         A = sg(jnp.sum(p * z2, axis=1) / (n_p**3 * n_z))
         quad = jnp.sum(z1 * (z1 @ Wp.T), axis=1)
         return jnp.mean(-(jnp.sum(z1 * z2, axis=1) / sg(n_p * n_z) - 0.5 * A * quad))

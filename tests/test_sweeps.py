@@ -1,6 +1,6 @@
 """Sweeps: config expansion and validation, invariance to chunking / devices / parts, kill-and-resume,
-corrupt chunks, Li et al.'s AUC closed forms (richemond_li_wang.md B.2) and the Tian collapse
-boundary (tian2021.md §4.4) recovered by a sweep."""
+corrupt chunks, Li et al.'s (2022) AUC closed forms and the Tian collapse
+boundary (Tian et al. 2021) recovered by a sweep."""
 
 import json
 import os
@@ -144,7 +144,7 @@ def test_on_failure_warns_flags_or_stops_the_run(tmp_path):
 
 # --- metrics -----------------------------------------------------------------------------------
 def test_auc_closed_forms_b2():
-    """richemond_li_wang.md B.2: flat (d+1)/(2d), rank-k 1-(k-1)/(2d), the d=512 numbers, power laws."""
+    """Li et al. 2022: flat (d+1)/(2d), rank-k 1-(k-1)/(2d), the d=512 numbers, power laws."""
     d = 512
     assert float(sm.collapse_auc(jnp.ones(d))) == pytest.approx(sm.auc_flat(d), abs=1e-14)
     assert sm.auc_flat(d) == pytest.approx(0.500977, abs=1e-6)
@@ -174,7 +174,7 @@ def test_time_to_fraction_and_effective_rank():
 
 # --- the analytic boundary ---------------------------------------------------------------------
 def test_tian_collapse_boundary_recovered_within_grid_spacing(reference):
-    """tian2021.md §4.4 Obs. 5: fixed tau = 1, every mode collapses iff eta > 1/(4(1 + sigma2))."""
+    """Tian et al. 2021 Obs. 5: fixed tau = 1, every mode collapses iff eta > 1/(4(1 + sigma2))."""
     r = reference
     sig, eta = r.coords()["sigma2"]["sigma2"], r.coords()["eta"]["eta"]
     c = r.grid("collapsed")
@@ -187,7 +187,7 @@ def test_tian_collapse_boundary_recovered_within_grid_spacing(reference):
     assert np.all(r.grid("surviving_modes")[c] == 0) and np.all(r.grid("surviving_modes")[~c] == 3)
     assert np.all(np.isfinite(r.grid("collapse_time")[c])) and np.all(np.isinf(r.grid("collapse_time")[~c]))
     assert set(np.unique(r.summaries["status"])) <= {0, 1}
-    # survivors sit at s* = p*_+^2 / alpha_p (p*_+ of tian2021.md §4.4) when converged
+    # survivors sit at s* = p*_+^2 / alpha_p (p*_+ of Tian et al. 2021) when converged
     i, j = 1, 0
     s2, e = sig[i], eta[j]
     p_plus = (1 + np.sqrt(1 - 4 * e * (1 + s2))) / (2 * (1 + s2))
@@ -242,7 +242,7 @@ NET_SWEEP = {"name": "net", "seed": 1, "model": {"kind": "network", "target": "o
 
 
 def test_network_sweep_collapses_above_the_weight_decay_threshold():
-    """SimSiam network (trainable predictor, tian2021.md §4.4): weight decay below / above 1/(4(1+sigma2)) = 1/6
+    """SimSiam network (trainable predictor, Tian et al. 2021): weight decay below / above 1/(4(1+sigma2)) = 1/6
     keeps / collapses the representation."""
     res = ChunkRunner(load_config(NET_SWEEP), jax.devices()[:1])(0)
     assert list(res["collapsed"]) == [False, True]
@@ -265,7 +265,7 @@ def test_network_sweep_matches_a_direct_flow():
 
 @pytest.mark.slow  # ~20 s; test_grassmann checks Oja vs naive flows directly
 def test_grassmann_sweep_constrained_vs_naive():
-    """esser2023.md §2-3 through the sweep: Oja's constrained flow keeps W orthonormal and its feature variances
+    """Esser et al. 2023 through the sweep: Oja's constrained flow keeps W orthonormal and its feature variances
     reach the top-h eigenvalues of Sigma (no collapse); the naive flow collapses to rank one, and completely
     (to zero) iff its weight decay gamma > lambda_1(A) = 2 max Sigma."""
     base = {"seed": 2, "solve": {"t1": 150.0, "saves": 5}, "params": {"data_decay": 1.0}}

@@ -1,4 +1,4 @@
-"""Per-mode Tian et al. (2021) system against the oracles of shared/theory/tian2021.md §4."""
+"""Per-mode Tian et al. (2021) system against the paper's closed forms (oracles)."""
 
 import jax.numpy as jnp
 import numpy as np

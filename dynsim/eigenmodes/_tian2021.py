@@ -4,7 +4,7 @@ r"""Decoupled per-eigenmode dynamics of linear BYOL / SimSiam (Tian, Chen & Gang
 predictor: ``args = (TianParams, ModeData)``; the right-hand side is that model's.
 
 Each of ``M`` modes follows the scalar BYOL system of App. D.4 (with weight
-decay added; ``shared/theory/tian2021.md`` §3, verified against Eqs. 11-13):
+decay added; Tian et al. 2021, verified against Eqs. 11-13):
 
 .. math::
     r_j &= w_{a,j}\,\lambda_{d,j} - w_{p,j}\, w_j\, \lambda_{s,j} \\

@@ -1,6 +1,6 @@
 r"""Theory vs simulation figure (:mod:`dynsim.compare`).
 
-``theory_vs_simulation``: tian2021.md §5's check (n1 = 8, n2 = 4, σ² = 0.5, α_p = 1, η = 0.01, β = 0.4,
+``theory_vs_simulation``: the setting of Tian et al. 2021's check (n1 = 8, n2 = 4, σ² = 0.5, α_p = 1, η = 0.01, β = 0.4,
 aligned start, Euclidean loss, trainable predictor, EMA target from 0): the mode spectrum of
 :math:`WW^\top` from the per-mode ODEs (lines) against GD with exact expected gradients and minibatch
 SGD (batch 4096) at lr 0.01 (markers), and the GD error at t = 10 for halving learning rates with a
@@ -54,5 +54,5 @@ def theory_vs_simulation(fast: bool = False):
     ax2.set_title(f"fitted orders {', '.join(f'{o:.2f}' for o in d['orders'])}", fontsize=10)
     ax2.legend(fontsize=8, frameon=False)
     fig.suptitle(r"Linear BYOL network vs eigenmode theory: $n_1=8$, $n_2=4$, $\sigma^2=0.5$, $\alpha_p=1$, "
-                 r"$\eta=0.01$, $\beta=0.4$ (tian2021.md §5)")
+                 r"$\eta=0.01$, $\beta=0.4$ (Tian et al. 2021)")
     return fig, d

@@ -1,6 +1,6 @@
-r"""Figure for Esser, Mukherjee & Ghoshdastidar (2023) from :mod:`dynsim.grassmann` (esser2023.md §5.2 protocol:
+r"""Figure for Esser, Mukherjee & Ghoshdastidar (2023) from :mod:`dynsim.grassmann` (Esser et al. 2023 protocol:
 d = 30, n = 2000, h = 4, contrastive :math:`A = 2\operatorname{sym}(C)`, :math:`W_0 = \mathrm{qf}(N(0,1))`, seed 0).
-The paper's own figure settings are unknown (esser2023.md §5.1); these are the note's proposed reproduction.
+The paper's own figure settings are unknown; these settings are a proposed reproduction.
 
 ``esser2023_grassmann``, four panels:
 
@@ -100,5 +100,5 @@ def esser2023_grassmann(fast: bool = False):
     e.set_ylabel(r"$\|K_t - K_0\|_F / \|K_0\|_F$")
     e.legend(fontsize=8, frameon=False)
     e.set_title("(d) tangent-kernel drift stays O(1) at every width m", fontsize=10)
-    fig.suptitle("Orthogonality-constrained SSL dynamics (Esser, Mukherjee & Ghoshdastidar 2023; esser2023.md §5.2)")
+    fig.suptitle("Orthogonality-constrained SSL dynamics (Esser, Mukherjee & Ghoshdastidar 2023)")
     return fig, d

@@ -1,12 +1,12 @@
 r"""Figures of Halvagal, Laborieux & Zenke (2023) regenerated from the per-mode ODEs (:class:`dynsim.SSLModes`).
 
 ``halvagal2023_fig2_eigenvalues``: the eigenvalues of :math:`WW^\top` over training for the toy of
-halvagal2023.md §5 (N = 15, M = 10, :math:`W_0` = randn/4 with seed 0 of NumPy's generator, σ = 0.1,
+Halvagal et al. 2023 (N = 15, M = 10, :math:`W_0` = randn/4 with seed 0 of NumPy's generator, σ = 0.1,
 :math:`W_P = WW^\top`, no EMA) in the paper's eight settings, Euclidean and cosine loss × {no stop-grad,
 no predictor, plain, IsoLoss}. Time is shown in the paper's iterations, :math:`t/\mathrm{lr}`, with its
 learning rates (0.01; 0.1 for the cosine runs and Euclidean no-predictor) and run lengths (1500 steps,
 10⁵ without predictor). The Euclidean no-predictor panel decays as :math:`c_0e^{-2\sigma^2t}`, as the
-published code's update does; the published notebook's flat panel is flagged in halvagal2023.md §2.4. The ODE is the gradient flow, i.e. the paper's runs in the limit of small steps
+published code's update does; the published notebook's flat panel is flagged in Halvagal et al. 2023. The ODE is the gradient flow, i.e. the paper's runs in the limit of small steps
 and exact expectations (the paper draws 50 000 samples per step). Dashed lines: the fixed points from
 :mod:`dynsim.analytic.halvagal2023` (Euclidean :math:`1/k`; cosine :math:`\mathrm{tr}C_0/M`; cosine IsoLoss
 :math:`(\sum c_0^2/M)^{1/2}`).
@@ -135,7 +135,7 @@ def network_vs_modes(W0, loss: str, net_opts: dict, n_steps: int, n_saves: int, 
 
 
 def display_points(n_points: int = 20, n_draws: int = 5000, N: int = NET_N, seed: int = TOY_SEED):
-    """The 20 highest-norm of 5 000 standard Gaussian inputs (halvagal2023.md §5), shape (N, 20)."""
+    """The 20 highest-norm of 5 000 standard Gaussian inputs (Halvagal et al. 2023), shape (N, 20)."""
     x = np.random.default_rng(seed + 1).standard_normal((n_draws, N))
     return x[np.argsort(-np.linalg.norm(x, axis=1))[:n_points]].T
 

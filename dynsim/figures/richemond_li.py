@@ -1,4 +1,4 @@
-r"""Figures for Richemond et al. (2023) and Li, Efros & Pathak (2022) (richemond_li_wang.md).
+r"""Figures for Richemond et al. (2023) and Li, Efros & Pathak (2022).
 
 ``richemond2023_filters``: the finite-iteration predictors as **spectral filters** at their iteration counts
 (A.4, A.6): the eigenvalues of the matrix predictors of :mod:`dynsim.networks.predictors` (NS, n = 9; NS²,
@@ -42,7 +42,7 @@ COLORS = {"ns": "#1f77b4", "ns2": "#ff7f0e", "stiefel": "#2ca02c", "visser": "#d
 
 def scalar_filter(kind: str, s, n: int, h: float = 0.5):
     """The scalar recurrence each iterative predictor applies to the eigenvalues ``s`` of a PSD Σ
-    (richemond_li_wang.md A.6 items 3-5; NS² is NS on NS's output, each stage renormalised by its own
+    (Richemond et al. 2023; NS² is NS on NS's output, each stage renormalised by its own
     Frobenius norm, the unconfirmed A.4 reading that :func:`dynsim.networks.predictors.closed_form_predictor`
     implements)."""
     s = jnp.asarray(s, float)
@@ -102,7 +102,7 @@ def richemond_filters(fast: bool = False):
     b.set_xlabel(r"$\lambda / \lambda_{\max}$")
     b.set_ylabel(r"(predictor / largest) / $\sqrt{\lambda/\lambda_{\max}}$")
     b.set_title("flat = square root; NS turns linear below ~$2.25^{-n}$", fontsize=10)
-    fig.suptitle("Richemond et al. 2023: finite-iteration predictors are spectral filters (richemond_li_wang.md A.4, A.6)")
+    fig.suptitle("Richemond et al. 2023: finite-iteration predictors are spectral filters")
     return fig, d
 
 
@@ -115,7 +115,7 @@ LI_WIDTHS = (2, 4, 8, 16, 32, 64)
 
 def li_end_state(lambda_d, eta, sigma2=LI_SIGMA2, p0=LI_P0):
     r"""Closed-form end state of a mode started on the parabola at :math:`p_0` with fixed τ = 1, α_p = 1
-    (tian2021.md §4.4 with :math:`\lambda_d`): :math:`s = p_+^{*2}` if :math:`\eta < \eta_c` and
+    (Tian et al. 2021 with :math:`\lambda_d`): :math:`s = p_+^{*2}` if :math:`\eta < \eta_c` and
     :math:`p_0 > p^*_-`, else 0."""
     fp = th.parabola_fixed_points(1.0, eta, lambda_d * (1 + sigma2), lambda_d)
     keep = np.asarray(fp.exists) & (p0 > np.nan_to_num(np.asarray(fp.p_minus), nan=np.inf))

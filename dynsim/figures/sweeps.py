@@ -1,7 +1,7 @@
 r"""Figure from a parameter sweep (:mod:`dynsim.sweeps`): the packaged ``tian_boundary`` example.
 
 ``sweep_tian_boundary``: (a) complete collapse of the Tian per-mode system with a fixed target ratio
-τ = 1 (tian2021.md §4.4, Obs. 5) over (σ², η), with the analytic boundary η = τ²/(4(1+σ²)) dashed;
+τ = 1 (Tian et al. 2021, Obs. 5) over (σ², η), with the analytic boundary η = τ²/(4(1+σ²)) dashed;
 (b) mode strengths over time for two configurations on either side of the boundary at σ² = 1
 (η_c = 1/8). ``fast`` uses a coarser grid.
 """

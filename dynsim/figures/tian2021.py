@@ -2,22 +2,22 @@ r"""Phase-portrait figures of Tian, Chen & Ganguli (2021) from dynsim's ODEs and
 (the time-course figures 5, 7 and 9 are in :mod:`dynsim.figures.tian2021_training`).
 
 ``tian2021_fig3``: the (p, s) phase portrait of Eqs. 11-12 at fixed τ = 1, α_p = 1 for no
-(η = 0), weak (η = 0.01) and strong (η = 1) weight decay. The paper does not state σ²
-(tian2021.md §5, flag 8); we use σ² = 0.5, the value of the theory notes' oracles, for which
+(η = 0), weak (η = 0.01) and strong (η = 1) weight decay. The paper does not state σ²;
+we use σ² = 0.5, the value of the tests' oracles, for which
 η_c = τ²/(4(1+σ²)) = 1/6, so η = 0.01 has both non-zero fixed points and η = 1 collapses
 everywhere. Red: stable fixed points; green: unstable; blue: flow lines; dashed black: the
 invariant parabola s = p²/α_p; thick lines: trajectories integrated with :func:`dynsim.solve_batch`.
 
 ``tian2021_fig4``: the 1-D fixed-point diagrams of Eq. 16 on the parabola,
 :math:`\dot p = -(1+\sigma^2)\,p\,(p - p^*_-)(p - p^*_+)` (the paper's caption drops the positive factor
-:math:`1+\sigma^2`, tian2021.md flag 4), for η = 0 (p = 0 half-stable), 0 < η < η_c (0 and p*₊ stable,
+:math:`1+\sigma^2`, Tian et al. 2021), for η = 0 (p = 0 half-stable), 0 < η < η_c (0 and p*₊ stable,
 p*₋ unstable) and η > η_c (only 0), at τ = 1, σ² = 0.5 (η_c = 1/6; the figure is a schematic in the paper).
 
 ``tian2021_fig10``: the scalar BYOL flows of App. D.4 at λ_s = 1, λ_d = 1/2, α_p = β = 1, η = 0 (stated in
 the paper), arrows normalised to unit length: (a) the (w, w_p) plane at fixed w_a = 1 with the hyperbola of
 fixed points :math:`w_pw = w_a\lambda_d/\lambda_s`; (b) the invariant plane w = w_p against w_a, nullclines
 w_a = w and :math:`w^2 = w_a\lambda_d/\lambda_s`, the stable point w = w_a = λ_d/λ_s and the origin,
-unstable for w > 0 (the paper's panel) but reached from w < 0 (the line w = 0 is invariant, half-filled marker); (c) no predictor (w_p ≡ 1): every trajectory collapses (tian2021.md §4.8).
+unstable for w > 0 (the paper's panel) but reached from w < 0 (the line w = 0 is invariant, half-filled marker); (c) no predictor (w_p ≡ 1): every trajectory collapses (Tian et al. 2021).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 r"""Time-course figures of Tian, Chen & Ganguli (2021): training dynamics of the decoupled modes and of the
-full matrix system. Parameters the paper leaves unstated (tian2021.md §5 and flag 8) are module constants,
+full matrix system. Parameters the paper leaves unstated are module constants,
 named in each figure's title and listed here.
 
 ``tian2021_fig5``: the decoupled per-mode dynamics (Eqs. 11-13; :class:`dynsim.TianModes` with an EMA target,
@@ -21,7 +21,7 @@ entries (a small start), α_p = 1, 5000 iterations. In this setting the correlat
 ``tian2021_fig9``: the commutator :math:`\|[F, W_p]\|_F` over time for the symmetrised dynamics
 (Eqs. 7-8, :class:`dynsim.TianCorrelationFlow`) at constant τ ∈ {0.5, 1} and η ∈ {0, 0.01, 0.1}. Unstated,
 chosen here: n = 5, α_p = 1, σ² = 0.5, F(0) = G Gᵀ/100 and W_p(0) = I/3 + (H + Hᵀ)/20 for Gaussian G, H
-(seed 0), the start of tian2021.md §4.5 test 3 (K(0) indefinite, so the bound of Theorem 3 does not hold
+(seed 0), a start with K(0) indefinite, so the bound of Theorem 3 does not hold
 at first and ‖L‖ can grow before it decays).
 """
 
@@ -185,7 +185,7 @@ FIG9_ETAS = (0.0, 0.01, 0.1)
 
 
 def fig9_start(n: int = FIG9_N, seed: int = 0) -> CorrelationState:
-    """F(0) = G Gᵀ/100 and W_p(0) = I/3 + (H + Hᵀ)/20 (tian2021.md §4.5 test 3)."""
+    """F(0) = G Gᵀ/100 and W_p(0) = I/3 + (H + Hᵀ)/20 (Tian et al. 2021)."""
     rng = np.random.default_rng(seed)
     G, H = rng.standard_normal((n, n)), rng.standard_normal((n, n))
     return CorrelationState(jnp.asarray(G @ G.T / 100), jnp.asarray(np.eye(n) / 3 + (H + H.T) / 20))

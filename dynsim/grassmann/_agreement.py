@@ -1,5 +1,5 @@
 r"""Theory vs Riemannian GD on the Grassmannian, compared through projectors and principal angles
-(never raw W, whose in-subspace rotation is not determined by the span; esser2023.md §3.4).
+(never raw W, whose in-subspace rotation is not determined by the span; Esser et al. 2023).
 
 For each method and step size :math:`\eta`, RGD runs :math:`T/\eta` steps from :math:`W_0` and is compared at
 the saved times :math:`t = \eta k` with the exact flow (:func:`~dynsim.grassmann.projector`):
@@ -7,7 +7,7 @@ the saved times :math:`t = \eta k` with the exact flow (:func:`~dynsim.grassmann
 * ``projection``: :math:`\max_t\|P_k - P(t)\|_F` (:math:`=\sqrt2\|\sin\Theta\|_F` between the two spans);
 * ``angles``: :math:`\max_t\max_i|\theta_i^{\mathrm{RGD}} - \theta_i(t)|`, the principal angles to the top-h
   eigenspace of A against :math:`\arctan` of :func:`~dynsim.grassmann.principal_tangents`;
-* ``final``: :math:`\|P_K - P(T)\|_F` (the note's §5.2 table), and fitted orders
+* ``final``: :math:`\|P_K - P(T)\|_F` (the protocol's table), and fitted orders
   :math:`\log_2(e(\eta)/e(\eta/2))` of ``final`` over halving step sizes (1 for the retractions).
 """
 
@@ -22,7 +22,7 @@ from dynsim.grassmann._trace_losses import dynamics_matrix, protocol_data
 
 
 def protocol_problem(loss: str = "contrastive", d: int = 30, h: int = 4, n: int = 2000, seed: int = 0):
-    r"""esser2023.md §5.2's problem: ``(A, W0)`` from :func:`~dynsim.grassmann.protocol_data` (seed ``seed``;
+    r"""Esser et al. (2023)'s problem: ``(A, W0)`` from :func:`~dynsim.grassmann.protocol_data` (seed ``seed``;
     for ``"mse"`` with anisotropic noise :math:`\mathrm{diag}(\mathrm{linspace}(0.05, 1, d))` so the bottom
     eigenspace of D has a usable gap) and :math:`W_0 = \mathrm{qf}(N(0,1)^{d\times h})` from ``default_rng(seed)``."""
     if not 1 <= h <= d:

@@ -1,5 +1,5 @@
 r"""Kernelised (data-level) form of the constrained flow for width-m feature models, and the
-tangent-kernel drift (esser2023.md §3.6 and §4).
+tangent-kernel drift (Esser et al. 2023).
 
 Features :math:`\Phi\in\mathbb{R}^{m\times N}` of the :math:`N` data points (columns), a symmetric pairing
 matrix :math:`M_p` (``(N, N)``, :func:`pairing_matrix`) with :math:`A = \Phi M_p\Phi^\top`,
@@ -8,7 +8,7 @@ matrix :math:`M_p` (``(N, N)``, :func:`pairing_matrix`) with :math:`A = \Phi M_p
 .. math:: \Phi^\top P(t)\Phi = e^{tKM_p}B_0\,[I + B_0^\top\psi_{2t}(M_pK)M_pB_0]^{-1}B_0^\top e^{tM_pK},
           \qquad \psi_s(Z) = Z^{-1}(e^{sZ} - I),
 
-so the width m enters only through :math:`B_0` (esser2023.md §3.6, "width independent"). The function's
+so the width m enters only through :math:`B_0` (Esser et al. 2023, "width independent"). The function's
 tangent kernel under the constrained flow is :math:`k_t(x, x') = \phi(x)^\top(I - P_t)\phi(x')`; on the data
 :math:`K_t = \Phi^\top(I - P_t)\Phi` and its relative drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` stays O(1) at
 every width (§4), unlike a supervised model's NTK.
@@ -36,7 +36,7 @@ def pairing_matrix(loss: str, n: int, dtype=None):
 
 def psi(Z, s):
     r""":math:`\psi_s(Z) = Z^{-1}(e^{sZ} - I) = \sum_{k\ge1}s^kZ^{k-1}/k!` (any square ``Z``, also singular), as the
-    top-right block of :math:`\exp\begin{pmatrix}sZ & sI\\ 0 & 0\end{pmatrix}` (esser2023.md §3.6)."""
+    top-right block of :math:`\exp\begin{pmatrix}sZ & sI\\ 0 & 0\end{pmatrix}` (Esser et al. 2023)."""
     n = Z.shape[-1]
     big = jnp.block([[s * Z, s * jnp.eye(n, dtype=Z.dtype)], [jnp.zeros((n, 2 * n), Z.dtype)]])
     return expm(big)[:n, n:]
@@ -119,7 +119,7 @@ def tangent_kernel(Phi, gram_P):
 
 
 def kernel_drift(Phi, Mp, W0, ts):
-    r"""Relative tangent-kernel drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` along the exact flow, ``(T,)`` (esser2023.md §4)."""
+    r"""Relative tangent-kernel drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` along the exact flow, ``(T,)`` (Esser et al. 2023)."""
     _check_features(Phi, Mp, W0)
     return _drift(jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0), jnp.atleast_1d(jnp.asarray(ts)))
 

@@ -2,7 +2,7 @@ r"""Small linear-algebra pieces shared by the Grassmannian modules, and their in
 
 * :func:`eigh_desc`: eigen-decomposition of a symmetric matrix, eigenvalues **descending**.
 * :func:`qf`: the Q factor of a thin QR with the column signs fixed so that :math:`\mathrm{diag}(R) > 0`
-  (esser2023.md §6: the sign fix makes runs reproducible across LAPACK builds and backends).
+  (Esser et al. 2023: the sign fix makes runs reproducible across LAPACK builds and backends).
 * :func:`random_stiefel`: Haar-distributed orthonormal :math:`d\times h` frames.
 * :func:`check_problem`: the user-facing checks (``A`` symmetric, ``W0`` orthonormal, ``h <= d``).
 """

@@ -1,4 +1,4 @@
-r"""The naive (unconstrained) flow :math:`\dot W = AW` and dimension collapse (esser2023.md §2).
+r"""The naive (unconstrained) flow :math:`\dot W = AW` and dimension collapse (Esser et al. 2023).
 
 Gradient flow of :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` with optional weight decay
 :math:`\tfrac\gamma2\|W\|_F^2`:
@@ -51,7 +51,7 @@ class NaiveFlow:
     r"""The naive flow as a model for :func:`dynsim.solve`: state ``W`` ``(d, h)``, ``args = (A, weight_decay)``.
 
     ``sphere=False``: :math:`\dot W = (A-\gamma I)W`; ``sphere=True``: :math:`\dot W = AW - \operatorname{tr}(W^\top AW)W`
-    (keeps :math:`\|W\|_F = 1`). esser2023.md §2."""
+    (keeps :math:`\|W\|_F = 1`). Esser et al. 2023."""
 
     sphere: bool = False
 

@@ -1,4 +1,4 @@
-r"""Riemannian gradient descent on the Grassmannian (esser2023.md §6), batched over seeds.
+r"""Riemannian gradient descent on the Grassmannian (Esser et al. 2023), batched over seeds.
 
 One step, for :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` with :math:`W^\top W = I`:
 
@@ -19,7 +19,7 @@ One step, for :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` with :math:`W
 ===========================  ==============================================================================
 
 The retractions agree with the geodesic to second order per step, so RGD is an explicit Euler scheme for
-Oja's flow: global error :math:`O(\eta)` at fixed :math:`t = \eta k` (esser2023.md §5.2: about
+Oja's flow: global error :math:`O(\eta)` at fixed :math:`t = \eta k` (Esser et al. 2023: about
 :math:`0.12\,\eta` at T = 6). Empirical stability: :math:`\eta(\lambda_1-\lambda_d)\lesssim1`.
 """
 
@@ -133,7 +133,7 @@ def riemannian_gd(A, W0, lr, n_steps: int, *, method: str = "qr", n_saves: int |
     Raises:
         ValueError: bad method, non-symmetric ``A``, non-orthonormal ``W0``, ``h > d``, ``lr <= 0``, bad counts.
         SolveError: a frame became non-finite (``on_failure="raise"``); only a huge ``lr`` does this, and
-            convergence needs roughly :math:`\eta(\lambda_1 - \lambda_d)\lesssim 1` (esser2023.md §6).
+            convergence needs roughly :math:`\eta(\lambda_1 - \lambda_d)\lesssim 1` (Esser et al. 2023).
     """
     _checks.check_choice("method", method, METHODS)
     check_on_failure(on_failure)

@@ -1,4 +1,4 @@
-r"""The orthogonality-constrained flow on the Grassmannian (esser2023.md §3).
+r"""The orthogonality-constrained flow on the Grassmannian (Esser et al. 2023).
 
 Minimising :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` subject to :math:`W^\top W = I_h` by
 Riemannian gradient flow gives Oja's subspace flow (§3.2), and for the projector :math:`P = WW^\top`
@@ -41,7 +41,7 @@ Z1_COND_MAX = 1e10  #: cond(U_1^T W0) above this: W0 is (numerically) orthogonal
 
 @dataclass(frozen=True)
 class OjaFlow:
-    r"""Oja's subspace flow :math:`\dot W = AW - W(W^\top AW)` (esser2023.md §3.2) for :func:`dynsim.solve`;
+    r"""Oja's subspace flow :math:`\dot W = AW - W(W^\top AW)` (Esser et al. 2023) for :func:`dynsim.solve`;
     state ``W`` ``(d, h)`` orthonormal, ``args = A`` ``(d, d)`` symmetric."""
 
     def __call__(self, t, W, A):
@@ -53,7 +53,7 @@ class OjaFlow:
 
 @dataclass(frozen=True)
 class RiccatiFlow:
-    r"""The projector flow :math:`\dot P = AP + PA - 2PAP` (esser2023.md §3.3) for :func:`dynsim.solve`;
+    r"""The projector flow :math:`\dot P = AP + PA - 2PAP` (Esser et al. 2023) for :func:`dynsim.solve`;
     state ``P`` ``(d, d)`` a rank-h orthogonal projector, ``args = A``. The width enters only via rank P(0)."""
 
     def __call__(self, t, P, A):
@@ -119,7 +119,7 @@ def _bases(lam1, lam2, U1, U2, C, ts):
 
 def principal_tangents(A, W0, ts):
     r"""Exact tangents of the principal angles between :math:`\operatorname{span}W(t)` and the top-h eigenspace
-    :math:`U_1` of ``A``: the singular values of :math:`G(t)` (esser2023.md §3.5), descending, ``(T, h)``
+    :math:`U_1` of ``A``: the singular values of :math:`G(t)` (Esser et al. 2023), descending, ``(T, h)``
     (zeros past ``d - h``)."""
     ts = _times(ts)
     lam1, lam2, _, _, C, _ = _angle_factors(A, W0)
@@ -135,14 +135,14 @@ def subspace_basis(A, W0, ts):
 
 
 def projector(A, W0, ts):
-    r"""Exact :math:`P(t) = W(t)W(t)^\top` of the constrained flow (esser2023.md §3.4, evaluated stably by §3.5),
+    r"""Exact :math:`P(t) = W(t)W(t)^\top` of the constrained flow (Esser et al. 2023, evaluated stably through :func:`principal_tangents`),
     shape ``(T, d, d)``."""
     Q = subspace_basis(A, W0, ts)
     return Q @ jnp.swapaxes(Q, -1, -2)
 
 
 def projector_naive(A, W0, ts):
-    r""":math:`P = Y(Y^\top Y)^{-1}Y^\top` with :math:`Y = e^{tA}W_0` (esser2023.md §3.4 as written). Exact in exact
+    r""":math:`P = Y(Y^\top Y)^{-1}Y^\top` with :math:`Y = e^{tA}W_0` (Esser et al. 2023 as written). Exact in exact
     arithmetic; in floating point it loses the subspace once :math:`t(\lambda_1 - \lambda_h)\approx30`. Kept to
     show that failure; use :func:`projector`."""
     check_problem(A, W0)
@@ -195,7 +195,7 @@ def lift(A, W0, ts, **solver_kwargs):
     into :math:`\dot W = (I - WW^\top)AW` and multiplying by :math:`W^\top` (using :math:`W^\top B = M^{-1}`,
     :math:`B^\top\dot B = G^\top\dot G`) gives the :math:`h\times h` ODE :math:`\dot M = -MM^\top G^\top\dot G\,M`,
     whose coefficients decay like :math:`e^{-t(\lambda_h-\lambda_{h+1})}` and whose solution stays bounded
-    (:math:`MM^\top = (B^\top B)^{-1}\preceq I`). It replaces esser2023.md §3.4's lift
+    (:math:`MM^\top = (B^\top B)^{-1}\preceq I`). It replaces the paper's lift
     :math:`\dot K = -(Y^\top Y)^{-1}(Y^\top AY)K` on :math:`Y = e^{tA}W_0`, which overflows. Integrated with
     :func:`dynsim.solve` (``solver_kwargs``: method, rtol, atol, ...; default ``rtol=1e-10, atol=1e-12``).
     For ``h = 1`` it equals :math:`e^{tA}w_0/\|e^{tA}w_0\|` (§3.4)."""

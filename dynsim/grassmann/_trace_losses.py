@@ -4,7 +4,7 @@ Every loss here is quadratic in the encoder :math:`W\in\mathbb{R}^{d\times h}`
 (:math:`f_W(x) = W^\top x`) and is written :math:`L(W) = -\operatorname{tr}(W^\top M W)` with
 :math:`M` symmetric, so :math:`\nabla L = -2MW = -AW` with the **dynamics matrix**
 :math:`A := \texttt{GRADIENT\_FACTOR}\cdot M = 2M`. Continuous time is :math:`t = \eta k`
-(:mod:`dynsim.units`). esser2023.md §0 flags the paper's constants as unconfirmed: a ½ or
+(:mod:`dynsim.units`). The paper's constants are unconfirmed: a ½ or
 :math:`1/n` placed elsewhere rescales :math:`A` (hence time) by a constant; change
 :data:`GRADIENT_FACTOR` in this one place if the paper's convention differs.
 
@@ -184,14 +184,14 @@ def trace_loss(W, A):
 
 
 def protocol_data(seed: int = 0, d: int = 30, n: int = 2000, noise: float = 0.3, noise_cov=None):
-    r"""esser2023.md §5.2's synthetic dataset: :math:`x\sim N(0,\Sigma)`, :math:`\Sigma = Q\,\mathrm{diag}(1/(1+i))Q^\top`
+    r"""Esser et al. (2023)'s synthetic dataset: :math:`x\sim N(0,\Sigma)`, :math:`\Sigma = Q\,\mathrm{diag}(1/(1+i))Q^\top`
     (``i = 0..d-1``, :math:`Q` Haar), :math:`x^+ = x + \texttt{noise}\,\Sigma^{1/2}\xi` (or
     :math:`x + \Sigma_\epsilon^{1/2}\xi` with ``noise_cov`` :math:`=\Sigma_\epsilon`, e.g. anisotropic noise for the
     MSE loss), negatives :math:`x^-_i = x^+_{\pi(i)}` for a random permutation :math:`\pi`.
 
     Returns ``(X, X_pos, X_neg, Sigma)`` as numpy arrays, columns are samples. The draws use
-    ``numpy.random.default_rng(seed)`` (the note's exact random stream is unknown, so its quoted
-    eigenvalues are matched only to sampling error).
+    ``numpy.random.default_rng(seed)`` (another random stream gives eigenvalues that agree only to
+    sampling error).
     """
     if d < 1 or n < 1:
         raise ValueError(f"d and n must be >= 1, got d={d}, n={n}")

@@ -3,7 +3,7 @@ expected gradients.
 
 Inputs :math:`x \sim \mathcal N(0, \Sigma_x)` (or uniform on a fixed finite dataset of ``N`` points),
 two views :math:`x_i = x + n_i` with independent :math:`n_i \sim \mathcal N(0, \Sigma_n)`
-(tian2021.md §1 "a concrete sampler"; halvagal2023.md §1.3). Hence
+(Tian et al. 2021 "a concrete sampler"; Halvagal et al. 2023). Hence
 
 .. math::
     E[x_1x_1^\top] = \Sigma_x + \Sigma_n = X + X',\qquad E[x_1x_2^\top] = \Sigma_x = X,

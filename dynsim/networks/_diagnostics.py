@@ -8,7 +8,7 @@ key               quantity (per saved time)                                     
 ``asymmetry_Wp``  :math:`\|W_p - W_p^\top\|_F / (2\|W_p\|_F)` (0 for a symmetric predictor)          Tian App. B, Fig. 8
 ``commutator``    :math:`\|[F, W_p]\|_F`                                                         Tian Thm. 3, Fig. 9
 ``loss``          the expected loss (exact/QMC nodes) at the saved state                         :mod:`~dynsim.networks.losses`
-``balancing``     :math:`\|WW^\top - \alpha_p^{-1}W_p^\top W_p - e^{-2\eta t}C\|_F / n_0`, Theorem 1  Tian Eq. 5 (tian2021.md §4.1)
+``balancing``     :math:`\|WW^\top - \alpha_p^{-1}W_p^\top W_p - e^{-2\eta t}C\|_F / n_0`, Theorem 1  Tian Eq. 5 (Tian et al. 2021)
 ``stable_rank``   :math:`\|W\|_F^2/\|W\|_2^2 = \sum s_j / \max s_j`                               Richemond A.2
 ``effective_rank`` :math:`\exp H(\sigma/\textstyle\sum\sigma)`, :math:`\sigma` singular values of W   Roy & Vetterli 2007
 ================  =============================================================================  ==========================

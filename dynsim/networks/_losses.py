@@ -19,11 +19,11 @@ output), each ``(B, n2)``; each function returns the per-sample loss ``(B,)``. T
 
 **Scale convention.** Every loss carries the ½ of Tian's Eq. 1, so the cosine loss is
 :math:`1-\cos`, half the BYOL :math:`2-2\cos`, and has exactly the gradient of Halvagal's toy
-:math:`-\cos` (halvagal2023.md §1.4); with these scales the per-mode theory
+:math:`-\cos` (Halvagal et al. 2023); with these scales the per-mode theory
 (:class:`~dynsim.eigenmodes.SSLModes`) and the networks share one time axis. An implementation with
 :math:`2-2\cos` (or Euclidean without ½) runs at twice this speed: halve its learning rate to compare.
 
-**IsoLoss** (halvagal2023.md §3): the gradient with respect to :math:`z_1` equals the original loss's
+**IsoLoss** (Halvagal et al. 2023): the gradient with respect to :math:`z_1` equals the original loss's
 gradient with respect to :math:`p` at :math:`p = W_p z_1`, removing one factor :math:`W_p^\top` (the
 values are not meaningful losses; only their gradients are used). ``cosine_iso`` needs :math:`W_p`
 (symmetric, a closed form) for its quadratic term; it is halved like ``cosine``.

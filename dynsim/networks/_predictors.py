@@ -10,7 +10,7 @@ Every predictor here is a function of two :math:`n_2\times n_2` moments of the p
 * ``S12`` :math:`= E[z_1 z_2^\top]` (Richemond's :math:`Z_\theta^\top Z'_\xi / b`; only LRP and NE use it),
 
 and returns :math:`W_p` in dynsim's **column convention** :math:`p = W_p z_1`. Richemond et al. write
-rows, :math:`Z P`, so :math:`W_p = P^\top` (richemond_li_wang.md checklist 1). Gradients never flow
+rows, :math:`Z P`, so :math:`W_p = P^\top` (Richemond et al. 2023). Gradients never flow
 through these maps (the caller applies ``stop_gradient``).
 
 =====================  =============================================================  =========================================
@@ -19,7 +19,7 @@ through these maps (the caller applies ``stop_gradient``).
 ``"power"``            :math:`U\,\mathrm{diag}(|s|^{\alpha} + \varepsilon)\,U^\top`     Halvagal et al. 2023 toy (α = 1, ε = 0)
 ``"directpred_paper"`` :math:`U\,\mathrm{diag}(\sqrt{s} + \varepsilon\max s)\,U^\top`     Tian et al. 2021, Eq. 18
 ``"directpred_code"``  :math:`U\,\mathrm{diag}(\max(\sqrt{s/\max s} + \varepsilon, 10^{-4}))U^\top`  luckmatters ``compute_w_corr``
-``"directset"``        :math:`(S/\|S\|)^{\alpha} + \varepsilon I`; DirectCopy is α = 1       Wang et al. 2021 (richemond_li_wang.md C.1)
+``"directset"``        :math:`(S/\|S\|)^{\alpha} + \varepsilon I`; DirectCopy is α = 1       Wang et al. 2021
 ``"lrp"``              :math:`S_{21} S_{11}^{-1}` (:math:`P^* = S_{11}^{-1}S_{12}`)        Richemond et al. 2023, A.2 (Grill et al.)
 ``"ne"``               :math:`2S_{21} - S_{21}S_{11}` (:math:`P = 2S_{12} - S_{11}S_{12}`)  Richemond et al. 2023, Prop. 4
 ``"visser"``           :math:`P_{k+1} = P_k + h(\Sigma - P_k^2)`, :math:`P_0 = I/(2h)`, n steps   Richemond et al. 2023, Prop. 6
@@ -30,7 +30,7 @@ through these maps (the caller applies ``stop_gradient``).
 
 :math:`s, U` are the eigenvalues/vectors of the symmetrised ``S11``. The finite-iteration
 predictors (Visser, NS, NS², Stiefel) are **spectral filters at their iteration counts**, not their
-limits (richemond_li_wang.md A.4, A.6): :func:`ns_filter`, :func:`stiefel_filter` and
+limits (Richemond et al. 2023): :func:`ns_filter`, :func:`stiefel_filter` and
 :func:`visser_filter` give the scalar maps for tests and figures.
 
 **Unconfirmed details, exposed as parameters** (:class:`NetPredictorParams`): the ridge (``+ rI``

@@ -26,7 +26,7 @@ quadrature nodes the Euclidean right-hand side *is* Lemma 1 (tested against
   ``rho = 0``, ``freq = 1`` and ``ema_after_step=False``).
 * **sgd** (``batch=B``): fresh minibatches; closed-form predictors see the batch moments.
 
-Per step (DirectPred code order, tian2021.md §4.9): (1) moments of the predictor input, EMA'd with
+Per step (DirectPred code order, Tian et al. 2021): (1) moments of the predictor input, EMA'd with
 ``rho`` into the state's ``S11``/``S12``; (2) every ``freq`` steps a closed-form predictor is
 recomputed, :math:`W_p \leftarrow \rho_P W_p + (1-\rho_P)\,\mathrm{closed}(S_{11}, S_{12})` (``pred_ema``
 = :math:`\rho_P`, Richemond's predictor EMA), and between recomputations it takes gradient steps;

@@ -3,7 +3,7 @@ r"""Per-configuration summaries of a sweep, as pure ``jnp`` functions (they run 
 All spectra are per save time, modes on the last axis, sorted descending.
 
 * :func:`collapse_auc`: Li, Efros & Pathak (2022) collapse metric as the authors' code computes it
-  (richemond_li_wang.md B.1): with singular values :math:`\sigma_1 \ge \dots \ge \sigma_d`,
+  (Li et al. 2022): with singular values :math:`\sigma_1 \ge \dots \ge \sigma_d`,
   :math:`\mathrm{CEV}_k = \sum_{i\le k}\sigma_i / \sum_i\sigma_i` and
   :math:`\mathrm{AUC} = \frac1d\sum_{k=1}^d \mathrm{CEV}_k \in [\frac{d+1}{2d}, 1]`; higher = more collapsed.
   Un-squared :math:`\sigma` by default (the authors' code), :math:`\sigma^2` with ``squared=True``

@@ -8,7 +8,7 @@ their defaults. :meth:`simulate` maps ``(p, key, recipe)`` — ``p`` a dict of s
 * ``strength`` :math:`s_j(t)`, the eigenvalues of :math:`WW^\top` (the collapse observable), and
 * ``variance`` :math:`v_j(t)`, the eigenvalues of the representation covariance :math:`W\Sigma_xW^\top`
   of clean inputs, whose square roots are the singular values of Li et al.'s collapse metric
-  (richemond_li_wang.md B.4).
+  (Li et al. 2022).
 
 =================  ===========================================================================
 kind               model
@@ -142,7 +142,7 @@ def _mode_start(p, key, n_modes, dtype):
 
 
 def _tian_boundary(x, y, fixed, target, n_modes):
-    r"""Tian et al. (2021) Obs. 5 (tian2021.md §4.4): with a fixed target ratio τ (``fixed_tau``; SimSiam is
+    r"""Tian et al. (2021) Obs. 5: with a fixed target ratio τ (``fixed_tau``; SimSiam is
     τ = 1) mode j collapses for every start iff :math:`\eta > \tau^2\lambda_{d,j}/(4(1+\sigma^2))`, so the whole
     representation does iff :math:`\eta > \tau^2\max_j\lambda_{d,j}/(4(1+\sigma^2))` (below it, collapse depends on
     the start: the line is the boundary for starts inside :math:`p^*_+`'s basin). Returned as ``eta = f(x)`` for
@@ -323,10 +323,10 @@ def _frame_strength(W):
 
 @dataclass(frozen=True)
 class GrassmannSweep(_Adapter):
-    r"""``grassmann``: an encoder :math:`W\in\mathbb R^{d\times h}` on a trace-form loss (esser2023.md §1-3) with the
+    r"""``grassmann``: an encoder :math:`W\in\mathbb R^{d\times h}` on a trace-form loss (Esser et al. 2023) with the
     population dynamics matrix of additive augmentation, :math:`x\sim N(0,\Sigma)`,
     :math:`\Sigma = \mathrm{diag}((1+i)^{-\mathrm{data\_decay}})`, :math:`x^+ = x + \mathrm{noise}\,\Sigma^{1/2}\xi`
-    (esser2023.md §5.2's augmentation): :math:`A = 2\Sigma` (``contrastive`` / ``alignment``, independent
+    (Esser et al. (2023)'s augmentation): :math:`A = 2\Sigma` (``contrastive`` / ``alignment``, independent
     negatives) or :math:`A = -2\,\mathrm{noise}^2\Sigma` (``mse``); as
     :func:`dynsim.grassmann.trace_losses.population_dynamics_matrix` with ``GRADIENT_FACTOR = 2``.
 
