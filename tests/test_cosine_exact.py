@@ -182,11 +182,8 @@ def test_drives_when_one_mode_dominates():
 
 
 def test_where_the_exact_form_does_not_apply_the_errors_say_so():
-    """A Network (its exact form is not written yet) and a loss without a two-radius form are refused with a
-    message naming the alternative; Auto picks the exact form for the cosine loss at eigenmode level only."""
-    with pytest.raises(ValueError, match="GaussianExact is implemented at eigenmode level"):
-        ds.Network(loss=cp.Cosine(), predictor=cp.Identity(), target=cp.Online(), expectation=cp.GaussianExact())
-    assert isinstance(ds.Network(loss=cp.Cosine(), target=cp.Online()).resolved_expectation, cp.GaussianNodes)
+    """A loss without a two-radius form is refused with a message naming the alternative; Auto picks the exact
+    form for the cosine loss at eigenmode level (network level: ``tests/test_cosine_exact_network.py``)."""
     assert isinstance(ds.Modes(loss=cp.Cosine(), target=cp.Online()).resolved_expectation, cp.GaussianExact)
     assert isinstance(ds.Modes(loss=cp.Euclidean()).resolved_expectation, cp.SecondMoments)
 

@@ -4,8 +4,8 @@ r"""Expectations over the two views: how an expected loss (and its gradient) is 
 component                   expectation
 ==========================  =====================================================================================
 :class:`Auto`               :class:`SecondMoments` for a loss that depends on the views' second moments only
-                            (the Euclidean losses); at eigenmode level :class:`GaussianExact` for a loss with a
-                            two-radius form (the cosine losses); :class:`GaussianNodes` otherwise
+                            (the Euclidean losses); :class:`GaussianExact` for a loss with a two-radius form
+                            (the cosine losses) on Gaussian views; :class:`GaussianNodes` otherwise
 :class:`SecondMoments`      **exact** for losses that are homogeneous quadratic forms of the views: for
                             :math:`v = L\xi`, :math:`E[v^\top Av] = \sum_i (Le_i)^\top A(Le_i)`, so the columns of a
                             square root of the joint view covariance, weight 1, carry the expectation exactly
@@ -13,7 +13,7 @@ component                   expectation
                             gradient is a smooth function of the weights, so adaptive steps work); error
                             :math:`O(K^{-1})` to :math:`O(K^{-1/2})` in the node count :math:`K`
 :class:`GaussianExact`      **exact** for Gaussian views and losses with a two-radius form (the cosine losses, at
-                            eigenmode level): :math:`1/\|p\|` and :math:`1/\|z\|` become Gaussian tilts and the
+                            eigenmode and network level): :math:`1/\|p\|` and :math:`1/\|z\|` become Gaussian tilts and the
                             expectation a smooth 2-D integral over the tilts, evaluated by a double-exponential
                             rule to round-off (:func:`radial_rule`; error estimate from the rule at half the nodes)
 :class:`MeanField`          the cosine loss at eigenmode level with the norms replaced by their RMS values
@@ -29,9 +29,10 @@ nodes of that law, shape ``(K, M)`` each, and weights ``(K,)``.
 from __future__ import annotations
 
 import functools
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -63,14 +64,29 @@ def radial_rule(n_half: int, step: float):
     return x * x, np.pi * step * np.cosh(k) * x
 
 
+class ExactViews(NamedTuple):
+    """The network-level input of :class:`GaussianExact`: the views' second moments
+    :math:`E[x_1x_1^\top], E[x_1x_2^\top], E[x_2x_2^\top]` and the radial rule ``(sigma, weights)``."""
+
+    S11: jax.Array
+    S12: jax.Array
+    S22: jax.Array
+    sigma: jax.Array
+    weights: jax.Array
+
+    def swapped(self) -> "ExactViews":
+        """The same views in the other order (for a loss averaged over both orders)."""
+        return ExactViews(self.S22, self.S12.T, self.S11, self.sigma, self.weights)
+
+
 class AbstractExpectation(AbstractComponent):
     """How expectations over the views are taken (module table)."""
 
     name: ClassVar[str] = ""
 
-    def resolve(self, loss, modes: bool = False) -> "AbstractExpectation":
-        """The concrete expectation used with ``loss`` (``Auto`` chooses, ``modes`` says at eigenmode level; the
-        others are themselves)."""
+    def resolve(self, loss, modes: bool = False, gaussian: bool = True) -> "AbstractExpectation":
+        """The concrete expectation used with ``loss`` (``Auto`` chooses; ``modes``: at eigenmode level;
+        ``gaussian``: the views are Gaussian, not a finite dataset; the others are themselves)."""
         return self
 
     def work_factor(self, loss) -> int:
@@ -82,7 +98,8 @@ class AbstractExpectation(AbstractComponent):
         raise NotImplementedError
 
     def network_nodes(self, data):
-        """``(x1, x2, weights)``: the deterministic batch whose weighted loss is the expected loss."""
+        """What the network's expected loss is computed from: ``(x1, x2, weights)``, a deterministic batch whose
+        weighted loss is the expected loss, or (:class:`GaussianExact`) the views' moments :class:`ExactViews`."""
         raise NotImplementedError
 
 
@@ -140,7 +157,9 @@ class GaussianNodes(AbstractExpectation):
 
 
 class GaussianExact(AbstractExpectation):
-    r"""Exact Gaussian expectation of a loss with a two-radius form (the cosine losses) at eigenmode level.
+    r"""Exact Gaussian expectation of a loss with a two-radius form (the cosine losses), at eigenmode level
+    (:func:`~dynsim.components.mode_cosine_expectation`) and at network level
+    (:func:`~dynsim.components.network_cosine_expectation`; Gaussian views only, not a finite dataset).
 
     The rule (:func:`radial_rule`) has ``2 n_half + 1`` nodes per radius and range :math:`|kh| \le` ``reach``; the
     default is ``n_half = 38``, ``reach = 3.8`` (step 0.1) in float64 (drives within :math:`10^{-12}` of an
@@ -178,11 +197,16 @@ class GaussianExact(AbstractExpectation):
 
     def mode_nodes(self, data, n_modes: int, dtype):
         raise ValueError("GaussianExact has no nodes: it applies to losses with a two-radius form (the cosine "
-                         "losses) at eigenmode level; use GaussianNodes for other losses")
+                         "losses); use GaussianNodes for other losses")
 
     def network_nodes(self, data):
-        raise ValueError("GaussianExact is implemented at eigenmode level; a Network takes GaussianNodes (or Auto) "
-                         "for the cosine losses")
+        """:class:`ExactViews`: the views' joint second moments and the radial rule in the data's dtype."""
+        if data.points is not None:
+            raise ValueError("GaussianExact needs Gaussian views; a finite dataset (ViewData.points) is not "
+                             "Gaussian: use GaussianNodes (or Auto, which does)")
+        S11, S12, S22 = data.view_moments()
+        sigma, weights = self.rule(jnp.result_type(S11))
+        return ExactViews(S11, S12, S22, sigma, weights)
 
 
 class MeanField(AbstractExpectation):
@@ -192,17 +216,18 @@ class MeanField(AbstractExpectation):
 
 
 class Auto(AbstractExpectation):
-    """:class:`SecondMoments` for second-moment losses; at eigenmode level :class:`GaussianExact` for losses with a
-    two-radius form; else :class:`GaussianNodes` with these settings."""
+    """:class:`SecondMoments` for second-moment losses; :class:`GaussianExact` for losses with a two-radius form
+    on Gaussian views; else (other losses, a network on a finite dataset) :class:`GaussianNodes` with these
+    settings."""
 
     name: ClassVar[str] = "auto"
     n_nodes: int = eqx.field(default=4096, static=True)
     seed: int = eqx.field(default=0, static=True)
 
-    def resolve(self, loss, modes: bool = False) -> AbstractExpectation:
+    def resolve(self, loss, modes: bool = False, gaussian: bool = True) -> AbstractExpectation:
         if loss.quadratic:
             return SecondMoments()
-        if modes and loss.gaussian_exact:
+        if loss.gaussian_exact and (modes or gaussian):
             return GaussianExact()
         return GaussianNodes(self.n_nodes, self.seed)
 

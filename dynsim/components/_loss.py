@@ -53,6 +53,7 @@ from jax import lax
 
 from dynsim.components._base import AbstractComponent
 from dynsim.components._expectation import GaussianExact, GaussianNodes, MeanField, SecondMoments
+from dynsim.components._two_radius import mode_cosine_expectation, network_cosine_expectation
 
 
 def _norm(x):
@@ -83,68 +84,6 @@ def cosine_iso(z1, p, z2, W_p):
     return -jnp.sum(z1 * sg(z2), axis=-1) / (n_p * n_z) + 0.5 * coef * quad
 
 
-@jax.custom_vjp
-def _two_radius(a, b, d, sigma, weights):
-    """The boxed integral of the theory page for blocks ``(a, b, d)`` (shape ``(M,)``) under the rule."""
-    _, P, S = _two_radius_parts(a, b, d, sigma)
-    w = weights / jnp.sqrt(jnp.pi)
-    return w @ (P * S) @ w
-
-
-def _two_radius_parts(a, b, d, sigma):
-    st = sigma[:, None] * sigma[None, :]
-    inv = 1 / (1 + (2 * a)[:, None, None] * sigma[:, None] + (2 * d)[:, None, None] * sigma[None, :]
-               + (4 * (a * d - b * b))[:, None, None] * st)  # 1/Delta_m, shape (M, K, K); s on axis 1, t on 2
-    P = jnp.prod(jnp.sqrt(inv), axis=0)  # each factor <= 1: no overflow
-    S = jnp.einsum("m,mij->ij", b, inv)
-    return inv, P, S
-
-
-def _two_radius_fwd(a, b, d, sigma, weights):
-    r"""Value and, in one pass, the contractions its gradient needs: with :math:`f = PS`,
-    :math:`P = \prod_m\Delta_m^{-1/2}`, :math:`S = \sum_m b_m/\Delta_m`, the derivative
-    :math:`\partial f/\partial\Delta_m = G_m = -P\Delta_m^{-1}(S/2 + b_m/\Delta_m)` and
-    :math:`\partial\Delta_m/\partial(a_m, d_m, b_m) = (2s + 4std_m,\ 2t + 4sta_m,\ -8stb_m)`."""
-    inv, P, S = _two_radius_parts(a, b, d, sigma)
-    w, ws = weights / jnp.sqrt(jnp.pi), weights * sigma / jnp.sqrt(jnp.pi)
-    value = w @ (P * S) @ w
-    G = -P * inv * (0.5 * S + b[:, None, None] * inv)
-    # contract one node axis at a time: the weight products w_i s_i w_j t_j overflow float32 in the far corners
-    G_w, G_ws = G @ w, G @ ws  # (M, K): summed over t's nodes
-    g_s, g_t, g_st = G_w @ ws, G_ws @ w, G_ws @ ws
-    g_b = ((inv * P) @ w) @ w - 8 * b * g_st
-    return value, (2 * g_s + 4 * d * g_st, g_b, 2 * g_t + 4 * a * g_st, sigma, weights)
-
-
-def _two_radius_bwd(res, ct):
-    g_a, g_b, g_d, sigma, weights = res
-    return ct * g_a, ct * g_b, ct * g_d, jnp.zeros_like(sigma), jnp.zeros_like(weights)
-
-
-_two_radius.defvjp(_two_radius_fwd, _two_radius_bwd)
-
-
-def mode_cosine_expectation(q, w_bar, l11, l12, l22, sigma, weights):
-    r""":math:`E[\cos(p, z)]` for :math:`p_m = q_mu_{1,m}`, :math:`z_m = \bar w_mu_{2,m}` with independent Gaussian
-    pairs :math:`(u_{1,m}, u_{2,m})` of covariance :math:`\begin{pmatrix}\ell_{11}&\ell_{12}\\\ell_{12}&\ell_{22}
-    \end{pmatrix}_m` (the two-radius integral, ``docs/theory/cosine_expectation.md``):
-
-    .. math::
-        E[\cos(p, z)] = \frac1\pi\int_0^\infty\!\!\int_0^\infty (st)^{-1/2}
-        \prod_m \Delta_m^{-1/2}\sum_m\frac{b_m}{\Delta_m}\,ds\,dt,\qquad
-        \Delta_m = 1 + 2a_ms + 2d_mt + 4st(a_md_m - b_m^2),
-
-    with :math:`a = q^2\ell_{11}`, :math:`b = q\bar w\ell_{12}`, :math:`d = \bar w^2\ell_{22}`, from
-    :math:`\|y\|^{-1} = \pi^{-1/2}\int_0^\infty s^{-1/2}e^{-s\|y\|^2}ds` and the tilted Gaussian moment
-    :math:`E[p_mz_me^{-s\|p\|^2-t\|z\|^2}] = b_m\Delta_m^{-1}\prod_j\Delta_j^{-1/2}`. The blocks are first
-    scaled to :math:`\sum a = \sum d = 1` (the cosine is scale-free), then ``(sigma, weights)`` of
-    :func:`~dynsim.components.radial_rule` carry both integrals. ``q``, ``w_bar``: shape ``(M,)`` (``vmap`` for
-    batches). Its gradient is written out (one pass, no stored node arrays) rather than traced."""
-    a, b, d = q * q * l11, q * w_bar * l12, w_bar * w_bar * l22
-    A, D = jnp.sum(a), jnp.sum(d)
-    return _two_radius(a / A, b / jnp.sqrt(A * D), d / D, sigma, weights)
-
-
 class AbstractLoss(AbstractComponent):
     """A loss. Subclasses define :meth:`per_sample`; :meth:`mode_drives` defaults to the restricted network.
 
@@ -164,6 +103,11 @@ class AbstractLoss(AbstractComponent):
     def per_sample(self, z1, p, z2, W_p):
         """The per-sample loss ``(B,)``."""
         raise NotImplementedError
+
+    def exact_network_value(self, W, W_p, W_t, views):
+        """The expected loss over Gaussian views :class:`~dynsim.components.ExactViews` in closed form, for a
+        loss with a two-radius form (``gaussian_exact``); its gradients are the expected gradients."""
+        raise ValueError(f"the {type(self).__name__} loss has no exact Gaussian form; use GaussianNodes")
 
     def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
         """``(online drive, predictor drive)``, each ``(M,)``: the restricted network's
@@ -224,6 +168,20 @@ class Cosine(AbstractLoss):
             return self.exact_drives(w, w_bar, lam, data, stop_gradient, expectation)
         drive, pred_drive = self.node_terms(w, w_bar, lam, data, stop_gradient, expectation)
         return jnp.mean(drive, axis=0), jnp.mean(pred_drive, axis=0)
+
+    def exact_network_value(self, W, W_p, W_t, views):
+        r""":math:`1 - E[\cos(W_pWx_1, W_tx_2)]` (:func:`network_cosine_expectation`; the caller stops the
+        gradient at ``W_t`` unless the target lets it through). IsoLoss: the same value, with the gradient
+        :math:`-\partial f/\partial P` at :math:`P = W_pW` for ``W`` (the factor :math:`W_p^\top` removed) and none
+        for ``W_p`` or the target, as the per-sample IsoLoss (whose own value is only a surrogate)."""
+        def f(P, W_t):
+            return network_cosine_expectation(P, W_t, views.S11, views.S12, views.S22, views.sigma, views.weights)
+
+        if not self.iso:
+            return 1.0 - f(W_p @ W, W_t)
+        P, W_t = lax.stop_gradient(W_p @ W), lax.stop_gradient(W_t)
+        value, G = jax.value_and_grad(f)(P, W_t)
+        return 1.0 - value - jnp.sum(G * (W - lax.stop_gradient(W)))
 
     def exact_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation: GaussianExact, coarse=False):
         r"""The drives from the exact expectation :math:`f(q, \bar w) = E[\cos(q\circ u_1, \bar w\circ u_2)]`

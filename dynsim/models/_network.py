@@ -30,7 +30,7 @@ import numpy as np
 from jax import lax
 
 from dynsim import _checks
-from dynsim.components import EMA, GaussianExact, Identity, SecondMoments, Trainable
+from dynsim.components import EMA, ExactViews, GaussianExact, Identity, SecondMoments, Trainable
 from dynsim.models._base import AbstractModel
 from dynsim.models._states import NetState
 
@@ -63,9 +63,9 @@ class Network(AbstractModel):
         _checks.check_choice("sgd_sampling", self.sgd_sampling, SGD_SAMPLINGS)
         if self.sgd_sampling == "moments" and not self.loss.quadratic:
             raise ValueError("sgd_sampling='moments' is exact only for second-moment losses (the Euclidean ones)")
-        if isinstance(self.resolved_expectation, GaussianExact):
-            raise ValueError("GaussianExact is implemented at eigenmode level; a Network takes GaussianNodes (or "
-                             "Auto) for the cosine losses")
+        if isinstance(self.resolved_expectation, GaussianExact) and not self.loss.gaussian_exact:
+            raise ValueError(f"GaussianExact needs a loss with a two-radius form (the cosine losses), not "
+                             f"{type(self.loss).__name__}; use GaussianNodes")
         if not self.loss.quadratic and isinstance(self.resolved_expectation, SecondMoments):
             raise ValueError(f"the second-moment expectation is exact only for second-moment losses, not "
                              f"{type(self.loss).__name__}; use GaussianNodes")
@@ -85,9 +85,14 @@ class Network(AbstractModel):
             return lambda key: data.moment_batch(key, batch, L, draw)
         return lambda key: data.sample(key, batch, draw)
 
+    def expectation_for(self, data):
+        """The expectation used with ``data`` (:class:`~dynsim.components.Auto` takes nodes on a finite dataset)."""
+        return self.expectation.resolve(self.loss, modes=False, gaussian=data.points is None)
+
     def expectation_nodes(self, data):
-        """The deterministic batch whose weighted loss is the expected loss."""
-        return self.resolved_expectation.network_nodes(data)
+        """What the expected loss is computed from: a deterministic batch whose weighted loss is the expected loss,
+        or the views' moments (:class:`~dynsim.components.ExactViews`, the cosine losses on Gaussian views)."""
+        return self.expectation_for(data).network_nodes(data)
 
     # --- pieces ----------------------------------------------------------------------------------
     def target_weights(self, y: NetState):
@@ -109,9 +114,15 @@ class Network(AbstractModel):
         return lax.stop_gradient(self.predictor(S11, S12))
 
     def loss_value(self, W, W_p, W_t, batch):
-        """:math:`\\sum_b w_b \\ell_b` (averaged over both view orders if ``symmetric_loss``)."""
-        x1, x2, wts = batch
+        """:math:`\\sum_b w_b \\ell_b`, or the closed-form expected loss for :class:`~dynsim.components.ExactViews`
+        (averaged over both view orders if ``symmetric_loss``)."""
         tgt = W_t if not self.target.stop_gradient else lax.stop_gradient(W_t)
+        if isinstance(batch, ExactViews):
+            value = self.loss.exact_network_value(W, W_p, tgt, batch)
+            if self.symmetric_loss:
+                value = 0.5 * (value + self.loss.exact_network_value(W, W_p, tgt, batch.swapped()))
+            return value
+        x1, x2, wts = batch
 
         def one(xa, xb):
             z1 = xa @ W.T

@@ -20,9 +20,11 @@ sum of per-sample losses. Three kinds of batch feed the same gradient code:
   :math:`E[v^\top A v] = \sum_i (Le_i)^\top A (Le_i)`, so the columns of a square root of
   the joint covariance with weight 1 give the expectation (and its gradient) exactly (``3 n_1`` nodes:
   the data and each view's noise);
+* :meth:`ViewData.view_moments`: the joint second moments, from which the cosine losses' expectation over
+  Gaussian views is computed exactly (:class:`~dynsim.components.GaussianExact`, no batch);
 * :meth:`ViewData.gaussian_nodes`: a fixed scrambled-Sobol Gaussian node set (common random
-  numbers, so the expected gradient is a smooth function of the weights) for non-quadratic
-  losses (cosine); the error falls like :math:`K^{-1}` to :math:`K^{-1/2}` in the node count ``K``.
+  numbers, so the expected gradient is a smooth function of the weights) for other non-quadratic
+  losses and finite datasets; the error falls like :math:`K^{-1}` to :math:`K^{-1/2}` in the node count ``K``.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ class ViewData:
             return jnp.asarray(self.data_cov)
         P = jnp.asarray(self.points)
         return P.T @ P / P.shape[0]
+
+    def view_moments(self):
+        """The views' joint second moments :math:`(E[x_1x_1^\top], E[x_1x_2^\top], E[x_2x_2^\top]) = (X + X', X, X + X')`."""
+        X, N = self.input_moment, jnp.asarray(self.noise_cov)
+        return X + N, X, X + N
 
     def moments(self) -> MomentData:
         """:class:`~dynsim.params.MomentData` ``(X, X')`` of these views (for the matrix ODE of Lemma 1)."""

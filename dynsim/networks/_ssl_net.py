@@ -56,7 +56,7 @@ TRAINABLE = ("trainable", "symmetric")
 PREDICTORS = TRAINABLE + ("identity",) + cf.CLOSED_FORMS
 TARGETS = ("ema", "online")
 PREDICTOR_INPUTS = cp.INPUTS
-EXPECTATIONS = ("auto", "quadratic", "nodes")
+EXPECTATIONS = ("auto", "exact", "quadratic", "nodes")
 
 
 @jax.tree_util.register_dataclass
@@ -127,9 +127,12 @@ class SSLNet:
         ne_norm: NE pre-normalisation (``"none"``, ``"max"``, ``"frobenius"``; unconfirmed).
         n_iter: iterations of Visser/NS/NS²/Stiefel (``None``: 50/9/7/9).
         freq: recompute a closed-form predictor every ``freq`` steps (gradient steps in between).
-        expectation: ``"quadratic"`` (exact nodes, Euclidean losses), ``"nodes"`` (QMC nodes), or
-            ``"auto"`` (quadratic for the Euclidean losses, nodes for the cosine ones).
-        n_nodes: QMC node count for ``"nodes"`` (a power of two).
+        expectation: ``"quadratic"`` (exact nodes, Euclidean losses), ``"exact"`` (quadratic for the Euclidean
+            losses, the exact Gaussian expectation :class:`~dynsim.components.GaussianExact` for the cosine ones),
+            ``"nodes"`` (QMC nodes), or ``"auto"`` (``"exact"`` on Gaussian views; on a finite dataset, nodes for
+            the cosine losses).
+        n_nodes: QMC node count for ``"nodes"`` (and ``"auto"`` with a cosine loss on a finite dataset; a power of
+            two).
         seed: seed of the QMC node set.
         ema_after_step: update the target from the post-step online weights (BYOL code) instead of
             the pre-step ones (Euler).
@@ -181,6 +184,7 @@ class SSLNet:
         loss = (cp.Euclidean if self.loss.startswith("euclidean") else cp.Cosine)(iso=self.loss.endswith("_iso"))
         target = targets.component(self.target, beta=params.beta, stop_gradient=self.stop_gradient)
         expectation = {"auto": cp.Auto(int(self.n_nodes), int(self.seed)), "quadratic": cp.SecondMoments(),
+                       "exact": cp.SecondMoments() if loss.quadratic else cp.GaussianExact(),
                        "nodes": cp.GaussianNodes(int(self.n_nodes), int(self.seed))}[self.expectation]
         predictor = cf.network_predictor(self.predictor, params, input=self.predictor_input, norm=self.norm,
                                       ne_norm=self.ne_norm, n_iter=self.n_iter, freq=int(self.freq))
