@@ -116,17 +116,19 @@ def _two_radius_matrix_fwd(Cpp, Cpz, Czz, sigma, w):
     kappa, V = jnp.linalg.eigh(0.5 * (K + _swap(K)))
     kappa = jnp.maximum(kappa, 0.0)  # K is a covariance; clip round-off
     r = 1 / (1 + 2 * sigma[None, :, None] * kappa[:, None, :])  # (S, T, M)
-    d = jnp.prod(jnp.sqrt(r), axis=2)  # (S, T), each factor <= 1
+    d = jnp.sqrt(jnp.prod(r, axis=2))  # (S, T); underflow to 0 only where the weight cannot make it count
     H = _swap(V) @ X @ V
     tau = (r @ jnp.diagonal(H, axis1=1, axis2=2)[:, :, None])[:, :, 0]  # (S, T)
     wd = w[None, :] * d
     phi = jnp.sum(wd * tau, axis=1)  # (S,)
     ws = w * delta
     value = ws @ phi
-    g_X = (V * (wd[:, None, :] @ r)) @ _swap(V)  # (S, 1, M) scales V's columns
     wdt = wd * sigma[None, :]
-    inner = _swap(H) * (_swap(-2 * wdt[:, :, None] * r) @ r)
-    inner = inner + eye * ((-wdt * tau)[:, None, :] @ r)
+    # one contraction over t: rows 0..M-1 give sum_t c_t r_t r_t^T, row M sum_t w d r_t, row M+1 the diagonal term
+    left = jnp.concatenate([-2 * wdt[:, :, None] * r, wd[:, :, None], (-wdt * tau)[:, :, None]], axis=2)
+    sums = _swap(left) @ r  # (S, M + 2, M)
+    g_X = (V * sums[:, M:M + 1, :]) @ _swap(V)  # scales V's columns
+    inner = _swap(H) * sums[:, :M, :] + eye * sums[:, M + 1:, :]
     g_K = V @ inner @ _swap(V)
     g_K = 0.5 * (g_K + _swap(g_K))
     # chain: dK = dCzz - 2s(dCpz^T X + Cpz^T dX), dX = A^{-1}(dCpz - 2s dCpp X), d delta = -s delta tr(A^{-1} dCpp);
