@@ -8,8 +8,8 @@
 (a) The Halvagal toy (N = 15, M = 10, sigma = 0.1, W_P = WW^T, SimSiam, Euclidean loss, lr 0.01),
     1500 steps: dynsim's GD on the *exact* expected gradient against the published toy approach, a
     NumPy update on 50 000 fresh samples per step (timed on a subset of steps and scaled). Also
-    reported: the final-spectrum difference (the sampled run's noise) and the cosine loss with 4096
-    QMC nodes against NumPy's sampled cosine update.
+    reported: the final-spectrum difference (the sampled run's noise) and the cosine loss (exact Gaussian
+    expectation) against NumPy's sampled cosine update.
 
 Prints a table; the last line is ``speedup_vs_sampled_numpy=<x>`` (Euclidean, compile excluded).
 

@@ -63,26 +63,35 @@ class TianParams:
 
 @_pytree_dataclass
 class ModeData:
-    r"""Per-mode second moments of commuting data (Tian et al. 2021, App. D.4).
+    r"""Per-mode second moments of the two views of commuting data (Tian et al. 2021, App. D.4).
 
-    For mode ``j`` along a common eigenvector of :math:`\Sigma^s = X + X'` and
-    :math:`\Sigma^d = X`:
+    Mode ``j`` sees a pair :math:`(u_1, u_2)` (online view, target view) along a common eigenvector of the
+    views' moments :math:`E[x_1x_1^\top]`, :math:`E[x_1x_2^\top]`, :math:`E[x_2x_2^\top]`, with per-mode moments
+    :math:`(\ell_{11}, \ell_{12}, \ell_{22})` = (``l11``, ``l12``, ``l22``):
 
     Attributes:
-        lambda_s: eigenvalue of :math:`X + X'` (same-view second moment), shape ``()`` or ``(M,)``.
-        lambda_d: eigenvalue of :math:`X` (cross-view second moment), shape ``()`` or ``(M,)``.
+        lambda_s: :math:`\ell_{11} = E[u_1^2]`, the online view's second moment (the eigenvalue of :math:`X + X'`
+            when both views carry the same noise), shape ``()`` or ``(M,)``.
+        lambda_d: :math:`\ell_{12} = E[u_1u_2]`, the cross-view moment (the eigenvalue of :math:`X`).
+        lambda_2: :math:`\ell_{22} = E[u_2^2]`, the target view's second moment; ``None`` (default): equal to
+            ``lambda_s`` (both views alike, Tian et al.'s and dynsim's symmetric-noise model).
 
-    The isotropic model of Assumption 2 is ``lambda_s = 1 + sigma2``, ``lambda_d = 1``.
-    Requires ``lambda_d >= 0`` and ``lambda_s >= lambda_d`` (the augmentation
-    covariance :math:`X'` is PSD).
+    Presets: :meth:`isotropic` (``lambda_s = 1 + sigma2``, ``lambda_d = 1``, Tian's Assumption 2),
+    :meth:`views` (a different isotropic noise per view) and :meth:`clean_online` (online view clean, target view
+    noised: the update rule of Halvagal et al.'s toy). Which moments a model reads is its loss's business: with
+    the stop-gradient the Euclidean drives read :math:`\ell_{11}, \ell_{12}` only, without it also
+    :math:`\ell_{22}`; the cosine losses read all three (``docs/theory/views.md``).
+    Requires :math:`\ell_{12} \ge 0`, :math:`\ell_{11} > 0` and a PSD pair; with ``lambda_2 = None`` also
+    ``lambda_s >= lambda_d`` (the augmentation covariance :math:`X'` is PSD).
     """
 
     lambda_s: jax.Array | float = 1.0
     lambda_d: jax.Array | float = 1.0
+    lambda_2: jax.Array | float | None = None
 
     @classmethod
     def isotropic(cls, sigma2: float | jax.Array = 0.0, n_modes: int | None = None) -> "ModeData":
-        """``X = I``, ``X' = sigma2 I`` (Assumption 2); ``n_modes`` broadcasts to shape ``(M,)``."""
+        """``X = I``, ``X' = sigma2 I`` in both views (Assumption 2); ``n_modes`` broadcasts to shape ``(M,)``."""
         _checks.check_positive("sigma2", sigma2, strict=False)
         lam_s = 1.0 + jnp.asarray(sigma2)
         lam_d = jnp.ones_like(lam_s)
@@ -91,14 +100,61 @@ class ModeData:
             lam_d = jnp.broadcast_to(lam_d, (n_modes,))
         return cls(lambda_s=lam_s, lambda_d=lam_d)
 
+    @classmethod
+    def views(cls, sigma2_online: float | jax.Array = 0.0, sigma2_target: float | jax.Array = 0.0,
+              n_modes: int | None = None) -> "ModeData":
+        r"""``X = I`` with independent isotropic noise of variance ``sigma2_online`` in the online view and
+        ``sigma2_target`` in the target view: :math:`(\ell_{11}, \ell_{12}, \ell_{22}) = (1 + \sigma_1^2, 1, 1 + \sigma_2^2)`."""
+        _checks.check_positive("sigma2_online", sigma2_online, strict=False)
+        _checks.check_positive("sigma2_target", sigma2_target, strict=False)
+        l11, l22 = 1.0 + jnp.asarray(sigma2_online), 1.0 + jnp.asarray(sigma2_target)
+        l11, l22 = jnp.broadcast_arrays(l11, l22)
+        if n_modes is not None:
+            l11, l22 = jnp.broadcast_to(l11, (n_modes,)), jnp.broadcast_to(l22, (n_modes,))
+        return cls(lambda_s=l11, lambda_d=jnp.ones_like(l11), lambda_2=l22)
+
+    @classmethod
+    def clean_online(cls, sigma2: float | jax.Array = 0.0, n_modes: int | None = None) -> "ModeData":
+        r"""The online view clean, the target view :math:`x + \sigma\xi` (Halvagal et al.'s toy update):
+        :math:`(\ell_{11}, \ell_{12}, \ell_{22}) = (1, 1, 1 + \sigma^2)`."""
+        return cls.views(0.0, sigma2, n_modes)
+
+    @property
+    def l11(self):
+        """:math:`E[u_1^2]` (``lambda_s``)."""
+        return self.lambda_s
+
+    @property
+    def l12(self):
+        """:math:`E[u_1u_2]` (``lambda_d``)."""
+        return self.lambda_d
+
+    @property
+    def l22(self):
+        """:math:`E[u_2^2]` (``lambda_2``, or ``lambda_s`` when both views are alike)."""
+        return self.lambda_s if self.lambda_2 is None else self.lambda_2
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether both views have the same law (``lambda_2`` unset)."""
+        return self.lambda_2 is None
+
     @property
     def sigma2(self):
-        r"""Per-mode augmentation variance relative to the data, :math:`\lambda_s/\lambda_d - 1`."""
+        r"""Per-mode augmentation variance of the online view relative to the data, :math:`\lambda_s/\lambda_d - 1`."""
         return jnp.asarray(self.lambda_s) / jnp.asarray(self.lambda_d) - 1.0
 
     def validate(self) -> "ModeData":
         _checks.check_positive("ModeData.lambda_d", self.lambda_d, strict=False)
         _checks.check_positive("ModeData.lambda_s", self.lambda_s)
+        if self.lambda_2 is not None:
+            _checks.check_positive("ModeData.lambda_2", self.lambda_2)
+            if all(_checks.is_concrete(v) for v in (self.lambda_s, self.lambda_d, self.lambda_2)):
+                l11, l12, l22 = np.broadcast_arrays(*(np.asarray(v, float) for v in (self.l11, self.l12, self.l22)))
+                if np.any(l12 * l12 > l11 * l22 * (1 + 1e-12)):
+                    raise ValueError("ModeData: the views' moments must form a PSD pair, lambda_d^2 <= lambda_s * "
+                                     "lambda_2 (a cross-view moment cannot exceed both same-view moments)")
+            return self
         if _checks.is_concrete(self.lambda_s) and _checks.is_concrete(self.lambda_d):
             ls, ld = np.broadcast_arrays(np.asarray(self.lambda_s, float), np.asarray(self.lambda_d, float))
             if np.any(ls < ld * (1 - 1e-12)):

@@ -2,7 +2,8 @@ r"""Closed-form results for closed-form-predictor SSL (Halvagal, Laborieux & Zen
 
 Derived from the losses as the authors implement them and checked numerically by the tests.
 Setting: :math:`\lambda = c^\alpha` predictor, SimSiam target, data :math:`k = 1+\sigma^2`
-(:math:`\lambda_s/\lambda_d` per mode with :math:`\lambda_d = 1`), weight decay ``wd`` in ODE units
+(:math:`\lambda_s/\lambda_d` per mode with :math:`\lambda_d = 1`; for views that differ the Euclidean results
+hold with :math:`k = \ell_{11}/\ell_{12}`, ``docs/theory/views.md``), weight decay ``wd`` in ODE units
 (:mod:`dynsim.units`), time :math:`t = \mathrm{lr}\cdot` steps. All functions are ``jax.numpy``.
 """
 

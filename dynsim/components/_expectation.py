@@ -21,8 +21,9 @@ component                   expectation
                             10-30 %
 ==========================  =====================================================================================
 
-At eigenmode level mode :math:`m` sees a pair :math:`(u_1, u_2)` with :math:`E[u_1^2] = E[u_2^2] = \lambda_s`,
-:math:`E[u_1u_2] = \lambda_d` (:class:`~dynsim.params.ModeData`); :meth:`AbstractExpectation.mode_nodes` gives
+At eigenmode level mode :math:`m` sees a pair :math:`(u_1, u_2)` with :math:`E[u_1^2] = \ell_{11}`,
+:math:`E[u_1u_2] = \ell_{12}`, :math:`E[u_2^2] = \ell_{22}` (:class:`~dynsim.params.ModeData`; both views alike:
+:math:`\ell_{11} = \ell_{22} = \lambda_s`, :math:`\ell_{12} = \lambda_d`); :meth:`AbstractExpectation.mode_nodes` gives
 nodes of that law, shape ``(K, M)`` each, and weights ``(K,)``.
 """
 
@@ -110,8 +111,17 @@ class SecondMoments(AbstractExpectation):
 
     def mode_nodes(self, data, n_modes: int, dtype):
         """``3M`` nodes: :math:`u_1 = u_2 = \\sqrt{\\lambda_d}e_m` (data) and :math:`\\sqrt{\\lambda_s-\\lambda_d}e_m` in
-        one view at a time (augmentation), weight 1."""
+        one view at a time (augmentation), weight 1. Views that differ: ``2M`` nodes, the columns of each mode's
+        2x2 Cholesky factor of :math:`((\\ell_{11}, \\ell_{12}), (\\ell_{12}, \\ell_{22}))`."""
         eye = jnp.eye(n_modes, dtype=dtype)
+        if not data.symmetric:
+            l11, l12, l22 = (jnp.broadcast_to(jnp.asarray(v, dtype), (n_modes,)) for v in (data.l11, data.l12, data.l22))
+            a = jnp.sqrt(l11)
+            b = l12 / a
+            c = jnp.sqrt(jnp.maximum(l22 - b * b, 0.0))
+            u1 = jnp.concatenate([eye * a, jnp.zeros_like(eye)])
+            u2 = jnp.concatenate([eye * b, eye * c])
+            return u1, u2, jnp.ones(2 * n_modes, dtype)
         ld = jnp.broadcast_to(jnp.asarray(data.lambda_d, dtype), (n_modes,))
         noise = jnp.sqrt(jnp.maximum(jnp.broadcast_to(jnp.asarray(data.lambda_s, dtype), (n_modes,)) - ld, 0.0))
         sig, nse, zero = eye * jnp.sqrt(ld), eye * noise, jnp.zeros_like(eye)
@@ -144,8 +154,16 @@ class GaussianNodes(AbstractExpectation):
 
     def mode_nodes(self, data, n_modes: int, dtype):
         """:math:`u_1 = a\\xi_1 + b\\xi_2`, :math:`u_2 = b\\xi_1 + a\\xi_2` with :math:`a^2+b^2 = \\lambda_s`,
-        :math:`2ab = \\lambda_d`; weights :math:`1/K`."""
+        :math:`2ab = \\lambda_d` (views that differ: the symmetric square root of each mode's 2x2 moment matrix);
+        weights :math:`1/K`."""
         xi = self.standard_nodes(n_modes, dtype)
+        if not data.symmetric:  # the symmetric square root of each mode's 2x2 moment matrix
+            l11, l12, l22 = data.l11, data.l12, data.l22
+            root = jnp.sqrt(jnp.maximum(l11 * l22 - l12 * l12, 0.0))
+            scale = jnp.sqrt(l11 + l22 + 2 * root)
+            a, b, c = (l11 + root) / scale, l12 / scale, (l22 + root) / scale
+            u1, u2 = a * xi[0] + b * xi[1], b * xi[0] + c * xi[1]
+            return u1, u2, jnp.full(u1.shape[0], 1.0 / u1.shape[0], dtype)
         ls, ld = data.lambda_s, data.lambda_d
         a = (jnp.sqrt(ls + ld) + jnp.sqrt(ls - ld)) / 2
         b = (jnp.sqrt(ls + ld) - jnp.sqrt(ls - ld)) / 2

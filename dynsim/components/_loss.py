@@ -35,8 +35,9 @@ forms (equal to the default, tested):
     \text{Euclidean:}\quad r = \bar w\lambda_d - \lambda w\lambda_s,\qquad
     -\partial_w E[\ell] = \lambda r\ (\text{IsoLoss: } r),\qquad -\partial_\lambda E[\ell] = r w,
 
-and without the stop-gradient :math:`-\partial_w E[\ell] = -w[(\lambda^2+1)\lambda_s - 2\lambda\lambda_d]`
-(Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2). The cosine drives are exact for Gaussian views
+and without the stop-gradient :math:`-\partial_w E[\ell] = -w[\lambda^2\ell_{11} - 2\lambda\ell_{12} + \ell_{22}]`
+(Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2; :math:`\lambda_s = \ell_{11}`, :math:`\lambda_d = \ell_{12}`,
+:math:`\ell_{22} = \lambda_s` unless the views differ, ``docs/theory/views.md``). The cosine drives are exact for Gaussian views
 (:func:`mode_cosine_expectation`, the gradient of the two-radius integral; ``docs/theory/cosine_expectation.md``),
 or node averages of :math:`-\partial\mathcal L/\partial p` (Halvagal et al. 2023 §1.4), or their mean-field
 approximation.
@@ -142,9 +143,9 @@ class Euclidean(AbstractLoss):
 
     def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
         """Closed form (module docstring); exact for every expectation."""
-        r = w_bar * data.lambda_d - lam * w * data.lambda_s
+        r = w_bar * data.l12 - lam * w * data.l11
         if not stop_gradient:
-            return -w * ((lam**2 + 1) * data.lambda_s - 2 * lam * data.lambda_d), r * w
+            return -w * (lam**2 * data.l11 - 2 * lam * data.l12 + data.l22), r * w
         return (r if self.iso else lam * r), r * w
 
 
@@ -191,10 +192,8 @@ class Cosine(AbstractLoss):
         the stop-gradient (the target is the online network), and the predictor drive is :math:`w\,\partial_qf`.
         ``coarse``: with the rule at step 2h (for the error estimate)."""
         sigma, weights = expectation.rule(jnp.result_type(w), coarse)
-        ls, ld = data.lambda_s, data.lambda_d
-
-        def f(q, wb):  # symmetric views: both have the same-view moment lambda_s
-            return mode_cosine_expectation(q, wb, ls, ld, ls, sigma, weights)
+        def f(q, wb):
+            return mode_cosine_expectation(q, wb, data.l11, data.l12, data.l22, sigma, weights)
 
         g_q, g_wb = jax.grad(f, (0, 1))(lam * w, w_bar)
         drive = g_q if self.iso else lam * g_q
@@ -220,16 +219,16 @@ class Cosine(AbstractLoss):
         return drive, -dL_dp * z1
 
     def _mean_field(self, w, w_bar, lam, data, stop_gradient: bool):
-        r"""Halvagal et al. 2023 §2.2: :math:`N_p^2 = \sum_j\lambda_j^2w_j^2\lambda_s`, :math:`N_z^2 = \sum_j\bar w_j^2\lambda_s`,
-        :math:`A = \sum_j\lambda_jw_j\bar w_j\lambda_d` replace the per-sample norms."""
-        ls, ld = data.lambda_s, data.lambda_d
+        r"""Halvagal et al. 2023 §2.2: :math:`N_p^2 = \sum_j\lambda_j^2w_j^2\ell_{11}`, :math:`N_z^2 = \sum_j\bar w_j^2\ell_{22}`,
+        :math:`A = \sum_j\lambda_jw_j\bar w_j\ell_{12}` replace the per-sample norms."""
+        ls, ld, l22 = data.l11, data.l12, data.l22
         n_p = jnp.sqrt(jnp.sum(lam**2 * w**2 * ls))
-        n_z = jnp.sqrt(jnp.sum(w_bar**2 * ls))
+        n_z = jnp.sqrt(jnp.sum(w_bar**2 * l22))
         A = jnp.sum(lam * w * w_bar * ld)
         e_u1 = w_bar * ld / (n_p * n_z) - A * lam * w * ls / (n_p**3 * n_z)  # = -E[dL/dp u1]
         drive = e_u1 if self.iso else lam * e_u1
         if not stop_gradient:
-            drive = drive + lam * w * ld / (n_p * n_z) - A * w_bar * ls / (n_p * n_z**3)
+            drive = drive + lam * w * ld / (n_p * n_z) - A * w_bar * l22 / (n_p * n_z**3)
         return drive, w * e_u1
 
 

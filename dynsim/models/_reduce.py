@@ -23,22 +23,18 @@ from dynsim.params import ModeData
 ALIGN_RTOL = 1e-8  #: relative tolerance of the alignment checks (round-off of a constructed aligned start is ~1e-15)
 
 
-def _mode_moments(X, S, U, W, w):
-    """Per-mode ``(lambda_s, lambda_d)`` along the right singular vectors of ``W``, or a ``ValueError``."""
-    n = X.shape[0]
-    for a, name in ((X, "X"), (S, "X + X'")):
-        level = a[0, 0]
-        if np.max(np.abs(a - level * np.eye(n))) <= 1e-12 * max(abs(level), 1.0):
-            continue
-        break
-    else:  # isotropic views: every direction is a common eigenvector
-        return np.full(len(w), S[0, 0]), np.full(len(w), X[0, 0])
+def _mode_moments(mats, U, W, w):
+    """Per-mode Rayleigh quotients of each ``(matrix, name)`` in ``mats`` along the right singular vectors of ``W``,
+    or a ``ValueError``."""
+    n = mats[0][0].shape[0]
+    if all(np.max(np.abs(a - a[0, 0] * np.eye(n))) <= 1e-12 * max(abs(a[0, 0]), 1.0) for a, _ in mats):
+        return [np.full(len(w), a[0, 0]) for a, _ in mats]  # isotropic views: every direction is an eigenvector
     if np.any(w <= 0):
         raise ValueError("the eigenmode reduction with non-isotropic data needs W(0) of full row rank (each mode's "
                          "input direction is read from W(0))")
     V = (W.T @ U) / w  # (n1, n2) right singular vectors
     lam = []
-    for a, name in ((S, "X + X'"), (X, "X")):
+    for a, name in mats:
         rayleigh = np.einsum("im,ij,jm->m", V, a, V)
         resid = np.linalg.norm(a @ V - V * rayleigh, axis=0)
         if np.any(resid > ALIGN_RTOL * max(np.max(np.abs(a)), 1e-300)):
@@ -46,7 +42,7 @@ def _mode_moments(X, S, U, W, w):
                              f"eigenvectors of {name} (the eigenmode theory needs W(0) = U diag(w) V^T with V common "
                              f"eigenvectors of the views' moments; a finite dataset's moment is rarely isotropic)")
         lam.append(rayleigh)
-    return lam[0], lam[1]
+    return lam
 
 
 def reduce_to_modes(net: Network, y0: NetState, data) -> tuple[Modes, ModeData, ModeState]:
@@ -68,8 +64,11 @@ def reduce_to_modes(net: Network, y0: NetState, data) -> tuple[Modes, ModeData, 
     c0, U = np.linalg.eigh(W @ W.T)
     w0 = np.sqrt(np.maximum(c0, 0.0))
     X = np.asarray(data.input_moment)
-    lam_s, lam_d = _mode_moments(X, X + np.asarray(data.noise_cov), U, W, w0)
-    mdata = ModeData(lambda_s=jnp.asarray(lam_s), lambda_d=jnp.asarray(lam_d))
+    mats = [(X + np.asarray(data.noise_cov), "X + X'"), (X, "X")]
+    if not data.symmetric:
+        mats.append((X + np.asarray(data.target_noise), "the target view's moment"))
+    lam = _mode_moments(mats, U, W, w0)
+    mdata = ModeData(*(jnp.asarray(v) for v in lam))
     p0 = None
     if isinstance(net.predictor, Trainable):
         P = U.T @ np.asarray(y0.W_p) @ U

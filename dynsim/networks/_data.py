@@ -2,11 +2,13 @@ r"""Data and augmentation model of the network simulations, and the quadrature t
 expected gradients.
 
 Inputs :math:`x \sim \mathcal N(0, \Sigma_x)` (or uniform on a fixed finite dataset of ``N`` points),
-two views :math:`x_i = x + n_i` with independent :math:`n_i \sim \mathcal N(0, \Sigma_n)`
+two views :math:`x_i = x + n_i` with independent :math:`n_1 \sim \mathcal N(0, \Sigma_n)` (online view) and
+:math:`n_2 \sim \mathcal N(0, \Sigma_{n,2})` (target view; :math:`\Sigma_{n,2} = \Sigma_n` unless set)
 (Tian et al. 2021 "a concrete sampler"; Halvagal et al. 2023). Hence
 
 .. math::
-    E[x_1x_1^\top] = \Sigma_x + \Sigma_n = X + X',\qquad E[x_1x_2^\top] = \Sigma_x = X,
+    E[x_1x_1^\top] = \Sigma_x + \Sigma_n = X + X',\qquad E[x_1x_2^\top] = \Sigma_x = X,\qquad
+    E[x_2x_2^\top] = \Sigma_x + \Sigma_{n,2}
 
 (:class:`~dynsim.params.MomentData`), with :math:`\Sigma_x` the empirical second moment
 :math:`\tfrac1N\sum x x^\top` for a finite dataset.
@@ -53,14 +55,17 @@ class ViewData:
 
     Attributes:
         data_cov: :math:`\Sigma_x`, shape ``(n1, n1)``, symmetric PSD.
-        noise_cov: :math:`\Sigma_n`, shape ``(n1, n1)``, symmetric PSD (``σ² I`` by default).
+        noise_cov: :math:`\Sigma_n`, the online view's noise, shape ``(n1, n1)``, symmetric PSD (``σ² I`` by default).
         points: ``None`` for fresh :math:`\mathcal N(0,\Sigma_x)` inputs every step, or a fixed dataset,
             shape ``(N, n1)`` (:meth:`finite`).
+        target_noise_cov: :math:`\Sigma_{n,2}`, the target view's noise; ``None`` (default): the same as
+            ``noise_cov`` (:meth:`clean_online`: a clean online view and a noisy target view).
     """
 
     data_cov: jax.Array
     noise_cov: jax.Array
     points: jax.Array | None = None
+    target_noise_cov: jax.Array | None = None
 
     @classmethod
     def isotropic(cls, n1: int, sigma2=0.0) -> "ViewData":
@@ -68,6 +73,24 @@ class ViewData:
         _checks.check_positive("sigma2", sigma2, strict=False)
         eye = jnp.eye(int(n1))
         return cls(eye, jnp.asarray(sigma2) * eye)
+
+    @classmethod
+    def clean_online(cls, n1: int, sigma2=0.0) -> "ViewData":
+        r""":math:`\Sigma_x = I`, the online view clean and the target view :math:`x + \sigma\xi` (the update rule of
+        Halvagal et al.'s toy): :math:`E[x_1x_1^\top] = E[x_1x_2^\top] = I`, :math:`E[x_2x_2^\top] = (1+\sigma^2)I`."""
+        _checks.check_positive("sigma2", sigma2, strict=False)
+        eye = jnp.eye(int(n1))
+        return cls(eye, jnp.zeros_like(eye), target_noise_cov=jnp.asarray(sigma2) * eye)
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether both views carry the same noise law (``target_noise_cov`` unset)."""
+        return self.target_noise_cov is None
+
+    @property
+    def target_noise(self):
+        r""":math:`\Sigma_{n,2}`: ``target_noise_cov``, or ``noise_cov`` when both views are alike."""
+        return jnp.asarray(self.noise_cov if self.target_noise_cov is None else self.target_noise_cov)
 
     @classmethod
     def from_moments(cls, moments: MomentData) -> "ViewData":
@@ -79,7 +102,8 @@ class ViewData:
         if int(n_points) < 1:
             raise ValueError(f"n_points must be >= 1, got {n_points}")
         xi = jax.random.normal(key, (int(n_points), self.n1), jnp.asarray(self.data_cov).dtype)
-        return ViewData(self.data_cov, self.noise_cov, xi @ _sqrt_psd(jnp.asarray(self.data_cov)).T)
+        return ViewData(self.data_cov, self.noise_cov, xi @ _sqrt_psd(jnp.asarray(self.data_cov)).T,
+                        self.target_noise_cov)
 
     @property
     def n1(self) -> int:
@@ -94,12 +118,17 @@ class ViewData:
         return P.T @ P / P.shape[0]
 
     def view_moments(self):
-        """The views' joint second moments :math:`(E[x_1x_1^\top], E[x_1x_2^\top], E[x_2x_2^\top]) = (X + X', X, X + X')`."""
-        X, N = self.input_moment, jnp.asarray(self.noise_cov)
-        return X + N, X, X + N
+        r"""The views' joint second moments :math:`(E[x_1x_1^\top], E[x_1x_2^\top], E[x_2x_2^\top]) =
+        (X + \Sigma_n, X, X + \Sigma_{n,2})`."""
+        X = self.input_moment
+        return X + jnp.asarray(self.noise_cov), X, X + self.target_noise
 
     def moments(self) -> MomentData:
-        """:class:`~dynsim.params.MomentData` ``(X, X')`` of these views (for the matrix ODE of Lemma 1)."""
+        """:class:`~dynsim.params.MomentData` ``(X, X')`` of these views (for the matrix ODE of Lemma 1, which
+        assumes both views alike)."""
+        if not self.symmetric:
+            raise ValueError("MomentData (X, X') describes views with the same noise; these views differ "
+                             "(target_noise_cov): use ViewData.view_moments()")
         return MomentData(X=self.input_moment, Xp=jnp.asarray(self.noise_cov))
 
     # --- batches -----------------------------------------------------------------------------
@@ -119,19 +148,22 @@ class ViewData:
         def normal(k, L):
             return jax.random.normal(k, (batch, self.n1), draw).astype(dtype) @ L.T
 
-        if self.points is None:
+        if self.points is None and self.symmetric:
             a = normal(kx, _sqrt_psd(jnp.asarray(self.data_cov) + jnp.asarray(self.noise_cov) / 2))
             d = normal(k1, _sqrt_psd(jnp.asarray(self.noise_cov) / 2))
             return a + d, a - d, jnp.full((batch,), 1.0 / batch, dtype)
-        P = jnp.asarray(self.points)
-        x = P if batch == P.shape[0] else P[jax.random.choice(kx, P.shape[0], (batch,), replace=False)]
-        Ln = _sqrt_psd(jnp.asarray(self.noise_cov))
-        return x + normal(k1, Ln), x + normal(k2, Ln), jnp.full((batch,), 1.0 / batch, dtype)
+        if self.points is None:
+            x = normal(kx, _sqrt_psd(jnp.asarray(self.data_cov)))
+        else:
+            P = jnp.asarray(self.points)
+            x = P if batch == P.shape[0] else P[jax.random.choice(kx, P.shape[0], (batch,), replace=False)]
+        L1, L2 = _sqrt_psd(jnp.asarray(self.noise_cov)), _sqrt_psd(self.target_noise)
+        return x + normal(k1, L1), x + normal(k2, L2), jnp.full((batch,), 1.0 / batch, dtype)
 
     def joint_factor(self):
         r"""``L`` (``(2 n1, 2 n1)``) with :math:`LL^\top = \begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}`, the covariance of :math:`(x_1, x_2)`."""
-        X, N = jnp.asarray(self.data_cov), jnp.asarray(self.noise_cov)
-        return _sqrt_psd(jnp.block([[X + N, X], [X, X + N]]))
+        X = jnp.asarray(self.data_cov)
+        return _sqrt_psd(jnp.block([[X + jnp.asarray(self.noise_cov), X], [X, X + self.target_noise]]))
 
     def moment_batch(self, key, batch: int, L=None, draw_dtype=None):
         r"""A minibatch *by its second moments*, for losses that are quadratic forms of :math:`(x_1, x_2)`.
@@ -161,8 +193,9 @@ class ViewData:
         from the joint covariance :math:`\begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}`; for a finite
         dataset the ``N`` points :math:`(x, x)` with weight :math:`1/N` plus the noise nodes."""
         Ln = _sqrt_psd(jnp.asarray(self.noise_cov))
+        L2 = Ln if self.symmetric else _sqrt_psd(self.target_noise)
         zero = jnp.zeros_like(Ln)
-        noise = (jnp.concatenate([Ln.T, zero]), jnp.concatenate([zero, Ln.T]))  # (2 n1, n1) each
+        noise = (jnp.concatenate([Ln.T, zero]), jnp.concatenate([zero, L2.T]))  # (2 n1, n1) each
         if self.points is None:
             Lx = _sqrt_psd(jnp.asarray(self.data_cov))
             x1 = jnp.concatenate([Lx.T, noise[0]])
@@ -177,26 +210,30 @@ class ViewData:
         point gets ``max(1, n_nodes // N)`` noise nodes (a product rule)."""
         dtype = jnp.asarray(self.noise_cov).dtype
         Ln = _sqrt_psd(jnp.asarray(self.noise_cov))
+        L2 = Ln if self.symmetric else _sqrt_psd(self.target_noise)
         if self.points is None:
             half = (3 * self.n1 + 1) // 2  # _std_nodes gives 2*half Sobol dimensions
             xi = jnp.asarray(_std_nodes(int(n_nodes), half, int(seed)), dtype)
             xi = jnp.concatenate([xi[0], xi[1]], axis=-1)  # (K, >= 3 n1): x, n1, n2
             x = xi[:, : self.n1] @ _sqrt_psd(jnp.asarray(self.data_cov)).T
             x1 = x + xi[:, self.n1: 2 * self.n1] @ Ln.T
-            x2 = x + xi[:, 2 * self.n1: 3 * self.n1] @ Ln.T
+            x2 = x + xi[:, 2 * self.n1: 3 * self.n1] @ L2.T
             return x1, x2, jnp.full((x1.shape[0],), 1.0 / x1.shape[0], dtype)
         P = jnp.asarray(self.points)
         N, k = P.shape[0], max(1, int(n_nodes) // P.shape[0])
         k = 1 << (k.bit_length() - 1)  # a power of two for the Sobol set
         xi = jnp.asarray(_std_nodes(k, self.n1, int(seed)), dtype)  # (2, k, n1)
         x1 = (P[:, None, :] + (xi[0] @ Ln.T)[None]).reshape(N * k, self.n1)
-        x2 = (P[:, None, :] + (xi[1] @ Ln.T)[None]).reshape(N * k, self.n1)
+        x2 = (P[:, None, :] + (xi[1] @ L2.T)[None]).reshape(N * k, self.n1)
         return x1, x2, jnp.full((N * k,), 1.0 / (N * k), dtype)
 
     def validate(self) -> "ViewData":
         _checks.check_psd("ViewData.data_cov", self.data_cov)
         _checks.check_psd("ViewData.noise_cov", self.noise_cov)
         _checks.check_shape("ViewData.noise_cov", self.noise_cov, np.shape(self.data_cov))
+        if self.target_noise_cov is not None:
+            _checks.check_psd("ViewData.target_noise_cov", self.target_noise_cov)
+            _checks.check_shape("ViewData.target_noise_cov", self.target_noise_cov, np.shape(self.data_cov))
         if self.points is not None:
             if np.ndim(self.points) != 2 or np.shape(self.points)[1] != self.n1:
                 raise ValueError(f"ViewData.points must have shape (N, {self.n1}), got {np.shape(self.points)}")
