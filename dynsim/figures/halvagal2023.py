@@ -1,15 +1,25 @@
 r"""Figures of Halvagal, Laborieux & Zenke (2023) regenerated from the per-mode ODEs (:class:`dynsim.SSLModes`).
 
 ``halvagal2023_fig2_eigenvalues``: the eigenvalues of :math:`WW^\top` over training for the toy of
-Halvagal et al. 2023 (N = 15, M = 10, :math:`W_0` = randn/4 with seed 0 of NumPy's generator, σ = 0.1,
-:math:`W_P = WW^\top`, no EMA) in the paper's eight settings, Euclidean and cosine loss × {no stop-grad,
-no predictor, plain, IsoLoss}. Time is shown in the paper's iterations, :math:`t/\mathrm{lr}`, with its
-learning rates (0.01; 0.1 for the cosine runs and Euclidean no-predictor) and run lengths (1500 steps,
-10⁵ without predictor). The Euclidean no-predictor panel decays as :math:`c_0e^{-2\sigma^2t}`, as the
-published code's update does; the published notebook's flat panel is flagged in Halvagal et al. 2023. The ODE is the gradient flow, i.e. the paper's runs in the limit of small steps
-and exact expectations (the paper draws 50 000 samples per step). Dashed lines: the fixed points from
-:mod:`dynsim.analytic.halvagal2023` (Euclidean :math:`1/k`; cosine :math:`\mathrm{tr}C_0/M`; cosine IsoLoss
-:math:`(\sum c_0^2/M)^{1/2}`).
+Halvagal et al. 2023 (N = 15, M = 10, σ = 0.1, :math:`W_P = WW^\top`, no EMA) in the paper's eight settings,
+Euclidean and cosine loss × {no stop-grad, no predictor, plain, IsoLoss}, with the views of the authors'
+update rule: the online view clean, the target view :math:`x + \sigma\xi`
+(:meth:`dynsim.ModeData.clean_online`: :math:`\ell_{11} = \ell_{12} = 1`, :math:`\ell_{22} = 1 + \sigma^2`,
+``docs/theory/views.md``), and a start with the published run's spectrum statistics (smallest eigenvalue
+0.020, :math:`\mathrm{tr}\,C_0 = 7.882`: :data:`PAPER_SEED`, :data:`PAPER_TRACE`). Time is shown in the
+paper's iterations, :math:`t/\mathrm{lr}`, with its learning rates (0.01; 0.1 for the cosine runs and
+Euclidean no-predictor) and run lengths (1500 steps, 10⁵ without predictor). Under this law the Euclidean
+level is :math:`1/k` with :math:`k = \ell_{11}/\ell_{12} = 1`, the Euclidean no-predictor panel is flat (zero
+expected drift) and without stop-gradient every mode decays at rate :math:`(\lambda-1)^2 + \sigma^2`. The
+cosine panel without stop-gradient uses the exact gradient of the loss through both branches (the published
+toy's update for that panel is not the gradient of its loss). The ODE is the gradient flow, i.e. the paper's
+runs in the limit of small steps and exact expectations (the paper draws 50 000 samples per step). Dashed
+lines: the fixed points from :mod:`dynsim.analytic.halvagal2023` (Euclidean :math:`1/k`; cosine
+:math:`\mathrm{tr}C_0/M`; cosine IsoLoss :math:`(\sum c_0^2/M)^{1/2}`).
+
+``halvagal2023_fig2_eigenvalues_symmetric``: the same with both views noised (:meth:`dynsim.ModeData.isotropic`,
+dynsim's default data model and Tian et al.'s) from :math:`W_0` = randn/4 of seed 0: Euclidean level
+:math:`1/(1+\sigma^2)`, the no-predictor panel decays as :math:`c_0e^{-2\sigma^2t}`.
 
 ``halvagal2023_fig2_trajectories``: the top rows of Fig. 2, the N = 6, M = 2 toy (:math:`W_0` = randn(2, 6)/4,
 seed 0; σ = 0.1, lr 0.01, 1500 steps, :math:`W_P = WW^\top`) trained as a **network** by GD on the exact
@@ -45,6 +55,11 @@ from dynsim.solvers import solve
 
 TOY_SIGMA2 = 0.01
 TOY_M, TOY_N, TOY_SEED = 10, 15, 0
+#: a draw of :math:`W_0` = randn(10, 15)/4 (NumPy default_rng) whose spectrum, scaled to the published run's
+#: :math:`\mathrm{tr}\,C_0` = :data:`PAPER_TRACE`, has its smallest eigenvalue too (0.0200 vs 0.020)
+PAPER_SEED, PAPER_TRACE = 16409, 7.882
+#: the views of each variant (``docs/theory/views.md``)
+FIG2_VIEWS = {"clean_online": ModeData.clean_online, "symmetric": ModeData.isotropic}
 SETTINGS = (  # (label, model options, paper lr, paper steps)
     ("no stop-grad", dict(stop_gradient=False), 0.01, 1500),
     ("no predictor", dict(predictor="identity"), 0.1, 100_000),
@@ -54,21 +69,35 @@ SETTINGS = (  # (label, model options, paper lr, paper steps)
 COSINE_LR = 0.1
 
 
-def toy_initial_eigenvalues(M=TOY_M, N=TOY_N, seed=TOY_SEED):
-    """Eigenvalues of :math:`W_0W_0^\\top` for :math:`W_0` = randn(M, N)/4 (NumPy default_rng(seed))."""
+def toy_initial_eigenvalues(M=TOY_M, N=TOY_N, seed=TOY_SEED, trace=None):
+    """Eigenvalues of :math:`W_0W_0^\\top` for :math:`W_0` = randn(M, N)/4 (NumPy default_rng(seed)), scaled to sum to
+    ``trace`` if given."""
     W0 = np.random.default_rng(seed).standard_normal((M, N)) / 4
-    return np.linalg.eigvalsh(W0 @ W0.T)
+    c = np.linalg.eigvalsh(W0 @ W0.T)
+    return c if trace is None else c * (trace / np.sum(c))
 
 
 @register("halvagal2023_fig2_eigenvalues",
-          "Halvagal 2023 Fig. 2 (eigenvalue rows): Euclidean vs cosine vs IsoLoss toy dynamics from the ODEs")
+          "Halvagal 2023 Fig. 2 (eigenvalue rows), the authors' views (online view clean): toy dynamics from the ODEs")
 def fig2_eigenvalues(fast: bool = False):
     r"""Eigenvalue rows of Fig. 2 from the per-mode ODEs (module docstring); data: ``c_{loss}_{col}``, ``t_{loss}_{col}``."""
-    c0 = toy_initial_eigenvalues()
-    data = ModeData.isotropic(TOY_SIGMA2, TOY_M)
+    return _fig2(fast, "clean_online", toy_initial_eigenvalues(seed=PAPER_SEED, trace=PAPER_TRACE))
+
+
+@register("halvagal2023_fig2_eigenvalues_symmetric",
+          "Halvagal 2023 Fig. 2 (eigenvalue rows) with both views noised: toy dynamics from the ODEs")
+def fig2_eigenvalues_symmetric(fast: bool = False):
+    r"""Fig. 2's eigenvalue rows with the symmetric data model (module docstring)."""
+    return _fig2(fast, "symmetric", toy_initial_eigenvalues())
+
+
+def _fig2(fast: bool, views: str, c0):
+    data = FIG2_VIEWS[views](TOY_SIGMA2, TOY_M)
     params = TianParams()
     n_save = 60 if fast else 300
-    out = {"c0": c0, "sigma2": TOY_SIGMA2}
+    k = float(data.l11[0] / data.l12[0])
+    out = {"c0": c0, "sigma2": TOY_SIGMA2, "views": views, "l11": np.asarray(data.l11), "l12": np.asarray(data.l12),
+           "l22": np.asarray(data.l22)}
     fig = Figure(figsize=(14, 6.2), layout="constrained")
     axes = fig.subplots(2, 4, sharey=True)
     for row, loss in enumerate(("euclidean", "cosine")):
@@ -88,15 +117,17 @@ def fig2_eigenvalues(fast: bool = False):
             ax.set_title(f"{loss}, {label}", fontsize=10)
             ax.set_xlabel(f"iteration (lr = {lr:g})", fontsize=9)
             if label in ("plain", "IsoLoss"):
-                level = 1 / (1 + TOY_SIGMA2) if loss == "euclidean" else (
+                level = 1 / k if loss == "euclidean" else (
                     float(hv.cosine_iso_end_level(c0, 1.0)) if label == "IsoLoss" else float(hv.cosine_end_level(c0)))
                 ax.axhline(level, color="k", ls="--", lw=0.9)
                 out[f"level_{loss}_{col}"] = level
             out[f"t_{loss}_{col}"], out[f"c_{loss}_{col}"] = np.asarray(sol.ts), c
     for row in range(2):
         axes[row, 0].set_ylabel(r"eigenvalues of $WW^\top$")
+    law = ("online view clean, target view noised" if views == "clean_online" else "both views noised")
     fig.suptitle(r"Halvagal et al. 2023, Fig. 2 (eigenvalues): linear toy, $N=15$, $M=10$, $\sigma=0.1$, "
-                 r"$W_P = WW^\top$, per-mode ODEs (cosine: exact Gaussian expectation); dashed: predicted fixed points")
+                 rf"$W_P = WW^\top$ ({law}), per-mode ODEs (cosine: exact Gaussian expectation); "
+                 "dashed: predicted fixed points")
     return fig, out
 
 
