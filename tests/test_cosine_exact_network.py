@@ -12,6 +12,8 @@ Oracles, each independent of the code under test:
 * the eigenmode theory: from an aligned start, exact-gradient GD of the network follows the mode-level GD map.
 """
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -218,3 +220,26 @@ def test_where_the_exact_form_does_not_apply():
         ds.Network(loss=cp.Euclidean(), expectation=cp.GaussianExact())
     assert isinstance(SSLNet(loss="cosine", expectation="exact").family().resolved_expectation, cp.GaussianExact)
     assert isinstance(SSLNet(expectation="exact").family().resolved_expectation, cp.SecondMoments)
+
+
+def test_node_expectations_warn_when_their_error_is_large():
+    """Nodes stay available (a finite dataset is not Gaussian) but warn when their estimated error exceeds 1 % of
+    the largest drive or gradient entry at the start; the exact expectation and SGD never warn."""
+    m = ds.SSLModes(loss="cosine", expectation="nodes", n_nodes=64)
+    y0 = m.initial_state(jnp.asarray([0.3, 0.6, 0.9, 1.2]))
+    margs = (ds.TianParams(), ds.ModeData.isotropic(0.01, 4))
+    with pytest.warns(UserWarning, match="64-node expectation's estimated error"):
+        ds.solve(m, y0, margs, 0.5)
+    exact = ds.SSLModes(loss="cosine")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds.solve(exact, exact.initial_state(jnp.asarray([0.3, 0.6, 0.9, 1.2])), margs, 0.5)
+    W0 = np.random.default_rng(9).standard_normal((3, 5)) / 2
+    net = SSLNet(loss="cosine", predictor="power", predictor_input="WWt", target="online")
+    args = (NetParams(), ViewData.isotropic(5, 0.1).finite(jax.random.PRNGKey(0), 8))  # Auto: nodes
+    y = net.initial_state(W0, args=args)
+    with pytest.warns(UserWarning, match="estimated gradient error"):
+        train(net, y, args, 0.1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(net, y, args, 0.1, 2, batch=4)

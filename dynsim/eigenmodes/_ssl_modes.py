@@ -170,23 +170,13 @@ class SSLModes:
         return self.family(params, pred)(t, y, data)
 
     def expectation_error(self, y: ModeState, args, n_groups: int = 16):
-        r"""Error estimate of the cosine expectation in :math:`\dot w` (shape ``(M,)``): for ``"exact"`` the change
-        when the rule's step doubles (an overestimate: the rule converges exponentially); for ``"nodes"`` the
-        standard error from ``n_groups`` disjoint balanced blocks of the node set."""
+        r"""Error estimate of the cosine expectation in :math:`\dot w` (shape ``(M,)``; :meth:`dynsim.Modes.expectation_error`):
+        for ``"exact"`` the change when the rule's step doubles (an overestimate: the rule converges exponentially);
+        for ``"nodes"`` the standard error from ``n_groups`` disjoint balanced blocks of the node set."""
         if self.loss != "cosine" or self.expectation == "mean_field":
             raise ValueError("expectation_error applies to loss='cosine' with expectation='exact' or 'nodes'")
         params, data, pred = _split_args(args)
-        model = self.family(params, pred)
-        lam = model.predictor_eigenvalues(y, data)
-        w_bar = model.target.in_loss(y.w, y.w_a)
-        sg, expectation = model.target.stop_gradient, model.resolved_expectation
-        if isinstance(expectation, cp.GaussianExact):
-            fine, _ = model.loss.exact_drives(y.w, w_bar, lam, data, sg, expectation)
-            coarse, _ = model.loss.exact_drives(y.w, w_bar, lam, data, sg, expectation, coarse=True)
-            return jnp.abs(fine - coarse)
-        drive, _ = model.loss.node_terms(y.w, w_bar, lam, data, sg, expectation)
-        blocks = drive.reshape((n_groups, -1) + drive.shape[1:]).mean(axis=1)
-        return jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
+        return self.family(params, pred).expectation_error(y, data, n_groups)
 
     # --- states, conserved quantities, checks -----------------------------------------------
     def initial_state(self, w, w_p=None, w_a=None, params: TianParams | None = None, data: ModeData | None = None,

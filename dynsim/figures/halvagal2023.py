@@ -22,16 +22,17 @@ dynsim's default data model and Tian et al.'s) from :math:`W_0` = randn/4 of see
 :math:`1/(1+\sigma^2)`, the no-predictor panel decays as :math:`c_0e^{-2\sigma^2t}`.
 
 ``halvagal2023_fig2_trajectories``: the top rows of Fig. 2, the N = 6, M = 2 toy (:math:`W_0` = randn(2, 6)/4,
-seed 0; σ = 0.1, lr 0.01, 1500 steps, :math:`W_P = WW^\top`) trained as a **network** by GD on the exact
-expected gradient (:class:`dynsim.networks.SSLNet`; cosine: 4096 QMC nodes) in the eight settings: the
-outputs :math:`Wx` of the 20 highest-norm of 5 000 Gaussian inputs over training, and below each the
-eigenvalues of :math:`WW^\top` from the network (markers) against the per-mode ODE (lines). Where they differ
+seed 0; σ = 0.1 in both views, lr 0.01, 1500 steps, :math:`W_P = WW^\top`) trained as a **network** by GD on the
+exact expected gradient (:class:`dynsim.networks.SSLNet`; cosine: the exact Gaussian expectation) in the eight
+settings: the outputs :math:`Wx` of the 20 highest-norm of 5 000 Gaussian inputs over training, and below each
+the eigenvalues of :math:`WW^\top` from the network (markers) against the per-mode ODE (lines). Where they differ
 it is the network's discrete steps, not the theory: cosine IsoLoss recruits the small mode within a few
 steps, so lr 0.01 overshoots the flow's level :math:`(\sum c_0^2/M)^{1/2}` and drifts slowly (the conserved
-:math:`\sum c^2` is conserved by the flow only); cosine without stop-gradient collapses to rank one in both, and
-after that the network's surviving eigenvalue jumps (the cosine gradient's :math:`1/\|z\|` is singular on the
-quadrature nodes nearly orthogonal to the surviving direction; the cosine loss is scale-free, so the size of
-a rank-one W is arbitrary).
+:math:`\sum c^2` is conserved by the flow only). Cosine without stop-gradient collapses to rank one; there the
+exact expected gradient is singular (for a one-dimensional :math:`z`, :math:`E[1/\|z\|]` diverges), so GD on it
+explodes after the collapse, and this one panel's network uses 4096 fixed Gaussian nodes (:data:`NODES_AFTER_COLLAPSE`),
+whose gradient stays finite: after the collapse the surviving eigenvalue jumps (the cosine loss is scale-free,
+so the size of a rank-one W is arbitrary).
 
 ``halvagal2023_fig5``: two neurons (N = 6, M = 2, σ = 0.1, lr 0.01, 1500 steps, :math:`W_P = WW^\top`) from
 three starts, :math:`W_0` = randn/4, :math:`2W_0` and a fresh randn/2: Euclidean loss (every eigenvalue to
@@ -133,6 +134,9 @@ def _fig2(fast: bool, views: str, c0):
 
 # --- networks: Fig. 2 trajectories and Fig. 5 --------------------------------------------------
 NET_N, NET_M, NET_LR, NET_STEPS = 6, 2, 0.01, 1500
+#: the expectation of the cosine no-stop-gradient network panel (module docstring: the exact gradient is singular
+#: once W has collapsed to rank one)
+NODES_AFTER_COLLAPSE = "nodes"
 NET_SETTINGS = (  # (label, network options); the mode model follows from the network (compare.mode_theory)
     ("no stop-grad", dict(stop_gradient=False)),
     ("no predictor", dict(predictor="identity")),
@@ -149,7 +153,7 @@ def _net(loss: str, iso: bool = False, **opts) -> SSLNet:
 
 def network_vs_modes(W0, loss: str, net_opts: dict, n_steps: int, n_saves: int, sigma2: float = TOY_SIGMA2,
                      n_nodes: int = 4096):
-    """Network GD on the exact expectation and the per-mode ODE that :func:`dynsim.compare.mode_theory` maps
+    """Network GD on the expected gradient (``n_nodes``: only where the network uses nodes) and the per-mode ODE that :func:`dynsim.compare.mode_theory` maps
     the same network configuration to (started from the eigenvalues of :math:`W_0W_0^\\top`).
 
     Returns ``(t, W_net, c_net, c_ode)``: ``W_net`` (T, M, N); ``c_net``, ``c_ode`` (T, M) ascending."""
@@ -179,6 +183,8 @@ def fig2_trajectories_data(fast: bool = False) -> dict:
     out = {"W0": W0, "X": X, "sigma2": TOY_SIGMA2, "lr": NET_LR}
     for loss in ("euclidean", "cosine"):
         for col, (_, net_opts) in enumerate(NET_SETTINGS):
+            if loss == "cosine" and net_opts.get("stop_gradient") is False:  # singular exact gradient at rank one
+                net_opts = dict(net_opts, expectation=NODES_AFTER_COLLAPSE)
             t, W, c_net, c_ode = network_vs_modes(W0, loss, net_opts, steps, n_saves, n_nodes=1024 if fast else 4096)
             out[f"t_{loss}_{col}"], out[f"W_{loss}_{col}"] = t, W
             out[f"c_net_{loss}_{col}"], out[f"c_ode_{loss}_{col}"] = c_net, c_ode

@@ -19,6 +19,7 @@ Eqs. 11-13; Halvagal et al. 2023, §2.2). A closed-form predictor is :math:`w_p 
 
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar
 
 import jax
@@ -26,11 +27,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
-from dynsim.components import AbstractSpectral, Identity, Trainable, input_reads_data
+from dynsim.components import AbstractSpectral, GaussianExact, GaussianNodes, Identity, Trainable, input_reads_data
 from dynsim.models._base import AbstractModel
 from dynsim.models._states import ModeState
 from dynsim.params import ModeData
 from dynsim.solvers import CollapseEvent
+
+#: a node expectation whose estimated error exceeds this fraction of the largest drive warns at the start of a solve
+NODE_ERROR_WARN = 0.01
 
 
 def _mode_strength(y: ModeState):
@@ -114,6 +118,40 @@ class Modes(AbstractModel):
         """Event at the first time some :math:`c_m` falls to ``threshold``."""
         return CollapseEvent(_mode_strength, threshold)
 
+    def expectation_error(self, y: ModeState, data: ModeData, n_groups: int = 16):
+        r"""Error estimate of the expectation in the online drive (shape ``(M,)``), for losses with node terms (the
+        cosine losses): for :class:`~dynsim.components.GaussianExact` the change when the rule's step doubles (an
+        overestimate: the rule converges exponentially); for :class:`~dynsim.components.GaussianNodes` the standard
+        error from ``n_groups`` disjoint balanced blocks of the node set."""
+        expectation = self.resolved_expectation
+        if not hasattr(self.loss, "node_terms") or not isinstance(expectation, (GaussianExact, GaussianNodes)):
+            raise ValueError("expectation_error applies to the cosine losses with the exact or the node expectation")
+        lam = self.predictor_eigenvalues(y, data)
+        w_bar = self.target.in_loss(y.w, y.w_a)
+        sg = self.target.stop_gradient
+        if isinstance(expectation, GaussianExact):
+            fine, _ = self.loss.exact_drives(y.w, w_bar, lam, data, sg, expectation)
+            coarse, _ = self.loss.exact_drives(y.w, w_bar, lam, data, sg, expectation, coarse=True)
+            return jnp.abs(fine - coarse)
+        drive, _ = self.loss.node_terms(y.w, w_bar, lam, data, sg, expectation)
+        blocks = drive.reshape((n_groups, -1) + drive.shape[1:]).mean(axis=1)
+        return jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
+
+    def _warn_node_error(self, y0: ModeState, data: ModeData) -> None:
+        """Warn when the node expectation's estimated error exceeds :data:`NODE_ERROR_WARN` of the largest drive."""
+        if not (isinstance(self.resolved_expectation, GaussianNodes) and hasattr(self.loss, "node_terms")
+                and all(_checks.is_concrete(v) for v in y0)):
+            return
+        err = np.asarray(self.expectation_error(y0, data))
+        drive, _ = self.loss.node_terms(y0.w, self.target.in_loss(y0.w, y0.w_a), self.predictor_eigenvalues(y0, data),
+                                        data, self.target.stop_gradient, self.resolved_expectation)
+        scale = float(np.max(np.abs(np.asarray(drive).mean(axis=0))))
+        if scale > 0 and float(np.max(err)) > NODE_ERROR_WARN * scale:
+            warnings.warn(f"the {self.resolved_expectation.n_nodes}-node expectation's estimated error is "
+                          f"{float(np.max(err)) / scale:.1%} of the largest drive at the start (above "
+                          f"{NODE_ERROR_WARN:.0%}): use GaussianExact (expectation='exact') for Gaussian views, or more "
+                          "nodes", stacklevel=3)
+
     def validate(self, y0, data) -> None:
         if not isinstance(data, ModeData):
             raise TypeError(f"args of a Modes model must be a ModeData, got {type(data).__name__}")
@@ -128,3 +166,4 @@ class Modes(AbstractModel):
         except ValueError:
             raise ValueError(f"shape mismatch: y0 has {next(iter(shapes))[0]} modes, ModeData lambda_s "
                              f"{np.shape(data.lambda_s)}, lambda_d {np.shape(data.lambda_d)}") from None
+        self._warn_node_error(y0, data)

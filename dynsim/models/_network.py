@@ -23,6 +23,8 @@ Shapes: ``W``, ``W_a``: ``(n2, n1)``; ``W_p``, ``S11``, ``S12``: ``(n2, n2)``.
 
 from __future__ import annotations
 
+import warnings
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -30,11 +32,13 @@ import numpy as np
 from jax import lax
 
 from dynsim import _checks
-from dynsim.components import EMA, ExactViews, GaussianExact, Identity, SecondMoments, Trainable
+from dynsim.components import EMA, ExactViews, GaussianExact, GaussianNodes, Identity, SecondMoments, Trainable
 from dynsim.models._base import AbstractModel
 from dynsim.models._states import NetState
 
 SAMPLE_PRECISIONS = ("float32", "state")
+#: a node expectation whose estimated gradient error exceeds this fraction of the largest gradient entry warns
+NODE_ERROR_WARN = 0.01
 SGD_SAMPLINGS = ("auto", "samples", "moments")
 
 
@@ -203,6 +207,44 @@ class Network(AbstractModel):
         S11, S12 = self.expected_moments(W, self.target.in_loss(W, W_a), data)
         return NetState(W, self.closed_predictor(S11, S12), W_a, S11, S12)
 
+    def expectation_error(self, y: NetState, data, n_groups: int = 16):
+        """Standard error of the node expectation's :math:`\\partial\\mathcal L/\\partial W` (shape of ``W``) from
+        ``n_groups`` disjoint balanced blocks of the quasi-random nodes (with a finite dataset: of each point's noise
+        nodes); ``None`` where it does not apply (exact expectations, fewer than ``2 n_groups`` nodes per block)."""
+        expectation = self.expectation_for(data)
+        if not isinstance(expectation, GaussianNodes):
+            return None
+        x1, x2, wts = expectation.network_nodes(data)
+        K = wts.shape[0]
+        k = K if data.points is None else K // np.shape(data.points)[0]  # nodes per data point
+        if k < 2 * n_groups:
+            return None
+        group = (jnp.arange(K) % k) // (k // n_groups)
+        W_p = self.predictor_now(y, data)
+
+        def block(g):
+            w = jnp.where(group == g, wts, 0.0)
+            return self.gradients(y, W_p, (x1, x2, w / jnp.sum(w)))[0]
+
+        blocks = jax.vmap(block)(jnp.arange(n_groups))
+        return jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
+
+    def warn_node_error(self, y0: NetState, data) -> None:
+        """Warn when the node expectation's estimated gradient error at ``y0`` exceeds :data:`NODE_ERROR_WARN` of the
+        largest gradient entry (called by the GD and flow entry points, not by SGD)."""
+        if self.loss.quadratic or not all(_checks.is_concrete(v) for v in jax.tree.leaves(y0)):
+            return
+        if not isinstance(self.expectation_for(data), GaussianNodes):
+            return
+        err, scale = _node_error_and_scale(self, y0, data)
+        if err is None:
+            return
+        err, scale = float(jnp.max(err)), float(scale)
+        if scale > 0 and err > NODE_ERROR_WARN * scale:
+            warnings.warn(f"the node expectation's estimated gradient error is {err / scale:.1%} of "
+                          f"the largest gradient entry at the start (above {NODE_ERROR_WARN:.0%}): use GaussianExact "
+                          "for Gaussian views, or more nodes", stacklevel=3)
+
     def validate(self, y0, data) -> None:
         if not hasattr(data, "quadratic_nodes"):
             raise TypeError(f"args of a Network model must be a ViewData, got {type(data).__name__}")
@@ -220,3 +262,13 @@ class Network(AbstractModel):
                 and not np.any(np.asarray(y0.W_a)):
             raise ValueError(f"the {type(self.loss).__name__} loss needs a non-zero target: y0.W_a = 0 has no "
                              "direction (start the EMA target as a copy of W, as BYOL does)")
+
+
+@eqx.filter_jit
+def _node_error_and_scale(model: Network, y, data):
+    """:meth:`Network.expectation_error` and the largest entry of the node gradient, compiled once per structure."""
+    err = model.expectation_error(y, data)
+    if err is None:
+        return None, None
+    nodes = model.expectation_for(data).network_nodes(data)
+    return err, jnp.max(jnp.abs(model.gradients(y, model.predictor_now(y, data), nodes)[0]))

@@ -86,6 +86,8 @@ def train(model, y0: NetState, args, lr, n_steps: int, *, batch: int | None = No
     if batch is not None and data.points is not None and int(batch) > np.shape(data.points)[0]:
         raise ValueError(f"batch {batch} exceeds the finite dataset size {np.shape(data.points)[0]}")
     b = None if batch is None else int(batch)
+    if b is None:
+        net.warn_node_error(y0, data)
     if b is not None and net.sgd_sampling == "moments" and (data.points is not None or b < 2 * data.n1):
         raise ValueError(f"sgd_sampling='moments' needs fresh Gaussian inputs and batch >= 2 n1 = {2 * data.n1}")
     seeds = np.atleast_1d(np.asarray(seed, dtype=np.uint32))
@@ -98,8 +100,10 @@ def train(model, y0: NetState, args, lr, n_steps: int, *, batch: int | None = No
 def flow(model, y0: NetState, args, t1, *, saveat=None, **solver_kwargs) -> Solution:
     """Integrate the expected-gradient flow to time ``t1`` with :func:`dynsim.solve`; for closed-form
     predictors the saved ``W_p`` are filled in from the saved weights (the flow does not evolve them)."""
-    sol = solve(model, y0, args, t1, saveat=saveat, **solver_kwargs)
     net, data = as_network(model, args)
+    if all(_checks.is_concrete(v) for v in jax.tree.leaves(y0)):
+        net.warn_node_error(y0, data)
+    sol = solve(model, y0, args, t1, saveat=saveat, **solver_kwargs)
     if net.closed_form:
         Wp = jax.vmap(lambda y: net.predictor_now(y, data))(sol.ys)
         sol = replace(sol, ys=sol.ys._replace(W_p=Wp))
