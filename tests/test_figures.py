@@ -209,18 +209,20 @@ def test_halvagal_fig5_network_vs_modes_and_end_levels():
         np.testing.assert_allclose(d[f"c_ode_euclidean_{i}"], ref, rtol=3e-2)  # Euler's O(lr)
         np.testing.assert_allclose(d[f"c_ode_euclidean_{i}"][-1], 1 / k, rtol=1e-3)
         np.testing.assert_allclose(d[f"c_ode_cosine_{i}"].sum(axis=1), c0.sum(), rtol=1e-6)
-        np.testing.assert_allclose(d[f"c_ode_cosine_{i}"][-1], d[f"level_cosine_{i}"], rtol=1e-2)  # 1024 QMC nodes
-        np.testing.assert_allclose(d[f"c_net_cosine_{i}"], d[f"c_ode_cosine_{i}"], rtol=3e-2)  # GD drift + QMC
+        np.testing.assert_allclose(d[f"c_ode_cosine_{i}"][-1], d[f"level_cosine_{i}"], rtol=1e-2)  # not yet converged
+        np.testing.assert_allclose(d[f"c_net_cosine_{i}"], d[f"c_ode_cosine_{i}"], rtol=3e-2)  # GD's O(lr) drift
         assert d[f"level_cosine_{i}"] == pytest.approx(c0.mean(), rel=1e-12)
 
 
 @pytest.mark.slow  # ~40 s: 16 compiles (8 networks, 8 mode models)
 def test_halvagal_fig2_trajectories_network_vs_modes():
-    """Eight settings of the N = 6, M = 2 toy: Euclidean networks equal the exact mode map (plain, IsoLoss)
-    or the closed forms (no predictor: c0 e^{-2 sigma^2 t} per step (1 - lr sigma^2)^2; no stop-grad:
-    collapse); cosine plain follows the mode ODE, no-predictor keeps tr C; no stop-grad collapses to rank one."""
+    """Eight settings of the N = 6, M = 2 toy with the authors' views (online view clean, so k = l11 / l12 = 1):
+    Euclidean networks equal the exact mode map (plain, IsoLoss) or the closed forms (no predictor: per step
+    (1 - lr (k - 1))^2, i.e. flat; no stop-grad: collapse); cosine plain follows the mode ODE, no-predictor keeps
+    tr C; no stop-grad collapses to rank one."""
     d = _make("halvagal2023_fig2_trajectories")
-    k = 1 + float(d["sigma2"])
+    assert str(d["views"]) == "clean_online"
+    k = 1.0
     lr = float(d["lr"])
     t = d["t_euclidean_2"]
     steps = int(round(t[-1] / lr))
