@@ -141,3 +141,22 @@ def test_network_gd_under_the_authors_law_follows_the_modes(loss, stop_gradient)
     assert np.max(np.abs(c_modes - w**2)) > 1e-3  # the dynamics moved
     _, mdata, _ = ds.reduce_to_modes(net.family(), net.initial_state(W0, args=args), args[1])
     np.testing.assert_allclose(np.asarray(mdata.l22), 1 + S2, rtol=1e-14)
+
+
+def test_mean_field_drives_with_views_that_differ():
+    """The mean-field cosine drives are the gradient of the mean-field expected cosine
+    :math:`A/(N_pN_z)` (:math:`N_p^2 = \\sum\\lambda^2w^2\\ell_{11}`, :math:`N_z^2 = \\sum\\bar w^2\\ell_{22}`,
+    :math:`A = \\sum\\lambda w\\bar w\\ell_{12}`): the online drive its derivative in :math:`q = \\lambda w` times
+    :math:`\\lambda`, plus its derivative in :math:`\\bar w` without the stop-gradient; by automatic differentiation,
+    to 1e-14."""
+    data = ds.ModeData.views(0.1, 0.4, 3)
+    w, lam = jnp.asarray([0.4, 0.9, 1.3]), jnp.asarray([0.8, 1.2, 0.6])
+
+    def mf(q, wb):
+        return jnp.sum(q * wb * data.l12) / jnp.sqrt(jnp.sum(q**2 * data.l11) * jnp.sum(wb**2 * data.l22))
+
+    g_q, g_wb = jax.grad(mf, (0, 1))(lam * w, w)
+    for sg, want in ((True, lam * g_q), (False, lam * g_q + g_wb)):
+        drive, pred = cp.Cosine().mode_drives(w, w, lam, data, sg, cp.MeanField())
+        np.testing.assert_allclose(np.asarray(drive), np.asarray(want), rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(np.asarray(pred), np.asarray(w * g_q), rtol=1e-14, atol=1e-15)

@@ -30,6 +30,7 @@ nodes of that law, shape ``(K, M)`` each, and weights ``(K,)``.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import ClassVar, NamedTuple
 
 import equinox as eqx
@@ -140,10 +141,21 @@ class GaussianNodes(AbstractExpectation):
     n_nodes: int = eqx.field(default=4096, static=True)
     seed: int = eqx.field(default=0, static=True)
 
+    #: an estimated error above this fraction of the quantity estimated warns (:meth:`warn_if_inaccurate`)
+    warn_fraction: ClassVar[float] = 0.01
+
     def __check_init__(self):
         n = int(self.n_nodes)
         if n < 2 or n & (n - 1):
             raise ValueError(f"n_nodes must be a power of two >= 2, got {self.n_nodes}")
+
+    def warn_if_inaccurate(self, error: float, scale: float, error_name: str, scale_name: str) -> None:
+        """Warn when the estimated ``error`` exceeds :attr:`warn_fraction` of ``scale`` (the models call it with
+        their block estimates at the start of a run)."""
+        if scale > 0 and error > self.warn_fraction * scale:
+            warnings.warn(f"the {self.n_nodes}-node expectation's estimated {error_name} is {error / scale:.1%} of the "
+                          f"{scale_name} at the start (above {self.warn_fraction:.0%}): use GaussianExact "
+                          "(expectation='exact') for Gaussian views, or more nodes", stacklevel=4)
 
     def work_factor(self, loss) -> int:
         return int(self.n_nodes)

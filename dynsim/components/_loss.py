@@ -98,7 +98,7 @@ class AbstractLoss(AbstractComponent):
     quadratic: ClassVar[bool] = False
     needs_direction: ClassVar[bool] = False
     mode_nodes: ClassVar[bool] = True  #: whether the per-mode drives evaluate the expectation's nodes
-    gaussian_exact: ClassVar[bool] = False  #: whether it has an exact two-radius Gaussian form at eigenmode level
+    gaussian_exact: ClassVar[bool] = False  #: whether it has an exact two-radius Gaussian form (both levels)
     iso: bool = eqx.field(default=False, static=True)
 
     def per_sample(self, z1, p, z2, W_p):

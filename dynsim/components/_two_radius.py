@@ -55,12 +55,13 @@ def _two_radius_fwd(a, b, d, sigma, weights):
     return value, (2 * g_s + 4 * d * g_st, g_b, 2 * g_t + 4 * a * g_st, sigma, weights)
 
 
-def _two_radius_bwd(res, ct):
-    g_a, g_b, g_d, sigma, weights = res
-    return ct * g_a, ct * g_b, ct * g_d, jnp.zeros_like(sigma), jnp.zeros_like(weights)
+def _scaled_gradients(res, ct):
+    """The backward pass of both two-radius forms: their forward passes store the three block gradients."""
+    g1, g2, g3, sigma, weights = res
+    return ct * g1, ct * g2, ct * g3, jnp.zeros_like(sigma), jnp.zeros_like(weights)
 
 
-_two_radius.defvjp(_two_radius_fwd, _two_radius_bwd)
+_two_radius.defvjp(_two_radius_fwd, _scaled_gradients)
 
 
 def mode_cosine_expectation(q, w_bar, l11, l12, l22, sigma, weights):
@@ -145,12 +146,7 @@ def _two_radius_matrix_fwd(Cpp, Cpz, Czz, sigma, w):
     return value, (0.5 * (g_pp + g_pp.T), g_pz, g_zz, sigma, w)
 
 
-def _two_radius_matrix_bwd(res, ct):
-    g_pp, g_pz, g_zz, sigma, w = res
-    return ct * g_pp, ct * g_pz, ct * g_zz, jnp.zeros_like(sigma), jnp.zeros_like(w)
-
-
-_two_radius_matrix.defvjp(_two_radius_matrix_fwd, _two_radius_matrix_bwd)
+_two_radius_matrix.defvjp(_two_radius_matrix_fwd, _scaled_gradients)
 
 
 def network_cosine_expectation(P, W_t, S11, S12, S22, sigma, weights):

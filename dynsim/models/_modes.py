@@ -19,7 +19,6 @@ Eqs. 11-13; Halvagal et al. 2023, §2.2). A closed-form predictor is :math:`w_p 
 
 from __future__ import annotations
 
-import warnings
 from typing import ClassVar
 
 import jax
@@ -32,9 +31,6 @@ from dynsim.models._base import AbstractModel
 from dynsim.models._states import ModeState
 from dynsim.params import ModeData
 from dynsim.solvers import CollapseEvent
-
-#: a node expectation whose estimated error exceeds this fraction of the largest drive warns at the start of a solve
-NODE_ERROR_WARN = 0.01
 
 
 def _mode_strength(y: ModeState):
@@ -133,24 +129,25 @@ class Modes(AbstractModel):
             fine, _ = self.loss.exact_drives(y.w, w_bar, lam, data, sg, expectation)
             coarse, _ = self.loss.exact_drives(y.w, w_bar, lam, data, sg, expectation, coarse=True)
             return jnp.abs(fine - coarse)
-        drive, _ = self.loss.node_terms(y.w, w_bar, lam, data, sg, expectation)
-        blocks = drive.reshape((n_groups, -1) + drive.shape[1:]).mean(axis=1)
-        return jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
+        return self._node_blocks(y, data, n_groups)[1]
+
+    def _node_blocks(self, y: ModeState, data: ModeData, n_groups: int = 16):
+        """``(drive, standard error)`` of the node expectation's online drive from ``n_groups`` balanced blocks."""
+        lam = self.predictor_eigenvalues(y, data)
+        per_node, _ = self.loss.node_terms(y.w, self.target.in_loss(y.w, y.w_a), lam, data, self.target.stop_gradient,
+                                           self.resolved_expectation)
+        blocks = per_node.reshape((n_groups, -1) + per_node.shape[1:]).mean(axis=1)
+        return jnp.mean(blocks, axis=0), jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
 
     def _warn_node_error(self, y0: ModeState, data: ModeData) -> None:
-        """Warn when the node expectation's estimated error exceeds :data:`NODE_ERROR_WARN` of the largest drive."""
-        if not (isinstance(self.resolved_expectation, GaussianNodes) and hasattr(self.loss, "node_terms")
+        """Warn (:meth:`dynsim.components.GaussianNodes.warn_if_inaccurate`) when the node expectation's estimated
+        error is large against the largest drive at the start."""
+        expectation = self.resolved_expectation
+        if not (isinstance(expectation, GaussianNodes) and hasattr(self.loss, "node_terms")
                 and all(_checks.is_concrete(v) for v in y0)):
             return
-        err = np.asarray(self.expectation_error(y0, data))
-        drive, _ = self.loss.node_terms(y0.w, self.target.in_loss(y0.w, y0.w_a), self.predictor_eigenvalues(y0, data),
-                                        data, self.target.stop_gradient, self.resolved_expectation)
-        scale = float(np.max(np.abs(np.asarray(drive).mean(axis=0))))
-        if scale > 0 and float(np.max(err)) > NODE_ERROR_WARN * scale:
-            warnings.warn(f"the {self.resolved_expectation.n_nodes}-node expectation's estimated error is "
-                          f"{float(np.max(err)) / scale:.1%} of the largest drive at the start (above "
-                          f"{NODE_ERROR_WARN:.0%}): use GaussianExact (expectation='exact') for Gaussian views, or more "
-                          "nodes", stacklevel=3)
+        drive, err = self._node_blocks(y0, data)
+        expectation.warn_if_inaccurate(float(jnp.max(err)), float(jnp.max(jnp.abs(drive))), "error", "largest drive")
 
     def validate(self, y0, data) -> None:
         if not isinstance(data, ModeData):

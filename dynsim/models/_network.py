@@ -23,8 +23,6 @@ Shapes: ``W``, ``W_a``: ``(n2, n1)``; ``W_p``, ``S11``, ``S12``: ``(n2, n2)``.
 
 from __future__ import annotations
 
-import warnings
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -37,8 +35,6 @@ from dynsim.models._base import AbstractModel
 from dynsim.models._states import NetState
 
 SAMPLE_PRECISIONS = ("float32", "state")
-#: a node expectation whose estimated gradient error exceeds this fraction of the largest gradient entry warns
-NODE_ERROR_WARN = 0.01
 SGD_SAMPLINGS = ("auto", "samples", "moments")
 
 
@@ -211,6 +207,12 @@ class Network(AbstractModel):
         """Standard error of the node expectation's :math:`\\partial\\mathcal L/\\partial W` (shape of ``W``) from
         ``n_groups`` disjoint balanced blocks of the quasi-random nodes (with a finite dataset: of each point's noise
         nodes); ``None`` where it does not apply (exact expectations, fewer than ``2 n_groups`` nodes per block)."""
+        blocks = self._node_blocks(y, data, n_groups)
+        return None if blocks is None else jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
+
+    def _node_blocks(self, y: NetState, data, n_groups: int = 16):
+        """:math:`\\partial\\mathcal L/\\partial W` on each of ``n_groups`` balanced node blocks (equal total weights,
+        so their mean is the node gradient), or ``None`` (:meth:`expectation_error`)."""
         expectation = self.expectation_for(data)
         if not isinstance(expectation, GaussianNodes):
             return None
@@ -226,24 +228,19 @@ class Network(AbstractModel):
             w = jnp.where(group == g, wts, 0.0)
             return self.gradients(y, W_p, (x1, x2, w / jnp.sum(w)))[0]
 
-        blocks = jax.vmap(block)(jnp.arange(n_groups))
-        return jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
+        return jax.vmap(block)(jnp.arange(n_groups))
 
     def warn_node_error(self, y0: NetState, data) -> None:
-        """Warn when the node expectation's estimated gradient error at ``y0`` exceeds :data:`NODE_ERROR_WARN` of the
-        largest gradient entry (called by the GD and flow entry points, not by SGD)."""
-        if self.loss.quadratic or not all(_checks.is_concrete(v) for v in jax.tree.leaves(y0)):
+        """Warn (:meth:`dynsim.components.GaussianNodes.warn_if_inaccurate`) when the node expectation's estimated
+        gradient error at ``y0`` is large against the largest gradient entry (called by the GD and flow entry
+        points, not by SGD)."""
+        expectation = self.expectation_for(data)
+        if self.loss.quadratic or not isinstance(expectation, GaussianNodes) \
+                or not all(_checks.is_concrete(v) for v in jax.tree.leaves(y0)):
             return
-        if not isinstance(self.expectation_for(data), GaussianNodes):
-            return
-        err, scale = _node_error_and_scale(self, y0, data)
-        if err is None:
-            return
-        err, scale = float(jnp.max(err)), float(scale)
-        if scale > 0 and err > NODE_ERROR_WARN * scale:
-            warnings.warn(f"the node expectation's estimated gradient error is {err / scale:.1%} of "
-                          f"the largest gradient entry at the start (above {NODE_ERROR_WARN:.0%}): use GaussianExact "
-                          "for Gaussian views, or more nodes", stacklevel=3)
+        stats = _node_error_and_scale(self, y0, data)
+        if stats is not None:
+            expectation.warn_if_inaccurate(float(stats[0]), float(stats[1]), "gradient error", "largest gradient entry")
 
     def validate(self, y0, data) -> None:
         if not hasattr(data, "quadratic_nodes"):
@@ -265,10 +262,10 @@ class Network(AbstractModel):
 
 
 @eqx.filter_jit
-def _node_error_and_scale(model: Network, y, data):
-    """:meth:`Network.expectation_error` and the largest entry of the node gradient, compiled once per structure."""
-    err = model.expectation_error(y, data)
-    if err is None:
-        return None, None
-    nodes = model.expectation_for(data).network_nodes(data)
-    return err, jnp.max(jnp.abs(model.gradients(y, model.predictor_now(y, data), nodes)[0]))
+def _node_error_and_scale(model: Network, y, data, n_groups: int = 16):
+    """Largest standard error and largest entry of the node gradient from the blocks, compiled once per structure."""
+    blocks = model._node_blocks(y, data, n_groups)
+    if blocks is None:
+        return None
+    se = jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
+    return jnp.max(se), jnp.max(jnp.abs(jnp.mean(blocks, axis=0)))

@@ -92,6 +92,12 @@ class ViewData:
         r""":math:`\Sigma_{n,2}`: ``target_noise_cov``, or ``noise_cov`` when both views are alike."""
         return jnp.asarray(self.noise_cov if self.target_noise_cov is None else self.target_noise_cov)
 
+    def noise_factors(self):
+        """Square-root factors ``(L1, L2)`` of the online and the target view's noise covariances (``L2 is L1`` when
+        both views are alike)."""
+        L1 = _sqrt_psd(jnp.asarray(self.noise_cov))
+        return L1, (L1 if self.symmetric else _sqrt_psd(self.target_noise))
+
     @classmethod
     def from_moments(cls, moments: MomentData) -> "ViewData":
         """Gaussian views with :math:`\\Sigma_x = X`, :math:`\\Sigma_n = X'`."""
@@ -157,7 +163,7 @@ class ViewData:
         else:
             P = jnp.asarray(self.points)
             x = P if batch == P.shape[0] else P[jax.random.choice(kx, P.shape[0], (batch,), replace=False)]
-        L1, L2 = _sqrt_psd(jnp.asarray(self.noise_cov)), _sqrt_psd(self.target_noise)
+        L1, L2 = self.noise_factors()
         return x + normal(k1, L1), x + normal(k2, L2), jnp.full((batch,), 1.0 / batch, dtype)
 
     def joint_factor(self):
@@ -192,8 +198,7 @@ class ViewData:
         r"""Exact nodes for homogeneous quadratic losses (module docstring): ``3 n1`` nodes with weight 1
         from the joint covariance :math:`\begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}`; for a finite
         dataset the ``N`` points :math:`(x, x)` with weight :math:`1/N` plus the noise nodes."""
-        Ln = _sqrt_psd(jnp.asarray(self.noise_cov))
-        L2 = Ln if self.symmetric else _sqrt_psd(self.target_noise)
+        Ln, L2 = self.noise_factors()
         zero = jnp.zeros_like(Ln)
         noise = (jnp.concatenate([Ln.T, zero]), jnp.concatenate([zero, L2.T]))  # (2 n1, n1) each
         if self.points is None:
@@ -209,8 +214,7 @@ class ViewData:
         """Fixed quasi-Monte-Carlo nodes of the two views (weights ``1/K``). With a finite dataset, each
         point gets ``max(1, n_nodes // N)`` noise nodes (a product rule)."""
         dtype = jnp.asarray(self.noise_cov).dtype
-        Ln = _sqrt_psd(jnp.asarray(self.noise_cov))
-        L2 = Ln if self.symmetric else _sqrt_psd(self.target_noise)
+        Ln, L2 = self.noise_factors()
         if self.points is None:
             half = (3 * self.n1 + 1) // 2  # _std_nodes gives 2*half Sobol dimensions
             xi = jnp.asarray(_std_nodes(int(n_nodes), half, int(seed)), dtype)
