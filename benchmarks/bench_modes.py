@@ -98,7 +98,7 @@ def cosine_study(method="rk45", batch=16, t1=150.0):
     network_gd_study()
 
 
-def network_gd_study(steps=300, repeats=3):
+def network_gd_study(steps=300, repeats=5):
     """The same toy as a network (N = 15, M = 10): GD steps per second on the exact expected gradient against
     4096 fixed Gaussian nodes, both measured in this run (compile excluded)."""
     from dynsim.networks import NetParams, SSLNet, ViewData, train

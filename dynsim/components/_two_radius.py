@@ -106,34 +106,38 @@ def _two_radius_matrix_fwd(Cpp, Cpz, Czz, sigma, w):
     (no eigenvalue differences: exact at degenerate :math:`K`, e.g. isotropic states); the chain through
     :math:`A, X, K` is written out below."""
     M = Cpp.shape[-1]
-    eye = jnp.eye(M, dtype=Cpp.dtype)
-    s = sigma[:, None, None]
     alpha, U = jnp.linalg.eigh(Cpp)  # one factorisation for every s: A = U diag(1 + 2 s alpha) U^T
     a_s = 1 / (1 + 2 * sigma[:, None] * jnp.maximum(alpha, 0.0)[None, :])  # (S, M)
     delta = jnp.prod(jnp.sqrt(a_s), axis=1)  # det(A)^{-1/2}, each factor <= 1
-    Ainv = (U * a_s[:, None, :]) @ U.T
-    X = Ainv @ Cpz
-    K = Czz - 2 * s * (Cpz.T @ X)
-    kappa, V = jnp.linalg.eigh(0.5 * (K + _swap(K)))
+    B = U.T @ Cpz  # rows b_m: X = A^{-1}C_pz = U diag(a_s) B and C_pz^T X = B^T diag(a_s) B
+    n_s = sigma.shape[0]
+    X = ((U[None] * a_s[:, None, :]).reshape(n_s * M, M) @ B).reshape(n_s, M, M)
+    outer = (B[:, :, None] * B[:, None, :]).reshape(M, M * M)  # b_m b_m^T: every K_s from one 2-D product
+    K = Czz - ((2 * sigma[:, None] * a_s) @ outer).reshape(n_s, M, M)
+    kappa, V = jnp.linalg.eigh(K)
     kappa = jnp.maximum(kappa, 0.0)  # K is a covariance; clip round-off
-    r = 1 / (1 + 2 * sigma[None, :, None] * kappa[:, None, :])  # (S, T, M)
-    d = jnp.sqrt(jnp.prod(r, axis=2))  # (S, T); underflow to 0 only where the weight cannot make it count
+    rT = 1 / (1 + 2 * sigma[None, None, :] * kappa[:, :, None])  # (S, M, T)
+    d = jnp.sqrt(jnp.prod(rT, axis=1))  # (S, T); underflow to 0 only where the weight cannot make it count
     H = _swap(V) @ X @ V
-    tau = (r @ jnp.diagonal(H, axis1=1, axis2=2)[:, :, None])[:, :, 0]  # (S, T)
+    tau = jnp.einsum("sm,smt->st", jnp.diagonal(H, axis1=1, axis2=2), rT)  # (S, T)
     wd = w[None, :] * d
     phi = jnp.sum(wd * tau, axis=1)  # (S,)
     ws = w * delta
     value = ws @ phi
     wdt = wd * sigma[None, :]
     # one contraction over t: rows 0..M-1 give sum_t c_t r_t r_t^T, row M sum_t w d r_t, row M+1 the diagonal term
-    left = jnp.concatenate([-2 * wdt[:, :, None] * r, wd[:, :, None], (-wdt * tau)[:, :, None]], axis=2)
-    sums = _swap(left) @ r  # (S, M + 2, M)
+    # (built with t last and multiplied by r laid out with t first: the batched product's fastest layout)
+    left = jnp.concatenate([-2 * wdt[:, None, :] * rT, wd[:, None, :], (-wdt * tau)[:, None, :]], axis=1)
+    sums = left @ (1 / (1 + 2 * sigma[None, :, None] * kappa[:, None, :]))  # (S, M + 2, M)
     g_X = (V * sums[:, M:M + 1, :]) @ _swap(V)  # scales V's columns
+    eye = jnp.eye(M, dtype=Cpp.dtype)
     inner = _swap(H) * sums[:, :M, :] + eye * sums[:, M + 1:, :]
     g_K = V @ inner @ _swap(V)
     g_K = 0.5 * (g_K + _swap(g_K))
     # chain: dK = dCzz - 2s(dCpz^T X + Cpz^T dX), dX = A^{-1}(dCpz - 2s dCpp X), d delta = -s delta tr(A^{-1} dCpp);
     # the weighted sums over s are single (M, S M) @ (S M, M) products
+    s = sigma[:, None, None]
+    Ainv = (U * a_s[:, None, :]) @ U.T
     AgX = Ainv @ (g_X - 2 * s * (Cpz @ g_K))
     ws3 = ws[:, None, None]
 
