@@ -229,13 +229,14 @@ class GaussianExact(AbstractExpectation):
         raise ValueError("GaussianExact has no nodes: it applies to losses with a two-radius form (the cosine "
                          "losses); use GaussianNodes for other losses")
 
-    def network_nodes(self, data):
-        """:class:`ExactViews`: the views' joint second moments and the radial rule in the data's dtype."""
+    def network_nodes(self, data, coarse: bool = False):
+        """:class:`ExactViews`: the views' joint second moments and the radial rule in the data's dtype
+        (``coarse``: the rule at step 2h, for the error estimate)."""
         if data.points is not None:
             raise ValueError("GaussianExact needs Gaussian views; a finite dataset (ViewData.points) is not "
                              "Gaussian: use GaussianNodes (or Auto, which does)")
         S11, S12, S22 = data.view_moments()
-        sigma, weights = self.rule(jnp.result_type(S11))
+        sigma, weights = self.rule(jnp.result_type(S11), coarse)
         return ExactViews(S11, S12, S22, sigma, weights)
 
 

@@ -204,9 +204,16 @@ class Network(AbstractModel):
         return NetState(W, self.closed_predictor(S11, S12), W_a, S11, S12)
 
     def expectation_error(self, y: NetState, data, n_groups: int = 16):
-        """Standard error of the node expectation's :math:`\\partial\\mathcal L/\\partial W` (shape of ``W``) from
-        ``n_groups`` disjoint balanced blocks of the quasi-random nodes (with a finite dataset: of each point's noise
-        nodes); ``None`` where it does not apply (exact expectations, fewer than ``2 n_groups`` nodes per block)."""
+        """Error estimate of the expected :math:`\\partial\\mathcal L/\\partial W` (shape of ``W``): for
+        :class:`~dynsim.components.GaussianExact` the change when the radial rule's step doubles (an overestimate:
+        the rule converges exponentially); for nodes the standard error from ``n_groups`` disjoint balanced blocks
+        of the quasi-random nodes (with a finite dataset: of each point's noise nodes); ``None`` where it does not
+        apply (second-moment expectations, fewer than ``2 n_groups`` nodes per block)."""
+        expectation = self.expectation_for(data)
+        if isinstance(expectation, GaussianExact):
+            W_p = self.predictor_now(y, data)
+            fine, coarse = (self.gradients(y, W_p, expectation.network_nodes(data, c))[0] for c in (False, True))
+            return jnp.abs(fine - coarse)
         blocks = self._node_blocks(y, data, n_groups)
         return None if blocks is None else jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
 
