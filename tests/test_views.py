@@ -160,3 +160,67 @@ def test_mean_field_drives_with_views_that_differ():
         drive, pred = cp.Cosine().mode_drives(w, w, lam, data, sg, cp.MeanField())
         np.testing.assert_allclose(np.asarray(drive), np.asarray(want), rtol=1e-14, atol=1e-15)
         np.testing.assert_allclose(np.asarray(pred), np.asarray(w * g_q), rtol=1e-14, atol=1e-15)
+
+
+def test_tian_collapse_closed_forms_with_views_that_differ():
+    """Tian et al. (2021) §4.8 under views with their own noise (``docs/theory/views.md``): without predictor the
+    stop-gradient flow is W(0) exp(-(N_1 + eta) t), the online view's noise only (a matrix N_1 here; a clean online
+    view does not move); without stop-gradient ||W|| obeys Theorem 2's bound at the rate of the target view's
+    residual covariance S_22 - S_21 S_11^+ S_12 (no_stopgrad_rate), which a clean online view and W_p = I attain.
+    Tolerances: 1e-9 relative (flows at rtol 1e-11), the bound with a 1e-10 margin for round-off."""
+    from dynsim.analytic import tian2021 as th
+    from dynsim.networks import flow
+
+    rng = np.random.default_rng(11)
+    n1, eta = 5, 0.03
+    N1, N2 = np.diag(rng.uniform(0.05, 0.4, n1)), 0.2 * np.eye(n1)
+    views = ViewData(jnp.eye(n1), jnp.asarray(N1), target_noise_cov=jnp.asarray(N2))
+    W0 = rng.standard_normal((3, n1))
+    ts = np.linspace(0.0, 6.0, 7)
+    tight = dict(saveat=ts, rtol=1e-11, atol=1e-13)
+    params = NetParams(wd=eta)
+    sg = SSLNet(loss="euclidean", predictor="identity", target="online")
+    for data in (views, ViewData.clean_online(n1, 0.2)):
+        sol = flow(sg, sg.initial_state(W0, args=(params, data)), (params, data), 6.0, **tight)
+        noise1 = np.asarray(data.noise_cov)
+        np.testing.assert_allclose(sol.ys.W, th.no_predictor_solution(W0, ts, noise1, eta), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(th.no_predictor_solution(W0, ts, 0.0, 0.0), np.broadcast_to(W0, (7, 3, n1)))
+
+    free = SSLNet(loss="euclidean", predictor="trainable", target="online", stop_gradient=False)
+    y0 = free.initial_state(W0, rng.standard_normal((3, 3)), args=(params, views))
+    sol = flow(free, y0, (params, views), 6.0, **tight)
+    norms = np.asarray(jnp.linalg.norm(sol.ys.W, axis=(-2, -1)))
+    rate = th.no_stopgrad_rate(*views.view_moments())
+    assert float(rate) > 0.2  # above the target view's noise variance, Tian's rate
+    assert np.all(norms <= th.no_stopgrad_bound(norms[0], ts, rate, eta) * (1 + 1e-10))
+
+    clean = ViewData.clean_online(n1, 0.2)
+    assert float(th.no_stopgrad_rate(*clean.view_moments())) == pytest.approx(0.2, rel=1e-12)
+    s2 = 0.3  # isotropic, the same noise in both views: sigma^2 (2 + sigma^2) / (1 + sigma^2)
+    assert float(th.no_stopgrad_rate(*ViewData.isotropic(n1, s2).view_moments())) == pytest.approx(
+        s2 * (2 + s2) / (1 + s2), rel=1e-12)
+    ident = SSLNet(loss="euclidean", predictor="identity", target="online", stop_gradient=False)
+    sol = flow(ident, ident.initial_state(W0, args=(params, clean)), (params, clean), 6.0, **tight)
+    np.testing.assert_allclose(np.linalg.norm(sol.ys.W, axis=(-2, -1)),
+                               th.no_stopgrad_bound(np.linalg.norm(W0), ts, 0.2, eta), rtol=1e-9)
+
+
+@pytest.mark.parametrize("target_noise", [0.5, 0.0, 1.2])
+def test_tian_fixed_points_read_the_online_and_cross_moments(target_noise):
+    """With the stop-gradient, Tian et al.'s (2021) closed forms hold for views that differ with
+    lambda_s = l11 (the online view's second moment) and lambda_d = l12 (``docs/theory/views.md``); the target
+    view's moment l22 does not enter. DirectPred with eps = 0 on W X W^T (p = sqrt(s)) sits on the alpha_p = 1
+    parabola, ds/dt = 2 s^{3/2}(l12 - l11 s^{1/2}) - 2 eta s (1e-12), and ends at s = (p*_+)^2 of Eq. 16 (1e-8)."""
+    from dynsim.analytic import tian2021 as th
+
+    eta, data = 0.05, ds.ModeData.views(0.5, target_noise, 3)
+    m = ds.SSLModes(loss="euclidean", predictor="directpred_paper", predictor_input="WXWt")
+    args = (ds.TianParams(eta=eta), data, ds.PredictorParams(eps=0.0))
+    fp = th.parabola_fixed_points(1.0, eta, data.l11[0], data.l12[0])  # the same for every mode
+    s0 = jnp.array([(0.8 * fp.p_minus) ** 2, (1.2 * fp.p_minus) ** 2, 0.3**2])
+    y0 = m.initial_state(jnp.sqrt(s0), data=data, pred=args[2])
+    s_dot = 2 * y0.w * m(0.0, y0, args).w
+    np.testing.assert_allclose(s_dot, 2 * s0**1.5 * (data.l12 - data.l11 * s0**0.5) - 2 * eta * s0, rtol=1e-12)
+    s_end = ds.solve(m, y0, args, 3000.0, rtol=1e-10, atol=1e-12).final.w ** 2
+    assert s_end[0] < 1e-10
+    np.testing.assert_allclose(s_end[1:], float(fp.p_plus) ** 2, rtol=1e-8)

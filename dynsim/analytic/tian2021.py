@@ -3,7 +3,10 @@ r"""Closed-form results of Tian, Chen & Ganguli (2021), used as oracles and in f
 Every function names its equation, with the paper's typos corrected (README, "Corrections"). Data enter through
 :math:`\lambda_s` (eigenvalue of :math:`X+X'`, ``1 + sigma2`` when isotropic) and
 :math:`\lambda_d` (eigenvalue of :math:`X`, ``1`` when isotropic); every formula in
-the paper depends on τ and :math:`\lambda_d` only through :math:`\tau\lambda_d`.
+the paper depends on τ and :math:`\lambda_d` only through :math:`\tau\lambda_d`. For views that differ
+(``docs/theory/views.md``) the stop-gradient results hold with :math:`\lambda_s = \ell_{11}` (the online view's
+second moment) and :math:`\lambda_d = \ell_{12}` (the views' cross moment); the collapse results of the two
+ablations name the view whose noise they read.
 All functions but :func:`ema_tau_eq15` (a NumPy quadrature of sampled trajectories) are plain
 ``jax.numpy`` and work under ``jit``/``vmap``.
 """
@@ -168,12 +171,43 @@ def ema_tau_eq15(ts, p, beta):
 
 
 def no_predictor_solution(W0, t, sigma2, eta):
-    r"""§4.8: no predictor, stop-gradient, isotropic data: :math:`W(t) = e^{-(\sigma^2+\eta)t} W(0)`
-    (collapse). ``t`` of shape ``(T,)`` gives ``(T, n2, n1)``."""
+    r"""§4.8: no predictor, stop-gradient: :math:`W(t) = e^{-(\sigma^2+\eta)t} W(0)` (collapse).
+
+    The expected gradient of :math:`\tfrac12\|Wx_1 - \mathrm{SG}(Wx_2)\|^2` is :math:`W(S_{11} - S_{21})`, and with
+    :math:`x_i = x + \xi_i` (noise independent of :math:`x` and of each other) :math:`S_{11} - S_{21} = N_1`, the
+    online view's noise covariance; the target view's noise does not enter (``docs/theory/views.md``). So
+    ``sigma2`` is the online view's noise variance (Tian et al.'s :math:`\sigma^2` when both views are alike; 0 for
+    a clean online view, where nothing moves), or the matrix :math:`N_1` itself (symmetric PSD, shape
+    ``(n1, n1)``), for which :math:`W(t) = W(0)\,e^{-(N_1+\eta I)t}`. ``t`` of shape ``(T,)`` gives ``(T, n2, n1)``."""
     t = jnp.asarray(t)
+    sigma2 = jnp.asarray(sigma2)
+    if sigma2.ndim == 2:
+        nu, V = jnp.linalg.eigh(sigma2)
+        decay = jnp.exp(-(nu + eta) * t[..., None])  # (..., n1)
+        return (W0 @ V * decay[..., None, :]) @ V.T
     return jnp.exp(-(sigma2 + eta) * t)[..., None, None] * W0
 
 
 def no_stopgrad_bound(norm_W0, t, sigma2, eta):
-    r"""Theorem 2 with :math:`X' = \sigma^2 I`: :math:`\|W(t)\|_F \le e^{-(\sigma^2+\eta)t}\|W(0)\|_F`."""
+    r"""Theorem 2: without stop-gradient, :math:`\|W(t)\|_F \le e^{-(\sigma^2+\eta)t}\|W(0)\|_F` for any (trainable)
+    predictor.
+
+    Along the flow :math:`\tfrac{d}{dt}\|W\|_F^2 = -4\mathcal L - 2\eta\|W\|_F^2` (the loss
+    :math:`\mathcal L = \tfrac12E\|W_pWx_1 - Wx_2\|^2` is homogeneous of degree 2 in :math:`W`), and
+    :math:`2\mathcal L \ge \lambda_{\min}(S_{2|1})\|W\|_F^2` with :math:`S_{2|1} = S_{22} - S_{21}S_{11}^{+}S_{12}`
+    the covariance of the target view left after regressing it on the online view (:func:`no_stopgrad_rate`).
+    ``sigma2`` is any lower bound on :math:`\lambda_{\min}(S_{2|1})`: the target view's noise variance
+    :math:`\sigma_2^2` is one (Tian et al.'s :math:`X' = \sigma^2 I`; exact for a clean online view and
+    :math:`W_p = I`)."""
     return jnp.exp(-(sigma2 + eta) * jnp.asarray(t)) * norm_W0
+
+
+def no_stopgrad_rate(S11, S12, S22):
+    r"""The largest rate that :func:`no_stopgrad_bound` can use for views with second moments
+    :math:`S_{11}, S_{12}, S_{22}`: :math:`\lambda_{\min}(S_{22} - S_{21}S_{11}^{+}S_{12})`, since
+    :math:`E\|W_pWx_1 - Wx_2\|^2 \ge E\|W(x_2 - S_{21}S_{11}^{+}x_1)\|^2` for every :math:`W_p`. Isotropic views
+    with the same noise :math:`\sigma^2`: :math:`\sigma^2(2+\sigma^2)/(1+\sigma^2)` (at least the paper's
+    :math:`\sigma^2`); a clean online view: :math:`\sigma^2`."""
+    S11, S12, S22 = jnp.asarray(S11), jnp.asarray(S12), jnp.asarray(S22)
+    cond = S22 - S12.T @ jnp.linalg.pinv(S11, hermitian=True) @ S12
+    return jnp.linalg.eigvalsh(0.5 * (cond + cond.T))[0]
