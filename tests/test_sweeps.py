@@ -453,3 +453,40 @@ def test_analytic_boundary_only_where_theory_gives_it():
     assert build_model({"kind": "tian_modes", "target": "fixed_tau"}).boundary("sigma2", "eta", no_tau) is None
     assert build_model({"kind": "tian_modes", "target": "ema"}).boundary("sigma2", "eta", fixed) is None
     assert build_model({"kind": "tian_modes", "target": "online"}).boundary("sigma2", "eta", fixed)(0.0) == 0.25
+
+
+def test_views_option_moves_the_tian_boundary_and_names_its_parameter():
+    """``views`` (``docs/theory/views.md``): Tian et al.'s (2021) threshold eta_c = tau^2 l12^2 / (4 l11) reads the
+    online view's noise only, so at sigma2 = 1 it is 1/8 when both views are noised and 1/4 when only the target
+    view is: eta = 0.2 collapses in the first sweep and survives in the second (eta = 0.3 collapses in both).
+    ``sigma2_target`` is a parameter only with ``views = "per_view"``; the views' moments follow ModeData.views /
+    ViewData with per-view noise exactly."""
+    from dynsim.sweeps import build_model, mode_data, view_data
+
+    raw = small(grid__sigma2=[1.0], grid__eta=[0.2, 0.3], model__n_modes=1, params__init_std=0.0)
+    same = ChunkRunner(load_config(raw), jax.devices()[:1])(0)
+    raw["model"]["views"] = "clean_online"
+    clean = ChunkRunner(load_config(raw), jax.devices()[:1])(0)
+    assert list(same["collapsed"]) == [True, True] and list(clean["collapsed"]) == [False, True]
+    model = build_model(raw["model"])
+    assert model.boundary("sigma2", "eta", {"tau": 1.0, "data_decay": 0.0})(np.array([0.0, 1.0, 3.0])) == \
+        pytest.approx([0.25, 0.25, 0.25])
+    assert build_model(small()["model"]).boundary("sigma2", "eta", {"tau": 1.0, "data_decay": 0.0})(1.0) == 0.125
+
+    with pytest.raises(ConfigError, match="sigma2_target"):
+        load_config(raw | {"params": {"sigma2_target": 0.2}})
+    per_view = small(model__views="per_view", params__sigma2_target=-0.1)
+    with pytest.raises(ConfigError, match="sigma2_target"):
+        load_config(per_view)
+    with pytest.raises(ConfigError, match="views must be one of"):
+        load_config(small(model__views="online"))
+    p = {"sigma2": 0.5, "sigma2_target": 0.2, "data_decay": 0.0}
+    data = mode_data(p, 3, "per_view")
+    expected = ds.ModeData.views(0.5, 0.2, 3)
+    for got, want in ((data.l11, expected.l11), (data.l12, expected.l12), (data.l22, expected.l22)):
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+    S11, S12, S22 = view_data(p, 4, "per_view").view_moments()
+    np.testing.assert_allclose(np.diag(S11), 1.5)
+    np.testing.assert_allclose(np.diag(S22), 1.2)
+    np.testing.assert_allclose(S12, np.eye(4))
+    assert mode_data(p, 3, "same").symmetric and view_data(p, 4).symmetric  # the default is unchanged

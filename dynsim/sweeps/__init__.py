@@ -3,7 +3,8 @@
 * Configs: :func:`load_config` (TOML schema, overrides, validation, axis expansion) → :class:`SweepConfig`;
   packaged examples (:data:`EXAMPLES`, :func:`example_path`).
 * Models: the sweep kinds (:data:`ADAPTERS`; ``modes`` and ``net`` sweep any model of the family by its
-  parameter paths, :func:`parameter_paths`) and their :class:`Trajectory`.
+  parameter paths, :func:`parameter_paths`), their data (:func:`mode_data`, :func:`view_data`; which view is
+  noised: :data:`VIEWS`) and their :class:`Trajectory`.
 * Metrics: per-configuration summaries (collapse, Li et al.'s AUC :func:`collapse_auc`, ranks).
 * Runs: :func:`run_sweep` (chunking, vmap, sharding over ``jax.devices()``, parts, resume), :func:`describe`.
 * Results: run folders with atomic chunk files; :func:`load` → :class:`SweepResult`, :func:`merge`.
@@ -13,15 +14,17 @@
 from dynsim import _aliases
 from dynsim.sweeps._config import EXAMPLES, ConfigError, SweepConfig, example_path, load_config
 from dynsim.sweeps._metrics import auc_flat, auc_rank_k, collapse_auc, summarize
-from dynsim.sweeps._models import ADAPTERS, Recipe, Trajectory, build_model, parameter_paths, with_parameters
+from dynsim.sweeps._models import (ADAPTERS, VIEWS, Recipe, Trajectory, build_model, mode_data, parameter_paths, view_data,
+                                  with_parameters)
 from dynsim.sweeps._plots import metric_curve, phase_data, phase_diagram, pick_configs, plot_run, spectra_over_time
 from dynsim.sweeps._runner import describe, distributed_part, recipe_for, run_sweep
 from dynsim.sweeps._store import SweepResult, load, merge
 
-__all__ = ["ADAPTERS", "EXAMPLES", "ConfigError", "Recipe", "SweepConfig", "SweepResult", "Trajectory", "auc_flat",
-           "auc_rank_k", "build_model", "collapse_auc", "describe", "distributed_part", "example_path", "load",
-           "load_config", "merge", "metric_curve", "parameter_paths", "phase_data", "phase_diagram", "pick_configs",
-           "plot_run", "recipe_for", "run_sweep", "spectra_over_time", "summarize", "with_parameters"]
+__all__ = ["ADAPTERS", "EXAMPLES", "VIEWS", "ConfigError", "Recipe", "SweepConfig", "SweepResult", "Trajectory",
+           "auc_flat", "auc_rank_k", "build_model", "collapse_auc", "describe", "distributed_part", "example_path",
+           "load", "load_config", "merge", "metric_curve", "mode_data", "parameter_paths", "phase_data",
+           "phase_diagram", "pick_configs", "plot_run", "recipe_for", "run_sweep", "spectra_over_time", "summarize",
+           "view_data", "with_parameters"]
 
 
 _aliases.register(__name__)

@@ -9,6 +9,7 @@ Layout (every section but ``[model]`` is optional; ``dynsim sweep --example NAME
     kind = "tian_modes"
     target = "fixed_tau"
     n_modes = 8
+    views = "same"              # noised views: "same" | "clean_online" | "per_view" (+ sigma2_target)
 
     [params]                    # fixed values of sweepable (traced) parameters
     tau = 1.0

@@ -30,8 +30,11 @@ kind               model
 
 Data of the mode models: :math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`,
 :math:`\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}` (isotropic, Tian's Assumption 2, when ``data_decay = 0``);
-the network runs on isotropic views. Initial states use the configuration's key only through the
-``init_std`` / ``init_scale`` noise, so results never depend on chunking or devices.
+the network runs on isotropic views. The ``views`` option (:data:`VIEWS`, ``docs/theory/views.md``) says which view
+carries the noise: ``same`` (default: both, variance ``sigma2``), ``clean_online`` (only the target view, variance
+``sigma2``: Halvagal et al.'s toy) or ``per_view`` (online ``sigma2``, target ``sigma2_target``, a parameter only
+then). Initial states use the configuration's key only through the ``init_std`` / ``init_scale`` noise, so
+results never depend on chunking or devices.
 """
 
 from __future__ import annotations
@@ -94,10 +97,37 @@ def _desc(x):
     return jnp.flip(jnp.sort(x, axis=-1), axis=-1)
 
 
-def mode_data(p, n_modes: int) -> ModeData:
-    r""":math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`, :math:`\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}`."""
+VIEWS = ("same", "clean_online", "per_view")  #: which view carries the noise (the ``views`` model option)
+
+
+def view_noises(p, views: str):
+    """``(online, target)`` noise variances of a configuration under ``views`` (:data:`VIEWS`)."""
+    if views == "same":
+        return p["sigma2"], p["sigma2"]
+    if views == "clean_online":
+        return 0.0 * p["sigma2"], p["sigma2"]
+    return p["sigma2"], p["sigma2_target"]
+
+
+def mode_data(p, n_modes: int, views: str = "same") -> ModeData:
+    r""":math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`, :math:`\ell_{11,j} = (1+\sigma_1^2)\lambda_{d,j}`,
+    :math:`\ell_{22,j} = (1+\sigma_2^2)\lambda_{d,j}` with the views' noises :func:`view_noises`
+    (``same``: :math:`\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}`, ``lambda_2`` unset)."""
     lam_d = jnp.arange(1, n_modes + 1, dtype=jnp.result_type(float)) ** (-p["data_decay"])
-    return ModeData(lambda_s=(1.0 + p["sigma2"]) * lam_d, lambda_d=lam_d)
+    if views == "same":
+        return ModeData(lambda_s=(1.0 + p["sigma2"]) * lam_d, lambda_d=lam_d)
+    s1, s2 = view_noises(p, views)
+    return ModeData(lambda_s=(1.0 + s1) * lam_d, lambda_d=lam_d, lambda_2=(1.0 + s2) * lam_d)
+
+
+def view_data(p, n1: int, views: str = "same") -> ViewData:
+    r"""Isotropic network views, :math:`\Sigma_x = I`, noise :math:`\sigma_1^2I` and :math:`\sigma_2^2I` per view
+    (:func:`view_noises`; ``same``: one ``noise_cov``)."""
+    eye = jnp.eye(n1, dtype=jnp.result_type(float))
+    if views == "same":
+        return ViewData(eye, p["sigma2"] * eye)
+    s1, s2 = view_noises(p, views)
+    return ViewData(eye, s1 * eye, target_noise_cov=s2 * eye)
 
 
 def _check_nonneg(values, names):
@@ -110,8 +140,22 @@ class _Adapter:
     table's keys are that class's own options (plus the adapter's sizes), so nothing is declared twice."""
 
     kind: ClassVar[str]
-    PARAMS: ClassVar[dict[str, float]]
+    BASE_PARAMS: ClassVar[dict[str, float]]  # sweepable parameters and their defaults, before the views' own
     MODEL: ClassVar[type | None] = None
+
+    @property
+    def PARAMS(self) -> dict:  # noqa: N802 (the adapters' common name)
+        """Sweepable parameters and their defaults."""
+        return self.BASE_PARAMS | self.view_parameters
+
+    @property
+    def view_parameters(self) -> dict:
+        """``{"sigma2_target": 0.0}`` with ``views = "per_view"``, else nothing."""
+        return {"sigma2_target": 0.0} if getattr(self, "views", "same") == "per_view" else {}
+
+    def _check_views(self) -> None:
+        if self.views not in VIEWS:
+            raise ValueError(f"views must be one of {', '.join(VIEWS)}, got {self.views!r}")
 
     def resolved_options(self) -> dict:
         own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "ode"}
@@ -141,21 +185,23 @@ def _mode_start(p, key, n_modes, dtype):
     return p["w0"] + p["init_std"] * xi[0], p["wp0"] + p["init_std"] * xi[1]
 
 
-def _tian_boundary(x, y, fixed, target, n_modes):
+def _tian_boundary(x, y, fixed, target, n_modes, views="same"):
     r"""Tian et al. (2021) Obs. 5: with a fixed target ratio τ (``fixed_tau``; SimSiam is
-    τ = 1) mode j collapses for every start iff :math:`\eta > \tau^2\lambda_{d,j}/(4(1+\sigma^2))`, so the whole
-    representation does iff :math:`\eta > \tau^2\max_j\lambda_{d,j}/(4(1+\sigma^2))` (below it, collapse depends on
-    the start: the line is the boundary for starts inside :math:`p^*_+`'s basin). Returned as ``eta = f(x)`` for
-    the planes (σ², η) and (τ, η) when the other parameters are fixed, else ``None``."""
+    τ = 1) mode j collapses for every start iff :math:`\eta > \tau^2\ell_{12,j}^2/(4\ell_{11,j})
+    = \tau^2\lambda_{d,j}/(4(1+\sigma_1^2))` (:math:`\sigma_1^2` the online view's noise, ``docs/theory/views.md``;
+    0 for ``clean_online``), so the whole representation does iff :math:`\eta > \tau^2\max_j\lambda_{d,j}/(4(1+\sigma_1^2))`
+    (below it, collapse depends on the start: the line is the boundary for starts inside :math:`p^*_+`'s basin).
+    Returned as ``eta = f(x)`` for the planes (σ², η) and (τ, η) when the other parameters are fixed, else ``None``."""
     if target not in ("fixed_tau", "online") or y != "eta" or "data_decay" not in fixed:
         return None
     lam_max = max(1.0, float(n_modes) ** (-fixed["data_decay"]))  # max_j (j+1)^(-decay)
     if target == "online":
         fixed = fixed | {"tau": 1.0}
+    online = 0.0 if views == "clean_online" else 1.0  # how sigma2 enters the online view's noise
     if x == "sigma2" and "tau" in fixed:
-        return lambda s: fixed["tau"] ** 2 * lam_max / (4 * (1 + s))
+        return lambda s: fixed["tau"] ** 2 * lam_max / (4 * (1 + online * s))
     if x == "tau" and target == "fixed_tau" and "sigma2" in fixed:
-        return lambda t: t**2 * lam_max / (4 * (1 + fixed["sigma2"]))
+        return lambda t: t**2 * lam_max / (4 * (1 + online * fixed["sigma2"]))
     return None
 
 
@@ -166,13 +212,13 @@ def _check_target_direction(model, v: dict) -> None:
                          "target has no direction)")
 
 
-def _tian_boundary_of(model, x, y, fixed, n_modes):
+def _tian_boundary_of(model, x, y, fixed, n_modes, views="same"):
     """:func:`_tian_boundary` where it applies: the Euclidean loss (not IsoLoss) with a trainable predictor and
     the stop-gradient (Tian et al. 2021's setting), else ``None``."""
     if not (isinstance(model.loss, components.Euclidean) and not model.loss.iso and model.predictor.trainable
             and model.target.stop_gradient):
         return None
-    return _tian_boundary(x, y, fixed, model.target.name, n_modes)
+    return _tian_boundary(x, y, fixed, model.target.name, n_modes, views)
 
 
 class _PresetSweep(_Adapter):
@@ -188,11 +234,13 @@ class _PresetSweep(_Adapter):
 
     def used_parameters(self) -> set[str]:
         family = self.family_sweep()
-        return {name for name, path in self.NAMES.items() if path in family.PARAMS} | set(family.START)
+        return ({name for name, path in self.NAMES.items() if path in family.PARAMS} | set(family.START)
+                | set(self.view_parameters))
 
     def _family_values(self, p, family: "_FamilySweep") -> dict:
         known = family.PARAMS
-        return {path: p[name] for name, path in self.NAMES.items() if path in known} | {k: p[k] for k in family.START}
+        return ({path: p[name] for name, path in self.NAMES.items() if path in known}
+                | {k: p[k] for k in set(family.START) | set(self.view_parameters)})
 
     @property
     def n_modes(self) -> int:
@@ -223,26 +271,30 @@ class TianModesSweep(_PresetSweep):
     :math:`w_a(0)/w(0)` of an EMA target (Tian's τ(0) = 0)."""
 
     kind: ClassVar[str] = "tian_modes"
-    PARAMS: ClassVar[dict] = _MODE_PARAMS
+    BASE_PARAMS: ClassVar[dict] = _MODE_PARAMS
     MODEL: ClassVar[type] = TianModes
     ode: TianModes = TianModes()
     n_modes: int = 64
+    views: str = "same"
+
+    def __post_init__(self):
+        self._check_views()
 
     NAMES: ClassVar[dict] = {"alpha_p": "predictor.alpha_p", "beta": "target.beta", "eta": "weight_decay",
                              "tau": "target.tau"}
 
     def check_values(self, v: dict) -> None:
         TianParams(v["alpha_p"], v["beta"], v["eta"], v["tau"]).validate()
-        _check_nonneg(v, ("sigma2", "init_std"))
+        _check_nonneg(v, ("sigma2", "init_std", *self.view_parameters))
 
     def args(self, p):
-        return (TianParams(p["alpha_p"], p["beta"], p["eta"], p["tau"]), mode_data(p, self.n_modes))
+        return (TianParams(p["alpha_p"], p["beta"], p["eta"], p["tau"]), mode_data(p, self.n_modes, self.views))
 
     def family_sweep(self) -> "ModesSweep":
-        return ModesSweep(ode=self.ode.family(), n_modes=self.n_modes)
+        return ModesSweep(ode=self.ode.family(), n_modes=self.n_modes, views=self.views)
 
     def boundary(self, x, y, fixed):
-        return _tian_boundary_of(self.ode.family(), x, y, fixed, self.n_modes)
+        return _tian_boundary_of(self.ode.family(), x, y, fixed, self.n_modes, self.views)
 
 
 def _mode_trajectory(ode, y0, args, recipe: Recipe, event, data: ModeData) -> Trajectory:
@@ -259,42 +311,47 @@ class SSLModesSweep(_PresetSweep):
     ``tian_modes`` plus the closed-form predictor's ``power`` and ``eps``."""
 
     kind: ClassVar[str] = "ssl_modes"
-    PARAMS: ClassVar[dict] = _MODE_PARAMS | {"power": 1.0, "eps": 0.0}
+    BASE_PARAMS: ClassVar[dict] = _MODE_PARAMS | {"power": 1.0, "eps": 0.0}
     MODEL: ClassVar[type] = SSLModes
     ode: SSLModes = SSLModes()
     n_modes: int = 16
+    views: str = "same"
+
+    def __post_init__(self):
+        self._check_views()
 
     def check_values(self, v: dict) -> None:
         TianParams(v["alpha_p"], v["beta"], v["eta"], v["tau"]).validate()
         PredictorParams(v["power"], v["eps"]).validate()
-        _check_nonneg(v, ("sigma2", "init_std"))
+        _check_nonneg(v, ("sigma2", "init_std", *self.view_parameters))
         _check_target_direction(self.ode.family(), v)
 
     NAMES: ClassVar[dict] = TianModesSweep.NAMES | {"power": "predictor.power", "eps": "predictor.eps"}
 
     def family_sweep(self) -> "ModesSweep":
-        return ModesSweep(ode=self.ode.family(), n_modes=self.n_modes)
+        return ModesSweep(ode=self.ode.family(), n_modes=self.n_modes, views=self.views)
 
     def boundary(self, x, y, fixed):
-        return _tian_boundary_of(self.ode.family(), x, y, fixed, self.n_modes)
+        return _tian_boundary_of(self.ode.family(), x, y, fixed, self.n_modes, self.views)
 
 
 @dataclass(frozen=True)
 class NetworkSweep(_PresetSweep):
     r"""``network``: the expected-gradient flow of :class:`~dynsim.networks.SSLNet` on isotropic views
-    (:math:`\Sigma_x = I`, :math:`\Sigma_n = \sigma^2 I`) with ``n1`` inputs and ``n2`` outputs.
+    (:math:`\Sigma_x = I`, noise :math:`\sigma^2 I` in the views ``views`` names) with ``n1`` inputs and ``n2`` outputs.
 
     Start: :math:`W(0) = \mathrm{init\_scale}\,\xi/\sqrt{n_1}` (ξ standard normal from the configuration's
     key), :math:`W_p(0) = \mathrm{wp0}\,I`, :math:`W_a(0) = \mathrm{tau0}\,W(0)` (EMA target).
     Parameters ``alpha_p, beta, wd, wd_p, power, eps`` as :class:`~dynsim.networks.NetParams`."""
 
     kind: ClassVar[str] = "network"
-    PARAMS: ClassVar[dict] = {"alpha_p": 1.0, "beta": 1.0, "wd": 0.0, "wd_p": 0.0, "sigma2": 0.0, "power": 1.0,
+    BASE_PARAMS: ClassVar[dict] = {"alpha_p": 1.0, "beta": 1.0, "wd": 0.0, "wd_p": 0.0, "sigma2": 0.0, "power": 1.0,
                               "eps": 0.0, "init_scale": 1.0, "wp0": 0.5, "tau0": 0.0}
     MODEL: ClassVar[type] = SSLNet
     ode: SSLNet = SSLNet()
     n1: int = 8
     n2: int = 4
+    views: str = "same"
 
     NAMES: ClassVar[dict] = {"alpha_p": "predictor.alpha_p", "beta": "target.beta", "wd": "weight_decay",
                              "wd_p": "predictor_weight_decay", "power": "predictor.power", "eps": "predictor.eps"}
@@ -302,14 +359,15 @@ class NetworkSweep(_PresetSweep):
     def __post_init__(self):
         if self.n1 < 1 or self.n2 < 1:
             raise ValueError(f"n1 and n2 must be >= 1, got {self.n1}, {self.n2}")
+        self._check_views()
 
     def family_sweep(self) -> "NetSweep":
-        return NetSweep(ode=self.ode.family(), n1=self.n1, n2=self.n2)
+        return NetSweep(ode=self.ode.family(), n1=self.n1, n2=self.n2, views=self.views)
 
     def check_values(self, v: dict) -> None:
         NetParams(alpha_p=v["alpha_p"], beta=v["beta"], wd=v["wd"], wd_p=v["wd_p"], power=v["power"],
                   eps=v["eps"]).validate()
-        _check_nonneg(v, ("sigma2", "init_scale"))
+        _check_nonneg(v, ("sigma2", "init_scale", *self.view_parameters))
         _check_target_direction(self.ode.family(), v)
 
     def boundary(self, x, y, fixed):
@@ -338,7 +396,7 @@ class GrassmannSweep(_Adapter):
     ``variance`` = eigenvalues of :math:`W^\top\Sigma W`."""
 
     kind: ClassVar[str] = "grassmann"
-    PARAMS: ClassVar[dict] = {"data_decay": 1.0, "noise": 0.3, "weight_decay": 0.0, "init_scale": 1.0}
+    BASE_PARAMS: ClassVar[dict] = {"data_decay": 1.0, "noise": 0.3, "weight_decay": 0.0, "init_scale": 1.0}
     loss: str = "contrastive"
     flow: str = "oja"
     d: int = 30
@@ -476,7 +534,7 @@ class _FamilySweep(_Adapter):
     FLAGS: ClassVar[tuple] = ()  # boolean static options of the model class
 
     @property
-    def PARAMS(self) -> dict:  # noqa: N802 (the adapters' common name)
+    def BASE_PARAMS(self) -> dict:  # noqa: N802 (the adapters' common name)
         return parameter_paths(self.ode) | self.START
 
     def resolved_options(self) -> dict:
@@ -484,14 +542,14 @@ class _FamilySweep(_Adapter):
         sizes = {k: getattr(self, k) for k in self.SIZES}
         flags = {k: getattr(self.ode, k) for k in self.FLAGS}
         extra = {} if self.ode.predictor_weight_decay is None else {"predictor_weight_decay": True}
-        return {"kind": self.kind} | sizes | parts | flags | extra
+        return {"kind": self.kind} | sizes | parts | flags | extra | {"views": self.views}
 
     @property
     def rhs_work_factor(self) -> int:
         return self.ode.rhs_work_factor
 
     def check_values(self, v: dict) -> None:
-        _check_nonneg(v, tuple(k for k in ("sigma2", "init_std", "init_scale") if k in v))
+        _check_nonneg(v, tuple(k for k in ("sigma2", "sigma2_target", "init_std", "init_scale") if k in v))
         with_parameters(self.ode, {k: np.asarray(x) for k, x in v.items()}).check()
         _check_target_direction(self.ode, v)
 
@@ -502,11 +560,14 @@ class _FamilySweep(_Adapter):
         for k, v in sizes.items():
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"model.{k} must be an integer >= 1, got {v!r}")
+        views = opts.pop("views", "same")
+        if views not in VIEWS:
+            raise ConfigError(f"model.views must be one of {', '.join(VIEWS)}, got {views!r}")
         allowed = set(_COMPONENT_KINDS) | set(cls.FLAGS) | {"predictor_weight_decay"}
         unknown = sorted(set(opts) - allowed)
         if unknown:
             raise ConfigError(f"unknown option(s) {unknown} for model kind {cls.kind!r}; options: "
-                              f"{sorted(allowed | set(cls.SIZES))}")
+                              f"{sorted(allowed | set(cls.SIZES) | {'views'})}")
         for k in set(cls.FLAGS) | {"predictor_weight_decay"}:
             if k in opts and not isinstance(opts[k], bool):
                 raise ConfigError(f"model.{k} must be true or false, got {opts[k]!r}")
@@ -516,13 +577,13 @@ class _FamilySweep(_Adapter):
             ode = cls.MODEL(**parts, **flags, predictor_weight_decay=0.0 if opts.get("predictor_weight_decay") else None)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"[model] {cls.kind}: {e}") from None
-        return cls(ode=ode, **sizes)
+        return cls(ode=ode, views=views, **sizes)
 
 
 @dataclass(frozen=True)
 class ModesSweep(_FamilySweep):
     """``modes``: a :class:`dynsim.Modes` from components; parameters are the model's float leaves by path plus
-    the data (``sigma2``, ``data_decay``, :func:`mode_data`) and the start (``w0``, ``wp0`` + ``init_std`` noise,
+    the data (``sigma2``, ``data_decay``, and ``sigma2_target`` with ``views = "per_view"``: :func:`mode_data`) and the start (``w0``, ``wp0`` + ``init_std`` noise,
     ``tau0`` = :math:`w_a(0)/w(0)` of an EMA target)."""
 
     kind: ClassVar[str] = "modes"
@@ -531,13 +592,14 @@ class ModesSweep(_FamilySweep):
     SIZES: ClassVar[dict] = {"n_modes": 16}
     ode: Modes = Modes()
     n_modes: int = 16
+    views: str = "same"
 
     def event(self, recipe):
         return CollapseEvent(_all_modes_strength, recipe.threshold) if recipe.collapse == "all" else None
 
     def simulate(self, p, key, recipe: Recipe) -> Trajectory:
         model = with_parameters(self.ode, p)
-        data = mode_data(p, self.n_modes)
+        data = mode_data(p, self.n_modes, self.views)
         w, wp = _mode_start(p, key, self.n_modes, jnp.result_type(float))
         y0 = model.initial_state(w, wp, p["tau0"] * w, data=data)
         return _mode_trajectory(model, y0, data, recipe, self.event(recipe), data)
@@ -546,8 +608,9 @@ class ModesSweep(_FamilySweep):
 @dataclass(frozen=True)
 class NetSweep(_FamilySweep):
     r"""``net``: the expected-gradient flow of a :class:`dynsim.Network` from components on isotropic views
-    (:math:`\Sigma_x = I`, :math:`\Sigma_n = \sigma^2 I`) with ``n1`` inputs and ``n2`` outputs; parameters are the
-    model's float leaves by path plus ``sigma2`` and the start: :math:`W(0) = \mathrm{init\_scale}\,\xi/\sqrt{n_1}`
+    (:math:`\Sigma_x = I`, noise :math:`\sigma^2 I` in the views ``views`` names: :func:`view_data`) with ``n1``
+    inputs and ``n2`` outputs; parameters are the model's float leaves by path plus ``sigma2`` (and
+    ``sigma2_target`` with ``views = "per_view"``) and the start: :math:`W(0) = \mathrm{init\_scale}\,\xi/\sqrt{n_1}`
     (ξ from the configuration's key), :math:`W_p(0) = \mathrm{wp0}\,I` (trainable), :math:`W_a(0) = \mathrm{tau0}\,W(0)` (EMA)."""
 
     kind: ClassVar[str] = "net"
@@ -558,6 +621,7 @@ class NetSweep(_FamilySweep):
     ode: Network = Network()
     n1: int = 8
     n2: int = 4
+    views: str = "same"
 
     @property
     def n_modes(self) -> int:
@@ -573,8 +637,7 @@ class NetSweep(_FamilySweep):
     def simulate(self, p, key, recipe: Recipe) -> Trajectory:
         dtype = jnp.result_type(float)
         model = with_parameters(self.ode, p)
-        eye = jnp.eye(self.n1, dtype=dtype)
-        data = ViewData(eye, p["sigma2"] * eye)
+        data = view_data(p, self.n1, self.views)
         W = p["init_scale"] * jax.random.normal(key, (self.n2, self.n1), dtype) / np.sqrt(self.n1)
         wp = p["wp0"] * jnp.eye(self.n2, dtype=dtype) if model.predictor.trainable else None
         y0 = model.initial_state(W, wp, p["tau0"] * W if isinstance(model.target, components.EMA) else None, data)
@@ -605,7 +668,7 @@ def build_model(options: dict):
     unknown = sorted(set(opts) - set(own) - set(inner))
     if unknown:
         raise ConfigError(f"unknown option(s) {unknown} for model kind {kind!r}; options: {sorted(own | inner)} "
-                          f"(float parameters go in [params] / [grid]: {sorted(cls.PARAMS)})")
+                          f"(float parameters go in [params] / [grid]: {sorted(cls.BASE_PARAMS)})")
     for k, v in opts.items():
         default = (own | inner)[k].default
         want = type(default)
