@@ -112,10 +112,10 @@ def _cmd_compare(args) -> int:
                                           predictor=args.predictor, target=args.target, sigma2=args.sigma2,
                                           alpha_p=args.alpha_p, beta=args.beta, wd=args.wd,
                                           predictor_input=args.predictor_input, power=args.power, eps=args.eps,
-                                          n_nodes=args.nodes)
+                                          n_nodes=args.nodes, views=args.views, sigma2_target=args.sigma2_target)
         lrs = _decreasing_lrs(args.lrs or "0.04,0.02,0.01")
         print(f"dynsim compare: loss={args.loss} predictor={args.predictor} target={args.target} "
-              f"n1={args.n1} n2={args.n2} sigma2={args.sigma2} t1={args.t1}")
+              f"n1={args.n1} n2={args.n2} sigma2={args.sigma2} views={args.views} t1={args.t1}")
         rows = [("flow", cp.agreement(net, y0, nargs, args.t1, method="flow")),
                 (f"gd lr={args.lr:g}", cp.agreement(net, y0, nargs, args.t1, method="gd", lr=args.lr)),
                 (f"sgd lr={args.lr:g} batch={args.batch}",
@@ -253,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     from dynsim import networks as ssl_net
     from dynsim.grassmann import LOSSES as GRASSMANN_LOSSES
     from dynsim.networks import LOSSES as NETWORK_LOSSES
+    from dynsim.params import VIEWS
 
     parser = argparse.ArgumentParser(
         prog="dynsim",
@@ -301,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--n1", type=int, default=8, help="input dimension")
     net.add_argument("--n2", type=int, default=4, help="output dimension (modes)")
     net.add_argument("--sigma2", type=float, default=0.5, help="augmentation variance")
+    net.add_argument("--views", default="same", choices=VIEWS,
+                     help="which view carries the noise: both (same), the target view only (clean_online), or "
+                          "each its own (per_view: online --sigma2, target --sigma2-target)")
+    net.add_argument("--sigma2-target", type=float, default=None, help="target view's noise variance (per_view)")
     net.add_argument("--alpha-p", type=float, default=1.0, help="predictor / online learning rate")
     net.add_argument("--beta", type=float, default=0.4, help="EMA rate (ODE units)")
     net.add_argument("--wd", type=float, default=0.01, help="weight decay on W and W_p (ODE units)")

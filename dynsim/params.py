@@ -24,6 +24,23 @@ import numpy as np
 
 from dynsim import _checks
 
+VIEWS = ("same", "clean_online", "per_view")  #: which view carries the augmentation noise (``docs/theory/views.md``)
+
+
+def view_noises(views: str, sigma2, sigma2_target=None):
+    """``(online, target)`` noise variances of the view law ``views`` (:data:`VIEWS`): ``same``: ``sigma2`` in both
+    views; ``clean_online``: ``sigma2`` in the target view only (Halvagal et al.'s toy); ``per_view``: ``sigma2``
+    online and ``sigma2_target`` in the target view (required then, ignored otherwise)."""
+    if views == "same":
+        return sigma2, sigma2
+    if views == "clean_online":
+        return 0.0 * sigma2, sigma2
+    if views == "per_view":
+        if sigma2_target is None:
+            raise ValueError("views='per_view' needs sigma2_target, the target view's noise variance")
+        return sigma2, sigma2_target
+    raise ValueError(f"views must be one of {', '.join(VIEWS)}, got {views!r}")
+
 
 def _pytree_dataclass(cls):
     """Frozen dataclass registered with JAX, every field a data leaf."""

@@ -75,12 +75,20 @@ class ViewData:
         return cls(eye, jnp.asarray(sigma2) * eye)
 
     @classmethod
+    def views(cls, n1: int, sigma2_online=0.0, sigma2_target=0.0) -> "ViewData":
+        r""":math:`\Sigma_x = I` with independent isotropic noise of variance ``sigma2_online`` in the online view and
+        ``sigma2_target`` in the target view: :math:`E[x_1x_1^\top] = (1+\sigma_1^2)I`, :math:`E[x_1x_2^\top] = I`,
+        :math:`E[x_2x_2^\top] = (1+\sigma_2^2)I` (``target_noise_cov`` set even when the two are equal)."""
+        _checks.check_positive("sigma2_online", sigma2_online, strict=False)
+        _checks.check_positive("sigma2_target", sigma2_target, strict=False)
+        eye = jnp.eye(int(n1))
+        return cls(eye, jnp.asarray(sigma2_online) * eye, target_noise_cov=jnp.asarray(sigma2_target) * eye)
+
+    @classmethod
     def clean_online(cls, n1: int, sigma2=0.0) -> "ViewData":
         r""":math:`\Sigma_x = I`, the online view clean and the target view :math:`x + \sigma\xi` (the update rule of
         Halvagal et al.'s toy): :math:`E[x_1x_1^\top] = E[x_1x_2^\top] = I`, :math:`E[x_2x_2^\top] = (1+\sigma^2)I`."""
-        _checks.check_positive("sigma2", sigma2, strict=False)
-        eye = jnp.eye(int(n1))
-        return cls(eye, jnp.zeros_like(eye), target_noise_cov=jnp.asarray(sigma2) * eye)
+        return cls.views(n1, 0.0, sigma2)
 
     @property
     def symmetric(self) -> bool:

@@ -30,7 +30,7 @@ kind               model
 
 Data of the mode models: :math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`,
 :math:`\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}` (isotropic, Tian's Assumption 2, when ``data_decay = 0``);
-the network runs on isotropic views. The ``views`` option (:data:`VIEWS`, ``docs/theory/views.md``) says which view
+the network runs on isotropic views. The ``views`` option (:data:`dynsim.params.VIEWS`, ``docs/theory/views.md``) says which view
 carries the noise: ``same`` (default: both, variance ``sigma2``), ``clean_online`` (only the target view, variance
 ``sigma2``: Halvagal et al.'s toy) or ``per_view`` (online ``sigma2``, target ``sigma2_target``, a parameter only
 then). Initial states use the configuration's key only through the ``init_std`` / ``init_scale`` noise, so
@@ -53,7 +53,7 @@ from dynsim._pytree import is_parameter
 from dynsim.models import Modes, Network
 from dynsim.eigenmodes import ModeState, PredictorParams, SSLModes, TianModes
 from dynsim.networks import NetParams, SSLNet, ViewData
-from dynsim.params import ModeData, TianParams
+from dynsim.params import VIEWS, ModeData, TianParams, view_noises
 from dynsim.solvers import CollapseEvent, SolverConfig, integrate
 from dynsim.sweeps._errors import ConfigError
 
@@ -97,37 +97,24 @@ def _desc(x):
     return jnp.flip(jnp.sort(x, axis=-1), axis=-1)
 
 
-VIEWS = ("same", "clean_online", "per_view")  #: which view carries the noise (the ``views`` model option)
-
-
-def view_noises(p, views: str):
-    """``(online, target)`` noise variances of a configuration under ``views`` (:data:`VIEWS`)."""
-    if views == "same":
-        return p["sigma2"], p["sigma2"]
-    if views == "clean_online":
-        return 0.0 * p["sigma2"], p["sigma2"]
-    return p["sigma2"], p["sigma2_target"]
-
-
 def mode_data(p, n_modes: int, views: str = "same") -> ModeData:
     r""":math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`, :math:`\ell_{11,j} = (1+\sigma_1^2)\lambda_{d,j}`,
-    :math:`\ell_{22,j} = (1+\sigma_2^2)\lambda_{d,j}` with the views' noises :func:`view_noises`
+    :math:`\ell_{22,j} = (1+\sigma_2^2)\lambda_{d,j}` with the views' noises (:func:`dynsim.params.view_noises`)
     (``same``: :math:`\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}`, ``lambda_2`` unset)."""
     lam_d = jnp.arange(1, n_modes + 1, dtype=jnp.result_type(float)) ** (-p["data_decay"])
     if views == "same":
         return ModeData(lambda_s=(1.0 + p["sigma2"]) * lam_d, lambda_d=lam_d)
-    s1, s2 = view_noises(p, views)
+    s1, s2 = view_noises(views, p["sigma2"], p.get("sigma2_target"))
     return ModeData(lambda_s=(1.0 + s1) * lam_d, lambda_d=lam_d, lambda_2=(1.0 + s2) * lam_d)
 
 
 def view_data(p, n1: int, views: str = "same") -> ViewData:
     r"""Isotropic network views, :math:`\Sigma_x = I`, noise :math:`\sigma_1^2I` and :math:`\sigma_2^2I` per view
-    (:func:`view_noises`; ``same``: one ``noise_cov``)."""
-    eye = jnp.eye(n1, dtype=jnp.result_type(float))
+    (:func:`dynsim.params.view_noises`; ``same``: one ``noise_cov``)."""
     if views == "same":
+        eye = jnp.eye(n1, dtype=jnp.result_type(float))
         return ViewData(eye, p["sigma2"] * eye)
-    s1, s2 = view_noises(p, views)
-    return ViewData(eye, s1 * eye, target_noise_cov=s2 * eye)
+    return ViewData.views(n1, *view_noises(views, p["sigma2"], p.get("sigma2_target")))
 
 
 def _check_nonneg(values, names):
