@@ -57,21 +57,32 @@ class TianParams:
             learning rate (dimensionless, ``> 0``).
         beta: :math:`\beta`, EMA rate of the target, :math:`\dot W_a = \beta (W - W_a)`
             (1/time, ``>= 0``; ``0`` freezes the target).
-        eta: :math:`\eta`, weight decay on both ``W`` and ``W_p`` (1/time, ``>= 0``).
+        eta: :math:`\eta`, weight decay on ``W`` and, unless ``eta_p`` is set, on ``W_p`` (1/time, ``>= 0``).
         tau: :math:`\tau`, the fixed target ratio :math:`W_a = \tau W` used only by
             the fixed-τ variants (dimensionless, ``>= 0``; ``1`` is SimSiam).
+        eta_p: :math:`\eta_p`, weight decay on ``W_p`` (1/time, ``>= 0``); ``None`` (default): :math:`\eta`, as in
+            Tian et al. (2021)'s Lemma 1. A PyTorch parameter group at the predictor's learning rate decays at
+            :math:`\alpha_p\eta` (:meth:`dynsim.units.DiscreteSettings.to_ode`).
     """
 
     alpha_p: jax.Array | float = 1.0
     beta: jax.Array | float = 1.0
     eta: jax.Array | float = 0.0
     tau: jax.Array | float = 1.0
+    eta_p: jax.Array | float | None = None
+
+    @property
+    def predictor_decay(self):
+        r""":math:`\eta_p`: ``eta_p``, or ``eta`` when it is unset."""
+        return self.eta if self.eta_p is None else self.eta_p
 
     def validate(self) -> "TianParams":
         _checks.check_positive("TianParams.alpha_p", self.alpha_p)
         _checks.check_positive("TianParams.beta", self.beta, strict=False)
         _checks.check_positive("TianParams.eta", self.eta, strict=False)
         _checks.check_positive("TianParams.tau", self.tau, strict=False)
+        if self.eta_p is not None:
+            _checks.check_positive("TianParams.eta_p", self.eta_p, strict=False)
         return self
 
     def replace(self, **changes) -> "TianParams":

@@ -86,13 +86,18 @@ class DiscreteSettings:
     weight_decay: float = 0.0
 
     def to_ode(self, tau: float = 1.0) -> TianParams:
-        """The :class:`~dynsim.params.TianParams` in ODE units for these settings."""
+        r"""The :class:`~dynsim.params.TianParams` in ODE units for these settings. The predictor is its own
+        PyTorch parameter group at ``lr_predictor``: each step shrinks it by ``lr_predictor * weight_decay``, which
+        in ODE time (:math:`t = \mathrm{lr}\cdot k`) is the decay :math:`\eta_p = \alpha_p\eta` (``eta_p``)."""
         lr_p = self.lr if self.lr_predictor is None else self.lr_predictor
+        alpha_p = alpha_p_from_lrs(lr_p, self.lr)
+        eta = eta_from_weight_decay(self.weight_decay)
         return TianParams(
-            alpha_p=alpha_p_from_lrs(lr_p, self.lr),
+            alpha_p=alpha_p,
             beta=beta_from_ema_decay(self.ema_decay, self.lr),
-            eta=eta_from_weight_decay(self.weight_decay),
+            eta=eta,
             tau=tau,
+            eta_p=alpha_p * eta,
         ).validate()
 
     def time(self, steps):

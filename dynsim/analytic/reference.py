@@ -100,7 +100,7 @@ class TianMatrixFlow:
             dW_p = jnp.zeros_like(y.W_p)
         else:
             G = params.alpha_p * R @ W.T
-            dW_p = (_sym(G) if self.predictor == "symmetric" else G) - eta * W_p
+            dW_p = (_sym(G) if self.predictor == "symmetric" else G) - params.predictor_decay * W_p
         dW_a = targets.target_rate(self.target, W, y.W_a, dW, params.beta, params.tau)
         return MatrixState(dW, dW_p, dW_a)
 
@@ -160,7 +160,7 @@ class TianCorrelationFlow:
         def anti(A, B):
             return A @ B + B @ A
 
-        dWp = -(params.alpha_p / 2) * ls * anti(Wp, F) + params.alpha_p * td * F - params.eta * Wp
+        dWp = -(params.alpha_p / 2) * ls * anti(Wp, F) + params.alpha_p * td * F - params.predictor_decay * Wp
         dF = -ls * anti(Wp @ Wp, F) + td * anti(Wp, F) - 2 * params.eta * F
         return CorrelationState(dF, dWp)
 
@@ -205,7 +205,7 @@ class TianPST:
         params, data = args
         tau = y.tau if self.target == "ema" else params.tau
         g = tau * data.lambda_d - data.lambda_s * y.p
-        dp = params.alpha_p * y.s * g - params.eta * y.p
+        dp = params.alpha_p * y.s * g - params.predictor_decay * y.p
         ds = 2 * y.p * y.s * g - 2 * params.eta * y.s
         if self.target == "ema":
             dtau = params.beta * (1 - y.tau) - y.tau * (y.p * g - params.eta)  # = tau*ds/(2s)

@@ -148,7 +148,8 @@ class SSLModes:
                        "nodes": cp.GaussianNodes(int(self.n_nodes), int(self.seed))}[self.expectation]
         loss = (cp.Euclidean if self.loss == "euclidean" else cp.Cosine)(iso=self.iso)
         target = targets.component(self.target, params.beta, params.tau, self.stop_gradient)
-        return Modes(loss=loss, predictor=predictor, target=target, expectation=expectation, weight_decay=params.eta)
+        return Modes(loss=loss, predictor=predictor, target=target, expectation=expectation, weight_decay=params.eta,
+                     predictor_weight_decay=params.eta_p)
 
     @property
     def rhs_work_factor(self) -> int:

@@ -71,7 +71,8 @@ class TianModes:
         params = TianParams() if params is None else params
         predictor = cp.Identity() if self.predictor == "identity" else cp.Trainable(alpha_p=params.alpha_p)
         target = targets.component(self.target, params.beta, params.tau, self.stop_gradient)
-        return Modes(loss=cp.Euclidean(), predictor=predictor, target=target, weight_decay=params.eta)
+        return Modes(loss=cp.Euclidean(), predictor=predictor, target=target, weight_decay=params.eta,
+                     predictor_weight_decay=params.eta_p)
 
     def __call__(self, t, y: ModeState, args) -> ModeState:
         params, data = args
