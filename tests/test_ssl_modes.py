@@ -297,3 +297,29 @@ def test_cosine_with_ema_target_and_trainable_predictor_run():
     m = ds.SSLModes(loss="cosine", predictor="trainable", n_nodes=1024)
     sol = ds.solve(m, m.initial_state(jnp.sqrt(c0), jnp.full(4, 0.5)), (ds.TianParams(alpha_p=1.0), data), 300.0)
     assert np.all(np.isfinite(np.asarray(sol.final.w))) and bool(sol.ok)
+
+
+def test_gd_map_recomputes_a_closed_form_predictor_after_each_step():
+    """Exact GD on the eigenmode ODE with a closed-form predictor (DirectPred on the features, Euclidean SimSiam):
+    the recorded w_p is lambda(c(w)) of the stepped w at every save (1e-14), as the network's GD recomputes W_p from
+    the current moments; stepping it with the chain-rule rate instead drifts by O(lr) (percents at lr 0.2). The w
+    dynamics do not read the recorded w_p, so they equal the network's GD map (1e-10) from an aligned start."""
+    from dynsim.networks import NetParams, SSLNet, ViewData, train
+
+    m = ds.SSLModes(loss="euclidean", predictor="directpred_paper", predictor_input="features", target="online")
+    data = ds.ModeData.isotropic(0.3, 3)
+    args = (ds.TianParams(eta=0.01), data, ds.PredictorParams(eps=0.1))
+    y0 = m.initial_state(jnp.array([0.3, 0.8, 1.2]), data=data, pred=args[2])
+    gd = ds.gradient_descent(m, y0, args, 0.2, 60, n_saves=6)
+    want = jax.vmap(lambda w: m.predictor_values(w, data, args[2]))(gd.ys.w)
+    np.testing.assert_allclose(gd.ys.w_p, want, rtol=1e-14)
+
+    net = SSLNet(loss="euclidean", predictor="directpred_paper", predictor_input="features", target="online")
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    V = np.linalg.qr(rng.standard_normal((5, 3)))[0]
+    W0 = U @ np.diag([0.3, 0.8, 1.2]) @ V.T
+    nargs = (NetParams(wd=0.01, eps=0.1), ViewData.isotropic(5, 0.3))
+    W = train(net, net.initial_state(W0, args=nargs), nargs, 0.2, 60, n_saves=6).ys.W
+    c_net = np.sort(np.linalg.eigvalsh(np.asarray(W @ np.swapaxes(W, -1, -2))), axis=-1)
+    np.testing.assert_allclose(c_net, np.sort(np.asarray(gd.ys.w) ** 2, axis=-1), rtol=1e-10, atol=1e-14)

@@ -170,6 +170,11 @@ class SSLModes:
         params, data, pred = _split_args(args)
         return self.family(params, pred)(t, y, data)
 
+    def after_step(self, y: ModeState, args) -> ModeState:
+        """:meth:`dynsim.Modes.after_step` of :meth:`family` (a closed-form predictor's :math:`w_p` recomputed)."""
+        params, data, pred = _split_args(args)
+        return self.family(params, pred).after_step(y, data)
+
     def expectation_error(self, y: ModeState, args, n_groups: int = 16):
         r"""Error estimate of the cosine expectation in :math:`\dot w` (shape ``(M,)``; :meth:`dynsim.Modes.expectation_error`):
         for ``"exact"`` the change when the rule's step doubles (an overestimate: the rule converges exponentially);

@@ -63,6 +63,11 @@ class AbstractModel(eqx.Module):
         """Elements one right-hand side touches per state element (sizes batch chunks on CPU)."""
         return self.resolved_expectation.work_factor(self.loss)
 
+    def after_step(self, y, args):
+        """The state after one discrete step ``y = y_k + lr * rhs(y_k)``: quantities that are functions of the
+        others (a closed-form predictor's recorded value) are recomputed, not stepped. Default: ``y``."""
+        return y
+
     def check(self):
         """Validate every concrete parameter value (errors name the component and field)."""
         _checks.check_positive("weight_decay", self.weight_decay, strict=False)

@@ -90,6 +90,13 @@ class Modes(AbstractModel):
             dw_p = jax.jvp(lambda ww: self.predictor_values(ww, data), (w,), (dw,))[1]
         return ModeState(dw, dw_p, self.target.rate(w, y.w_a, dw))
 
+    def after_step(self, y: ModeState, data: ModeData) -> ModeState:
+        """A closed-form predictor's recorded :math:`w_p` is :math:`\\lambda(c(w))` at the stepped :math:`w` (the
+        network's GD recomputes :math:`W_p` from the current moments the same way); other states are unchanged."""
+        if self.closed_form:
+            return y._replace(w_p=self.predictor_values(y.w, data))
+        return y
+
     # --- states, observables, checks ---------------------------------------------------------
     def initial_state(self, w, w_p=None, w_a=None, data: ModeData | None = None) -> ModeState:
         """A consistent state: ``w_p = lambda(c(w))`` for closed forms (``data`` needed unless the input is

@@ -66,8 +66,11 @@ def _gd_scan(parameters, structure, y0, args, lr, n_saves, every):
     y0f, unravel = ravel_pytree(y0)
     lr = jnp.asarray(lr, y0f.dtype)
 
+    after = getattr(model, "after_step", None)
+
     def step(y, _):
-        return y + lr * ravel_pytree(model(0.0, unravel(y), args))[0]
+        y = y + lr * ravel_pytree(model(0.0, unravel(y), args))[0]
+        return y if after is None else ravel_pytree(after(unravel(y), args))[0]
 
     sol = iterate(step, y0f, n_saves, every, lr)
     return Solution(ts=sol.ts, ys=jax.vmap(unravel)(sol.ys), status=sol.status, event_time=sol.event_time,
@@ -76,7 +79,9 @@ def _gd_scan(parameters, structure, y0, args, lr, n_saves, every):
 
 def gradient_descent(model, y0, args, lr, n_steps: int, n_saves: int | None = None,
                      on_failure: str = DEFAULTS.on_failure) -> Solution:
-    """Iterate :math:`y \\leftarrow y + \\mathrm{lr}\\, \\mathrm{model}(y)` for ``n_steps`` steps.
+    """Iterate :math:`y \\leftarrow y + \\mathrm{lr}\\, \\mathrm{model}(y)` for ``n_steps`` steps (then
+    ``model.after_step(y, args)`` where the model defines it: a closed-form predictor's recorded value is
+    recomputed from the stepped state, not stepped).
 
     Saves the initial state and every ``n_steps // n_saves`` steps (``n_saves`` must divide
     ``n_steps``; default: only the final state). ``Solution.ts`` holds ODE times ``lr * step``.
