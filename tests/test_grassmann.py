@@ -76,6 +76,21 @@ def test_principal_angles_accurate_for_tiny_and_right_angles():
         assert abs(got - theta) < 1e-15 + 1e-12 * theta
 
 
+def test_principal_angles_of_any_basis_of_the_spans():
+    """Bases need not be orthonormal: the angles are those of the spans, as scipy.linalg.subspace_angles computes
+    them (an independent implementation; 1e-12); linearly dependent columns are refused by name."""
+    from scipy.linalg import subspace_angles
+
+    rng = np.random.default_rng(4)
+    W, U = rng.standard_normal((7, 3)) @ rng.standard_normal((3, 3)), rng.standard_normal((7, 3)) * [1.0, 20.0, 0.05]
+    got = np.asarray(gr.principal_angles(jnp.asarray(W), jnp.asarray(U)))
+    np.testing.assert_allclose(got, np.sort(subspace_angles(W, U)), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="columns of U are linearly dependent"):
+        gr.principal_angles(jnp.asarray(W), jnp.asarray(np.c_[U[:, :2], U[:, 0] + U[:, 1]]))
+    traced = jax.jit(gr.principal_angles)(jnp.asarray(W), jnp.asarray(np.c_[U[:, :2], 2 * U[:, 1]]))
+    assert bool(jnp.all(jnp.isnan(traced)))
+
+
 @pytest.mark.parametrize("method", gr.RETRACTIONS)
 def test_rgd_is_first_order_for_every_retraction(problem, method):
     """§6.3: e(η)/e(η/2) in [1.8, 2.2] for η <= 0.1 (error ||P_k - P(T)||_F at T = 6); the constant is

@@ -162,14 +162,32 @@ def loss(A, W0, ts):
 
 def principal_angles(W, U):
     r"""Principal angles ``(..., k)`` (ascending, radians), :math:`k = \min(h, h')`, between the spans of
-    ``W`` ``(..., d, h)`` and ``U`` ``(..., d, h')``, both with orthonormal columns. Computed as
+    ``W`` ``(..., d, h)`` and ``U`` ``(..., d, h')``. Columns need not be orthonormal: each basis is first
+    orthonormalised (reduced QR), which keeps its span. Linearly dependent columns have no well-defined span of
+    that dimension: a ``ValueError`` names the argument (NaN angles under ``jit``). Computed as
     :math:`\operatorname{atan2}(\sin, \cos)` from the singular values of :math:`U^\top W` and
     :math:`(I - UU^\top)W`, accurate for small and large angles alike."""
+    W, U = _orthonormal_basis("W", W), _orthonormal_basis("U", U)
     Ut = jnp.swapaxes(U, -1, -2)
     cos = jnp.linalg.svd(Ut @ W, compute_uv=False)  # descending cosines = ascending angles
     sin = jnp.linalg.svd(W - U @ (Ut @ W), compute_uv=False)[..., ::-1]  # ascending sines
     k = min(W.shape[-1], U.shape[-1])
     return jnp.arctan2(sin[..., :k], cos[..., :k])
+
+
+def _orthonormal_basis(name, A):
+    """Orthonormal columns spanning ``A``'s columns (reduced QR); linearly dependent columns (a relative pivot
+    below :math:`10^3\\epsilon`): ``ValueError`` naming ``name`` when concrete, NaN when traced."""
+    A = jnp.asarray(A)
+    Q, R = jnp.linalg.qr(A)
+    d = jnp.abs(jnp.diagonal(R, axis1=-2, axis2=-1))
+    dependent = jnp.min(d, axis=-1) <= 1e3 * jnp.finfo(A.dtype).eps * jnp.max(d, axis=-1)
+    if _checks.is_concrete(dependent):
+        if bool(jnp.any(dependent)):
+            raise ValueError(f"principal_angles: the columns of {name} are linearly dependent (no span of dimension "
+                             f"{A.shape[-1]})")
+        return Q
+    return jnp.where(dependent[..., None, None], jnp.nan, Q)
 
 
 def projection_distance(P, Q):
