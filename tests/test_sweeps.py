@@ -255,7 +255,7 @@ def test_network_sweep_matches_a_direct_flow():
     """The network adapter's spectrum equals a direct SSLNet flow from the same key's W(0)."""
     res = ChunkRunner(load_config(NET_SWEEP), jax.devices()[:1])(0)
     key = jax.random.fold_in(jax.random.PRNGKey(1), 0)
-    W0 = 1.5 * jax.random.normal(key, (3, 5)) / np.sqrt(5)
+    W0 = 1.5 * jax.random.normal(key, (3, 5), jnp.float32).astype(jnp.float64) / np.sqrt(5)  # start_normals
     net = SSLNet(target="online")
     args = (NetParams(wd=0.05), ViewData.isotropic(5, 0.5))
     sol = flow(net, net.initial_state(W0, 0.5 * jnp.eye(3), args=args), args, 150.0, saveat=4, method="rk45")
@@ -490,3 +490,18 @@ def test_views_option_moves_the_tian_boundary_and_names_its_parameter():
     np.testing.assert_allclose(np.diag(S22), 1.2)
     np.testing.assert_allclose(S12, np.eye(4))
     assert mode_data(p, 3, "same").symmetric and view_data(p, 4).symmetric  # the default is unchanged
+
+
+def test_a_configurations_start_does_not_depend_on_the_precision():
+    """Random starts are drawn in float32 and cast: the float64 start rounds to the float32 one exactly, so the
+    same seed and index give the same start (to float32 resolution) in both precisions."""
+    from dynsim.sweeps import _models as sm
+
+    key = jax.random.fold_in(jax.random.PRNGKey(3), 17)
+    p = {"w0": 0.5, "wp0": 0.5, "init_std": 0.1}
+    w64, wp64 = sm._mode_start(p, key, 6, jnp.float64)
+    w32, wp32 = sm._mode_start(p, key, 6, jnp.float32)
+    np.testing.assert_allclose(w64, w32, rtol=1e-7)
+    np.testing.assert_allclose(wp64, wp32, rtol=1e-7)
+    z64 = sm.start_normals(key, (4, 5), jnp.float64)
+    assert z64.dtype == jnp.float64 and bool(jnp.all(z64.astype(jnp.float32) == sm.start_normals(key, (4, 5), jnp.float32)))

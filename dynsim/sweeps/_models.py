@@ -166,9 +166,15 @@ _MODE_PARAMS = {"alpha_p": 1.0, "beta": 1.0, "eta": 0.0, "tau": 1.0, "sigma2": 0
                 "w0": 0.5, "wp0": 0.5, "tau0": 0.0, "init_std": 0.0}
 
 
+def start_normals(key, shape, dtype):
+    """Standard normals for a configuration's start: drawn in float32 and cast to ``dtype``, so a seed gives the
+    same start (to float32 resolution) in every precision and a collapse verdict does not flip with it."""
+    return jax.random.normal(key, shape, jnp.float32).astype(dtype)
+
+
 def _mode_start(p, key, n_modes, dtype):
-    """``w_j(0) = w0 + init_std ξ_j``, ``w_{p,j}(0) = wp0 + init_std ξ'_j`` (ξ standard normal from ``key``)."""
-    xi = jax.random.normal(key, (2, n_modes), dtype)
+    """``w_j(0) = w0 + init_std ξ_j``, ``w_{p,j}(0) = wp0 + init_std ξ'_j`` (ξ: :func:`start_normals` from ``key``)."""
+    xi = start_normals(key, (2, n_modes), dtype)
     return p["w0"] + p["init_std"] * xi[0], p["wp0"] + p["init_std"] * xi[1]
 
 
@@ -425,7 +431,7 @@ class GrassmannSweep(_Adapter):
         dtype = jnp.result_type(float)
         sigma = jnp.arange(1, self.d + 1, dtype=dtype) ** (-p["data_decay"])
         A = GRADIENT_FACTOR * jnp.diag(-(p["noise"] ** 2) * sigma if self.loss == "mse" else sigma)
-        W0 = p["init_scale"] * jax.random.normal(key, (self.d, self.h), dtype) / np.sqrt(self.d)
+        W0 = p["init_scale"] * start_normals(key, (self.d, self.h), dtype) / np.sqrt(self.d)
         if self.flow == "oja":
             ode, W0, args = OjaFlow(), qf(W0), A
         elif self.flow == "sphere":
@@ -625,7 +631,7 @@ class NetSweep(_FamilySweep):
         dtype = jnp.result_type(float)
         model = with_parameters(self.ode, p)
         data = view_data(p, self.n1, self.views)
-        W = p["init_scale"] * jax.random.normal(key, (self.n2, self.n1), dtype) / np.sqrt(self.n1)
+        W = p["init_scale"] * start_normals(key, (self.n2, self.n1), dtype) / np.sqrt(self.n1)
         wp = p["wp0"] * jnp.eye(self.n2, dtype=dtype) if model.predictor.trainable else None
         y0 = model.initial_state(W, wp, p["tau0"] * W if isinstance(model.target, components.EMA) else None, data)
         ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
