@@ -1,6 +1,7 @@
 r"""Sweep configurations: a TOML file (stdlib :mod:`tomllib`) → a validated :class:`SweepConfig`.
 
-Layout (every section but ``[model]`` is optional; ``dynsim sweep --example NAME`` prints full examples)::
+Layout (every section but ``[model]`` is optional; ``dynsim sweep examples`` lists full examples, which
+``dynsim sweep --example NAME`` runs)::
 
     name = "tian_boundary"      # run folder runs/<name> unless --out is given
     seed = 0                    # root seed: configuration i uses fold_in(PRNGKey(seed), i)

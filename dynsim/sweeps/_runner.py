@@ -13,7 +13,7 @@ adapter (:mod:`dynsim.sweeps.models`) â†’ :func:`dynsim.solvers.api.integrate` â
 * **Devices.** With several devices the chunk is split over ``jax.devices()`` with
   ``jax.shard_map`` (each device runs its own solver loop; no per-step synchronisation). On CPU,
   expose the cores as devices before JAX starts: ``XLA_FLAGS=--xla_force_host_platform_device_count=N``
-  (the CLI does it for you with ``--cpu-devices``).
+  (``dynsim sweep`` does it, one device per core, unless ``XLA_FLAGS`` already sets it).
 * **Keys.** Configuration ``i`` gets ``jax.random.fold_in(PRNGKey(seed), i)``: results depend on the
   root seed and the index only, never on chunking, devices or parts.
 * **Parts and hosts.** ``part=(i, n)`` computes chunks ``[i K/n, (i+1) K/n)`` of the ``K`` chunks (job
