@@ -220,3 +220,18 @@ def test_new_parameter_values_do_not_recompile(method):
     ds.solve_batch(MODEL, Y0, (batched.replace(eta=batched.eta * 2, alpha_p=batched.alpha_p * 3), DATA), T1,
                    batch_args=(0, None), **kw)
     assert api._solve_batch_jit._cache_size() == n_batch
+
+
+@pytest.mark.parametrize("method", ["rk45", "rk4", "tsit5"])
+def test_float32_states_stay_float32_with_x64_enabled(method):
+    """A float32 state solves in float32 under dynsim's own loops (rk45, rk4) and diffrax's (tsit5) although the
+    tests enable x64 (the solvers' constants must not promote the step), and agrees with the float64 solve to float32 accuracy (1e-4)."""
+    m = ds.TianModes(target="fixed_tau")
+    p = ds.TianParams(alpha_p=1.0, eta=0.05, tau=1.0)
+    args = (p, ds.ModeData.isotropic(0.5))
+    out = {}
+    for dt in (jnp.float32, jnp.float64):
+        y0 = m.initial_state(jnp.array([0.3, 1.0], dt), jnp.array([0.3, 1.0], dt), params=p)
+        out[dt] = ds.solve(m, y0, args, 10.0, method=method, dt=0.05).final.w
+    assert out[jnp.float32].dtype == jnp.float32
+    np.testing.assert_allclose(out[jnp.float32], out[jnp.float64], rtol=1e-4)

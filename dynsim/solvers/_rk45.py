@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from dynsim.solvers._events import locate_crossing
 from dynsim.solvers._solution import Status
 
-_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0])
+# Python floats (weakly typed): they take the state's dtype, so float32 states stay float32 with x64 enabled
+_C = [0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0]
 _A = [
     [],
     [1 / 5],
@@ -38,9 +38,9 @@ _A = [
     [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
     [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
 ]
-_B = np.array([35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0])
-_B_LOW = np.array([5179 / 57600, 0.0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40])
-_E = _B - _B_LOW  # error weights on k1..k7
+_B = [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0]
+_B_LOW = [5179 / 57600, 0.0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40]
+_E = [b - b_low for b, b_low in zip(_B, _B_LOW)]  # error weights on k1..k7
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 
 
