@@ -189,9 +189,13 @@ def _cmd_sweep_run(args) -> int:
     try:
         meta = run_sweep(cfg, out, part=part, devices=devices, progress=not args.quiet, overwrite=args.overwrite,
                          command=["dynsim"] + list(sys.argv[1:]))
-    except FileExistsError as e:
+    except (FileExistsError, ConfigError, OSError) as e:
         print(f"dynsim sweep: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"dynsim sweep: interrupted; the chunks written so far are kept in {out}: run the same command to "
+              f"resume", file=sys.stderr)
+        return 130
     print(f"done: {meta['chunks_computed']} chunk(s) computed, {meta['chunks_reused']} reused, "
           f"{meta['seconds']:.1f} s -> {out}")
     return 0

@@ -505,3 +505,93 @@ def test_a_configurations_start_does_not_depend_on_the_precision():
     np.testing.assert_allclose(wp64, wp32, rtol=1e-7)
     z64 = sm.start_normals(key, (4, 5), jnp.float64)
     assert z64.dtype == jnp.float64 and bool(jnp.all(z64.astype(jnp.float32) == sm.start_normals(key, (4, 5), jnp.float32)))
+
+
+def test_a_run_folder_keeps_one_precision_and_its_resolved_solver_settings(tmp_path):
+    """The resolved config names the tolerances the solver uses (the precision's defaults, not ``None``) and the
+    precision; both enter the digest. A folder computed in one precision refuses a rerun in the other (clear
+    message, no chunk reused or mixed), and a config asking for another precision than the process is refused."""
+    from dynsim.sweeps import _config
+
+    raw = small(grid__eta=[0.05, 0.1], grid__sigma2=[0.0])
+    cfg = load_config(raw)
+    assert cfg.raw["precision"] == "float64"
+    assert (cfg.raw["solve"]["rtol"], cfg.raw["solve"]["atol"]) == (ds.solvers.DEFAULTS.rtol64,
+                                                                    ds.solvers.DEFAULTS.atol64)
+    assert "rtol = " in _config.to_toml(cfg.raw) and "None" not in _config.to_toml(cfg.raw)
+    f32 = load_config(raw | {"precision": "float32"})
+    assert f32.raw["solve"]["rtol"] == ds.solvers.DEFAULTS.rtol32 and f32.digest() != cfg.digest()
+    assert load_config(small(solve__rtol=1e-9, grid__eta=[0.05, 0.1], grid__sigma2=[0.0])).digest() != cfg.digest()
+    store.prepare_run(tmp_path / "r", f32)  # a float32 run's folder
+    with pytest.raises(FileExistsError, match="holds a float32 run and this one is float64.*with --float32"):
+        run_sweep(cfg, tmp_path / "r", progress=False, log=lambda *a: None)
+    with pytest.raises(ConfigError, match="precision = 'float32' but this process computes in float64"):
+        run_sweep(f32, tmp_path / "s", progress=False, log=lambda *a: None)
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        load_config(raw | {"precision": "float16"})
+
+
+def test_failure_counts_cover_reused_chunks_and_failed_cells_are_not_drawn(tmp_path):
+    """``failed`` in the metadata counts every chunk of the run, so a rerun that reuses all chunks, or a resume that
+    recomputes one, reports the same failures as the first run; a phase diagram leaves failed configurations out
+    (NaN cells, drawn grey) and warns instead of showing them as "not collapsed"."""
+    import warnings
+
+    from dynsim.sweeps import phase_data, phase_diagram
+
+    raw = small(solve__max_steps=3, grid__eta=[0.05, 0.1], grid__sigma2=[0.0, 0.5], run__chunk_size=1,
+                run__on_failure="flag")
+    cfg = load_config(raw)
+    out = tmp_path / "r"
+    first = run_sweep(cfg, out, progress=False, log=lambda *a: None)
+    assert first["failed"] == {"MAX_STEPS": 4}
+    assert run_sweep(cfg, out, progress=False, log=lambda *a: None)["failed"] == {"MAX_STEPS": 4}  # all reused
+    store.chunk_path(out, 2).unlink()
+    again = run_sweep(cfg, out, progress=False, log=lambda *a: None)
+    assert again["chunks_computed"] == 1 and again["failed"] == {"MAX_STEPS": 4}
+    res = load(out)
+    _, _, Z = phase_data(res, "sigma2", "eta")
+    assert np.all(np.isnan(Z))  # every configuration failed: no cell is a result
+    with pytest.warns(RuntimeWarning, match="4 of 4 configurations failed to solve"):
+        phase_diagram(res, "sigma2", "eta")
+    ok = load_config(small(grid__eta=[0.05, 0.1], grid__sigma2=[0.0], run__chunk_size=1))
+    run_sweep(ok, tmp_path / "ok", progress=False, log=lambda *a: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        phase_diagram(load(tmp_path / "ok"), "sigma2", "eta")
+
+
+def test_interrupts_and_unusable_folders_end_in_one_line(tmp_path, capsys, monkeypatch):
+    """Ctrl-C mid-sweep leaves the written chunks and the status "interrupted" (the same command resumes); the
+    CLI prints one line and exits 130. An --out that cannot be a folder ends with exit code 2 and one line naming
+    it, no traceback."""
+    import dynsim.sweeps as sweeps
+
+    cfg = load_config(small(grid__eta=[0.05, 0.1], grid__sigma2=[0.0, 0.5], run__chunk_size=1))
+    out = tmp_path / "r"
+
+    def stop(k, n):
+        if n == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, out, progress=False, log=lambda *a: None, on_chunk=stop)
+    meta = json.loads((out / store.metadata_name(None)).read_text())
+    assert meta["status"] == "interrupted" and meta["chunks_computed"] == 2
+    assert run_sweep(cfg, out, progress=False, log=lambda *a: None)["chunks_reused"] == 2
+
+    path = tmp_path / "s.toml"
+    path.write_text(to_toml(small(grid__eta=[0.1], grid__sigma2=[0.0])))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["sweep", str(path), "--out", str(blocker / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a_file" in err and "Traceback" not in err
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweeps, "run_sweep", interrupted)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "i"), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "resume" in err

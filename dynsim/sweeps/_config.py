@@ -5,6 +5,7 @@ Layout (every section but ``[model]`` is optional; ``dynsim sweep examples`` lis
 
     name = "tian_boundary"      # run folder runs/<name> unless --out is given
     seed = 0                    # root seed: configuration i uses fold_in(PRNGKey(seed), i)
+    precision = "float64"       # default: the process's (dynsim --float32 gives float32); must match it
 
     [model]                     # kind + its static (structural) options, see dynsim.sweeps.models
     kind = "tian_modes"
@@ -53,7 +54,8 @@ from dynsim.solvers import DEFAULTS, METHODS, ON_FAILURE
 from dynsim.sweeps import _models
 from dynsim.sweeps._errors import ConfigError
 
-TOP_KEYS = ("name", "seed", "model", "params", "solve", "metrics", "run", "grid", "zip", "random")
+TOP_KEYS = ("name", "seed", "precision", "model", "params", "solve", "metrics", "run", "grid", "zip", "random")
+PRECISIONS = ("float64", "float32")
 SOLVE_DEFAULTS = {"t1": 100.0, "saves": 21, "method": DEFAULTS.batch_method, "rtol": None, "atol": None,
                   "max_steps": DEFAULTS.max_steps}
 METRIC_DEFAULTS = {"collapse_threshold": 1e-6, "collapse": "all", "auc": "sigma", "fp_fraction": 0.9}
@@ -329,8 +331,14 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
         _check_keys(section, table, defaults)
         for k, v in defaults.items():
             table.setdefault(k, v)
+    raw.setdefault("precision", current_precision())
+    if raw["precision"] not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {raw['precision']!r}")
     raw["solve"] = {k: v for k, v in raw["solve"].items() if v is not None}
     _check_solve(raw["solve"])
+    # the tolerances the solver will use (defaults by precision), so the resolved table names them
+    rtol, atol = DEFAULTS.tolerances(np.dtype(raw["precision"]), raw["solve"].get("rtol"), raw["solve"].get("atol"))
+    raw["solve"]["rtol"], raw["solve"]["atol"] = float(rtol), float(atol)
     _check_metrics(raw["metrics"])
     _integer("run.chunk_size", raw["run"]["chunk_size"], 1)
     if raw["run"]["on_failure"] not in ON_FAILURE:
@@ -375,6 +383,13 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
     except ValueError as e:
         raise ConfigError(f"bad parameter values: {e}") from None
     return cfg
+
+
+def current_precision() -> str:
+    """``"float64"`` or ``"float32"``: what this process computes in (JAX's x64 flag)."""
+    import jax
+
+    return "float64" if jax.config.jax_enable_x64 else "float32"
 
 
 def _check_solve(s: dict) -> None:

@@ -3,10 +3,12 @@ parameters with the analytic boundary where theory gives one, and spectra over t
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from dynsim.solvers import Status
 from dynsim.sweeps._models import build_model
 
 LABELS = {
@@ -39,9 +41,16 @@ def _axis_of(res, name):
     raise KeyError(f"{name!r} is not swept; swept parameters: {', '.join(res.config.swept)}")
 
 
+def failed_mask(res) -> np.ndarray:
+    """``True`` where a configuration's solve failed (status other than success or event; :class:`~dynsim.solvers.Status`),
+    on the sweep's axes: its summaries are not results."""
+    return ~np.isin(res.grid("status"), (int(Status.SUCCESS), int(Status.EVENT)))
+
+
 def phase_data(res, x: str, y: str, metric: str = "collapsed"):
-    """``(xs, ys, Z)``: the metric averaged over every other axis (non-finite values ignored), ``Z`` of shape
-    ``(len(ys), len(xs))``, for two parameters swept on *different* axes."""
+    """``(xs, ys, Z)``: the metric averaged over every other axis (non-finite values and failed solves ignored,
+    :func:`failed_mask`; a cell whose every configuration failed is NaN), ``Z`` of shape ``(len(ys), len(xs))``,
+    for two parameters swept on *different* axes."""
     kx, ax_x = _axis_of(res, x)
     ky, ax_y = _axis_of(res, y)
     if kx == ky:
@@ -52,7 +61,7 @@ def phase_data(res, x: str, y: str, metric: str = "collapsed"):
     Z = res.grid(metric).astype(float)
     if Z.ndim != len(res.shape):
         raise ValueError(f"{metric!r} is not a scalar summary")
-    Z = np.where(np.isfinite(Z), Z, np.nan)
+    Z = np.where(np.isfinite(Z) & ~failed_mask(res), Z, np.nan)
     if metric not in ("collapsed", "collapse_time"):  # shape metrics of a vanishing spectrum mean nothing
         Z = np.where(res.grid("collapsed"), np.nan, Z)
     others = tuple(k for k in range(Z.ndim) if k not in (kx, ky))
@@ -67,6 +76,10 @@ def phase_diagram(res, x: str, y: str, metric: str = "collapsed", ax=None):
     import matplotlib.pyplot as plt
 
     xs, ys, Z = phase_data(res, x, y, metric)
+    n_failed = int(failed_mask(res).sum())
+    if n_failed:
+        warnings.warn(f"{n_failed} of {res.config.n_configs} configurations failed to solve (see the 'status' summary); "
+                      f"they are left out, and cells with no result are grey", RuntimeWarning, stacklevel=2)
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 4.2), constrained_layout=True)
     vmin, vmax = (0, 1) if metric == "collapsed" else (None, None)
@@ -74,7 +87,8 @@ def phase_diagram(res, x: str, y: str, metric: str = "collapsed", ax=None):
     mesh = ax.pcolormesh(_edges(xs, lx), _edges(ys, ly), Z, cmap="magma" if metric != "collapsed" else "RdYlBu_r",
                          vmin=vmin, vmax=vmax, shading="flat")
     ax.set_facecolor("0.85")
-    label = LABELS.get(metric, metric) + ("" if metric in ("collapsed", "collapse_time") else " (grey: collapsed)")
+    grey = ([] if metric in ("collapsed", "collapse_time") else ["collapsed"]) + (["failed"] if n_failed else [])
+    label = LABELS.get(metric, metric) + (f" (grey: {' or '.join(grey)})" if grey else "")
     ax.figure.colorbar(mesh, ax=ax, label=label)
     if lx:
         ax.set_xscale("log")
@@ -84,7 +98,9 @@ def phase_diagram(res, x: str, y: str, metric: str = "collapsed", ax=None):
     curve = model.boundary(x, y, res.config.fixed)
     if curve is not None:
         xx = np.linspace(_edges(xs, lx)[0], _edges(xs, lx)[-1], 200)
-        ax.plot(xx, curve(xx), "k--", lw=2, label=r"theory: $\eta = \tau^2/(4(1+\sigma^2))$")
+        clean = res.config.model.get("views") == "clean_online"  # the online view's noise sets the threshold
+        formula = r"$\eta = \tau^2/4$" if clean else r"$\eta = \tau^2/(4(1+\sigma^2))$"
+        ax.plot(xx, curve(xx), "k--", lw=2, label=f"theory: {formula}")
         ax.set_ylim(_edges(ys, ly)[0], _edges(ys, ly)[-1])
         ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     ax.set_xlabel(SYMBOLS.get(x, x))

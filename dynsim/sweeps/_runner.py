@@ -42,7 +42,8 @@ from dynsim.solvers import SolveError, Status, default_chunk_size, solver_config
 from dynsim.provenance import run_metadata
 from dynsim.sweeps import _metrics as metrics
 from dynsim.sweeps import _store as store
-from dynsim.sweeps._config import SweepConfig, load_config
+from dynsim.sweeps._config import SweepConfig, current_precision, load_config
+from dynsim.sweeps._errors import ConfigError
 from dynsim.sweeps._models import Recipe, build_model
 
 
@@ -208,6 +209,17 @@ def _progress(total: int, desc: str, enabled: bool):
                 smoothing=0.1)
 
 
+def _count_failures(status, failed: dict) -> np.ndarray:
+    """Add the failed solves among ``status`` to ``failed`` (by :class:`~dynsim.solvers.Status` name); returns the
+    mask of failed configurations."""
+    status = np.asarray(status)
+    bad = ~np.isin(status, (Status.SUCCESS, Status.EVENT))
+    for code in np.unique(status[bad]):
+        name = Status(int(code)).name
+        failed[name] = failed.get(name, 0) + int(np.sum(status == code))
+    return bad
+
+
 def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool = True, overwrite: bool = False,
               distributed: bool = False, command=None, log=print, on_chunk=None) -> dict:
     """Run (or resume) ``cfg`` (a :class:`SweepConfig` or the path of a TOML config) into the run folder
@@ -215,14 +227,20 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
 
     Skips valid chunk files, recomputes missing/corrupt ones, writes each chunk atomically as it
     finishes (dispatching the next chunk first, so the devices stay busy while the host writes).
-    Failed solves are counted, flagged in the ``status`` summary and recorded under ``failed`` in the metadata;
+    Failed solves are counted (over every chunk of the part, reused ones included), flagged in the ``status`` summary
+    and recorded under ``failed`` in the metadata;
     ``run.on_failure`` says what else happens: ``"warn"`` (default) also logs and issues a ``RuntimeWarning`` at
     the end, ``"flag"`` nothing more, ``"raise"`` stops after the first chunk with a failure (that chunk written,
     the metadata's status ``"failed"``) with :class:`~dynsim.solvers.SolveError`.
-    ``on_chunk(k, n_written)`` is called after each chunk file is written (e.g. for a GUI or a test).
+    ``on_chunk(k, n_written)`` is called after each chunk file is written (e.g. for a GUI or a test). An
+    interrupt (Ctrl-C) leaves the written chunks and the status ``"interrupted"``; rerunning resumes.
     """
     if not isinstance(cfg, SweepConfig):
         cfg = load_config(cfg)
+    if cfg.raw["precision"] != current_precision():
+        raise ConfigError(f"the config says precision = {cfg.raw['precision']!r} but this process computes in "
+                          f"{current_precision()} ({'drop' if current_precision() == 'float32' else 'add'} "
+                          f"--float32, or change the config)")
     if distributed:
         part, devices = distributed_part(devices)
     out = Path(out)
@@ -231,9 +249,12 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
     runner = ChunkRunner(cfg, devices)
     mine = part_chunks(cfg.n_chunks, part)
     todo, bad = [], []
+    failed: dict[str, int] = {}  # over every chunk of this part, reused or computed
     for k in mine:
         if store.chunk_path(out, k).is_file():
-            if store.read_chunk(out, k, cfg) is not None:
+            kept = store.read_chunk(out, k, cfg)
+            if kept is not None:
+                _count_failures(kept["status"], failed)
                 continue
             bad.append(k)
         todo.append(k)
@@ -244,7 +265,7 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
     start = _dt.datetime.now(_dt.timezone.utc)
     meta_path = out / store.metadata_name(part)
     meta = run_metadata() | {
-        "seed": cfg.seed, "precision": "float64" if jax.config.jax_enable_x64 else "float32",
+        "seed": cfg.seed, "precision": cfg.raw["precision"],
         "command": list(sys.argv) if command is None else command, "config_digest": cfg.digest(),
         "n_configs": cfg.n_configs, "chunk_size": cfg.chunk_size, "n_chunks": cfg.n_chunks,
         "part": None if part is None else list(part), "chunks_in_part": [mine.start, mine.stop],
@@ -255,7 +276,6 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
     store.write_json_atomic(meta_path, meta)
     n_cfg = sum(store.chunk_indices(cfg, k).size for k in todo)
     t0 = time.perf_counter()
-    failed = {}
     bar = _progress(n_cfg, cfg.name, progress)
     try:
         pending = None
@@ -265,10 +285,7 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
                 kk, job = pending
                 res = runner.collect(job)
                 store.write_chunk(out, kk, cfg, res)
-                bad = ~np.isin(res["status"], (Status.SUCCESS, Status.EVENT))
-                for code in np.unique(res["status"][bad]):
-                    name = Status(int(code)).name
-                    failed[name] = failed.get(name, 0) + int(np.sum(res["status"] == code))
+                bad = _count_failures(res["status"], failed)
                 meta["chunks_computed"] += 1
                 bar.update(res["status"].size)
                 if on_chunk is not None:
@@ -282,6 +299,12 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
                                      f"(first: {first}); the chunk is written, the run stopped "
                                      f"(run.on_failure = 'raise'; 'warn' or 'flag' finish the run)")
             pending = nxt
+    except KeyboardInterrupt:
+        # written chunks are complete files; the metadata says so, and the same command resumes
+        meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="interrupted",
+                    seconds=round(time.perf_counter() - t0, 3), failed=failed)
+        store.write_json_atomic(meta_path, meta)
+        raise
     finally:
         bar.close()
     meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="complete",

@@ -124,11 +124,17 @@ def write_json_atomic(path: Path, obj) -> None:
 
 def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
     """Create the run folder with ``config.toml``, or check that an existing one holds the same sweep
-    (same digest), which is what makes rerunning the same command resume."""
+    (same digest: model, parameters, resolved solver settings and precision), which is what makes rerunning the
+    same command resume; another precision or other settings are refused unless ``overwrite``."""
     run = Path(run)
     cfg_path = run / "config.toml"
     if cfg_path.is_file() and not overwrite:
         old = load_config(cfg_path)
+        was, now = old.raw["precision"], cfg.raw["precision"]
+        if was != now:
+            raise FileExistsError(f"{run} holds a {was} run and this one is {now}: rerun in {was} "
+                                  f"({'with' if was == 'float32' else 'without'} --float32), choose another --out, "
+                                  f"or pass --overwrite to replace it")
         if old.digest() != cfg.digest():
             raise FileExistsError(f"{run} holds a different sweep (config.toml differs); choose another --out "
                                   f"or pass --overwrite to replace it")
