@@ -15,28 +15,45 @@ def is_concrete(x) -> bool:
     """True when ``x`` holds actual numbers (not a JAX tracer or placeholder)."""
     if isinstance(x, _jax_core.Tracer):
         return False
-    return isinstance(x, (int, float, np.ndarray, np.generic)) or hasattr(x, "__array__")
+    return isinstance(x, (int, float, complex, np.ndarray, np.generic)) or hasattr(x, "__array__")
 
 
-def _as_np(x) -> np.ndarray:
-    return np.asarray(x, dtype=float)
+def _as_np(x, name: str = "value") -> np.ndarray:
+    """``x`` as a float array; ``None``, text, complex or other non-real values raise ``ValueError`` naming ``name``."""
+    if x is None or isinstance(x, (str, bytes)) or np.iscomplexobj(x):
+        raise ValueError(f"{name} must be a real number or array, got {x!r}")
+    try:
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number or array, got {x!r}") from None
 
 
 def check_finite(name: str, x) -> None:
     """Raise ``ValueError`` naming ``name`` if ``x`` has a NaN or infinite entry."""
+    if x is None:
+        raise ValueError(f"{name} must be a real number or array, got None")
     if not is_concrete(x):
         return
-    a = _as_np(x)
+    a = _as_np(x, name)
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be finite, got {a if a.size < 8 else 'an array with non-finite entries'}")
 
 
+def check_count(name: str, n, minimum: int = 1) -> int:
+    """``n`` as an int, raising ``ValueError`` naming ``name`` unless it is an integer ``>= minimum``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
+    return int(n)
+
+
 def check_positive(name: str, x, *, strict: bool = True) -> None:
     """Raise if ``x`` is not finite and ``> 0`` (``strict``) or ``>= 0``."""
+    if x is None:
+        raise ValueError(f"{name} must be a real number or array, got None")
     if not is_concrete(x):
         return
     check_finite(name, x)
-    a = _as_np(x)
+    a = _as_np(x, name)
     bad = a <= 0 if strict else a < 0
     if np.any(bad):
         rel = "> 0" if strict else ">= 0"
@@ -45,10 +62,12 @@ def check_positive(name: str, x, *, strict: bool = True) -> None:
 
 def check_in_range(name: str, x, lo: float, hi: float) -> None:
     """Raise unless ``lo <= x <= hi`` elementwise."""
+    if x is None:
+        raise ValueError(f"{name} must be a real number or array, got None")
     if not is_concrete(x):
         return
     check_finite(name, x)
-    a = _as_np(x)
+    a = _as_np(x, name)
     if np.any((a < lo) | (a > hi)):
         raise ValueError(f"{name} must lie in [{lo}, {hi}], got {a if a.size < 8 else 'out-of-range entries'}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -23,6 +24,7 @@ def _cmd_figures(args) -> int:
             print(f"{name:{width}s}  {FIGURES[name].description}")
         return 0
     t0 = time.perf_counter()
+    _usable_folder(args.out)
     try:
         paths = generate(args.names, out_dir=args.out, fast=args.fast)
     except KeyError as e:
@@ -32,6 +34,14 @@ def _cmd_figures(args) -> int:
         print(f"wrote {p}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _usable_folder(out) -> None:
+    """Create the output folder ``out`` now (if given), so an unusable one fails before any computation."""
+    from pathlib import Path
+
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
 
 
 def _write_compare(out, args, arrays: dict, summary: dict) -> None:
@@ -99,6 +109,8 @@ def _cmd_compare(args) -> int:
     import numpy as np
 
     from dynsim import compare as cp
+
+    _usable_folder(args.out)
     from dynsim.networks import LOSSES as NETWORK_LOSSES
 
     if args.model == "grassmann":
@@ -183,6 +195,13 @@ def _cmd_sweep_run(args) -> int:
     if args.dry_run:
         print(describe(cfg, devices=devices, part=part))
         return 0
+    from dynsim.sweeps._config import LARGE_SWEEP
+
+    if cfg.n_configs > LARGE_SWEEP and not args.yes:
+        print(describe(cfg, devices=devices, part=part))
+        print(f"dynsim sweep: {cfg.n_configs} configurations (more than {LARGE_SWEEP:.0e}): check the estimate with "
+              f"--dry-run and confirm with --yes", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     print(describe(cfg, devices=devices, part=part))
     print(f"  run folder: {out}")
@@ -263,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dynsim",
         description="Learning dynamics of non-contrastive SSL (BYOL, SimSiam, DirectPred, IsoLoss) "
                     "in linear networks: eigenmode ODEs, matrix-level flows, figures.",
-        epilog="Runs in float64 by default. Example: dynsim figures  (regenerates every figure into figures/)",
+        epilog="Runs in float64 by default. Errors end in one line (set DYNSIM_DEBUG=1 for the traceback). "
+               "Example: dynsim figures  (regenerates every figure into figures/)",
     )
     parser.add_argument("--float32", action="store_true", help="compute in float32 instead of float64")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -351,6 +371,7 @@ def _add_sweep_parser(sub) -> None:
     run.add_argument("config", nargs="?", metavar="CONFIG", help="sweep TOML file")
     run.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
     run.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
+    run.add_argument("--yes", action="store_true", help="start a sweep of more than a million configurations")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override one key, value read as TOML: --set solve.t1=50 --set 'grid.eta=[0, 0.1]'")
     run.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
@@ -409,8 +430,6 @@ def _route_sweep(argv):
 def _expose_cpu_devices(argv) -> None:
     """For sweeps on CPU: expose every core as a JAX device unless XLA_FLAGS says otherwise (read when the
     backend starts, so it has no effect once JAX has run something in this process)."""
-    import os
-
     i = _command_index(argv)
     if i is not None and argv[i] == "sweep" and "xla_force_host_platform_device_count" not in \
             os.environ.get("XLA_FLAGS", ""):
@@ -427,7 +446,21 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     _set_precision(args.float32)
-    return args.func(args)
+    if os.environ.get("DYNSIM_DEBUG"):  # developers: the full traceback
+        return args.func(args)
+    from dynsim.solvers import SolveError
+
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"dynsim {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError, SolveError, MemoryError) as e:
+        # a user-facing command ends with one line naming the problem, not a traceback (DYNSIM_DEBUG=1 shows it)
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"dynsim {args.command}: {type(e).__name__}: {message}" if isinstance(e, (OSError, MemoryError))
+              else f"dynsim {args.command}: {message}", file=sys.stderr)
+        return 2 if not isinstance(e, SolveError) else 1
 
 
 if __name__ == "__main__":

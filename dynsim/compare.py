@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dynsim import _checks
 from dynsim.models import NetState, reduce_to_modes
 from dynsim.networks import NetParams, SSLNet, ViewData, flow, train
 from dynsim.networks import as_network
@@ -145,6 +146,9 @@ def default_setup(n1: int = 8, n2: int = 4, seed: int = 0, loss: str = "euclidea
     p0 = 0.1 and an EMA target starting at W(0) for cosine losses, 0 for Euclidean ones. ``views``
     (:data:`dynsim.params.VIEWS`): which view carries the noise ``sigma2`` (``per_view``: the target view
     ``sigma2_target``)."""
+    n1, n2 = _checks.check_count("n1", n1), _checks.check_count("n2", n2)
+    if n2 > n1:
+        raise ValueError(f"n2 must be <= n1 (an aligned start needs n2 orthonormal input directions), got n1={n1}, n2={n2}")
     net = SSLNet(loss=loss, predictor=predictor, target=target, predictor_input=predictor_input, n_nodes=n_nodes)
     data = (ViewData.isotropic(n1, sigma2) if views == "same"
             else ViewData.views(n1, *view_noises(views, sigma2, sigma2_target)))

@@ -124,6 +124,7 @@ class ModeData:
         lam_s = 1.0 + jnp.asarray(sigma2)
         lam_d = jnp.ones_like(lam_s)
         if n_modes is not None:
+            _checks.check_count("n_modes", n_modes)
             lam_s = jnp.broadcast_to(lam_s, (n_modes,))
             lam_d = jnp.broadcast_to(lam_d, (n_modes,))
         return cls(lambda_s=lam_s, lambda_d=lam_d)
@@ -138,6 +139,7 @@ class ModeData:
         l11, l22 = 1.0 + jnp.asarray(sigma2_online), 1.0 + jnp.asarray(sigma2_target)
         l11, l22 = jnp.broadcast_arrays(l11, l22)
         if n_modes is not None:
+            _checks.check_count("n_modes", n_modes)
             l11, l22 = jnp.broadcast_to(l11, (n_modes,)), jnp.broadcast_to(l22, (n_modes,))
         return cls(lambda_s=l11, lambda_d=jnp.ones_like(l11), lambda_2=l22)
 

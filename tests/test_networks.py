@@ -383,3 +383,37 @@ def test_rank_diagnostics_closed_forms():
     d = diagnostics(net, np.zeros(1), jax.tree.map(lambda a: a[None], y), args)
     assert float(d["stable_rank"][0]) == pytest.approx(14 / 9, rel=1e-12)
     assert float(d["commutator"][0]) < 1e-12 and float(d["balancing"][0]) == 0.0
+
+
+@pytest.mark.parametrize("timing", ["current", "previous"])
+def test_closed_form_predictor_timing_orders_of_a_step(timing):
+    """``predictor_timing``: step k uses the predictor from moments that include step k's batch ("current", the
+    default) or the one set at the end of step k-1 ("previous", the DirectPred reference code's order). Each
+    equals a loop that writes its order out (1e-13; GD with the moment EMA rho = 0.6, DirectPred on the features,
+    an EMA target), and the two orders differ (by more than 1e-6 after 20 steps at lr 0.05)."""
+    net = SSLNet(predictor="directpred_paper", predictor_timing=timing)
+    params = NetParams(rho=0.6, eps=0.1, wd=0.01)
+    data = ViewData.isotropic(5, 0.3)
+    model = net.family(params)
+    rng = np.random.default_rng(5)
+    W0 = rng.standard_normal((3, 5)) / 2
+    y0 = net.initial_state(W0, W_a=0.5 * W0, args=(params, data))
+    lr, steps = 0.05, 20
+    got = train(net, y0, (params, data), lr, steps).final
+
+    nodes = model.expectation_nodes(data)
+    W, Wp, Wa, S11, S12 = (jnp.asarray(v) for v in y0)
+    for _ in range(steps):
+        m11, m12 = model.expected_moments(W, Wa, data)
+        S11, S12 = 0.6 * S11 + 0.4 * m11, 0.6 * S12 + 0.4 * m12
+        fresh = model.closed_predictor(S11, S12)
+        used = fresh if timing == "current" else Wp
+        gW, _ = model.gradients(ds.NetState(W, used, Wa, S11, S12), used, nodes)
+        W, Wa = W - lr * (gW + 0.01 * W), Wa + lr * params.beta * (W - Wa)
+        Wp = fresh
+    np.testing.assert_allclose(got.W, W, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(got.W_p, Wp, rtol=1e-13, atol=1e-15)
+    other = SSLNet(predictor="directpred_paper", predictor_timing="previous" if timing == "current" else "current")
+    assert float(jnp.max(jnp.abs(train(other, y0, (params, data), lr, steps).final.W - got.W))) > 1e-6
+    with pytest.raises(ValueError, match="predictor_timing"):
+        SSLNet(predictor_timing="later")

@@ -12,10 +12,12 @@ branch lets the gradient through) and the loss's per-sample :math:`\ell`, :math:
 
 (Tian et al. 2021, Lemma 1, Eqs. 2-4, generalised to any loss). ``args`` is the views'
 :class:`~dynsim.networks.ViewData`. A closed-form predictor is the instantaneous function of the current
-moments in the flow. One discrete step (:meth:`Network.step`, the order of the DirectPred code): (1)
+moments in the flow. One discrete step (:meth:`Network.step`; ``predictor_timing="current"``, the default): (1)
 moments of the predictor input, EMA'd with the predictor's ``rho`` into ``S11``/``S12``; (2) every
 ``freq`` steps a closed form is recomputed, :math:`W_p \leftarrow \rho_P W_p + (1-\rho_P)\,\mathrm{closed}`
-(``pred_ema``), with gradient steps in between; (3) the gradient step; (4) the target step.
+(``pred_ema``), with gradient steps in between; (3) the gradient step; (4) the target step. With
+``predictor_timing="previous"`` the gradient step uses the predictor of the previous step and (2) sets the one
+for the next step.
 GD with ``rho = pred_ema = 0``, ``freq = 1`` and ``ema_after_step=False`` is exactly explicit Euler on the flow.
 
 Shapes: ``W``, ``W_a``: ``(n2, n1)``; ``W_p``, ``S11``, ``S12``: ``(n2, n2)``.
@@ -36,6 +38,7 @@ from dynsim.models._states import NetState
 
 SAMPLE_PRECISIONS = ("float32", "state")
 SGD_SAMPLINGS = ("auto", "samples", "moments")
+PREDICTOR_TIMINGS = ("current", "previous")  #: which moments set a closed-form predictor used by step k
 
 
 class Network(AbstractModel):
@@ -51,14 +54,21 @@ class Network(AbstractModel):
         sgd_sampling: ``"samples"`` (draw the minibatch), ``"moments"`` (draw its Wishart second moments: the
             same law of every step for second-moment losses, at a cost independent of the batch size) or
             ``"auto"``: moments for second-moment losses on fresh Gaussian data with ``batch >= 2 n1``.
+        predictor_timing: which moments set the closed-form predictor that discrete step :math:`k` uses:
+            ``"current"`` (default): the moment estimate updated with step :math:`k`'s batch, then the predictor,
+            then the gradient; ``"previous"``: the predictor set at the end of step :math:`k-1` (the DirectPred
+            reference code's order: the gradient step first, then batch :math:`k`'s features update the estimate
+            and the predictor for step :math:`k+1`). The flow is the same for both (the ``lr -> 0`` limit).
     """
 
     symmetric_loss: bool = eqx.field(default=False, static=True)
     ema_after_step: bool = eqx.field(default=False, static=True)
     sample_precision: str = eqx.field(default="float32", static=True)
     sgd_sampling: str = eqx.field(default="auto", static=True)
+    predictor_timing: str = eqx.field(default="current", static=True)
 
     def __check_init__(self):
+        _checks.check_choice("predictor_timing", self.predictor_timing, PREDICTOR_TIMINGS)
         _checks.check_choice("sample_precision", self.sample_precision, SAMPLE_PRECISIONS)
         _checks.check_choice("sgd_sampling", self.sgd_sampling, SGD_SAMPLINGS)
         if self.sgd_sampling == "moments" and not self.loss.quadratic:
@@ -166,13 +176,17 @@ class Network(AbstractModel):
             S11 = pred.rho * S11 + (1 - pred.rho) * m11
             S12 = pred.rho * S12 + (1 - pred.rho) * m12
             fresh = pred.pred_ema * y.W_p + (1 - pred.pred_ema) * self.closed_predictor(S11, S12)
-            W_p = jnp.where(k % pred.freq == 0, fresh, y.W_p) if pred.freq > 1 else fresh
+            W_p_next = jnp.where(k % pred.freq == 0, fresh, y.W_p) if pred.freq > 1 else fresh
+            W_p = y.W_p if self.predictor_timing == "previous" else W_p_next
         elif isinstance(pred, Identity):
             W_p = jnp.eye(y.W.shape[0], dtype=y.W.dtype)
         gW, gWp = self.gradients(y._replace(W_p=W_p), W_p, batch)
         W_new = y.W - lr * (gW + self.weight_decay * y.W)
         if isinstance(pred, Trainable):
             W_p_new = W_p + lr * pred.rate(gWp, W_p, self.eta_p)
+        elif self.closed_form and self.predictor_timing == "previous":  # the predictor for the next step
+            stepped = W_p - lr * (pred.alpha_p * gWp + self.eta_p * W_p)
+            W_p_new = jnp.where(k % pred.freq == 0, W_p_next, stepped) if pred.freq > 1 else W_p_next
         elif self.closed_form and pred.freq > 1:  # gradient steps between recomputations
             W_p_new = W_p - lr * (pred.alpha_p * gWp + self.eta_p * W_p)
         else:

@@ -143,6 +143,9 @@ class SSLNet:
             gradients depend on the batch only through those moments, at a cost independent of the
             batch size), or ``"auto"``: moments for Euclidean losses on fresh Gaussian data with
             ``batch >= 2 n1``, samples otherwise.
+        predictor_timing: ``"current"`` (default: a closed-form predictor from moments that include the step's
+            batch) or ``"previous"`` (the one set at the end of the previous step, the DirectPred reference
+            code's order); :class:`~dynsim.Network`.
     """
 
     loss: str = "euclidean"
@@ -161,6 +164,7 @@ class SSLNet:
     ema_after_step: bool = False
     sample_precision: str = "float32"
     sgd_sampling: str = "auto"
+    predictor_timing: str = "current"
 
     def __post_init__(self):
         _checks.check_choice("loss", self.loss, LOSSES)
@@ -191,7 +195,7 @@ class SSLNet:
         return Network(loss=loss, predictor=predictor, target=target, expectation=expectation, weight_decay=params.wd,
                        predictor_weight_decay=params.wd_p, symmetric_loss=self.symmetric_loss,
                        ema_after_step=self.ema_after_step, sample_precision=self.sample_precision,
-                       sgd_sampling=self.sgd_sampling)
+                       sgd_sampling=self.sgd_sampling, predictor_timing=self.predictor_timing)
 
     # --- options ---------------------------------------------------------------------------------
     @property

@@ -90,6 +90,10 @@ def train(model, y0: NetState, args, lr, n_steps: int, *, batch: int | None = No
         net.warn_node_error(y0, data)
     if b is not None and net.sgd_sampling == "moments" and (data.points is not None or b < 2 * data.n1):
         raise ValueError(f"sgd_sampling='moments' needs fresh Gaussian inputs and batch >= 2 n1 = {2 * data.n1}")
+    for s_ in np.atleast_1d(np.asarray(seed, dtype=object)):
+        _checks.check_count("seed", s_, 0)
+        if int(s_) >= 2**32:
+            raise ValueError(f"seed must be below 2**32, got {s_}")
     seeds = np.atleast_1d(np.asarray(seed, dtype=np.uint32))
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
     run = partial(train_core, model, y0, args, lr, n_saves=n_saves, every=n_steps // n_saves, batch=b)

@@ -93,13 +93,14 @@ def save_times(t0, t1, saveat) -> np.ndarray:
 
 
 def _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves=False) -> SolverConfig:
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     rtol, atol = DEFAULTS.tolerances(_state_dtype(y0), rtol, atol)
     _checks.check_positive("rtol", rtol)
     _checks.check_positive("atol", atol)
-    if int(max_steps) < 1:
-        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    _checks.check_count("max_steps", max_steps)
+    if dt0 is not None:
+        _checks.check_positive("dt0", dt0)
     substeps = 1
     if method == "rk4":
         if dt is None:
@@ -163,8 +164,14 @@ def _leaf_axes(tree, axes):
 
 def batch_size(y0, args, in_axes) -> int:
     """Size of the batch axis, checked to agree across every batched leaf."""
-    sizes = {int(np.shape(leaf)[0]) for part, axes in zip((y0, args), in_axes)
-             for leaf, ax in zip(jax.tree.leaves(part), _leaf_axes(part, axes)) if ax == 0}
+    sizes = set()
+    for what, part, axes in zip(("y0", "args"), (y0, args), in_axes):
+        for leaf, ax in zip(jax.tree.leaves(part), _leaf_axes(part, axes)):
+            if ax == 0:
+                if np.ndim(leaf) == 0:
+                    raise ValueError(f"a batched leaf of {what} is a scalar (no batch axis): batch only leaves with a "
+                                     f"leading batch axis (batch_y0 / batch_args, e.g. batch_args=None for shared args)")
+                sizes.add(int(np.shape(leaf)[0]))
     if not sizes:
         raise ValueError("solve_batch needs at least one batched input (batch_y0=True or batch_args)")
     if len(sizes) > 1:
@@ -256,12 +263,25 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method=DEFAULTS.method, r
         model.validate(y0, args)
     ts = save_times(t0, t1, saveat)
     cfg = _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves)
+    _check_event(event, y0, args, t0)
     if method.startswith("scipy:"):
         sol = scipy_solve(model, y0, args, t0, t1, ts, method=method.split(":", 1)[1],
                           rtol=cfg.rtol, atol=cfg.atol, event=event)
     else:
         sol = _solve_jit(*split_parameters(model), y0, args, t0, t1, ts, cfg, event)
     return handle_failure(sol, on_failure)
+
+
+def _check_event(event, y0, args, t0) -> None:
+    """Evaluate ``event`` once at the start (shapes only): an event written for another kind of state (a mode
+    event on a matrix model) fails here with a ``ValueError`` naming both, not inside the solver."""
+    if event is None:
+        return
+    try:
+        jax.eval_shape(lambda y: event(jnp.asarray(t0, float), y, args), y0)
+    except (AttributeError, TypeError, IndexError) as e:
+        raise ValueError(f"event {type(event).__name__} does not apply to a {type(y0).__name__} state "
+                         f"({type(e).__name__}: {e})") from None
 
 
 def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, saveat=None, method=DEFAULTS.method,
@@ -277,14 +297,18 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
     ``(B, T, ...)`` and ``status`` of shape ``(B,)``.
     """
     check_on_failure(on_failure)
-    if method.startswith("scipy:"):
+    if isinstance(method, str) and method.startswith("scipy:"):
         raise ValueError("solve_batch runs the JAX methods; loop over solve(..., method='scipy:...') instead")
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     _validate_args(args)
     in_axes = (0 if batch_y0 else None, batch_args)
+    if batch_size(y0, args, in_axes) == 0:
+        raise ValueError("solve_batch got an empty batch (batch axis of length 0): give at least one problem")
     first_y0 = jax.tree.map(lambda x: x[0], y0) if batch_y0 else y0
+    first_args = jax.tree.map(lambda ax, a: a if ax is None else jax.tree.map(lambda x: x[0], a),
+                              batch_args, args, is_leaf=lambda x: x is None) if batch_args is not None else args
     if hasattr(model, "validate"):
-        first_args = jax.tree.map(lambda ax, a: a if ax is None else jax.tree.map(lambda x: x[0], a),
-                                  batch_args, args, is_leaf=lambda x: x is None) if batch_args is not None else args
         model.validate(first_y0, first_args)
     ts = save_times(t0, t1, saveat)
     cfg = _config(method, first_y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves)
@@ -292,5 +316,6 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
     chunk = default_chunk_size(B, model, first_y0) if chunk_size is None else int(chunk_size)
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    _check_event(event, first_y0, first_args, t0)
     sol = _solve_batch_jit(*split_parameters(model), y0, args, t0, t1, ts, cfg, event, in_axes, min(chunk, B))
     return handle_failure(sol, on_failure)

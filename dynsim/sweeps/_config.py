@@ -44,6 +44,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ METRIC_DEFAULTS = {"collapse_threshold": 1e-6, "collapse": "all", "auc": "sigma"
 RUN_DEFAULTS = {"chunk_size": 64, "on_failure": DEFAULTS.sweep_on_failure}
 SWEEP_METHODS = tuple(m for m in METHODS if m != "rk4" and not m.startswith("scipy:"))  # adaptive JAX methods
 COLLAPSE_RULES = ("all", "none")
+MAX_CONFIGS = 10**8  #: most configurations one sweep may expand to (checked before anything is allocated)
+LARGE_SWEEP = 10**6  #: the CLI asks for --yes above this many configurations
 AUC_KINDS = ("sigma", "sigma2")
 
 
@@ -317,8 +320,9 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
             raw[section] = _flatten(raw[section], set(spec_keys))
     raw.setdefault("name", default_name)
     raw.setdefault("seed", 0)
-    if not isinstance(raw["name"], str) or not raw["name"]:
-        raise ConfigError(f"name must be a non-empty string, got {raw['name']!r}")
+    name = raw["name"]
+    if not isinstance(name, str) or not name.strip() or re.search(r"[/\\\x00]", name) or name.startswith("."):
+        raise ConfigError(f"name must be a plain folder name (runs/<name>: no '/', '\\' or leading '.'), got {name!r}")
     _integer("seed", raw["seed"], 0)
 
     if "model" not in raw or "kind" not in raw.get("model", {}):
@@ -348,6 +352,7 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
     _check_keys("params", params, model.PARAMS)
     fixed = {k: _number(f"params.{k}", params.get(k, d)) for k, d in model.PARAMS.items()}
 
+    _check_size(raw)
     axes = []
     grid = raw.get("grid", {})
     _check_keys("grid", grid, model.PARAMS)
@@ -383,6 +388,23 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
     except ValueError as e:
         raise ConfigError(f"bad parameter values: {e}") from None
     return cfg
+
+
+def _check_size(raw: dict) -> None:
+    """The number of configurations from the specs alone (no values expanded): at most :data:`MAX_CONFIGS`."""
+    total = 1
+    for name, spec in raw.get("grid", {}).items():
+        if isinstance(spec, dict) and "num" in spec:
+            total *= _integer(f"grid.{name}.num", spec["num"], 1)
+        elif isinstance(spec, list):
+            total *= max(len(spec), 1)
+    lengths = [len(v) for v in raw.get("zip", {}).values() if isinstance(v, list)]
+    total *= max(lengths, default=1)
+    if raw.get("random"):
+        total *= _integer("random.n", raw["random"].get("n"), 1)
+    if total > MAX_CONFIGS:
+        raise ConfigError(f"the sweep has {total:.3g} configurations, above the limit of {MAX_CONFIGS:.0e}: use fewer "
+                          f"values, or split it into several sweeps")
 
 
 def current_precision() -> str:

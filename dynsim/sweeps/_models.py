@@ -271,6 +271,8 @@ class TianModesSweep(_PresetSweep):
     views: str = "same"
 
     def __post_init__(self):
+        if self.n_modes < 1:
+            raise ValueError(f"n_modes must be >= 1, got {self.n_modes}")
         self._check_views()
 
     NAMES: ClassVar[dict] = {"alpha_p": "predictor.alpha_p", "beta": "target.beta", "eta": "weight_decay",
@@ -311,6 +313,8 @@ class SSLModesSweep(_PresetSweep):
     views: str = "same"
 
     def __post_init__(self):
+        if self.n_modes < 1:
+            raise ValueError(f"n_modes must be >= 1, got {self.n_modes}")
         self._check_views()
 
     def check_values(self, v: dict) -> None:

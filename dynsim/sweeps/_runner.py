@@ -129,9 +129,13 @@ def part_chunks(n_chunks: int, part: tuple[int, int] | None) -> range:
 
 def distributed_part(devices=None):
     """Join the ``jax.distributed`` cluster (once; before JAX computes anything) and return this process's
-    ``((process_index, process_count), local devices)``."""
+    ``((process_index, process_count), local devices)``. Without a cluster: ``ValueError`` saying so."""
     if not jax.distributed.is_initialized():
-        jax.distributed.initialize()
+        try:
+            jax.distributed.initialize()
+        except (ValueError, RuntimeError) as e:
+            raise ValueError(f"distributed mode needs a JAX cluster (a coordinator and a process id, e.g. from SLURM "
+                             f"or JAX_COORDINATOR_ADDRESS); jax.distributed.initialize() said: {e}") from None
     return (jax.process_index(), jax.process_count()), (jax.local_devices() if devices is None else devices)
 
 
@@ -233,7 +237,9 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
     the end, ``"flag"`` nothing more, ``"raise"`` stops after the first chunk with a failure (that chunk written,
     the metadata's status ``"failed"``) with :class:`~dynsim.solvers.SolveError`.
     ``on_chunk(k, n_written)`` is called after each chunk file is written (e.g. for a GUI or a test). An
-    interrupt (Ctrl-C) leaves the written chunks and the status ``"interrupted"``; rerunning resumes.
+    interrupt (Ctrl-C) leaves the written chunks and the status ``"interrupted"``; rerunning resumes. A lock file
+    per part (:func:`~dynsim.sweeps._store.acquire_lock`) refuses a second run into the same folder while the first
+    is alive.
     """
     if not isinstance(cfg, SweepConfig):
         cfg = load_config(cfg)
@@ -245,6 +251,15 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
         part, devices = distributed_part(devices)
     out = Path(out)
     store.prepare_run(out, cfg, overwrite=overwrite)
+    lock = out / f".{store.metadata_name(part)}.lock"
+    store.acquire_lock(lock)
+    try:
+        return _run_locked(cfg, out, part, devices, progress, command, log, on_chunk)
+    finally:
+        store.release_lock(lock)
+
+
+def _run_locked(cfg, out, part, devices, progress, command, log, on_chunk) -> dict:
     n_tmp = store.clean_temporaries(out)
     runner = ChunkRunner(cfg, devices)
     mine = part_chunks(cfg.n_chunks, part)
@@ -314,5 +329,5 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
         message = (f"{sum(failed.values())} configuration(s) failed to solve {failed}; their summaries are "
                    f"flagged in 'status' (see dynsim.solvers.Status)")
         log(f"warning: {message}")
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
     return meta

@@ -20,7 +20,9 @@ import io
 import json
 import os
 import shutil
+import socket
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from dynsim.sweeps._config import SweepConfig, load_config, to_toml
+from dynsim.sweeps._errors import ConfigError
 
 CHUNK_DIR = "chunks"
 
@@ -103,6 +106,52 @@ def read_chunk(run: Path, k: int, cfg: SweepConfig) -> dict | None:
     return arrays
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def acquire_lock(path: Path) -> None:
+    """Take the run folder's lock file ``path`` (created exclusively, holding ``pid host``), so two runs of one
+    part never write the same folder. A lock left by a process that no longer exists on this host is taken over;
+    one held by a live process, or from another host, raises ``FileExistsError`` naming it."""
+    path = Path(path)
+    me = f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid, host = path.read_text().split()[:2]
+                pid = int(pid)
+            except (OSError, ValueError):
+                pid, host = None, None
+            if pid is not None and host == socket.gethostname() and not _alive(pid):
+                path.unlink(missing_ok=True)  # stale: its process is gone (killed); resume
+                continue
+            raise FileExistsError(f"another run ({'process ' + str(pid) + ' on ' + str(host) if pid else 'unknown'}) "
+                                  f"is writing {path.parent}; wait for it, or delete {path} if it is gone") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        return
+    raise FileExistsError(f"could not take the lock {path}")
+
+
+def release_lock(path: Path) -> None:
+    """Remove the lock file ``path`` if this process holds it."""
+    path = Path(path)
+    try:
+        if path.read_text().split()[:1] == [str(os.getpid())]:
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
 def clean_temporaries(run: Path) -> int:
     """Remove temporary files left by a killed writer; returns how many."""
     d = Path(run) / CHUNK_DIR
@@ -128,8 +177,15 @@ def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
     same command resume; another precision or other settings are refused unless ``overwrite``."""
     run = Path(run)
     cfg_path = run / "config.toml"
+    if run.is_dir() and any(run.iterdir()) and not cfg_path.is_file():
+        raise FileExistsError(f"{run} is not empty and is not a sweep run folder (no config.toml): choose another "
+                              f"--out (nothing there is replaced, even with --overwrite)")
     if cfg_path.is_file() and not overwrite:
-        old = load_config(cfg_path)
+        try:
+            old = load_config(cfg_path)
+        except ConfigError as e:
+            raise FileExistsError(f"{run}/config.toml is not a readable sweep config ({e}): choose another --out, "
+                                  f"or pass --overwrite to replace the run") from None
         was, now = old.raw["precision"], cfg.raw["precision"]
         if was != now:
             raise FileExistsError(f"{run} holds a {was} run and this one is {now}: rerun in {was} "
@@ -200,11 +256,16 @@ class SweepResult:
 
 
 def read_metadata(run: Path) -> dict:
-    """The run's ``metadata.json``; without one (parts not merged yet), ``{file name: contents}`` of the part files."""
+    """The run's ``metadata.json``; without one (parts not merged yet), ``{file name: contents}`` of the part files.
+    An unreadable file warns and reads as ``{"status": "unknown", "error": ...}`` (the chunks hold the results)."""
     run = Path(run)
     out = {}
     for p in sorted(run.glob("metadata*.json")):
-        out[p.name] = json.loads(p.read_text())
+        try:
+            out[p.name] = json.loads(p.read_text())
+        except (OSError, ValueError) as e:  # the chunks carry the results; a damaged record must not hide them
+            warnings.warn(f"{p} is unreadable ({e}); the results are loaded without it", RuntimeWarning, stacklevel=2)
+            out[p.name] = {"status": "unknown", "error": f"unreadable {p.name}: {e}"}
     return out.get("metadata.json", out)
 
 
@@ -253,6 +314,11 @@ def merge(out, parts, overwrite: bool = False) -> tuple[Path, list[int]]:
     parts = [Path(p) for p in parts]
     if not parts:
         raise ValueError("merge needs at least one part folder")
+    resolved = [p.resolve() for p in parts]
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"merge: a part folder is given twice: {[str(p) for p in parts]}")
+    if Path(out).resolve() in resolved:
+        raise ValueError(f"merge: the output {out} is one of the parts; merge into a new folder")
     cfgs = []
     for p in parts:
         if not (p / "config.toml").is_file():
