@@ -195,7 +195,7 @@ def _cmd_sweep_run(args) -> int:
     if args.dry_run:
         print(describe(cfg, devices=devices, part=part))
         return 0
-    from dynsim.sweeps._config import LARGE_SWEEP
+    from dynsim.sweeps import LARGE_SWEEP
 
     if cfg.n_configs > LARGE_SWEEP and not args.yes:
         print(describe(cfg, devices=devices, part=part))

@@ -48,12 +48,16 @@ CLI_PROBES = {
     "sweep plot of a missing run": (["sweep", "plot", "{tmp}/nothing"], "not a sweep run folder"),
     "sweep into a folder that is not a run": (["sweep", "{tmp}/s.toml", "--out", "{tmp}", "--overwrite", "--quiet"],
                                               "not a sweep run folder"),
+    "sweep into a folder with a corrupt config.toml": (["sweep", "{tmp}/s.toml", "--out", "{tmp}/corrupt", "--quiet"],
+                                                       "not a readable sweep config"),
 }
 
 
 @pytest.mark.parametrize("name", list(CLI_PROBES))
 def test_cli_probe_ends_in_one_line(name, folder, capsys):
     argv, expected = CLI_PROBES[name]
+    (folder / "corrupt").mkdir()
+    (folder / "corrupt" / "config.toml").write_text("[model\nkind = ")
     rc = main([a.replace("{tmp}", str(folder)) for a in argv])
     err = capsys.readouterr().err
     assert rc != 0

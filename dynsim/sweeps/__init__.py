@@ -12,7 +12,7 @@
 """
 
 from dynsim import _aliases
-from dynsim.sweeps._config import EXAMPLES, ConfigError, SweepConfig, example_path, load_config
+from dynsim.sweeps._config import EXAMPLES, LARGE_SWEEP, MAX_CONFIGS, ConfigError, SweepConfig, example_path, load_config
 from dynsim.sweeps._metrics import auc_flat, auc_rank_k, collapse_auc, summarize
 from dynsim.sweeps._models import (ADAPTERS, VIEWS, Recipe, Trajectory, build_model, mode_data, parameter_paths, view_data,
                                   with_parameters)
@@ -20,8 +20,8 @@ from dynsim.sweeps._plots import metric_curve, phase_data, phase_diagram, pick_c
 from dynsim.sweeps._runner import describe, distributed_part, recipe_for, run_sweep
 from dynsim.sweeps._store import SweepResult, load, merge
 
-__all__ = ["ADAPTERS", "EXAMPLES", "VIEWS", "ConfigError", "Recipe", "SweepConfig", "SweepResult", "Trajectory",
-           "auc_flat", "auc_rank_k", "build_model", "collapse_auc", "describe", "distributed_part", "example_path",
+__all__ = ["ADAPTERS", "EXAMPLES", "LARGE_SWEEP", "MAX_CONFIGS", "VIEWS", "ConfigError", "Recipe", "SweepConfig",
+           "SweepResult", "Trajectory", "auc_flat", "auc_rank_k", "build_model", "collapse_auc", "describe", "distributed_part", "example_path",
            "load", "load_config", "merge", "metric_curve", "mode_data", "parameter_paths", "phase_data",
            "phase_diagram", "pick_configs", "plot_run", "recipe_for", "run_sweep", "spectra_over_time", "summarize",
            "view_data", "with_parameters"]
