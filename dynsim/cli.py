@@ -193,12 +193,12 @@ def _cmd_sweep_run(args) -> int:
 
         part, devices = distributed_part()
     if args.dry_run:
-        print(describe(cfg, devices=devices, part=part))
+        print(describe(cfg, devices=devices, part=part, timed=args.estimate))
         return 0
     from dynsim.sweeps import LARGE_SWEEP
 
     if cfg.n_configs > LARGE_SWEEP and not args.yes:
-        print(describe(cfg, devices=devices, part=part))
+        print(describe(cfg, devices=devices, part=part, timed=True))
         print(f"dynsim sweep: {cfg.n_configs} configurations (more than {LARGE_SWEEP:.0e}): check the estimate with "
               f"--dry-run and confirm with --yes", file=sys.stderr)
         return 2
@@ -372,6 +372,8 @@ def _add_sweep_parser(sub) -> None:
     run.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
     run.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
     run.add_argument("--yes", action="store_true", help="start a sweep of more than a million configurations")
+    run.add_argument("--estimate", action="store_true",
+                     help="with --dry-run: also time chunk 0 (compile + one chunk) and estimate the run time")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override one key, value read as TOML: --set solve.t1=50 --set 'grid.eta=[0, 0.1]'")
     run.add_argument("--out", default=None, help="run folder (default: runs/<name>)")

@@ -59,10 +59,13 @@ def test_cli_probe_ends_in_one_line(name, folder, capsys):
     (folder / "corrupt").mkdir()
     (folder / "corrupt" / "config.toml").write_text("[model\nkind = ")
     rc = main([a.replace("{tmp}", str(folder)) for a in argv])
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert rc != 0
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err and expected in err, err
+    if name == "sweep of 2e6 configurations without --yes":
+        assert "time (estimate from chunk 0)" in captured.out and not (folder / "big").exists()
     if name == "sweep with n_modes = 0":
         assert not (folder / "r0").exists()  # refused before a folder is made
     if name == "sweep into a folder that is not a run":

@@ -168,6 +168,15 @@ class ChunkRunner:
     def __call__(self, k: int) -> dict:
         return self.collect(self.dispatch(k))
 
+    def time_chunk(self) -> tuple[float, float]:
+        """``(first, again)``: wall seconds of chunk 0 computed twice; the first includes compilation."""
+        times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            self(0)
+            times.append(time.perf_counter() - t)
+        return times[0], times[1]
+
     def estimate(self) -> dict:
         """Rough memory figures in bytes: one call's working set, one chunk's results, the whole sweep on disk."""
         T, M = self.recipe.saves, self.recipe.model.n_modes
@@ -185,8 +194,20 @@ def _human(n: float) -> str:
     return f"{n:.1f} PiB"
 
 
-def describe(cfg: SweepConfig, devices=None, part=None) -> str:
-    """The ``--dry-run`` report: configurations, axes, chunks, layout and memory estimates."""
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds:.2g} s"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def describe(cfg: SweepConfig, devices=None, part=None, timed: bool = False) -> str:
+    """The ``--dry-run`` report: configurations, axes, chunks, layout and memory estimates; ``timed``: also a time
+    estimate from computing chunk 0 twice (compile, then one chunk; adaptive solves vary between chunks, so it
+    is a rough figure)."""
     r = ChunkRunner(cfg, devices)
     lay, est = r.layout, r.estimate()
     chunks = part_chunks(cfg.n_chunks, part)
@@ -203,6 +224,11 @@ def describe(cfg: SweepConfig, devices=None, part=None) -> str:
         f"  solve: t1={cfg.solve['t1']} saves={cfg.solve['saves']} method={cfg.solve['method']}; "
         f"collapse={cfg.metrics['collapse']} threshold={cfg.metrics['collapse_threshold']} auc={cfg.metrics['auc']}",
     ]
+    if timed:
+        first, again = r.time_chunk()
+        n = len(chunks)
+        lines.append(f"  time (estimate from chunk 0): compile {_duration(max(first - again, 0.0))}, "
+                     f"{_duration(again)} per chunk -> about {_duration(n * again)} for {n} chunk(s)")
     return "\n".join(lines)
 
 
