@@ -595,3 +595,16 @@ def test_interrupts_and_unusable_folders_end_in_one_line(tmp_path, capsys, monke
     assert main(["sweep", str(path), "--out", str(tmp_path / "i"), "--quiet"]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted" in err and "resume" in err
+
+
+def test_component_options_left_to_the_precision_round_trip():
+    """A components sweep with the exact cosine expectation (its rule's size is None: chosen by the precision,
+    which the config records) writes a config.toml that loads back to the same sweep."""
+    from dynsim.sweeps._config import to_toml
+
+    raw = {"name": "exact", "model": {"kind": "modes", "loss": "cosine", "expectation": "gaussian_exact",
+                                      "target": "online", "predictor": {"kind": "power", "input": "WWt"}},
+           "grid": {"sigma2": [0.1]}}
+    cfg = load_config(raw)
+    again = load_config(__import__("tomllib").loads(to_toml(cfg.raw)))
+    assert again.digest() == cfg.digest() and cfg.model["expectation"] == {"kind": "gaussian_exact"}

@@ -517,9 +517,11 @@ def build_component(role: str, spec):
 
 
 def component_options(role: str, component) -> dict:
-    """The TOML spec of a component: its name and static options (its floats are sweep parameters)."""
+    """The TOML spec of a component: its name and static options (its floats are sweep parameters; options left at
+    ``None``, a default chosen by the precision, are omitted)."""
     static = {f.name: getattr(component, f.name) for f in dataclasses.fields(component) if f.metadata.get("static")}
-    return {"kind": _component_name(role, component)} | static
+    # None is a component's "default for the precision" (which the config records): omitted, as TOML has no None
+    return {"kind": _component_name(role, component)} | {k: v for k, v in static.items() if v is not None}
 
 
 class _FamilySweep(_Adapter):
