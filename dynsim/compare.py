@@ -5,8 +5,8 @@ The eigenmode theory of a network is the :class:`~dynsim.Modes` model with the s
 (:func:`mode_theory`, :func:`dynsim.models.reduce_to_modes`). It applies for data whose moments share the
 start's input directions (isotropic data :math:`\Sigma_x = aI`, :math:`\Sigma_n = bI` always do:
 :math:`\lambda_s = a+b`, :math:`\lambda_d = a`), a predictor that shares the eigenbasis of :math:`F = WW^\top`
-(trainable from an aligned start, Tian et al. 2021 §3; spectral closed forms, Halvagal et al. 2023
-§2.2), and an EMA target proportional to the online network at the start.
+(trainable from an aligned start, Tian et al. 2021; spectral closed forms, Halvagal et al. 2023), and an EMA
+target proportional to the online network at the start.
 
 **Error measure.** With :math:`c(t)` the ascending eigenvalues of :math:`WW^\top` (simulation) and
 :math:`w^2` (theory) at the saved times,

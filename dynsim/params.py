@@ -197,7 +197,7 @@ class ModeData:
 
 @_pytree_dataclass
 class MomentData:
-    r"""Second moments of the data for the full matrix flow (Tian et al. 2021, §1).
+    r"""Second moments of the data for the full matrix flow (Tian et al. 2021).
 
     Attributes:
         X: :math:`X = E_x[\bar x \bar x^\top]`, the augmentation-averaged data

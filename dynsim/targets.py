@@ -1,4 +1,4 @@
-r"""The target branch, shared by the per-mode and matrix models (Tian et al. 2021, §2).
+r"""The target branch, shared by the per-mode and matrix models (Tian et al. 2021).
 
 The same three choices act on a scalar mode :math:`w` or a matrix :math:`W` alike:
 

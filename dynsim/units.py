@@ -2,7 +2,7 @@ r"""The one place where discrete-training settings become ODE units.
 
 Gradient flow time ``t`` counts learning-rate-weighted steps: after ``k`` SGD
 steps at online learning rate ``lr``, :math:`t = \mathrm{lr}\cdot k`
-(Tian et al. 2021, §2 after Lemma 1).
+(Tian et al. 2021 after Lemma 1).
 
 =====================================  ================================  =====================================
 discrete setting (per step)            ODE parameter                     conversion

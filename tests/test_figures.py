@@ -121,7 +121,7 @@ def test_tian_fig7_target_is_the_ema_of_the_online_weights():
 
 def test_tian_fig9_commutator_identity_and_decay_bound():
     """Theorem 3: dL/dt = -(KL + LK) along the stored states, and once K > 0 the commutator decays at
-    least as e^{-2 lambda_0 t}; with tau = 1, eta = 0 it grows first (K(0) indefinite, §4.5 test 3)."""
+    least as e^{-2 lambda_0 t}; with tau = 1, eta = 0 it grows first (K(0) indefinite)."""
     import jax.numpy as jnp
 
     from dynsim.figures.tian2021_training import positive_from

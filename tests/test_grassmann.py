@@ -1,6 +1,6 @@
 """Grassmannian SSL dynamics (Esser et al. 2023): closed forms vs ODE solves, RGD orders, collapse, kernels.
 
-Tolerances are float64 (conftest). Its eight closed-form checks are marked "§6.<k>".
+Tolerances are float64 (conftest). Its closed-form checks name the result they test.
 """
 
 import jax
@@ -31,7 +31,7 @@ def oja_ode(A, W0, ts):
 
 
 def test_protocol_spectrum_matches_the_note(problem):
-    """§5.2 quotes top eigenvalues 1.99, 0.99, 0.68, 0.49, 0.39 (population 2/(1+i)); our draws differ, so
+    """Top eigenvalues of a sample covariance near 1.99, 0.99, 0.68, 0.49, 0.39 (population 2/(1+i)); draws differ, so
     the check is against 2/(1+i) to sampling error (0.1 at n = 2000)."""
     A, _ = problem
     lam = np.sort(np.linalg.eigvalsh(A))[::-1]
@@ -40,7 +40,7 @@ def test_protocol_spectrum_matches_the_note(problem):
 
 
 def test_projector_closed_form_matches_oja_and_riccati_odes(problem):
-    """§6.1: ||P_ode(t) - P_closed(t)||_F < 1e-9 for t <= 6, for Oja's flow and the width-free Riccati flow."""
+    """||P_ode(t) - P_closed(t)||_F < 1e-9 for t <= 6, for Oja's flow and the width-free Riccati flow."""
     A, W0 = problem
     ts = np.array([0.0, 0.5, 2.0, 6.0])
     P = np.asarray(gr.projector(A, W0, ts))
@@ -53,7 +53,7 @@ def test_projector_closed_form_matches_oja_and_riccati_odes(problem):
 
 
 def test_principal_tangents_are_the_singular_values_of_G(problem):
-    """§6.2: singular values of G(t) = tangents of the measured principal angles (1e-8 relative), and the
+    """Singular values of G(t) = tangents of the measured principal angles (1e-8 relative), and the
     bound ||tan Θ(t)||_2 <= exp(-t(λ_h - λ_{h+1})) ||tan Θ(0)||_2."""
     A, W0 = problem
     ts = np.array([0.0, 2.0, 6.0])
@@ -93,8 +93,8 @@ def test_principal_angles_of_any_basis_of_the_spans():
 
 @pytest.mark.parametrize("method", gr.RETRACTIONS)
 def test_rgd_is_first_order_for_every_retraction(problem, method):
-    """§6.3: e(η)/e(η/2) in [1.8, 2.2] for η <= 0.1 (error ||P_k - P(T)||_F at T = 6); the constant is
-    about 0.1 η (the note measured 0.12 η on its draw of the same protocol)."""
+    """e(η)/e(η/2) in [1.8, 2.2] for η <= 0.1 (error ||P_k - P(T)||_F at T = 6); the constant is
+    about 0.1 η on this draw."""
     A, W0 = problem
     P6 = np.asarray(gr.projector(A, W0, [6.0])[0])
     lrs = (0.1, 0.05, 0.025)
@@ -108,7 +108,7 @@ def test_rgd_is_first_order_for_every_retraction(problem, method):
 
 
 def test_subspace_iteration_first_order_but_larger_and_exact_integrator_exact(problem):
-    """§5.2 table: subspace iteration qf((I + ηA)W) is first order with ~5x the RGD error; §6.4: the
+    """Subspace iteration qf((I + ηA)W) is first order with ~5x the RGD error; the
     qf(e^{ηA}W) integrator matches the closed form to 1e-10 at any η."""
     A, W0 = problem
     P6 = np.asarray(gr.projector(A, W0, [6.0])[0])
@@ -159,7 +159,7 @@ def test_retractions_are_first_order_maps(problem):
 
 def test_long_time_closed_form_is_stable_where_normal_equations_fail(problem):
     """t(λ1 - λh) >= 40: the eigenbasis closed form equals the exact integrator (1e-10); the normal
-    equations of e^{tA}W0 lose the subspace (the note: wrong by 2.3 at t = 40)."""
+    equations of e^{tA}W0 lose the subspace at t = 40."""
     A, W0 = problem
     lam = np.sort(np.linalg.eigvalsh(A))[::-1]
     for t in (40.0, 80.0):
@@ -198,7 +198,7 @@ def test_convergence_to_top_of_C_or_bottom_of_D(loss):
 
 
 def test_naive_flow_collapses_at_the_predicted_rate(problem):
-    """§6.5: stable rank -> 1, d/dt log(σ2/σ1) -> -(λ1 - λ2); the exact solution equals an ODE solve of
+    """Stable rank -> 1, d/dt log(σ2/σ1) -> -(λ1 - λ2); the exact solution equals an ODE solve of
     dW/dt = (A - γI)W and of the Frobenius-sphere flow (1e-9)."""
     A, W0 = problem
     lam = np.sort(np.linalg.eigvalsh(A))[::-1]
@@ -219,7 +219,7 @@ def test_naive_flow_collapses_at_the_predicted_rate(problem):
 
 
 def test_stiefel_and_grassmann_gradients_agree_for_trace_losses(problem):
-    """§6.6 (difference ~1e-16), and jax.grad of trace_loss is -AW (the A = 2M convention)."""
+    """The two forms agree (difference ~1e-16), and jax.grad of trace_loss is -AW (the A = 2M convention)."""
     A, W0 = problem
     W, A = jnp.asarray(W0), jnp.asarray(A)
     G = jax.grad(lambda w: gr.trace_loss(w, A))(W)
@@ -232,7 +232,7 @@ def test_stiefel_and_grassmann_gradients_agree_for_trace_losses(problem):
 
 
 def test_kernel_gram_formula_matches_direct_computation():
-    """§6.7: Φ^T P(t) Φ by the kernel formula (psi via the block expm) = the reduced stable form = the
+    """Φ^T P(t) Φ by the kernel formula (psi via the block expm) = the reduced stable form = the
     direct m x m projector (1e-9); Φ Mp Φ^T is dynamics_matrix of the features for every loss."""
     rng = np.random.default_rng(4)
     n, m, h = 5, 60, 2
@@ -256,7 +256,7 @@ def test_kernel_gram_formula_matches_direct_computation():
 
 
 def test_tangent_kernel_drift_is_order_one_at_every_width():
-    """§4: ||K_t - K_0|| / ||K_0|| reaches the same O(1) level for every width m (it does not vanish as m grows,
+    """||K_t - K_0|| / ||K_0|| reaches the same O(1) level for every width m (it does not vanish as m grows,
     unlike a supervised NTK); wider models take longer to get there (lazy start of order log m)."""
     rng = np.random.default_rng(5)
     n, d = 6, 4
@@ -271,7 +271,7 @@ def test_tangent_kernel_drift_is_order_one_at_every_width():
 
 
 def test_oja_h1_equals_normalised_exponential_and_lift_equals_the_stiefel_path(problem):
-    """§6.8: for h = 1 the Oja flow is e^{tA}w0/||e^{tA}w0|| at the level of w; for h = 4 the lift
+    """For h = 1 the Oja flow is e^{tA}w0/||e^{tA}w0|| at the level of w; for h = 4 the lift
     (closed-form span + h x h ODE) equals the ODE solution W(t) itself, not just its span (1e-8)."""
     A, W0 = problem
     ts = np.array([0.0, 1.0, 6.0])

@@ -165,7 +165,7 @@ def test_halvagal_toy_euclidean_gd_is_the_exact_mode_map(toy, loss):
 
 
 def test_halvagal_toy_weight_decay_threshold(toy):
-    """§4 item 2 at network level: wd = 0.05, modes below lambda_- die, the rest reach lambda_+;
+    """Euclidean fixed points with weight decay at network level: wd = 0.05, modes below lambda_- die, the rest reach lambda_+;
     IsoLoss keeps all modes at (1 - wd)/k."""
     _, data = toy
     rng = np.random.default_rng(6)
@@ -186,7 +186,7 @@ def test_halvagal_toy_weight_decay_threshold(toy):
 
 
 def test_halvagal_toy_cosine_conservation_and_end_levels(toy):
-    """§4 items 5-7: cosine GD (lr 0.1, 1500 steps) keeps tr C up to the O(lr^2) drift of discrete
+    """Cosine GD (lr 0.1, 1500 steps) keeps tr C up to the O(lr^2) drift of discrete
     steps (8.694 -> 8.701 measured), ends isotropic at ~tr C0 / M, and follows the reduced mode
     ODE's discrete map (isotropic views make the spectrum's dynamics independent of the singular vectors; both
     levels use the exact expectation, so to 1e-9); cosine IsoLoss keeps sum c^2 (12.14 -> 12.18)."""

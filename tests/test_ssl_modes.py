@@ -48,7 +48,7 @@ def test_trainable_euclidean_reproduces_the_tian_system(target):
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
 @pytest.mark.parametrize("iso", [False, True])
 def test_euclidean_fixed_point(alpha, iso):
-    """§4.1: every lambda -> 1/(1+sigma2), c -> (1+sigma2)^(-1/alpha) (0.9901 for alpha = 1)."""
+    """Every lambda -> 1/(1+sigma2), c -> (1+sigma2)^(-1/alpha) (0.9901 for alpha = 1)."""
     m = ds.SSLModes(loss="euclidean", iso=iso)
     args = (P0, ds.ModeData.isotropic(SIGMA2, 10), ds.PredictorParams(power=alpha))
     y0 = m.initial_state(jnp.sqrt(_toy_c0()), pred=args[2])
@@ -60,7 +60,7 @@ def test_euclidean_fixed_point(alpha, iso):
 
 
 def test_weight_decay_threshold_and_iso_survival():
-    """§4.2: wd = 0.05: lambda_- = 0.0528; modes with c0 = 0.02, 0.04 die, the rest reach 0.9373;
+    """wd = 0.05: lambda_- = 0.0528; modes with c0 = 0.02, 0.04 die, the rest reach 0.9373;
     IsoLoss keeps every mode and reaches (1 - wd)/k = 0.9406."""
     wd = 0.05
     c0 = jnp.array([0.02, 0.04, 0.07, 0.1, 0.3, 0.6, 1.2])
@@ -83,7 +83,7 @@ def _half_reached(t, y, args):  # event: c = lambda (alpha = 1) rises through la
 
 @pytest.mark.slow  # ~25 s; notebooks/halvagal2023.ipynb checks both escape times against the closed forms by default
 def test_escape_time_euclidean_inverse_vs_iso_logarithmic():
-    """§4.3: time to lambda*/2 scales like 1/lambda0 (Euclidean) but like ln(1/lambda0) (IsoLoss);
+    """Time to lambda*/2 scales like 1/lambda0 (Euclidean) but like ln(1/lambda0) (IsoLoss);
     both match the exact solutions and the table (lr = 0.01: 5130, 2595, ... / 229, 194, ... steps)."""
     lam0 = np.array([0.01, 0.02, 0.04, 0.08, 0.16])
     table = {False: [5130, 2595, 1309, 647, 295], True: [229, 194, 158, 122, 82]}
@@ -106,7 +106,7 @@ def test_escape_time_euclidean_inverse_vs_iso_logarithmic():
 
 @pytest.mark.parametrize("iso,alpha", [(False, 1.0), (False, 0.5), (True, 1.0), (True, 0.5)])
 def test_cosine_conservation_laws(iso, alpha):
-    """§2.2, §3: tr C (cosine) and sum c^(1+alpha) (cosine IsoLoss) are conserved exactly in continuous
+    """tr C (cosine) and sum c^(1+alpha) (cosine IsoLoss) are conserved exactly in continuous
     time, node by node, so to the integrator tolerance for any node count."""
     m = ds.SSLModes(loss="cosine", iso=iso, n_nodes=1024)
     args = (P0, ds.ModeData.isotropic(SIGMA2, 10), ds.PredictorParams(power=alpha))
@@ -121,7 +121,7 @@ def test_cosine_conservation_laws(iso, alpha):
 
 @pytest.mark.slow  # ~25 s; the exact end levels are checked by test_cli_figures::test_halvagal_fig2_data_match_theory
 def test_cosine_end_levels_exact_and_mean_field():
-    """§4.5-4.6: cosine -> tr C0 / M = 0.8694; cosine IsoLoss (alpha = 1) -> (sum c0^2 / M)^(1/2) = 1.1017.
+    """Cosine -> tr C0 / M = 0.8694; cosine IsoLoss (alpha = 1) -> (sum c0^2 / M)^(1/2) = 1.1017.
     Exact expectation within its node error (4096 nodes: ~1e-3), mean field exactly."""
     c0 = _toy_c0()
     levels = {False: float(hv.cosine_end_level(c0)), True: float(hv.cosine_iso_end_level(c0, 1.0))}
@@ -160,7 +160,7 @@ def test_mean_field_agrees_with_exact_at_the_fixed_point_and_transient_tolerance
 
 @pytest.mark.parametrize("iso", [False, True])
 def test_discrete_map_stability_bounds(iso):
-    """§4.9: the GD map's lambda* is stable iff lr < k/alpha (Euclidean) or lr < 1/alpha (IsoLoss)."""
+    """The GD map's lambda* is stable iff lr < k/alpha (Euclidean) or lr < 1/alpha (IsoLoss)."""
     m = ds.SSLModes(loss="euclidean", iso=iso)
     args = (P0, ds.ModeData.isotropic(SIGMA2, 2))
     y0 = m.initial_state(jnp.sqrt(jnp.array([0.3, 0.6])))
@@ -173,7 +173,7 @@ def test_discrete_map_stability_bounds(iso):
 
 
 def test_collapse_without_stop_gradient_or_predictor():
-    """§2.4, §4.8: Euclidean noSG: dc/dt <= -2(k - 1/k) c, every mode collapses;
+    """Euclidean noSG: dc/dt <= -2(k - 1/k) c, every mode collapses;
     noPred: c(t) = c0 exp(-2 sigma2 t)."""
     c0 = _toy_c0()
     args = (P0, ds.ModeData.isotropic(SIGMA2, 10))

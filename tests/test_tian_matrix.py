@@ -20,7 +20,7 @@ def _orth(rng, n):
 
 
 def test_balancing_invariant_theorem1():
-    """§4.1: n1=7, n2=4, random SPD X, X', alpha_p=1.7, beta=0.3, eta=0.02, non-symmetric W_p."""
+    """n1=7, n2=4, random SPD X, X', alpha_p=1.7, beta=0.3, eta=0.02, non-symmetric W_p."""
     rng = np.random.default_rng(0)
     data = ds.MomentData(X=_spd(rng, 7), Xp=_spd(rng, 7, 0.5))
     params = ds.TianParams(alpha_p=1.7, beta=0.3, eta=0.02)
@@ -38,7 +38,7 @@ def test_balancing_invariant_theorem1():
 @pytest.mark.parametrize("target", ["ema", "online"])
 @pytest.mark.parametrize("isotropic", [True, False])
 def test_aligned_start_matches_mode_odes(target, isotropic):
-    """§4.5 test 4 and App. D.4: from an aligned start the matrix eigenvalues follow the scalar
+    """App. D.4: from an aligned start the matrix eigenvalues follow the scalar
     per-mode system; with commuting non-isotropic X, X' each mode has its own lambda_s, lambda_d."""
     rng = np.random.default_rng(1)
     n1, n2 = 6, 4
@@ -68,7 +68,7 @@ def test_aligned_start_matches_mode_odes(target, isotropic):
 
 
 def test_commutator_identity_theorem3():
-    """§4.5 test 1: along Eqs. 7-8, dL/dt = -(KL + LK) exactly (also with lambda_d != 1)."""
+    """Along Eqs. 7-8, dL/dt = -(KL + LK) exactly (also with lambda_d != 1)."""
     rng = np.random.default_rng(2)
     flow = ds.TianCorrelationFlow()
     for lam_s, lam_d in [(1.5, 1.0), (2.2, 0.7)]:
@@ -100,7 +100,7 @@ def test_correlation_flow_is_the_matrix_flow_in_F():
 
 @pytest.mark.parametrize("eta", [0.0, 0.5])
 def test_commutator_decay_bound_theorem3(eta):
-    """§4.5 test 2: n=5, alpha_p=1, sigma2=0.5, tau=1; with lambda_min(K) >= lambda0 > 0 along the
+    """n=5, alpha_p=1, sigma2=0.5, tau=1; with lambda_min(K) >= lambda0 > 0 along the
     trajectory, ||[F, W_p]||_F <= exp(-2 lambda0 t) ||[F(0), W_p(0)]||_F."""
     rng = np.random.default_rng(4)
     params = ds.TianParams(alpha_p=1.0, eta=eta, tau=1.0)
@@ -122,7 +122,7 @@ def test_commutator_decay_bound_theorem3(eta):
 
 
 def test_commutator_transient_growth_when_K_indefinite():
-    """§4.5 test 3: W_p(0) ~ I/3, small F(0), eta = 0: lambda_min K(0) < 0 and ||L|| first grows."""
+    """W_p(0) ~ I/3, small F(0), eta = 0: lambda_min K(0) < 0 and ||L|| first grows."""
     rng = np.random.default_rng(5)
     params = ds.TianParams(alpha_p=1.0, eta=0.0, tau=1.0)
     Q = _orth(rng, 5)
@@ -138,7 +138,7 @@ def test_commutator_transient_growth_when_K_indefinite():
 
 
 def test_frozen_F_predictor_fixed_point():
-    """§4.7: alpha_p=1.5, sigma2=0.5, eta=0.05, tau=0.7, W frozen: Eq. 2 converges to
+    """alpha_p=1.5, sigma2=0.5, eta=0.05, tau=0.7, W frozen: Eq. 2 converges to
     tau F [(1+sigma2) F + (eta/alpha_p) I]^{-1}, symmetric even from an asymmetric start."""
     rng = np.random.default_rng(6)
     params = ds.TianParams(alpha_p=1.5, eta=0.05, tau=0.7)
@@ -157,7 +157,7 @@ def test_frozen_F_predictor_fixed_point():
 
 
 def test_no_predictor_collapse_exact():
-    """§4.8: no predictor, stop-gradient, isotropic: W(t) = exp(-(sigma2 + eta) t) W(0)."""
+    """No predictor, stop-gradient, isotropic: W(t) = exp(-(sigma2 + eta) t) W(0)."""
     rng = np.random.default_rng(7)
     model = ds.TianMatrixFlow(target="online", predictor="identity")
     W0 = rng.standard_normal((3, 5))
@@ -168,7 +168,7 @@ def test_no_predictor_collapse_exact():
 
 
 def test_no_stopgrad_collapse_theorem2():
-    """§4.8: without stop-gradient ||W||_F is non-increasing and <= exp(-(sigma2 + eta) t) ||W(0)||_F."""
+    """Without stop-gradient ||W||_F is non-increasing and <= exp(-(sigma2 + eta) t) ||W(0)||_F."""
     rng = np.random.default_rng(8)
     model = ds.TianMatrixFlow(target="online", stop_gradient=False)
     W0, Wp0 = rng.standard_normal((3, 5)), rng.standard_normal((3, 3))

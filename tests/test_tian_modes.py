@@ -11,7 +11,7 @@ TIGHT = dict(method="dopri8", rtol=1e-12, atol=1e-14, step_to_saves=True)
 
 
 def test_invariant_parabola_eq14():
-    """§4.2: alpha_p=2, sigma2=0.5, eta=0.03, beta=0.2, (p,s,tau)(0)=(0.3,0.4,0.05); EMA target."""
+    """alpha_p=2, sigma2=0.5, eta=0.03, beta=0.2, (p,s,tau)(0)=(0.3,0.4,0.05); EMA target."""
     model = ds.TianModes(target="ema")
     params = ds.TianParams(alpha_p=2.0, beta=0.2, eta=0.03)
     y0 = model.from_pst(jnp.array([0.3]), jnp.array([0.4]), 0.05)
@@ -35,7 +35,7 @@ def test_w_form_matches_paper_pst_form_eqs_11_to_13():
 
 
 def test_eta0_limits():
-    """§4.3: alpha_p=1.5, sigma2=0.5, tau=1, p0=0.05, s0=0.2 -> p=0.666667, s=0.494630."""
+    """alpha_p=1.5, sigma2=0.5, tau=1, p0=0.05, s0=0.2 -> p=0.666667, s=0.494630."""
     params = ds.TianParams(alpha_p=1.5, eta=0.0, tau=1.0)
     lim = th.eta0_limit(0.05, 0.2, 1.5, 1.0, 1.5)
     assert bool(lim.guaranteed)
@@ -49,7 +49,7 @@ def test_eta0_limits():
 
 
 def test_fixed_points_threshold_and_basin_on_parabola():
-    """§4.4: sigma2=0.5, eta=0.05, tau=1, alpha_p=1: p*- = 0.05445, p*+ = 0.61222, eta_c = 1/6;
+    """sigma2=0.5, eta=0.05, tau=1, alpha_p=1: p*- = 0.05445, p*+ = 0.61222, eta_c = 1/6;
     starts on the parabola below p*- collapse, above it converge to (p*+, p*+^2)."""
     fp = th.parabola_fixed_points(1.0, 0.05, 1.5)
     assert bool(fp.exists)
@@ -82,7 +82,7 @@ def test_above_threshold_everything_collapses_obs5():
 
 
 def test_ema_closed_form_eq15():
-    """§4.6: on the parabola (c = 0) with tau(0) = 0, tau(t) = beta e^{-beta t} int p e^{beta t'} / p."""
+    """On the parabola (c = 0) with tau(0) = 0, tau(t) = beta e^{-beta t} int p e^{beta t'} / p."""
     model = ds.TianModes(target="ema")
     params = ds.TianParams(alpha_p=1.0, beta=0.5, eta=0.01)
     p0 = jnp.array([0.5, 0.8])
@@ -109,7 +109,7 @@ def test_simsiam_equals_fixed_tau_one_and_target_tracks_online():
 
 
 def test_mode_ablations_collapse():
-    """§4.8 per mode: no predictor -> w0 exp(-(sigma2+eta)t); no stop-gradient -> |w| decreasing."""
+    """Collapse ablations per mode: no predictor -> w0 exp(-(sigma2+eta)t); no stop-gradient -> |w| decreasing."""
     sigma2, eta = 0.4, 0.05
     data = ds.ModeData.isotropic(sigma2, n_modes=2)
     params = ds.TianParams(alpha_p=1.0, eta=eta)

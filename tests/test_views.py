@@ -163,7 +163,7 @@ def test_mean_field_drives_with_views_that_differ():
 
 
 def test_tian_collapse_closed_forms_with_views_that_differ():
-    """Tian et al. (2021) §4.8 under views with their own noise (``docs/theory/views.md``): without predictor the
+    """Tian et al. (2021) under views with their own noise (``docs/theory/views.md``): without predictor the
     stop-gradient flow is W(0) exp(-(N_1 + eta) t), the online view's noise only (a matrix N_1 here; a clean online
     view does not move); without stop-gradient ||W|| obeys Theorem 2's bound at the rate of the target view's
     residual covariance S_22 - S_21 S_11^+ S_12 (no_stopgrad_rate), which a clean online view and W_p = I attain.

@@ -15,15 +15,15 @@ from dynsim.analytic import tian2021 as _tian
 
 
 def euclidean_fixed_points(k, wd=0.0):
-    r"""Non-zero fixed points of :math:`\dot\lambda \propto \lambda^2(1-k\lambda) - \mathrm{wd}\,\lambda`
-    (§4.1-4.2): :math:`\lambda_\pm = [1 \pm \sqrt{1-4k\,\mathrm{wd}}]/(2k)`. :math:`\lambda_+` is stable;
+    r"""Non-zero fixed points of :math:`\dot\lambda \propto \lambda^2(1-k\lambda) - \mathrm{wd}\,\lambda`:
+    :math:`\lambda_\pm = [1 \pm \sqrt{1-4k\,\mathrm{wd}}]/(2k)`. :math:`\lambda_+` is stable;
     modes starting below :math:`\lambda_-` collapse. ``wd = 0`` gives :math:`\lambda_+ = 1/k`, :math:`\lambda_- = 0`.
     The same quadratic as Tian et al.'s Eq. 16 with τ = 1 (:func:`dynsim.analytic.tian2021.parabola_fixed_points`)."""
     return _tian.parabola_fixed_points(1.0, wd, k)
 
 
 def iso_fixed_point(k, wd=0.0):
-    r"""Euclidean IsoLoss fixed point :math:`\lambda^* = (1-\mathrm{wd})/k`; zero is unstable for wd < 1 (§4.1-4.2)."""
+    r"""Euclidean IsoLoss fixed point :math:`\lambda^* = (1-\mathrm{wd})/k`; zero is unstable for wd < 1."""
     return (1.0 - wd) / k
 
 
@@ -34,17 +34,17 @@ def c_from_lambda(lam, alpha):
 
 def cosine_end_level(c0):
     r"""Cosine loss, no weight decay: :math:`\mathrm{tr}\,C` is conserved and the fixed point is
-    isotropic, so every :math:`c_m \to \mathrm{tr}\,C_0/M` (§2.2, §4.5). ``c0``: ``(..., M)``."""
+    isotropic, so every :math:`c_m \to \mathrm{tr}\,C_0/M`. ``c0``: ``(..., M)``."""
     return jnp.mean(c0, axis=-1)
 
 
 def cosine_iso_end_level(c0, alpha):
-    r"""Cosine IsoLoss: :math:`\sum c^{1+\alpha}` is conserved, so :math:`c_m \to (\sum c_0^{1+\alpha}/M)^{1/(1+\alpha)}` (§3, §4.6)."""
+    r"""Cosine IsoLoss: :math:`\sum c^{1+\alpha}` is conserved, so :math:`c_m \to (\sum c_0^{1+\alpha}/M)^{1/(1+\alpha)}`."""
     return jnp.mean(c0 ** (1 + alpha), axis=-1) ** (1 / (1 + alpha))
 
 
 def euclidean_escape_time(lam, lam0, k, alpha):
-    r"""Exact implicit solution of :math:`\dot\lambda = 2\alpha\lambda^2(1-k\lambda)` (§4.3), wd = 0:
+    r"""Exact implicit solution of :math:`\dot\lambda = 2\alpha\lambda^2(1-k\lambda)`, wd = 0:
     :math:`2\alpha t = [-1/\lambda + k\ln(\lambda/|1-k\lambda|)]_{\lambda_0}^{\lambda}`, valid while
     :math:`\lambda` stays on one side of :math:`1/k`. Small modes escape in :math:`t \approx 1/(2\alpha\lambda_0)`."""
 
@@ -56,7 +56,7 @@ def euclidean_escape_time(lam, lam0, k, alpha):
 
 def iso_trajectory(t, lam0, k, alpha):
     r"""Euclidean IsoLoss, wd = 0: logistic :math:`\lambda(t) = \lambda^*/[1 + (\lambda^*/\lambda_0 - 1)e^{-2\alpha t}]`,
-    :math:`\lambda^* = 1/k` (§3); escape time :math:`\sim \ln(1/\lambda_0)/(2\alpha)`."""
+    :math:`\lambda^* = 1/k`; escape time :math:`\sim \ln(1/\lambda_0)/(2\alpha)`."""
     lam_star = 1.0 / k
     return lam_star / (1.0 + (lam_star / lam0 - 1.0) * jnp.exp(-2 * alpha * t))
 
@@ -68,7 +68,7 @@ def iso_escape_time(lam, lam0, k, alpha):
 
 
 def discrete_stability_bound(alpha, k, iso=False):
-    r"""Largest stable learning rate of the GD map at :math:`\lambda^*` (§4.9): the map's slope there is
+    r"""Largest stable learning rate of the GD map at :math:`\lambda^*`: the map's slope there is
     :math:`1 - 2\alpha\,\mathrm{lr}/k` (Euclidean) or :math:`1 - 2\alpha\,\mathrm{lr}` (IsoLoss), so stable iff
     :math:`\mathrm{lr} < k/\alpha` or :math:`\mathrm{lr} < 1/\alpha`."""
     return 1.0 / alpha if iso else k / alpha

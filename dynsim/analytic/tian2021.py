@@ -57,7 +57,7 @@ def parabola_s(p, t, c, alpha_p, eta):
     return p**2 / alpha_p + c * jnp.exp(-2 * eta * t)
 
 
-# --- Fixed points (§4.3, §4.4) -----------------------------------------------------------------
+# --- Fixed points -----------------------------------------------------------------
 
 def parabola_rate(p, tau, eta, lambda_s, lambda_d=1.0):
     r"""Eq. 16, :math:`\dot p` on the invariant parabola :math:`s = p^2/\alpha_p`:
@@ -95,7 +95,7 @@ def parabola_fixed_points(tau, eta, lambda_s, lambda_d=1.0) -> ParabolaFixedPoin
 
 
 class Eta0Limit(NamedTuple):
-    """Limits of one mode at η = 0 and fixed τ (§4.3); ``guaranteed`` is the sufficient
+    """Limits of one mode at η = 0 and fixed τ; ``guaranteed`` is the sufficient
     non-collapse condition :math:`c_j > 0`."""
 
     p_inf: object
@@ -114,7 +114,7 @@ def eta0_limit(p0, s0, alpha_p, tau, lambda_s, lambda_d=1.0) -> Eta0Limit:
 
 
 def predictor_fixed_point(F, tau, eta, alpha_p, lambda_s, lambda_d=1.0):
-    r"""§4.7 (App. B): for frozen PSD F the non-symmetrised Eq. 2 converges to
+    r"""Appendix B: for frozen PSD F the non-symmetrised Eq. 2 converges to
     :math:`W_p^* = \tau\lambda_d F[\lambda_s F + (\eta/\alpha_p) I]^{-1}` (symmetric).
     Needs :math:`\eta > 0` or F full-rank."""
     n = F.shape[-1]
@@ -147,7 +147,7 @@ def commutator_rate(F, W_p, tau, eta, alpha_p, lambda_s, lambda_d=1.0):
     return -(K @ L + L @ K)
 
 
-# --- EMA (Eq. 15) and collapse ablations (§4.8) ------------------------------------------------
+# --- EMA (Eq. 15) and collapse ablations ------------------------------------------------
 
 def ema_tau_eq15(ts, p, beta):
     r"""Eq. 15 on the parabola with :math:`\tau(0) = 0`:
@@ -171,7 +171,7 @@ def ema_tau_eq15(ts, p, beta):
 
 
 def no_predictor_solution(W0, t, sigma2, eta):
-    r"""§4.8: no predictor, stop-gradient: :math:`W(t) = e^{-(\sigma^2+\eta)t} W(0)` (collapse).
+    r"""No predictor, stop-gradient: :math:`W(t) = e^{-(\sigma^2+\eta)t} W(0)` (collapse).
 
     The expected gradient of :math:`\tfrac12\|Wx_1 - \mathrm{SG}(Wx_2)\|^2` is :math:`W(S_{11} - S_{21})`, and with
     :math:`x_i = x + \xi_i` (noise independent of :math:`x` and of each other) :math:`S_{11} - S_{21} = N_1`, the

@@ -17,7 +17,7 @@ component                   expectation
                             expectation a smooth 2-D integral over the tilts, evaluated by a double-exponential
                             rule to round-off (:func:`radial_rule`; error estimate from the rule at half the nodes)
 :class:`MeanField`          the cosine loss at eigenmode level with the norms replaced by their RMS values
-                            (Halvagal et al. 2023, §2.2): **approximate**, right fixed points, transients off by
+                            (Halvagal et al. 2023): **approximate**, right fixed points, transients off by
                             10-30 %
 ==========================  =====================================================================================
 
@@ -241,7 +241,7 @@ class GaussianExact(AbstractExpectation):
 
 
 class MeanField(AbstractExpectation):
-    """Halvagal et al. (2023) §2.2's RMS-norm approximation of the cosine loss (eigenmode level only)."""
+    """Halvagal et al. (2023)'s RMS-norm approximation of the cosine loss (eigenmode level only)."""
 
     name: ClassVar[str] = "mean_field"
 

@@ -10,15 +10,15 @@ component                           per-sample loss                             
 ==================================  =================================================================  ===========================
 :class:`Euclidean`                  :math:`\tfrac12\|p - z_2\|^2`                                       Tian et al. 2021, Eq. 1
 :class:`Cosine`                     :math:`\tfrac12\|\hat p - \hat z_2\|^2 = 1 - \cos(p, z_2)`            BYOL's :math:`2-2\cos`, halved
-``Euclidean(iso=True)``             :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2`               Halvagal et al. 2023, §3
-``Cosine(iso=True)``                :math:`-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\|p\|\|z_2\|)} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\|p\|^3\|z_2\|}\big) z_1^\top W_p z_1`   Halvagal et al. 2023, §3
+``Euclidean(iso=True)``             :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2`               Halvagal et al. 2023
+``Cosine(iso=True)``                :math:`-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\|p\|\|z_2\|)} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\|p\|^3\|z_2\|}\big) z_1^\top W_p z_1`   Halvagal et al. 2023
 ==================================  =================================================================  ===========================
 
 **Scale.** Every loss carries the ½ of Tian et al.'s Eq. 1, so the cosine loss is :math:`1-\cos`, half
 BYOL's :math:`2-2\cos`, with exactly the gradient of Halvagal et al.'s :math:`-\cos`; the eigenmode
 theory and the networks share one time axis. Code with :math:`2-2\cos` runs at twice this speed.
 
-**IsoLoss** (Halvagal et al. 2023, §3): the gradient with respect to :math:`z_1` equals the original
+**IsoLoss** (Halvagal et al. 2023): the gradient with respect to :math:`z_1` equals the original
 loss's gradient with respect to :math:`p`, removing one factor :math:`W_p^\top`; it needs a closed-form
 (symmetric) predictor. Only gradients of these surrogate values are meaningful.
 
@@ -36,10 +36,10 @@ forms (equal to the default, tested):
     -\partial_w E[\ell] = \lambda r\ (\text{IsoLoss: } r),\qquad -\partial_\lambda E[\ell] = r w,
 
 and without the stop-gradient :math:`-\partial_w E[\ell] = -w[\lambda^2\ell_{11} - 2\lambda\ell_{12} + \ell_{22}]`
-(Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2; :math:`\lambda_s = \ell_{11}`, :math:`\lambda_d = \ell_{12}`,
+(Tian et al. 2021 App. D.4; Halvagal et al. 2023; :math:`\lambda_s = \ell_{11}`, :math:`\lambda_d = \ell_{12}`,
 :math:`\ell_{22} = \lambda_s` unless the views differ, ``docs/theory/views.md``). The cosine drives are exact for Gaussian views
 (:func:`mode_cosine_expectation`, the gradient of the two-radius integral; ``docs/theory/cosine_expectation.md``),
-or node averages of :math:`-\partial\mathcal L/\partial p` (Halvagal et al. 2023 §1.4), or their mean-field
+or node averages of :math:`-\partial\mathcal L/\partial p` (Halvagal et al. 2023), or their mean-field
 approximation.
 """
 
@@ -72,12 +72,12 @@ def cosine(z1, p, z2, W_p=None):
 
 
 def euclidean_iso(z1, p, z2, W_p=None):
-    r"""Euclidean IsoLoss :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2` (Halvagal et al. 2023, §3)."""
+    r"""Euclidean IsoLoss :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2` (Halvagal et al. 2023)."""
     return 0.5 * jnp.sum((z1 - lax.stop_gradient(z2 + z1 - p)) ** 2, axis=-1)
 
 
 def cosine_iso(z1, p, z2, W_p):
-    r"""Cosine IsoLoss (Halvagal et al. 2023, §3; the formula in the module table); needs a symmetric ``W_p``."""
+    r"""Cosine IsoLoss (Halvagal et al. 2023; the formula in the module table); needs a symmetric ``W_p``."""
     sg = lax.stop_gradient
     n_p, n_z = sg(_norm(p)), sg(_norm(z2))
     coef = sg(jnp.sum(p * z2, axis=-1) / (n_p**3 * n_z))
@@ -203,7 +203,7 @@ class Cosine(AbstractLoss):
 
     def node_terms(self, w, w_bar, lam, data, stop_gradient: bool, expectation: GaussianNodes):
         """Per-node samples, shape ``(K, M)``, of the online drive and the predictor drive (Halvagal et al.
-        2023, §1.4): :math:`\\partial\\mathcal L/\\partial p = -[z_2/(\\|p\\|\\|z_2\\|) - (p\\cdot z_2)p/(\\|p\\|^3\\|z_2\\|)]`."""
+        2023): :math:`\\partial\\mathcal L/\\partial p = -[z_2/(\\|p\\|\\|z_2\\|) - (p\\cdot z_2)p/(\\|p\\|^3\\|z_2\\|)]`."""
         u1, u2, _ = expectation.mode_nodes(data, w.shape[-1], w.dtype)
         z1, z2 = w * u1, w_bar * u2
         p = lam * z1
@@ -219,7 +219,7 @@ class Cosine(AbstractLoss):
         return drive, -dL_dp * z1
 
     def _mean_field(self, w, w_bar, lam, data, stop_gradient: bool):
-        r"""Halvagal et al. 2023 §2.2: :math:`N_p^2 = \sum_j\lambda_j^2w_j^2\ell_{11}`, :math:`N_z^2 = \sum_j\bar w_j^2\ell_{22}`,
+        r"""Halvagal et al. 2023: :math:`N_p^2 = \sum_j\lambda_j^2w_j^2\ell_{11}`, :math:`N_z^2 = \sum_j\bar w_j^2\ell_{22}`,
         :math:`A = \sum_j\lambda_jw_j\bar w_j\ell_{12}` replace the per-sample norms."""
         ls, ld, l22 = data.l11, data.l12, data.l22
         n_p = jnp.sqrt(jnp.sum(lam**2 * w**2 * ls))

@@ -13,7 +13,7 @@ data with :math:`E[u_1^2] = \lambda_s`, :math:`E[u_1u_2] = \lambda_d` (:class:`M
 Halvagal's :math:`k = 1+\sigma^2 = \lambda_s/\lambda_d`). ``args = (TianParams, ModeData,
 PredictorParams)``; ``PredictorParams`` may be omitted. Time: :math:`t = \mathrm{lr}\cdot` steps.
 
-**Euclidean loss** (Tian et al. 2021 App. D.4; Halvagal et al. 2023 §2.2), with
+**Euclidean loss** (Tian et al. 2021 App. D.4; Halvagal et al. 2023), with
 :math:`\bar w` the target seen by the loss (``dynsim.targets``) and :math:`r = \bar w\lambda_d - \lambda w\lambda_s`:
 
 .. math::
@@ -21,11 +21,11 @@ PredictorParams)``; ``PredictorParams`` may be omitted. Time: :math:`t = \mathrm
     \dot w_p = \alpha_p r w - \eta w_p \ (\text{trainable}).
 
 Without stop-gradient :math:`\dot w = -w[(\lambda^2+1)\lambda_s - 2\lambda\lambda_d] - \eta w`.
-For :math:`\lambda = c^\alpha`, :math:`\bar w = w`: :math:`\dot c = 2c^{1+\alpha}(1-kc^\alpha)` (Halvagal §2.2).
+For :math:`\lambda = c^\alpha`, :math:`\bar w = w`: :math:`\dot c = 2c^{1+\alpha}(1-kc^\alpha)` (Halvagal).
 
 **Cosine loss** :math:`\mathcal L = -\cos(p, z_2)` with :math:`z_1 = w\,u_1`, :math:`z_2 = \bar w\,u_2`,
-:math:`p = \lambda z_1` (Halvagal §1.4, §2.2): :math:`\dot w_m = -E[g_m u_{1,m}] - \eta w_m` with
-:math:`g = \lambda\,\partial\mathcal L/\partial p` (IsoLoss: :math:`g = \partial\mathcal L/\partial p`, §3),
+:math:`p = \lambda z_1` (Halvagal): :math:`\dot w_m = -E[g_m u_{1,m}] - \eta w_m` with
+:math:`g = \lambda\,\partial\mathcal L/\partial p` (IsoLoss: :math:`g = \partial\mathcal L/\partial p`),
 :math:`\partial\mathcal L/\partial p = -[z_2/(\|p\|\|z_2\|) - (p\cdot z_2)\,p/(\|p\|^3\|z_2\|)]`, and a trainable
 predictor gets :math:`\dot w_{p,m} = -\alpha_p E[(\partial\mathcal L/\partial p)_m z_{1,m}] - \eta w_{p,m}`.
 The Gaussian expectation couples the modes. ``expectation="exact"`` evaluates it exactly, as the
@@ -36,7 +36,7 @@ nodes from ``seed`` instead (common random numbers: smooth in the state, so adap
 by the same node error at every step). :meth:`SSLModes.expectation_error` estimates either error. Because
 :math:`\partial\mathcal L/\partial p \perp p` sample by sample, the conservation of :math:`\mathrm{tr}\,C`
 (cosine) and :math:`\sum c^{1+\alpha}` (cosine IsoLoss with ``power``) holds for both.
-``expectation="mean_field"`` replaces the norms by their RMS values (Halvagal §2.2, **approximate**: right
+``expectation="mean_field"`` replaces the norms by their RMS values (Halvagal, **approximate**: right
 fixed points, transients off by 10-30 %):
 
 .. math::
@@ -97,7 +97,7 @@ class SSLModes:
             ``"power"``, ``"directpred_paper"``, ``"directpred_code"``, ``"directset"``.
         target: ``"ema"``, ``"online"`` (SimSiam) or ``"fixed_tau"`` (see :mod:`dynsim.targets`).
         stop_gradient: ``False`` lets the gradient through the target (needs ``target="online"``).
-        iso: IsoLoss (Halvagal §3): the online update uses :math:`\\partial\\mathcal L/\\partial p`
+        iso: IsoLoss (Halvagal): the online update uses :math:`\\partial\\mathcal L/\\partial p`
             in place of :math:`W_P^\\top\\partial\\mathcal L/\\partial p` (closed-form predictors only).
         predictor_input: which correlation feeds a closed-form predictor (module docstring).
         norm: DirectSet normalisation, ``"max"`` (default), ``"frobenius"`` or ``"none"``.
@@ -125,7 +125,7 @@ class SSLModes:
         _checks.check_choice("norm", self.norm, NORMS)
         _checks.check_choice("expectation", self.expectation, EXPECTATIONS)
         if self.iso and self.predictor in ("trainable", "identity"):
-            raise ValueError("iso=True is defined for closed-form predictors only (Halvagal et al. 2023, §3)")
+            raise ValueError("iso=True is defined for closed-form predictors only (Halvagal et al. 2023)")
         if self.iso and not self.stop_gradient:
             raise ValueError("iso=True needs the stop-gradient")
         n = int(self.n_nodes)
@@ -217,7 +217,7 @@ class SSLModes:
     def conserved_quantity(self, y: ModeState, args):
         r"""The quantity this configuration conserves without weight decay, evaluated on ``y`` (any
         leading axes, e.g. a saved trajectory): :math:`\mathrm{tr}\,C` for the cosine loss,
-        :math:`\sum c^{1+\alpha}` for cosine IsoLoss with the ``power`` predictor (Halvagal §2.2, §3;
+        :math:`\sum c^{1+\alpha}` for cosine IsoLoss with the ``power`` predictor (Halvagal;
         SimSiam target, stop-gradient). Raises ``ValueError`` for configurations without one."""
         _, _, pred = _split_args(args)
         if self.loss != "cosine" or not self.stop_gradient or self.target != "online":

@@ -11,7 +11,7 @@ matrix :math:`M_p` (``(N, N)``, :func:`pairing_matrix`) with :math:`A = \Phi M_p
 so the width m enters only through :math:`B_0` (Esser et al. 2023, "width independent"). The function's
 tangent kernel under the constrained flow is :math:`k_t(x, x') = \phi(x)^\top(I - P_t)\phi(x')`; on the data
 :math:`K_t = \Phi^\top(I - P_t)\Phi` and its relative drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` stays O(1) at
-every width (§4), unlike a supervised model's NTK.
+every width, unlike a supervised model's NTK.
 """
 
 from __future__ import annotations

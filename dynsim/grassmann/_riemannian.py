@@ -4,7 +4,7 @@ One step, for :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` with :math:`W
 
 1. Euclidean gradient :math:`\nabla L = -AW`;
 2. descent direction :math:`\xi = -(I - WW^\top)\nabla L = AW - W(W^\top AW)` (Grassmann = Stiefel gradient
-   for trace-quadratic losses, §3.1);
+   for trace-quadratic losses);
 3. :math:`W_{k+1} = R_{W_k}(\eta\,\xi_k)` with a retraction :math:`R`.
 
 ===========================  ==============================================================================

@@ -1,12 +1,12 @@
 r"""The orthogonality-constrained flow on the Grassmannian (Esser et al. 2023).
 
 Minimising :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` subject to :math:`W^\top W = I_h` by
-Riemannian gradient flow gives Oja's subspace flow (§3.2), and for the projector :math:`P = WW^\top`
-the width-free Riccati equation (§3.3):
+Riemannian gradient flow gives Oja's subspace flow, and for the projector :math:`P = WW^\top`
+the width-free Riccati equation:
 
 .. math:: \dot W = (I - WW^\top)AW, \qquad \dot P = AP + PA - 2PAP .
 
-Exact solution (§3.4): :math:`\operatorname{span}W(t) = \operatorname{span}(e^{tA}W_0)`. Stable form (§3.5):
+Exact solution: :math:`\operatorname{span}W(t) = \operatorname{span}(e^{tA}W_0)`. Stable form:
 with :math:`A = U\Lambda U^\top` (descending), :math:`Z = U^\top W_0 = [Z_1; Z_2]` (:math:`Z_1` is
 :math:`h\times h`),
 
@@ -216,7 +216,7 @@ def lift(A, W0, ts, **solver_kwargs):
     (:math:`MM^\top = (B^\top B)^{-1}\preceq I`). It replaces the paper's lift
     :math:`\dot K = -(Y^\top Y)^{-1}(Y^\top AY)K` on :math:`Y = e^{tA}W_0`, which overflows. Integrated with
     :func:`dynsim.solve` (``solver_kwargs``: method, rtol, atol, ...; default ``rtol=1e-10, atol=1e-12``).
-    For ``h = 1`` it equals :math:`e^{tA}w_0/\|e^{tA}w_0\|` (§3.4)."""
+    For ``h = 1`` it equals :math:`e^{tA}w_0/\|e^{tA}w_0\|`."""
     from dynsim.solvers import solve
 
     ts = _times(ts)

@@ -38,7 +38,7 @@ class AbstractModel(eqx.Module):
                 raise TypeError(f"{name} must be an instance of {kind.__name__} (see dynsim.components), got "
                                 f"{type(getattr(self, name)).__name__}")
         if self.loss.iso and not self.predictor.closed_form:
-            raise ValueError("IsoLoss needs a closed-form predictor (Halvagal et al. 2023, §3)")
+            raise ValueError("IsoLoss needs a closed-form predictor (Halvagal et al. 2023)")
         if self.loss.iso and not self.target.stop_gradient:
             raise ValueError("IsoLoss needs the stop-gradient")
 

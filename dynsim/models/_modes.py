@@ -12,7 +12,7 @@ and the loss's drives (:meth:`dynsim.components.AbstractLoss.mode_drives`),
     \dot w_a = \text{the target's rate},
 
 the per-mode form of the network flow restricted to aligned states (Tian et al. 2021, App. D.4 and
-Eqs. 11-13; Halvagal et al. 2023, §2.2). A closed-form predictor is :math:`w_p = \lambda(c(w))` with
+Eqs. 11-13; Halvagal et al. 2023). A closed-form predictor is :math:`w_p = \lambda(c(w))` with
 :math:`c` the eigenvalues of its input moment (``WWt``: :math:`w^2`; ``WXWt``: :math:`\lambda_dw^2`;
 ``features``: :math:`\lambda_sw^2`); its recorded :math:`w_p` follows by the chain rule.
 """

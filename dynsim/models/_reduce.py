@@ -5,7 +5,7 @@ common eigenvectors of the data moments :math:`X` (cross-view) and :math:`X + X'
 :math:`W_p = U\,\mathrm{diag}(w_p)\,U^\top` and a target :math:`W_a = \tau_0 W`. The network flow keeps such
 a state aligned, and in the basis :math:`(U, V)` each mode follows the eigenmode model built from the same
 components (:class:`~dynsim.models.Modes`) with :math:`\lambda_{d,m} = v_m^\top Xv_m` and
-:math:`\lambda_{s,m} = v_m^\top(X+X')v_m` (Tian et al. 2021, §3 and App. D.4; Halvagal et al. 2023, §2.2;
+:math:`\lambda_{s,m} = v_m^\top(X+X')v_m` (Tian et al. 2021, App. D.4; Halvagal et al. 2023;
 the test suite checks it for every component combination that reduces).
 """
 

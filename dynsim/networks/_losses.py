@@ -13,8 +13,8 @@ output), each ``(B, n2)``; each function returns the per-sample loss ``(B,)``. T
 ==================  ==================================================================  ====================================
 ``"euclidean"``     :math:`\tfrac12\|p - z_2\|^2`                                        Tian et al. 2021 Eq. 1; Halvagal toy
 ``"cosine"``        :math:`\tfrac12\|\hat p - \hat z_2\|^2 = 1 - \cos(p, z_2)`             BYOL's :math:`2-2\cos`, halved
-``"euclidean_iso"`` :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2`                 Halvagal et al. 2023, §3
-``"cosine_iso"``    :math:`-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\|p\|\|z_2\|)} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\|p\|^3\|z_2\|}\big) z_1^\top W_p z_1`   Halvagal et al. 2023, §3
+``"euclidean_iso"`` :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2`                 Halvagal et al. 2023
+``"cosine_iso"``    :math:`-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\|p\|\|z_2\|)} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\|p\|^3\|z_2\|}\big) z_1^\top W_p z_1`   Halvagal et al. 2023
 ==================  ==================================================================  ====================================
 
 **Scale convention.** Every loss carries the ½ of Tian's Eq. 1, so the cosine loss is

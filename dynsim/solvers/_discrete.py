@@ -4,7 +4,7 @@ gradient-descent map of a flow (:func:`gradient_descent`), network training by G
 
 With exact (expected) gradients, full-batch GD on the weights *is* explicit Euler on the gradient
 flow, :math:`y_{k+1} = y_k + \mathrm{lr}\,f(y_k)`, with time :math:`t = \mathrm{lr}\cdot k` (Tian et al.
-2021 §2 after Lemma 1; Halvagal et al. 2023 §2.3, where e.g.
+2021 after Lemma 1; Halvagal et al. 2023, where e.g.
 :math:`c \leftarrow (1 + \mathrm{lr}\,\lambda(1-k\lambda))^2 c` is this map on the per-mode form). So the
 discrete maps of the papers are obtained from the same models used by :func:`dynsim.solve`.
 """
