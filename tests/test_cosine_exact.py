@@ -9,7 +9,7 @@ Oracles, each independent of the code under test:
   adaptively by scipy; to 1e-10 relative;
 * the fixed-node expectation at :math:`2^{16}` nodes, within 5 of its standard errors;
 * the dynamics: :math:`\\mathrm{tr}\\,C` conserved and an isotropic end state at the conserved level (Halvagal
-  et al. 2023, Sec. 2.2), to 1e-9.
+  et al. 2023), to 1e-9.
 """
 
 import jax
@@ -143,7 +143,7 @@ def test_drives_agree_with_many_fixed_nodes():
 
 
 def test_cosine_end_state_is_isotropic_at_the_conserved_level():
-    """SimSiam cosine with W_p = WW^T (Halvagal et al. 2023, Sec. 2.2): tr C is conserved and the fixed point is
+    """SimSiam cosine with W_p = WW^T (Halvagal et al. 2023): tr C is conserved and the fixed point is
     isotropic, c_m -> tr C(0) / M; with the exact expectation both hold to 1e-9 (relative), and the result has no
     node seed to depend on."""
     c0 = jnp.asarray([0.4, 0.7, 1.0, 1.3, 1.6])

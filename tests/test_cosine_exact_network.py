@@ -8,7 +8,7 @@ Oracles, each independent of the code under test:
   input space (Isserlis' theorem for the fourth moment; :func:`_reference`), integrated by a Gauss-Legendre
   product rule in other variables; to 1e-9 relative;
 * the dynamics: :math:`\\|W\\|_F^2` is conserved by the cosine flow with :math:`W_p = WW^\\top` and the end state is
-  isotropic at the conserved level (Halvagal et al. 2023, Sec. 2.2), to 1e-7;
+  isotropic at the conserved level (Halvagal et al. 2023), to 1e-7;
 * the eigenmode theory: from an aligned start, exact-gradient GD of the network follows the mode-level GD map.
 """
 
@@ -156,7 +156,7 @@ def test_symmetric_loss_averages_both_view_orders():
 
 
 def test_cosine_flow_ends_isotropic_at_the_conserved_level():
-    """SimSiam cosine with :math:`W_p = WW^\\top` (Halvagal et al. 2023, Sec. 2.2): the gradient is orthogonal to
+    """SimSiam cosine with :math:`W_p = WW^\\top` (Halvagal et al. 2023): the gradient is orthogonal to
     :math:`p` sample by sample, so :math:`\\mathrm{tr}\\,WW^\\top` is conserved, and the fixed point is isotropic,
     every eigenvalue of :math:`WW^\\top` at :math:`\\mathrm{tr}\\,W_0W_0^\\top/M`; with the exact expectation the flow
     reaches it to 1e-7 (relative)."""

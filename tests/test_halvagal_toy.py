@@ -1,6 +1,6 @@
 """Side by side with the toy update rule of Halvagal et al. (2023), re-implemented here in plain NumPy.
 
-The toy (their Sec. 2): N = 15 inputs, M = 10 outputs, closed-form predictor :math:`W_P = WW^\\top`, SimSiam (the
+The toy: N = 15 inputs, M = 10 outputs, closed-form predictor :math:`W_P = WW^\\top`, SimSiam (the
 target is the online network behind a stop-gradient), a fresh Gaussian batch every step whose online view is
 the clean input :math:`x` and whose target view is :math:`x + \\sigma\\xi`, σ = 0.1, and plain GD on the batch
 mean of the loss's gradient. :func:`sampled_toy` is that rule written from the description; dynsim's network GD

@@ -2,7 +2,7 @@ r"""Orthogonality-constrained (Grassmannian) SSL dynamics and the naive-collapse
 (Esser, Mukherjee & Ghoshdastidar 2023).
 
 * Trace losses: contrastive / alignment / MSE losses as trace forms, the dynamics matrix :math:`A`
-  (:math:`\nabla L = -AW`) from data or population moments, the Section 5.2 data set
+  (:math:`\nabla L = -AW`) from data or population moments, the data set of the agreement checks
   (:func:`dynamics_matrix`, :func:`population_dynamics_matrix`, :func:`protocol_data`).
 * Naive flow: :math:`\dot W = AW` (weight decay, Frobenius sphere), exact solution, collapse diagnostics
   (:math:`\sigma_2/\sigma_1`, stable rank) (:class:`NaiveFlow`, :func:`naive_solution`).
