@@ -25,13 +25,19 @@ def _cmd_figures(args) -> int:
         return 0
     t0 = time.perf_counter()
     _usable_folder(args.out)
+    timings = {} if args.timings else None
     try:
-        paths = generate(args.names, out_dir=args.out, fast=args.fast)
+        paths = generate(args.names, out_dir=args.out, fast=args.fast, timings=timings)
     except KeyError as e:
         print(f"dynsim figures: {e.args[0]}", file=sys.stderr)
         return 2
     for p in paths:
         print(f"wrote {p}")
+    if timings:
+        width = max(map(len, timings))
+        print(f"{'figure':{width}s}  {'total s':>8s}  {'compile s':>9s}  {'run s':>7s}")
+        for name, t in timings.items():
+            print(f"{name:{width}s}  {t['total']:8.2f}  {t['compile']:9.2f}  {t['total'] - t['compile']:7.2f}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -294,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all; see --list)")
     fig.add_argument("--list", action="store_true", help="list the available figures and exit")
     fig.add_argument("--out", default="figures", help="output folder (default: %(default)s)")
+    fig.add_argument("--timings", action="store_true",
+                     help="print each figure's wall time, split into JAX compile (tracing, lowering, XLA) and the rest")
     fig.add_argument("--fast", action="store_true", help="coarser grids and fewer points, for tests")
     fig.set_defaults(func=_cmd_figures)
 

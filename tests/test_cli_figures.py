@@ -29,8 +29,11 @@ def test_unknown_figure_is_a_clear_error(capsys):
     assert "unknown figure" in capsys.readouterr().err
 
 
-def test_fig3_files_and_data_match_theory(tmp_path):
-    assert cli.main(["figures", "tian2021_fig3", "--fast", "--out", str(tmp_path)]) == 0
+def test_fig3_files_and_data_match_theory(tmp_path, capsys):
+    assert cli.main(["figures", "tian2021_fig3", "--fast", "--out", str(tmp_path), "--timings"]) == 0
+    row = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("tian2021_fig3 ")]
+    total, compile_s, run = (float(v) for v in row[0][1:])  # --timings: compile (tracing + XLA) within the total
+    assert 0 < compile_s <= total and run == pytest.approx(total - compile_s, abs=0.011)
     for ext in ("png", "pdf", "npz"):
         assert (tmp_path / f"tian2021_fig3.{ext}").stat().st_size > 1000
     d = np.load(tmp_path / "tian2021_fig3.npz")
