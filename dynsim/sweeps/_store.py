@@ -310,15 +310,18 @@ def load(run, allow_partial: bool = False) -> SweepResult:
 def merge(out, parts, overwrite: bool = False) -> tuple[Path, list[int]]:
     """Assemble the chunk files of ``parts`` (run folders of one sweep, e.g. ``--part i/n`` runs on
     different hosts) into ``out``. Checks that every part holds the same configuration and copies each
-    valid chunk (atomically). Returns ``(out, missing_chunks)``."""
+    valid chunk (atomically). A part given twice is read once; ``overwrite`` with ``out`` among the parts is refused
+    (it would delete that part's chunks first). Returns ``(out, missing_chunks)``."""
     parts = [Path(p) for p in parts]
     if not parts:
         raise ValueError("merge needs at least one part folder")
-    resolved = [p.resolve() for p in parts]
-    if len(set(resolved)) != len(resolved):
-        raise ValueError(f"merge: a part folder is given twice: {[str(p) for p in parts]}")
-    if Path(out).resolve() in resolved:
-        raise ValueError(f"merge: the output {out} is one of the parts; merge into a new folder")
+    unique = {}
+    for p in parts:  # a folder given twice is read once
+        unique.setdefault(p.resolve(), p)
+    parts = list(unique.values())
+    if overwrite and Path(out).resolve() in unique:  # --overwrite would delete that part's chunks before reading them
+        raise ValueError(f"merge: --overwrite with the output {out} among the parts would delete its chunks first; "
+                         f"merge into a new folder, or into that part without --overwrite")
     cfgs = []
     for p in parts:
         if not (p / "config.toml").is_file():
