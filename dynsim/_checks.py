@@ -48,11 +48,9 @@ def check_count(name: str, n, minimum: int = 1) -> int:
 
 def check_positive(name: str, x, *, strict: bool = True) -> None:
     """Raise if ``x`` is not finite and ``> 0`` (``strict``) or ``>= 0``."""
-    if x is None:
-        raise ValueError(f"{name} must be a real number or array, got None")
+    check_finite(name, x)  # None, non-real and non-finite values are refused there
     if not is_concrete(x):
         return
-    check_finite(name, x)
     a = _as_np(x, name)
     bad = a <= 0 if strict else a < 0
     if np.any(bad):
@@ -62,11 +60,9 @@ def check_positive(name: str, x, *, strict: bool = True) -> None:
 
 def check_in_range(name: str, x, lo: float, hi: float) -> None:
     """Raise unless ``lo <= x <= hi`` elementwise."""
-    if x is None:
-        raise ValueError(f"{name} must be a real number or array, got None")
+    check_finite(name, x)  # None, non-real and non-finite values are refused there
     if not is_concrete(x):
         return
-    check_finite(name, x)
     a = _as_np(x, name)
     if np.any((a < lo) | (a > hi)):
         raise ValueError(f"{name} must lie in [{lo}, {hi}], got {a if a.size < 8 else 'out-of-range entries'}")

@@ -214,7 +214,7 @@ def _cmd_sweep_run(args) -> int:
     try:
         meta = run_sweep(cfg, out, part=part, devices=devices, progress=not args.quiet, overwrite=args.overwrite,
                          command=["dynsim"] + list(sys.argv[1:]))
-    except (FileExistsError, ConfigError, OSError) as e:
+    except FileExistsError as e:  # other errors end in one line in main()
         print(f"dynsim sweep: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,9 +8,9 @@ from dynsim.solvers._api import (METHODS, SolverConfig, default_chunk_size, inte
 from dynsim.solvers._defaults import DEFAULTS, ON_FAILURE
 from dynsim.solvers._discrete import gradient_descent, iterate
 from dynsim.solvers._events import CollapseEvent
-from dynsim.solvers._solution import Solution, SolveError, Status, check_on_failure, handle_failure
+from dynsim.solvers._solution import GOOD_STATUSES, Solution, SolveError, Status, check_on_failure, handle_failure
 
-__all__ = ["DEFAULTS", "METHODS", "ON_FAILURE", "CollapseEvent", "Solution", "SolveError", "SolverConfig", "Status",
+__all__ = ["DEFAULTS", "GOOD_STATUSES", "METHODS", "ON_FAILURE", "CollapseEvent", "Solution", "SolveError", "SolverConfig", "Status",
            "check_on_failure", "default_chunk_size", "gradient_descent", "handle_failure", "integrate", "iterate",
            "save_times", "solve", "solve_batch", "solver_config"]
 

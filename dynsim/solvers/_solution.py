@@ -23,7 +23,7 @@ class Status(enum.IntEnum):
     FAILED = 4  #: any other solver failure (step size underflow, implicit solve failure)
 
 
-GOOD_STATUSES = (Status.SUCCESS, Status.EVENT)
+GOOD_STATUSES = (Status.SUCCESS, Status.EVENT)  #: the statuses of a solve whose saves are results
 
 
 class SolveError(RuntimeError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynsim.solvers import Status
+from dynsim.solvers import GOOD_STATUSES
 from dynsim.sweeps._models import build_model
 
 LABELS = {
@@ -44,7 +44,7 @@ def _axis_of(res, name):
 def failed_mask(res) -> np.ndarray:
     """``True`` where a configuration's solve failed (status other than success or event; :class:`~dynsim.solvers.Status`),
     on the sweep's axes: its summaries are not results."""
-    return ~np.isin(res.grid("status"), (int(Status.SUCCESS), int(Status.EVENT)))
+    return ~np.isin(res.grid("status"), GOOD_STATUSES)
 
 
 def phase_data(res, x: str, y: str, metric: str = "collapsed"):

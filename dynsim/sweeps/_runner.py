@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dynsim.solvers import SolveError, Status, default_chunk_size, solver_config
+from dynsim.solvers import GOOD_STATUSES, SolveError, Status, default_chunk_size, solver_config
 from dynsim.provenance import run_metadata
 from dynsim.sweeps import _metrics as metrics
 from dynsim.sweeps import _store as store
@@ -218,7 +218,7 @@ def describe(cfg: SweepConfig, devices=None, part=None, timed: bool = False) -> 
         f"  chunks: {cfg.n_chunks} of {cfg.chunk_size}" + (f"; part {part[0]}/{part[1]} runs chunks "
                                                             f"{chunks.start}..{chunks.stop - 1}" if part else ""),
         f"  layout: {lay.n_devices} device(s) x {lay.groups} group(s) x vmap width {lay.width} = {lay.padded} "
-        f"solves per call ({jax.default_backend()}, {'float64' if jax.config.jax_enable_x64 else 'float32'})",
+        f"solves per call ({jax.default_backend()}, {current_precision()})",
         f"  memory (estimate): {_human(est['per_call'])} per call, {_human(est['per_chunk_file'])} per chunk file, "
         f"{_human(est['disk'])} for the whole sweep on disk",
         f"  solve: t1={cfg.solve['t1']} saves={cfg.solve['saves']} method={cfg.solve['method']}; "
@@ -243,7 +243,7 @@ def _count_failures(status, failed: dict) -> np.ndarray:
     """Add the failed solves among ``status`` to ``failed`` (by :class:`~dynsim.solvers.Status` name); returns the
     mask of failed configurations."""
     status = np.asarray(status)
-    bad = ~np.isin(status, (Status.SUCCESS, Status.EVENT))
+    bad = ~np.isin(status, GOOD_STATUSES)
     for code in np.unique(status[bad]):
         name = Status(int(code)).name
         failed[name] = failed.get(name, 0) + int(np.sum(status == code))
@@ -269,10 +269,10 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
     """
     if not isinstance(cfg, SweepConfig):
         cfg = load_config(cfg)
-    if cfg.raw["precision"] != current_precision():
-        raise ConfigError(f"the config says precision = {cfg.raw['precision']!r} but this process computes in "
-                          f"{current_precision()} ({'drop' if current_precision() == 'float32' else 'add'} "
-                          f"--float32, or change the config)")
+    here = current_precision()
+    if cfg.raw["precision"] != here:
+        raise ConfigError(f"the config says precision = {cfg.raw['precision']!r} but this process computes in {here} "
+                          f"({'drop' if here == 'float32' else 'add'} --float32, or change the config)")
     if distributed:
         part, devices = distributed_part(devices)
     out = Path(out)
