@@ -14,6 +14,15 @@ def _set_precision(float32: bool) -> None:
     jax.config.update("jax_enable_x64", not float32)
 
 
+def _set_compile_cache(off: bool) -> None:
+    """The persistent compilation cache (:mod:`dynsim.cache`): on in its default folder unless turned off."""
+    from dynsim import cache
+
+    folder = None if off else cache.configured_dir()
+    if folder is not None:
+        cache.enable(folder)
+
+
 def _cmd_figures(args) -> int:
     from dynsim.figures import FIGURES, figure_names, generate
 
@@ -27,7 +36,7 @@ def _cmd_figures(args) -> int:
     _usable_folder(args.out)
     timings = {} if args.timings else None
     try:
-        paths = generate(args.names, out_dir=args.out, fast=args.fast, timings=timings)
+        paths = generate(args.names, out_dir=args.out, fast=args.fast, timings=timings, jobs=args.jobs)
     except KeyError as e:
         print(f"dynsim figures: {e.args[0]}", file=sys.stderr)
         return 2
@@ -40,6 +49,18 @@ def _cmd_figures(args) -> int:
             print(f"{name:{width}s}  {t['total']:8.2f}  {t['compile']:9.2f}  {t['total'] - t['compile']:7.2f}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _default_jobs() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 8))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _usable_folder(out) -> None:
@@ -292,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                "Example: dynsim figures  (regenerates every figure into figures/)",
     )
     parser.add_argument("--float32", action="store_true", help="compute in float32 instead of float64")
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="do not read or write the persistent compilation cache (default: on, in "
+                             "$XDG_CACHE_HOME/dynsim/jax; DYNSIM_COMPILE_CACHE=FOLDER moves it, =off turns it off)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     fig = sub.add_parser("figures", help="regenerate figures (PNG, PDF and the data as .npz) into figures/",
@@ -303,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--timings", action="store_true",
                      help="print each figure's wall time, split into JAX compile (tracing, lowering, XLA) and the rest")
     fig.add_argument("--fast", action="store_true", help="coarser grids and fewer points, for tests")
+    fig.add_argument("--jobs", "-j", type=_positive_int, default=_default_jobs(), metavar="N",
+                     help="worker processes making figures in parallel (default: the CPU cores available, "
+                          "at most 8)")
     fig.set_defaults(func=_cmd_figures)
 
     cmp = sub.add_parser(
@@ -456,6 +483,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     _set_precision(args.float32)
+    _set_compile_cache(args.no_compile_cache)
     if os.environ.get("DYNSIM_DEBUG"):  # developers: the full traceback
         return args.func(args)
     from dynsim.solvers import SolveError
