@@ -1,5 +1,6 @@
 """The ``dynsim`` command and the figures whose stored data are checked against theory."""
 
+import os
 import subprocess
 import sys
 
@@ -22,6 +23,45 @@ def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "dynsim", "figures", "--list"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "tian2021_fig3" in out.stdout
+
+
+def test_parallel_workers_and_the_compilation_cache_leave_the_data_unchanged(tmp_path, monkeypatch):
+    """``--jobs 2`` with the compilation cache on, twice (cold, then reading what the first run stored): every array
+    equals that of a one-process run without the cache (data never depend on workers or cache), and the second run
+    reads every program the first one stored (JAX's debug log counts the cache hits)."""
+    from dynsim import cache
+    from dynsim.figures import generate
+
+    names = ["tian2021_fig4", "richemond2023_filters"]
+    folder = tmp_path / "cache"
+    env = dict(os.environ, DYNSIM_COMPILE_CACHE=str(folder), JAX_LOGGING_LEVEL="DEBUG")
+    stored, hits = [], []
+    for run in ("cold", "warm"):
+        out = subprocess.run([sys.executable, "-m", "dynsim", "figures", "--fast", "--jobs", "2", "--out",
+                              str(tmp_path / run), *names], env=env, check=True, capture_output=True, text=True,
+                             timeout=600)
+        stored.append({p.name for p in folder.glob("*-cache")})
+        hits.append(out.stderr.count("Persistent compilation cache hit"))
+    assert len(stored[0]) >= 5 and stored[0] <= stored[1] and hits[1] >= len(stored[0]), (len(stored[0]), hits)
+    assert cli.main(["figures", "--fast", "--jobs", "1", "--out", str(tmp_path / "one"), *names]) == 0
+    for name in names:
+        with np.load(tmp_path / "one" / f"{name}.npz") as ref:
+            for run in ("cold", "warm"):
+                with np.load(tmp_path / run / f"{name}.npz") as d:
+                    assert sorted(d.files) == sorted(ref.files)
+                    for key in ref.files:
+                        if key != "metadata":
+                            np.testing.assert_array_equal(d[key], ref[key], err_msg=f"{run} {name} {key}")
+    with pytest.raises(ValueError, match="jobs"):
+        generate(names, out_dir=tmp_path / "bad", jobs=0)
+    # the switch: a folder, or off
+    monkeypatch.setenv(cache.ENV, "off")
+    assert cache.configured_dir() is None
+    monkeypatch.setenv(cache.ENV, str(folder))
+    assert cache.configured_dir() == folder
+    monkeypatch.delenv(cache.ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.configured_dir() == tmp_path / "xdg" / "dynsim" / "jax"
 
 
 def test_unknown_figure_is_a_clear_error(capsys):

@@ -24,40 +24,97 @@ def figure_names() -> list[str]:
 
 _COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
                    "/jax/core/compile/backend_compile_duration")
+_compile_seconds = [0.0]  # this process's JAX compile time so far, counted while a figure is made
 
 
-def generate(names=None, out_dir="figures", fast=False, progress=print, timings: dict | None = None) -> list[Path]:
-    """Regenerate the named figures (all, in :func:`figure_names` order, when ``names`` is empty) into ``out_dir``.
-    ``timings``: a dict to fill with each figure's ``{"total", "compile"}`` wall seconds (compile: JAX tracing,
-    lowering and XLA compilation, from :mod:`jax.monitoring`'s duration events; the rest is computing and
-    drawing)."""
+def _listen(event, duration, **kwargs):
+    if event in _COMPILE_EVENTS:
+        _compile_seconds[0] += duration
+
+
+def _make_and_save(name: str, out_dir, fast: bool) -> tuple[list[Path], dict]:
+    """Make one figure and write its files; returns the paths and ``{"total", "compile"}`` wall seconds."""
     import time
 
+    t0, c0 = time.perf_counter(), _compile_seconds[0]
+    fig, data = FIGURES[name].make(fast=fast)
+    paths = save_figure(name, fig, data, out_dir)
+    return paths, {"total": time.perf_counter() - t0, "compile": _compile_seconds[0] - c0}
+
+
+def _make_group(names: list[str], out_dir, fast: bool) -> list[tuple[list[Path], dict]]:
+    """Make figures one after another in this process (they share compiled programs, :attr:`FigureSpec.group`)."""
+    return [_make_and_save(name, out_dir, fast) for name in names]
+
+
+def _start_worker(x64: bool, cache_dir) -> None:
+    """A figure worker process computes in the parent's precision and shares its compilation cache."""
     import jax
+
+    jax.config.update("jax_enable_x64", x64)
+    if cache_dir is not None:
+        from dynsim import cache
+
+        cache.enable(cache_dir)
+    jax.monitoring.register_event_duration_secs_listener(_listen)
+    load_all()
+
+
+def generate(names=None, out_dir="figures", fast=False, progress=print, timings: dict | None = None,
+             jobs: int = 1) -> list[Path]:
+    """Regenerate the named figures (all, in :func:`figure_names` order, when ``names`` is empty) into ``out_dir``.
+
+    ``jobs``: worker processes; above 1 the figures are made in parallel, the most expensive first (their
+    :attr:`FigureSpec.cost`; the figures of one :attr:`FigureSpec.group` one after another in one worker), each worker in this process's precision and compilation cache
+    (:mod:`dynsim.cache`). Every figure is computed the same way whichever process makes it, so its files do not
+    depend on ``jobs``. ``timings``: a dict to fill with each figure's ``{"total", "compile"}`` wall seconds
+    (compile: JAX tracing, lowering and XLA compilation, from :mod:`jax.monitoring`'s duration events; the rest is
+    computing and drawing). Returns the written paths, in ``names`` order."""
+    import jax
+
+    from dynsim import cache
 
     available = figure_names()
     names = list(names or available)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
         raise KeyError(f"unknown figure(s) {unknown}; available: {', '.join(available)}")
-    compile_seconds = [0.0]
+    if int(jobs) < 1:
+        raise ValueError(f"jobs must be a positive number of worker processes, got {jobs!r}")
+    results: dict[str, tuple[list[Path], dict]] = {}
+    if int(jobs) == 1 or len(names) == 1:
+        jax.monitoring.register_event_duration_secs_listener(_listen)
+        try:
+            for i, name in enumerate(names, 1):
+                progress(f"[{i}/{len(names)}] {name}: {FIGURES[name].description}")
+                results[name] = _make_and_save(name, out_dir, fast)
+        finally:
+            jax.monitoring.unregister_event_duration_listener(_listen)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    def listen(event, duration, **kwargs):
-        if event in _COMPILE_EVENTS:
-            compile_seconds[0] += duration
-
+        tasks: dict[str, list[str]] = {}
+        for name in names:
+            tasks.setdefault(FIGURES[name].group or name, []).append(name)
+        order = sorted(tasks.values(), key=lambda group: -sum(FIGURES[n].cost for n in group))
+        context = multiprocessing.get_context("spawn")  # JAX's runtime threads do not survive fork
+        cache_dir = cache.enabled_dir()
+        with ProcessPoolExecutor(max_workers=min(int(jobs), len(order)), mp_context=context,
+                                 initializer=_start_worker,
+                                 initargs=(bool(jax.config.jax_enable_x64), cache_dir)) as pool:
+            with cache.storable_checks(cache_dir is not None):  # the workers start (and read it) in here
+                futures = {pool.submit(_make_group, group, out_dir, fast): group for group in order}
+            try:
+                for future in as_completed(futures):
+                    for name, result in zip(futures[future], future.result()):
+                        results[name] = result
+                        progress(f"[{len(results)}/{len(names)}] {name}: {FIGURES[name].description} "
+                                 f"({result[1]['total']:.1f} s)")
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
     if timings is not None:
-        jax.monitoring.register_event_duration_secs_listener(listen)
-    written = []
-    try:
-        for i, name in enumerate(names, 1):
-            progress(f"[{i}/{len(names)}] {name}: {FIGURES[name].description}")
-            t0, c0 = time.perf_counter(), compile_seconds[0]
-            fig, data = FIGURES[name].make(fast=fast)
-            written += save_figure(name, fig, data, out_dir)
-            if timings is not None:
-                timings[name] = {"total": time.perf_counter() - t0, "compile": compile_seconds[0] - c0}
-    finally:
-        if timings is not None:
-            jax.monitoring.unregister_event_duration_listener(listen)
-    return written
+        timings.update({name: results[name][1] for name in names})
+    return [p for name in names for p in results[name][0]]

@@ -21,18 +21,24 @@ class FigureSpec:
     name: str
     make: Callable  # make(fast: bool) -> (matplotlib.figure.Figure, dict[str, np.ndarray])
     description: str
+    #: rough wall seconds to make it (2-core CPU, cold): parallel runs start the most expensive first
+    cost: float = 10.0
+    #: figures that build the same compiled programs: a parallel run makes them one after another in one worker,
+    #: so the later ones reuse what the first compiled
+    group: str | None = None
 
 
 FIGURES: dict[str, FigureSpec] = {}
 
 
-def register(name: str, description: str):
-    """Decorator adding ``make(fast) -> (Figure, data)`` to :data:`FIGURES` under ``name``."""
+def register(name: str, description: str, cost: float = 10.0, group: str | None = None):
+    """Decorator adding ``make(fast) -> (Figure, data)`` to :data:`FIGURES` under ``name`` (``cost``: rough wall
+    seconds, :attr:`FigureSpec.cost`; ``group``: :attr:`FigureSpec.group`)."""
 
     def deco(fn):
         if name in FIGURES:
             raise ValueError(f"figure {name!r} registered twice")
-        FIGURES[name] = FigureSpec(name, fn, description)
+        FIGURES[name] = FigureSpec(name, fn, description, float(cost), group)
         return fn
 
     return deco

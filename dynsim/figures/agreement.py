@@ -29,7 +29,7 @@ def agreement_data(fast: bool = False) -> dict:
             "lrs": order["lrs"], "lr_errors": order["errors"], "orders": order["orders"]}
 
 
-@register("theory_vs_simulation", "Per-mode theory vs GD and SGD of the linear network (Tian 2021 setting), error vs lr")
+@register("theory_vs_simulation", "Per-mode theory vs GD and SGD of the linear network (Tian 2021 setting), error vs lr", cost=19)
 def theory_vs_simulation(fast: bool = False):
     r"""Draw :func:`agreement_data`: spectra of theory, GD and SGD, and the GD error against the learning rate."""
     d = agreement_data(fast)

@@ -55,7 +55,7 @@ def grassmann_data(fast: bool = False) -> dict:
 
 
 @register("esser2023_grassmann",
-          "Esser 2023: naive collapse, Grassmann flow vs Riemannian GD, error vs step, tangent-kernel drift vs width")
+          "Esser 2023: naive collapse, Grassmann flow vs Riemannian GD, error vs step, tangent-kernel drift vs width", cost=35)
 def esser2023_grassmann(fast: bool = False):
     r"""Draw the four panels of the module docstring from :func:`grassmann_data`."""
     d = grassmann_data(fast)

@@ -62,8 +62,11 @@ TOY_M, TOY_N, TOY_SEED = 10, 15, 0
 #: a draw of :math:`W_0` = randn(10, 15)/4 (NumPy default_rng) whose spectrum, scaled to the published run's
 #: :math:`\mathrm{tr}\,C_0` = :data:`PAPER_TRACE`, has its smallest eigenvalue too (0.0200 vs 0.020)
 PAPER_SEED, PAPER_TRACE = 16409, 7.882
-#: the views of each variant (``docs/theory/views.md``)
-FIG2_VIEWS = {"clean_online": ModeData.clean_online, "symmetric": ModeData.isotropic}
+#: the views of each variant (``docs/theory/views.md``); both views noised is written with its
+#: :math:`\ell_{22} = \ell_{11}` given (the numbers of :meth:`ModeData.isotropic`), so that both variants build the
+#: same compiled programs
+FIG2_VIEWS = {"clean_online": ModeData.clean_online,
+              "symmetric": lambda sigma2, n_modes: ModeData.views(sigma2, sigma2, n_modes)}
 SETTINGS = (  # (label, model options, paper lr, paper steps)
     ("no stop-grad", dict(stop_gradient=False), 0.01, 1500),
     ("no predictor", dict(predictor="identity"), 0.1, 100_000),
@@ -82,14 +85,16 @@ def toy_initial_eigenvalues(M=TOY_M, N=TOY_N, seed=TOY_SEED, trace=None):
 
 
 @register("halvagal2023_fig2_eigenvalues",
-          "Halvagal 2023 Fig. 2 (eigenvalue rows), the authors' views (online view clean): toy dynamics from the ODEs")
+          "Halvagal 2023 Fig. 2 (eigenvalue rows), the authors' views (online view clean): toy dynamics from the ODEs", cost=31,
+          group="halvagal2023_fig2_eigenvalues")
 def fig2_eigenvalues(fast: bool = False):
     r"""Eigenvalue rows of Fig. 2 from the per-mode ODEs (module docstring); data: ``c_{loss}_{col}``, ``t_{loss}_{col}``."""
     return _fig2(fast, "clean_online", toy_initial_eigenvalues(seed=PAPER_SEED, trace=PAPER_TRACE))
 
 
 @register("halvagal2023_fig2_eigenvalues_symmetric",
-          "Halvagal 2023 Fig. 2 (eigenvalue rows) with both views noised: toy dynamics from the ODEs")
+          "Halvagal 2023 Fig. 2 (eigenvalue rows) with both views noised: toy dynamics from the ODEs", cost=27,
+          group="halvagal2023_fig2_eigenvalues")
 def fig2_eigenvalues_symmetric(fast: bool = False):
     r"""Fig. 2's eigenvalue rows with the symmetric data model (module docstring)."""
     return _fig2(fast, "symmetric", toy_initial_eigenvalues())
@@ -202,7 +207,7 @@ def fig2_trajectories_data(fast: bool = False) -> dict:
 
 
 @register("halvagal2023_fig2_trajectories",
-          "Halvagal 2023 Fig. 2 (trajectory rows): N = 6, M = 2 network outputs in 8 settings, network vs mode ODE")
+          "Halvagal 2023 Fig. 2 (trajectory rows): N = 6, M = 2 network outputs in 8 settings, network vs mode ODE", cost=49)
 def fig2_trajectories(fast: bool = False):
     r"""Draw :func:`fig2_trajectories_data`: outputs of the display points, and eigenvalues network vs ODE."""
     d = fig2_trajectories_data(fast)
@@ -258,7 +263,7 @@ def fig5_data(fast: bool = False) -> dict:
     return out
 
 
-@register("halvagal2023_fig5", "Halvagal 2023 Fig. 5: two neurons, Euclidean vs cosine fixed points from three starts")
+@register("halvagal2023_fig5", "Halvagal 2023 Fig. 5: two neurons, Euclidean vs cosine fixed points from three starts", cost=10)
 def fig5_two_neurons(fast: bool = False):
     r"""Draw :func:`fig5_data`: eigenvalues over iterations, network markers on ODE lines, levels dashed."""
     d = fig5_data(fast)

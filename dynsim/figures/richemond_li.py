@@ -78,7 +78,7 @@ def filters_data(fast: bool = False) -> dict:
     return out
 
 
-@register("richemond2023_filters", "Richemond 2023: NS, NS^2, Stiefel and Visser predictors as spectral filters")
+@register("richemond2023_filters", "Richemond 2023: NS, NS^2, Stiefel and Visser predictors as spectral filters", cost=7)
 def richemond_filters(fast: bool = False):
     r"""Draw :func:`filters_data` (module docstring)."""
     d = filters_data(fast)
@@ -146,7 +146,7 @@ def li_auc_data(fast: bool = False) -> dict:
             "s_final": s, "s_theory": s_theory, "auc": auc, "auc_theory": auc_theory, "cev": cev}
 
 
-@register("li2022_auc", "Li 2022: cumulative explained variance and collapse AUC against model width (eigenmode theory)")
+@register("li2022_auc", "Li 2022: cumulative explained variance and collapse AUC against model width (eigenmode theory)", cost=12)
 def li2022_auc(fast: bool = False):
     r"""Draw :func:`li_auc_data`: CEV curves at the largest width and AUC against width."""
     d = li_auc_data(fast)

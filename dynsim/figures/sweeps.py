@@ -30,7 +30,7 @@ def boundary_sweep(fast: bool = False):
         return load(Path(d) / "run")
 
 
-@register("sweep_tian_boundary", "Tian et al. (2021) Obs. 5 collapse boundary recovered by `dynsim sweep`")
+@register("sweep_tian_boundary", "Tian et al. (2021) Obs. 5 collapse boundary recovered by `dynsim sweep`", cost=10)
 def sweep_tian_boundary(fast: bool = False):
     r"""Run the packaged ``tian_boundary`` sweep into a temporary folder and draw its phase diagram (module docstring)."""
     from dynsim.sweeps import phase_data, phase_diagram, spectra_over_time

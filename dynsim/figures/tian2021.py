@@ -61,7 +61,7 @@ def _trajectories(params, data, t1, n_save):
     return np.asarray(p[..., 0]), np.asarray(s[..., 0])
 
 
-@register("tian2021_fig3", "Tian 2021 Fig. 3: (p, s) phase portraits for no, weak and strong weight decay")
+@register("tian2021_fig3", "Tian 2021 Fig. 3: (p, s) phase portraits for no, weak and strong weight decay", cost=9)
 def fig3_phase_portraits(fast: bool = False):
     r"""Draw Fig. 3 (module docstring); data: the fields, trajectories and fixed points per panel."""
     n_grid = 25 if fast else 61
@@ -147,7 +147,7 @@ def fig4_data(fast: bool = False) -> dict:
     return out
 
 
-@register("tian2021_fig4", "Tian 2021 Fig. 4: 1-D fixed-point diagrams of Eq. 16 for eta = 0, below and above eta_c")
+@register("tian2021_fig4", "Tian 2021 Fig. 4: 1-D fixed-point diagrams of Eq. 16 for eta = 0, below and above eta_c", cost=3)
 def fig4_fixed_point_diagrams(fast: bool = False):
     r"""Draw :func:`fig4_data`: Eq. 16 per weight decay with its fixed points and the direction of motion."""
     d = fig4_data(fast)
@@ -238,7 +238,7 @@ def _unit_quiver(ax, X, Y, U, V, color=FLOW):
     ax.quiver(X, Y, U / safe, V / safe, color=color, angles="xy", scale=28, width=0.004, alpha=0.75)
 
 
-@register("tian2021_fig10", "Tian 2021 Fig. 10: scalar BYOL flows (w-w_p plane, invariant plane w = w_p, no predictor)")
+@register("tian2021_fig10", "Tian 2021 Fig. 10: scalar BYOL flows (w-w_p plane, invariant plane w = w_p, no predictor)", cost=7)
 def fig10_scalar_flows(fast: bool = False):
     r"""Draw :func:`fig10_data`: the three planes of App. D.4 with unit arrows, fixed points and trajectories."""
     d = fig10_data(fast)

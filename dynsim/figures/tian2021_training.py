@@ -82,7 +82,7 @@ def fig5_data(fast: bool = False) -> dict:
     return out
 
 
-@register("tian2021_fig5", "Tian 2021 Fig. 5: decoupled dynamics (Eqs. 11-13), lambda_min(K), p_j, s_j for several eta, beta")
+@register("tian2021_fig5", "Tian 2021 Fig. 5: decoupled dynamics (Eqs. 11-13), lambda_min(K), p_j, s_j for several eta, beta", cost=8)
 def fig5_decoupled(fast: bool = False):
     r"""Draw :func:`fig5_data`: λ_min(K), p_j and s_j over iterations for each η (top) and β (bottom)."""
     d = fig5_data(fast)
@@ -154,7 +154,7 @@ def fig7_data(fast: bool = False) -> dict:
     return out
 
 
-@register("tian2021_fig7", "Tian 2021 Fig. 7: correlation of W_a and W under the full matrix dynamics (Eqs. 2-4)")
+@register("tian2021_fig7", "Tian 2021 Fig. 7: correlation of W_a and W under the full matrix dynamics (Eqs. 2-4)", cost=13)
 def fig7_correlation(fast: bool = False):
     r"""Draw :func:`fig7_data`: mean ± std over seeds of corr(W_a, W) per η panel and γ_a."""
     d = fig7_data(fast)
@@ -219,7 +219,7 @@ def fig9_data(fast: bool = False) -> dict:
     return out
 
 
-@register("tian2021_fig9", "Tian 2021 Fig. 9: commutator ||[F, W_p]|| over time (Eqs. 7-8) for constant tau and eta")
+@register("tian2021_fig9", "Tian 2021 Fig. 9: commutator ||[F, W_p]|| over time (Eqs. 7-8) for constant tau and eta", cost=7)
 def fig9_commutator(fast: bool = False):
     r"""Draw :func:`fig9_data`: ‖[F, W_p]‖_F over time per τ panel and η, ticked where K stays positive definite."""
     d = fig9_data(fast)
