@@ -100,7 +100,10 @@ def generate(names=None, out_dir="figures", fast=False, progress=print, timings:
         order = sorted(tasks.values(), key=lambda group: -sum(FIGURES[n].cost for n in group))
         context = multiprocessing.get_context("spawn")  # JAX's runtime threads do not survive fork
         cache_dir = cache.enabled_dir()
-        with ProcessPoolExecutor(max_workers=min(int(jobs), len(order)), mp_context=context,
+        workers = min(int(jobs), len(order))
+        progress(f"{len(names)} figures on {workers} worker processes "
+                 f"(compilation cache: {cache_dir if cache_dir is not None else 'off'})")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                  initializer=_start_worker,
                                  initargs=(bool(jax.config.jax_enable_x64), cache_dir)) as pool:
             with cache.storable_checks(cache_dir is not None):  # the workers start (and read it) in here
