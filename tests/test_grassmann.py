@@ -30,7 +30,7 @@ def oja_ode(A, W0, ts):
                  rtol=1e-12, atol=1e-14).ys
 
 
-def test_protocol_spectrum_matches_the_note(problem):
+def test_protocol_spectrum_is_two_over_one_plus_i(problem):
     """Top eigenvalues of a sample covariance near 1.99, 0.99, 0.68, 0.49, 0.39 (population 2/(1+i)); draws differ, so
     the check is against 2/(1+i) to sampling error (0.1 at n = 2000)."""
     A, _ = problem
