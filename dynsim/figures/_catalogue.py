@@ -65,8 +65,8 @@ def generate(names=None, out_dir="figures", fast=False, progress=print, timings:
     """Regenerate the named figures (all, in :func:`figure_names` order, when ``names`` is empty) into ``out_dir``.
 
     ``jobs``: worker processes; above 1 the figures are made in parallel, the most expensive first (their
-    :attr:`FigureSpec.cost`; the figures of one :attr:`FigureSpec.group` one after another in one worker), each worker in this process's precision and compilation cache
-    (:mod:`dynsim.cache`). Every figure is computed the same way whichever process makes it, so its files do not
+    :attr:`FigureSpec.cost`; the figures of one :attr:`FigureSpec.group` one after another in one worker), each
+    worker in this process's precision and compilation cache (:mod:`dynsim.cache`). Every figure is computed the same way whichever process makes it, so its files do not
     depend on ``jobs``. ``timings``: a dict to fill with each figure's ``{"total", "compile"}`` wall seconds
     (compile: JAX tracing, lowering and XLA compilation, from :mod:`jax.monitoring`'s duration events; the rest is
     computing and drawing). Returns the written paths, in ``names`` order."""
