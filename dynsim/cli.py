@@ -15,12 +15,17 @@ def _set_precision(float32: bool) -> None:
 
 
 def _set_compile_cache(off: bool) -> None:
-    """The persistent compilation cache (:mod:`dynsim.cache`): on in its default folder unless turned off."""
+    """The persistent compilation cache (:mod:`dynsim.cache`): on in its default folder unless turned off. A folder
+    that cannot be created only costs the speed-up: the command runs without the cache and says so."""
     from dynsim import cache
 
     folder = None if off else cache.configured_dir()
     if folder is not None:
-        cache.enable(folder)
+        try:
+            cache.enable(folder)
+        except OSError as e:
+            print(f"dynsim: no compilation cache ({type(e).__name__}: {e}); set {cache.ENV}=FOLDER or "
+                  f"{cache.ENV}=off", file=sys.stderr)
 
 
 def _cmd_figures(args) -> int:

@@ -64,6 +64,21 @@ def test_parallel_workers_and_the_compilation_cache_leave_the_data_unchanged(tmp
     assert cache.configured_dir() == tmp_path / "xdg" / "dynsim" / "jax"
 
 
+def test_an_unusable_cache_folder_only_costs_the_cache(tmp_path, monkeypatch, capsys):
+    """DYNSIM_COMPILE_CACHE naming a file (the folder cannot be created): the command runs, without the cache, and
+    says why."""
+    import jax
+
+    from dynsim import cache
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv(cache.ENV, str(blocker / "cache"))
+    assert cli.main(["figures", "--list"]) == 0
+    assert "no compilation cache" in capsys.readouterr().err
+    assert not jax.config.jax_compilation_cache_dir
+
+
 def test_unknown_figure_is_a_clear_error(capsys):
     assert cli.main(["figures", "nope"]) == 2
     assert "unknown figure" in capsys.readouterr().err

@@ -56,8 +56,7 @@ def _start_worker(x64: bool, cache_dir) -> None:
         from dynsim import cache
 
         cache.enable(cache_dir)
-    jax.monitoring.register_event_duration_secs_listener(_listen)
-    load_all()
+    jax.monitoring.register_event_duration_secs_listener(_listen)  # importing this module registered every figure
 
 
 def generate(names=None, out_dir="figures", fast=False, progress=print, timings: dict | None = None,
@@ -66,8 +65,8 @@ def generate(names=None, out_dir="figures", fast=False, progress=print, timings:
 
     ``jobs``: worker processes; above 1 the figures are made in parallel, the most expensive first (their
     :attr:`FigureSpec.cost`; the figures of one :attr:`FigureSpec.group` one after another in one worker), each
-    worker in this process's precision and compilation cache (:mod:`dynsim.cache`). Every figure is computed the same way whichever process makes it, so its files do not
-    depend on ``jobs``. ``timings``: a dict to fill with each figure's ``{"total", "compile"}`` wall seconds
+    worker in this process's precision and compilation cache (:mod:`dynsim.cache`). Every figure is computed the
+    same way whichever process makes it, so its files do not depend on ``jobs``. ``timings``: a dict to fill with each figure's ``{"total", "compile"}`` wall seconds
     (compile: JAX tracing, lowering and XLA compilation, from :mod:`jax.monitoring`'s duration events; the rest is
     computing and drawing). Returns the written paths, in ``names`` order."""
     import jax
@@ -81,8 +80,9 @@ def generate(names=None, out_dir="figures", fast=False, progress=print, timings:
         raise KeyError(f"unknown figure(s) {unknown}; available: {', '.join(available)}")
     if int(jobs) < 1:
         raise ValueError(f"jobs must be a positive number of worker processes, got {jobs!r}")
+    jobs = int(jobs)
     results: dict[str, tuple[list[Path], dict]] = {}
-    if int(jobs) == 1 or len(names) == 1:
+    if jobs == 1 or len(names) == 1:
         jax.monitoring.register_event_duration_secs_listener(_listen)
         try:
             for i, name in enumerate(names, 1):
@@ -100,7 +100,7 @@ def generate(names=None, out_dir="figures", fast=False, progress=print, timings:
         order = sorted(tasks.values(), key=lambda group: -sum(FIGURES[n].cost for n in group))
         context = multiprocessing.get_context("spawn")  # JAX's runtime threads do not survive fork
         cache_dir = cache.enabled_dir()
-        workers = min(int(jobs), len(order))
+        workers = min(jobs, len(order))
         progress(f"{len(names)} figures on {workers} worker processes "
                  f"(compilation cache: {cache_dir if cache_dir is not None else 'off'})")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context,
