@@ -153,6 +153,12 @@ NET_SETTINGS = (  # (label, network options); the mode model follows from the ne
 )
 
 
+#: the network's views (``docs/theory/views.md``); both views noised is written with its target noise given (the
+#: numbers of :meth:`ViewData.isotropic`), so that Fig. 5 builds the programs Fig. 2's trajectories compiled
+NET_VIEWS = {"clean_online": ViewData.clean_online,
+             "symmetric": lambda n1, sigma2: ViewData.views(n1, sigma2, sigma2)}
+
+
 def _net(loss: str, iso: bool = False, **opts) -> SSLNet:
     """Halvagal's toy network: closed-form :math:`W_P = WW^\\top` (unless ``predictor`` is given), no EMA."""
     opts.setdefault("predictor", "power")
@@ -166,7 +172,7 @@ def network_vs_modes(W0, loss: str, net_opts: dict, n_steps: int, n_saves: int, 
     the same network configuration to (started from the eigenvalues of :math:`W_0W_0^\\top`).
 
     Returns ``(t, W_net, c_net, c_ode)``: ``W_net`` (T, M, N); ``c_net``, ``c_ode`` (T, M) ascending."""
-    data = (ViewData.isotropic if views == "symmetric" else ViewData.clean_online)(W0.shape[1], sigma2)
+    data = NET_VIEWS[views](W0.shape[1], sigma2)
     args = (NetParams(), data)
     net = _net(loss, n_nodes=n_nodes, **net_opts)
     y0 = net.initial_state(jnp.asarray(W0), args=args)
@@ -207,7 +213,8 @@ def fig2_trajectories_data(fast: bool = False) -> dict:
 
 
 @register("halvagal2023_fig2_trajectories",
-          "Halvagal 2023 Fig. 2 (trajectory rows): N = 6, M = 2 network outputs in 8 settings, network vs mode ODE", cost=49)
+          "Halvagal 2023 Fig. 2 (trajectory rows): N = 6, M = 2 network outputs in 8 settings, network vs mode ODE", cost=49,
+          group="halvagal2023_network")
 def fig2_trajectories(fast: bool = False):
     r"""Draw :func:`fig2_trajectories_data`: outputs of the display points, and eigenvalues network vs ODE."""
     d = fig2_trajectories_data(fast)
@@ -263,7 +270,8 @@ def fig5_data(fast: bool = False) -> dict:
     return out
 
 
-@register("halvagal2023_fig5", "Halvagal 2023 Fig. 5: two neurons, Euclidean vs cosine fixed points from three starts", cost=10)
+@register("halvagal2023_fig5", "Halvagal 2023 Fig. 5: two neurons, Euclidean vs cosine fixed points from three starts", cost=10,
+          group="halvagal2023_network")
 def fig5_two_neurons(fast: bool = False):
     r"""Draw :func:`fig5_data`: eigenvalues over iterations, network markers on ODE lines, levels dashed."""
     d = fig5_data(fast)
