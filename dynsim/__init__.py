@@ -1,20 +1,20 @@
 """dynsim: learning dynamics of non-contrastive self-supervised learning in linear networks.
 
 One model family at two levels, assembled from components defined once
-(:mod:`dynsim.components`: loss, predictor, target, expectation):
+([`dynsim.components`][dynsim.components]: loss, predictor, target, expectation):
 
-* :class:`Modes` — the eigenmode ODEs (``args``: :class:`ModeData`);
-* :class:`Network` — linear networks as weight matrices, trained by flow (:func:`solve`), GD or SGD
-  (:func:`train`; ``args``: :class:`ViewData`); :func:`reduce_to_modes` hands back the eigenmode model.
+* [`Modes`][dynsim.models.Modes] — the eigenmode ODEs (`args`: [`ModeData`][dynsim.params.ModeData]);
+* [`Network`][dynsim.models.Network] — linear networks as weight matrices, trained by flow ([`solve`][dynsim.solvers.solve]), GD or SGD
+  ([`train`][dynsim.networks.train]; `args`: [`ViewData`][dynsim.networks.ViewData]); [`reduce_to_modes`][dynsim.models.reduce_to_modes] hands back the eigenmode model.
 
-Data flow: components and data (:mod:`dynsim.components`, :mod:`dynsim.params`, :mod:`dynsim.units`)
--> model (:mod:`dynsim.models`) -> solver (:mod:`dynsim.solvers`) -> :class:`Solution` -> comparisons,
-closed forms, sweeps and plots (:mod:`dynsim.compare`, :mod:`dynsim.analytic`, :mod:`dynsim.sweeps`,
-:mod:`dynsim.figures`). The option-string presets of earlier releases (:class:`TianModes`,
-:class:`SSLModes`, :class:`~dynsim.networks.SSLNet`) name models of this family.
+Data flow: components and data ([`dynsim.components`][dynsim.components], [`dynsim.params`][dynsim.params], [`dynsim.units`][dynsim.units])
+-> model ([`dynsim.models`][dynsim.models]) -> solver ([`dynsim.solvers`][dynsim.solvers]) -> [`Solution`][dynsim.solvers.Solution] -> comparisons,
+closed forms, sweeps and plots ([`dynsim.compare`][dynsim.compare], [`dynsim.analytic`][dynsim.analytic], [`dynsim.sweeps`][dynsim.sweeps],
+[`dynsim.figures`][dynsim.figures]). The option-string presets of earlier releases ([`TianModes`][dynsim.eigenmodes.TianModes],
+[`SSLModes`][dynsim.eigenmodes.SSLModes], [`SSLNet`][dynsim.networks.SSLNet]) name models of this family.
 
 Importing dynsim never changes global JAX flags: enable float64 yourself with
-``jax.config.update("jax_enable_x64", True)`` (the tests and the CLI do).
+`jax.config.update("jax_enable_x64", True)` (the tests and the CLI do).
 """
 
 from dynsim._version import __version__  # noqa: F401

@@ -1,10 +1,10 @@
 """Earlier module paths of the sub-packages, kept importable.
 
-The sub-packages keep their implementation in private modules (``dynsim.solvers._api``) and export a
-curated surface from their ``__init__``. Code written against the earlier layout imports
-``dynsim.solvers.api`` or ``from dynsim.sweeps.store import merge``; :func:`install` adds one import hook
+The sub-packages keep their implementation in private modules (`dynsim.solvers._api`) and export a
+curated surface from their `__init__`. Code written against the earlier layout imports
+`dynsim.solvers.api` or `from dynsim.sweeps.store import merge`; `install` adds one import hook
 that resolves such a path to the private module (the same module object, so patching either name patches
-both). New code imports from the sub-package: ``from dynsim.solvers import solve``.
+both). New code imports from the sub-package: `from dynsim.solvers import solve`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import importlib.abc
 import importlib.util
 import sys
 
-#: sub-packages whose ``<name>`` modules live as ``_<name>``
+#: sub-packages whose `<name>` modules live as `_<name>`
 PACKAGES = ("dynsim.eigenmodes", "dynsim.figures", "dynsim.grassmann", "dynsim.networks", "dynsim.solvers",
             "dynsim.sweeps")
 
@@ -44,8 +44,8 @@ def install() -> None:
 
 
 def register(package: str) -> None:
-    """Name every private module of ``package`` that is already imported under its earlier name too
-    (``sys.modules`` and, where the package has no attribute of that name, the package attribute)."""
+    """Name every private module of `package` that is already imported under its earlier name too
+    (`sys.modules` and, where the package has no attribute of that name, the package attribute)."""
     module = sys.modules[package]
     for full, sub in list(sys.modules.items()):
         parent, _, name = full.rpartition(".")

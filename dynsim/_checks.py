@@ -1,7 +1,7 @@
 """Input checks shared by every public entry point.
 
 The checks run only on *concrete* values (Python numbers, NumPy arrays, JAX
-arrays outside a trace). Inside ``jit``/``vmap`` the leaves are tracers and the
+arrays outside a trace). Inside `jit`/`vmap` the leaves are tracers and the
 checks are skipped: they guard the user's input, not the traced computation.
 """
 
@@ -12,14 +12,14 @@ from jax import core as _jax_core
 
 
 def is_concrete(x) -> bool:
-    """True when ``x`` holds actual numbers (not a JAX tracer or placeholder)."""
+    """True when `x` holds actual numbers (not a JAX tracer or placeholder)."""
     if isinstance(x, _jax_core.Tracer):
         return False
     return isinstance(x, (int, float, complex, np.ndarray, np.generic)) or hasattr(x, "__array__")
 
 
 def _as_np(x, name: str = "value") -> np.ndarray:
-    """``x`` as a float array; ``None``, text, complex or other non-real values raise ``ValueError`` naming ``name``."""
+    """`x` as a float array; `None`, text, complex or other non-real values raise `ValueError` naming `name`."""
     if x is None or isinstance(x, (str, bytes)) or np.iscomplexobj(x):
         raise ValueError(f"{name} must be a real number or array, got {x!r}")
     try:
@@ -29,7 +29,7 @@ def _as_np(x, name: str = "value") -> np.ndarray:
 
 
 def check_finite(name: str, x) -> None:
-    """Raise ``ValueError`` naming ``name`` if ``x`` has a NaN or infinite entry."""
+    """Raise `ValueError` naming `name` if `x` has a NaN or infinite entry."""
     if x is None:
         raise ValueError(f"{name} must be a real number or array, got None")
     if not is_concrete(x):
@@ -40,14 +40,14 @@ def check_finite(name: str, x) -> None:
 
 
 def check_count(name: str, n, minimum: int = 1) -> int:
-    """``n`` as an int, raising ``ValueError`` naming ``name`` unless it is an integer ``>= minimum``."""
+    """`n` as an int, raising `ValueError` naming `name` unless it is an integer `>= minimum`."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
     return int(n)
 
 
 def check_positive(name: str, x, *, strict: bool = True) -> None:
-    """Raise if ``x`` is not finite and ``> 0`` (``strict``) or ``>= 0``."""
+    """Raise if `x` is not finite and `> 0` (`strict`) or `>= 0`."""
     check_finite(name, x)  # None, non-real and non-finite values are refused there
     if not is_concrete(x):
         return
@@ -59,7 +59,7 @@ def check_positive(name: str, x, *, strict: bool = True) -> None:
 
 
 def check_in_range(name: str, x, lo: float, hi: float) -> None:
-    """Raise unless ``lo <= x <= hi`` elementwise."""
+    """Raise unless `lo <= x <= hi` elementwise."""
     check_finite(name, x)  # None, non-real and non-finite values are refused there
     if not is_concrete(x):
         return
@@ -77,7 +77,7 @@ def check_square(name: str, x) -> None:
 
 
 def check_symmetric(name: str, x, *, rtol: float = 1e-10) -> None:
-    """Raise unless ``x`` is a finite square matrix with ``|x - x^T| <= rtol * max|x|``."""
+    """Raise unless `x` is a finite square matrix with `|x - x^T| <= rtol * max|x|`."""
     if not is_concrete(x):
         return
     check_square(name, x)
@@ -90,10 +90,10 @@ def check_symmetric(name: str, x, *, rtol: float = 1e-10) -> None:
 
 
 def check_psd(name: str, x, *, rtol: float = 1e-10) -> None:
-    """Raise unless ``x`` is a finite, symmetric, positive semi-definite matrix.
+    """Raise unless `x` is a finite, symmetric, positive semi-definite matrix.
 
-    Symmetry is required to ``rtol * max|x|``; the smallest eigenvalue must be
-    ``>= -rtol * max|x|``.
+    Symmetry is required to `rtol * max|x|`; the smallest eigenvalue must be
+    `>= -rtol * max|x|`.
     """
     if not is_concrete(x):
         return
@@ -114,7 +114,7 @@ def check_shape(name: str, x, shape: tuple[int, ...]) -> None:
 
 
 def check_step_counts(lr, n_steps, n_saves) -> tuple[int, int]:
-    """Validate a discrete run: ``lr > 0``, ``n_steps >= 1``, ``n_saves`` (default 1) dividing ``n_steps``."""
+    """Validate a discrete run: `lr > 0`, `n_steps >= 1`, `n_saves` (default 1) dividing `n_steps`."""
     check_positive("lr", lr)
     n_steps = int(n_steps)
     if n_steps < 1:
@@ -126,13 +126,13 @@ def check_step_counts(lr, n_steps, n_saves) -> tuple[int, int]:
 
 
 def check_choice(name: str, value, choices) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    """Raise `ValueError` unless `value` is one of `choices`."""
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of {tuple(choices)}")
 
 
 def check_state(y0, state_type, hint: str = "") -> None:
-    """Raise ``TypeError`` unless ``y0`` is a ``state_type`` (a NamedTuple), ``ValueError`` naming the
+    """Raise `TypeError` unless `y0` is a `state_type` (a NamedTuple), `ValueError` naming the
     first field with a NaN or infinite entry."""
     if not isinstance(y0, state_type):
         raise TypeError(f"y0 must be a {state_type.__name__}{hint}, got {type(y0).__name__}")
@@ -141,7 +141,7 @@ def check_state(y0, state_type, hint: str = "") -> None:
 
 
 def unpack_args(args, param_type, data_type):
-    """Split ``args = (params, data)``, raising ``TypeError`` naming the expected types."""
+    """Split `args = (params, data)`, raising `TypeError` naming the expected types."""
     want = f"({param_type.__name__}, {data_type.__name__})"
     try:
         params, data = args

@@ -1,4 +1,4 @@
-"""The ``dynsim`` command line. It runs in float64 unless ``--float32`` is given."""
+"""The `dynsim` command line. It runs in float64 unless `--float32` is given."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _set_precision(float32: bool) -> None:
 
 
 def _set_compile_cache(off: bool) -> None:
-    """The persistent compilation cache (:mod:`dynsim.cache`): on in its default folder unless turned off. A folder
+    """The persistent compilation cache ([`dynsim.cache`][dynsim.cache]): on in its default folder unless turned off. A folder
     that cannot be created only costs the speed-up: the command runs without the cache and says so."""
     from dynsim import cache
 
@@ -69,7 +69,7 @@ def _positive_int(text: str) -> int:
 
 
 def _usable_folder(out) -> None:
-    """Create the output folder ``out`` now (if given), so an unusable one fails before any computation."""
+    """Create the output folder `out` now (if given), so an unusable one fails before any computation."""
     from pathlib import Path
 
     if out:
@@ -77,7 +77,7 @@ def _usable_folder(out) -> None:
 
 
 def _write_compare(out, args, arrays: dict, summary: dict) -> None:
-    """``compare.npz`` (arrays) and ``compare.json`` (config, metadata, summary) in the folder ``out``."""
+    """`compare.npz` (arrays) and `compare.json` (config, metadata, summary) in the folder `out`."""
     import json
     from pathlib import Path
 
@@ -454,12 +454,12 @@ def _add_sweep_parser(sub) -> None:
 
 
 def _command_index(argv) -> int | None:
-    """Position of the command (the first argument that is not a global option), or ``None``."""
+    """Position of the command (the first argument that is not a global option), or `None`."""
     return next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
 
 
 def _route_sweep(argv):
-    """``dynsim sweep CONFIG ...`` is ``dynsim sweep run CONFIG ...``."""
+    """`dynsim sweep CONFIG ...` is `dynsim sweep run CONFIG ...`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     i = _command_index(argv)
     if i is not None and argv[i] == "sweep":

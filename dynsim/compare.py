@@ -1,26 +1,27 @@
 r"""Theory vs simulation: run the eigenmode theory and a network simulation of one configuration
 and measure how far apart their mode spectra are.
 
-The eigenmode theory of a network is the :class:`~dynsim.Modes` model with the same components
-(:func:`mode_theory`, :func:`dynsim.models.reduce_to_modes`). It applies for data whose moments share the
-start's input directions (isotropic data :math:`\Sigma_x = aI`, :math:`\Sigma_n = bI` always do:
-:math:`\lambda_s = a+b`, :math:`\lambda_d = a`), a predictor that shares the eigenbasis of :math:`F = WW^\top`
+The eigenmode theory of a network is the [`Modes`][dynsim.models.Modes] model with the same components
+([`mode_theory`][dynsim.compare.mode_theory], [`dynsim.models.reduce_to_modes`][dynsim.models.reduce_to_modes]). It applies for data whose moments share the
+start's input directions (isotropic data $\Sigma_x = aI$, $\Sigma_n = bI$ always do:
+$\lambda_s = a+b$, $\lambda_d = a$), a predictor that shares the eigenbasis of $F = WW^\top$
 (trainable from an aligned start, Tian et al. 2021; spectral closed forms, Halvagal et al. 2023), and an EMA
 target proportional to the online network at the start.
 
-**Error measure.** With :math:`c(t)` the ascending eigenvalues of :math:`WW^\top` (simulation) and
-:math:`w^2` (theory) at the saved times,
+**Error measure.** With $c(t)$ the ascending eigenvalues of $WW^\top$ (simulation) and
+$w^2$ (theory) at the saved times,
 
-.. math::
-    \mathrm{err} = \max_t \frac{\max_j |c^\mathrm{sim}_j(t) - c^\mathrm{th}_j(t)|}{\max_j c^\mathrm{th}_j(t)},
+$$
+\mathrm{err} = \max_t \frac{\max_j |c^\mathrm{sim}_j(t) - c^\mathrm{th}_j(t)|}{\max_j c^\mathrm{th}_j(t)},
+$$
 
 relative to the leading mode so that collapsing modes do not divide by zero.
 
-**Order of GD.** GD on exact expected gradients is explicit Euler on the flow (:mod:`dynsim.networks.ssl_net`),
-so its error is :math:`O(\mathrm{lr})`: :func:`gd_order` fits :math:`\log_2(\mathrm{err}(\mathrm{lr})/\mathrm{err}(\mathrm{lr}/2))`, expected ≈ 1.
+**Order of GD.** GD on exact expected gradients is explicit Euler on the flow (`dynsim.networks.ssl_net`),
+so its error is $O(\mathrm{lr})$: [`gd_order`][dynsim.compare.gd_order] fits $\log_2(\mathrm{err}(\mathrm{lr})/\mathrm{err}(\mathrm{lr}/2))$, expected ≈ 1.
 For the cosine losses the theory's expectation uses other quadrature nodes than the network's, so
-the default reference there is the network's own flow (``reference="flow"``), which isolates the
-time-discretisation error; ``"theory"`` measures both.
+the default reference there is the network's own flow (`reference="flow"`), which isolates the
+time-discretisation error; `"theory"` measures both.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ TIGHT = dict(method="dopri8", rtol=1e-11, atol=1e-13, step_to_saves=True)
 
 
 def aligned_start(rng, n1: int, n2: int, c0, p0=None, target_ratio: float = 0.0):
-    r"""An aligned initial state: :math:`W_0 = U\,\mathrm{diag}(\sqrt{c_0})\,V^\top`, :math:`W_{p,0} = U\,\mathrm{diag}(p_0)\,U^\top`,
-    :math:`W_{a,0} = \tau_0 W_0`, with random orthonormal ``U`` (n2×n2) and ``V`` (n1×n2) from ``rng``
-    (a ``numpy.random.Generator``). Returns ``(W0, Wp0, Wa0)``; ``Wp0`` is ``None`` without ``p0``."""
+    r"""An aligned initial state: $W_0 = U\,\mathrm{diag}(\sqrt{c_0})\,V^\top$, $W_{p,0} = U\,\mathrm{diag}(p_0)\,U^\top$,
+    $W_{a,0} = \tau_0 W_0$, with random orthonormal `U` (n2×n2) and `V` (n1×n2) from `rng`
+    (a `numpy.random.Generator`). Returns `(W0, Wp0, Wa0)`; `Wp0` is `None` without `p0`."""
     if n2 > n1:
         raise ValueError(f"n2 = {n2} must be <= n1 = {n1}")
     U = np.linalg.qr(rng.standard_normal((n2, n2)))[0]
@@ -53,16 +54,16 @@ def aligned_start(rng, n1: int, n2: int, c0, p0=None, target_ratio: float = 0.0)
 
 
 def mode_theory(net, y0: NetState, args):
-    """The eigenmode model, its ``args`` (:class:`~dynsim.params.ModeData`) and initial
-    :class:`~dynsim.models.ModeState` of this network configuration (:func:`dynsim.models.reduce_to_modes` on
-    the network's own components); ``ValueError`` (saying why) where the per-mode theory does not apply."""
+    """The eigenmode model, its `args` ([`ModeData`][dynsim.params.ModeData]) and initial
+    [`ModeState`][dynsim.models.ModeState] of this network configuration ([`dynsim.models.reduce_to_modes`][dynsim.models.reduce_to_modes] on
+    the network's own components); `ValueError` (saying why) where the per-mode theory does not apply."""
     network, data = as_network(net, args)
     return reduce_to_modes(network, y0, data)
 
 
 @dataclass(frozen=True)
 class Agreement:
-    """Spectra of theory and simulation on common times, and their :math:`\\mathrm{err}` (module docstring)."""
+    """Spectra of theory and simulation on common times, and their $\\mathrm{err}$ (module docstring)."""
 
     ts: np.ndarray
     theory: np.ndarray  # (T, n2) ascending
@@ -77,13 +78,13 @@ def _spectrum(W):
 
 
 def spectrum_error(sim, theory) -> float:
-    """:math:`\\max_t \\max_j |c^{sim} - c^{th}| / \\max_j c^{th}` (module docstring)."""
+    """$\\max_t \\max_j |c^{sim} - c^{th}| / \\max_j c^{th}$ (module docstring)."""
     sim, theory = np.asarray(sim), np.asarray(theory)
     return float(np.max(np.max(np.abs(sim - theory), axis=-1) / np.max(np.abs(theory), axis=-1)))
 
 
 def theory_spectrum(net, y0: NetState, args, ts) -> np.ndarray:
-    """Ascending theory spectra :math:`c_j(t)` at ``ts`` (a tight dopri8 solve of :func:`mode_theory`)."""
+    """Ascending theory spectra $c_j(t)$ at `ts` (a tight dopri8 solve of [`mode_theory`][dynsim.compare.mode_theory])."""
     modes, margs, y0m = mode_theory(net, y0, args)
     ts = np.asarray(ts, float)
     sol = solve(modes, y0m, margs, float(ts[-1]), saveat=ts, **TIGHT)
@@ -92,8 +93,8 @@ def theory_spectrum(net, y0: NetState, args, ts) -> np.ndarray:
 
 def agreement(net, y0: NetState, args, t1: float, *, method: str = "flow", lr: float | None = None,
               batch: int | None = None, seed=0, n_saves: int = 20) -> Agreement:
-    """Run the theory and the network (``method``: ``"flow"``, ``"gd"`` or ``"sgd"`` with ``lr`` and
-    ``batch``) to time ``t1`` and compare their spectra at ``n_saves + 1`` common times."""
+    """Run the theory and the network (`method`: `"flow"`, `"gd"` or `"sgd"` with `lr` and
+    `batch`) to time `t1` and compare their spectra at `n_saves + 1` common times."""
     if method not in ("flow", "gd", "sgd"):
         raise ValueError(f"unknown method {method!r}; choose 'flow', 'gd' or 'sgd'")
     mode_theory(net, y0, args)  # raises before the simulation runs where no eigenmode theory applies
@@ -117,8 +118,8 @@ def agreement(net, y0: NetState, args, t1: float, *, method: str = "flow", lr: f
 
 
 def gd_order(net, y0: NetState, args, t1: float, lrs=(0.04, 0.02, 0.01), reference: str = "auto") -> dict:
-    """Error of exact-gradient GD at time ``t1`` for each learning rate (halving), against the theory
-    or the network flow (``reference``), and the fitted orders between successive rates."""
+    """Error of exact-gradient GD at time `t1` for each learning rate (halving), against the theory
+    or the network flow (`reference`), and the fitted orders between successive rates."""
     if reference == "auto":  # the theory's expectation is exact for second-moment losses only
         reference = "theory" if as_network(net, args)[0].loss.quadratic else "flow"
     if reference not in ("theory", "flow"):
@@ -141,11 +142,11 @@ def default_setup(n1: int = 8, n2: int = 4, seed: int = 0, loss: str = "euclidea
                   target: str = "ema", sigma2: float = 0.5, alpha_p: float = 1.0, beta: float = 0.4, wd: float = 0.01,
                   predictor_input: str = "features", power: float = 1.0, eps: float = 0.0, n_nodes: int = 4096,
                   views: str = "same", sigma2_target: float | None = None):
-    """A ready configuration for :func:`agreement` (the setting of Tian et al. 2021's check by default: n1=8, n2=4,
-    σ²=0.5, α_p=1, η=0.01, β=0.4): ``(net, y0, args)`` with an aligned start, c0 spread over [0.05, 0.6],
-    p0 = 0.1 and an EMA target starting at W(0) for cosine losses, 0 for Euclidean ones. ``views``
-    (:data:`dynsim.params.VIEWS`): which view carries the noise ``sigma2`` (``per_view``: the target view
-    ``sigma2_target``)."""
+    """A ready configuration for [`agreement`][dynsim.compare.agreement] (the setting of Tian et al. 2021's check by default: n1=8, n2=4,
+    σ²=0.5, α_p=1, η=0.01, β=0.4): `(net, y0, args)` with an aligned start, c0 spread over [0.05, 0.6],
+    p0 = 0.1 and an EMA target starting at W(0) for cosine losses, 0 for Euclidean ones. `views`
+    (`dynsim.params.VIEWS`): which view carries the noise `sigma2` (`per_view`: the target view
+    `sigma2_target`)."""
     n1, n2 = _checks.check_count("n1", n1), _checks.check_count("n2", n2)
     if n2 > n1:
         raise ValueError(f"n2 must be <= n1 (an aligned start needs n2 orthonormal input directions), got n1={n1}, n2={n2}")

@@ -1,8 +1,8 @@
-"""Spreading a batch over ``jax.devices()``: pad the leading axis to a multiple of the device count,
-place it with a 1-D :class:`~jax.sharding.NamedSharding`, and let ``jit`` partition the vmapped work.
+"""Spreading a batch over `jax.devices()`: pad the leading axis to a multiple of the device count,
+place it with a 1-D `NamedSharding`, and let `jit` partition the vmapped work.
 
 On CPU, expose the cores as devices *before* importing JAX with
-``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>`` (the benchmarks do); with one device this
+`XLA_FLAGS=--xla_force_host_platform_device_count=<cores>` (the benchmarks do); with one device this
 is a no-op. Results never depend on the device count: each batch element's computation is unchanged.
 """
 
@@ -15,9 +15,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
 def pad_and_shard(arrays: list, batched: list[bool], devices=None) -> tuple[list, int]:
-    """Pad the batched entries of ``arrays`` (leading axis) to a multiple of the device count by repeating
+    """Pad the batched entries of `arrays` (leading axis) to a multiple of the device count by repeating
     the last element, and shard them over that axis; unbatched entries are replicated. Returns the new
-    list and the original batch size (to trim outputs with ``out[:n]``)."""
+    list and the original batch size (to trim outputs with `out[:n]`)."""
     devices = jax.devices() if devices is None else devices
     sizes = {int(np.shape(a)[0]) for a, b in zip(arrays, batched) if b}
     if len(sizes) != 1:

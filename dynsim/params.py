@@ -2,14 +2,14 @@ r"""Parameter objects: PyTrees whose floats are traced leaves.
 
 Every field of these frozen dataclasses is a PyTree *leaf*, so a jitted solve
 sees them as traced arrays: a sweep over values never recompiles, and
-``jax.vmap`` batches over a leading axis of any field. All rates are in
-**ODE units** (per unit of gradient-flow time ``t``); :mod:`dynsim.units`
+`jax.vmap` batches over a leading axis of any field. All rates are in
+**ODE units** (per unit of gradient-flow time `t`); [`dynsim.units`][dynsim.units]
 converts from discrete-training settings (learning rate, EMA decay per step,
-PyTorch ``weight_decay``).
+PyTorch `weight_decay`).
 
 Construction does not validate (JAX rebuilds these objects with tracers and
-``in_axes`` placeholders); call :meth:`validate` or let :func:`dynsim.solve`
-do it, which raises ``ValueError`` naming the bad parameter.
+`in_axes` placeholders); call `validate` or let [`dynsim.solve`][dynsim.solvers.solve]
+do it, which raises `ValueError` naming the bad parameter.
 
 Sources: Tian, Chen & Ganguli (2021), Lemma 1 and Eqs. 11-13.
 """
@@ -24,13 +24,13 @@ import numpy as np
 
 from dynsim import _checks
 
-VIEWS = ("same", "clean_online", "per_view")  #: which view carries the augmentation noise (``docs/theory/views.md``)
+VIEWS = ("same", "clean_online", "per_view")  #: which view carries the augmentation noise (`docs/theory/views.md`)
 
 
 def view_noises(views: str, sigma2, sigma2_target=None):
-    """``(online, target)`` noise variances of the view law ``views`` (:data:`VIEWS`): ``same``: ``sigma2`` in both
-    views; ``clean_online``: ``sigma2`` in the target view only (Halvagal et al.'s toy); ``per_view``: ``sigma2``
-    online and ``sigma2_target`` in the target view (required then, ignored otherwise)."""
+    """`(online, target)` noise variances of the view law `views` (`VIEWS`): `same`: `sigma2` in both
+    views; `clean_online`: `sigma2` in the target view only (Halvagal et al.'s toy); `per_view`: `sigma2`
+    online and `sigma2_target` in the target view (required then, ignored otherwise)."""
     if views == "same":
         return sigma2, sigma2
     if views == "clean_online":
@@ -53,16 +53,16 @@ class TianParams:
     r"""Hyper-parameters of the BYOL / SimSiam gradient flow (Tian et al. 2021, Lemma 1).
 
     Attributes:
-        alpha_p: :math:`\alpha_p`, predictor learning rate divided by the online
-            learning rate (dimensionless, ``> 0``).
-        beta: :math:`\beta`, EMA rate of the target, :math:`\dot W_a = \beta (W - W_a)`
-            (1/time, ``>= 0``; ``0`` freezes the target).
-        eta: :math:`\eta`, weight decay on ``W`` and, unless ``eta_p`` is set, on ``W_p`` (1/time, ``>= 0``).
-        tau: :math:`\tau`, the fixed target ratio :math:`W_a = \tau W` used only by
-            the fixed-τ variants (dimensionless, ``>= 0``; ``1`` is SimSiam).
-        eta_p: :math:`\eta_p`, weight decay on ``W_p`` (1/time, ``>= 0``); ``None`` (default): :math:`\eta`, as in
+        alpha_p: $\alpha_p$, predictor learning rate divided by the online
+            learning rate (dimensionless, `> 0`).
+        beta: $\beta$, EMA rate of the target, $\dot W_a = \beta (W - W_a)$
+            (1/time, `>= 0`; `0` freezes the target).
+        eta: $\eta$, weight decay on `W` and, unless `eta_p` is set, on `W_p` (1/time, `>= 0`).
+        tau: $\tau$, the fixed target ratio $W_a = \tau W$ used only by
+            the fixed-τ variants (dimensionless, `>= 0`; `1` is SimSiam).
+        eta_p: $\eta_p$, weight decay on `W_p` (1/time, `>= 0`); `None` (default): $\eta$, as in
             Tian et al. (2021)'s Lemma 1. A PyTorch parameter group at the predictor's learning rate decays at
-            :math:`\alpha_p\eta` (:meth:`dynsim.units.DiscreteSettings.to_ode`).
+            $\alpha_p\eta$ (`dynsim.units.DiscreteSettings.to_ode`).
     """
 
     alpha_p: jax.Array | float = 1.0
@@ -73,7 +73,7 @@ class TianParams:
 
     @property
     def predictor_decay(self):
-        r""":math:`\eta_p`: ``eta_p``, or ``eta`` when it is unset."""
+        r"""$\eta_p$: `eta_p`, or `eta` when it is unset."""
         return self.eta if self.eta_p is None else self.eta_p
 
     def validate(self) -> "TianParams":
@@ -93,24 +93,24 @@ class TianParams:
 class ModeData:
     r"""Per-mode second moments of the two views of commuting data (Tian et al. 2021, App. D.4).
 
-    Mode ``j`` sees a pair :math:`(u_1, u_2)` (online view, target view) along a common eigenvector of the
-    views' moments :math:`E[x_1x_1^\top]`, :math:`E[x_1x_2^\top]`, :math:`E[x_2x_2^\top]`, with per-mode moments
-    :math:`(\ell_{11}, \ell_{12}, \ell_{22})` = (``l11``, ``l12``, ``l22``):
+    Mode `j` sees a pair $(u_1, u_2)$ (online view, target view) along a common eigenvector of the
+    views' moments $E[x_1x_1^\top]$, $E[x_1x_2^\top]$, $E[x_2x_2^\top]$, with per-mode moments
+    $(\ell_{11}, \ell_{12}, \ell_{22})$ = (`l11`, `l12`, `l22`):
 
     Attributes:
-        lambda_s: :math:`\ell_{11} = E[u_1^2]`, the online view's second moment (the eigenvalue of :math:`X + X'`
-            when both views carry the same noise), shape ``()`` or ``(M,)``.
-        lambda_d: :math:`\ell_{12} = E[u_1u_2]`, the cross-view moment (the eigenvalue of :math:`X`).
-        lambda_2: :math:`\ell_{22} = E[u_2^2]`, the target view's second moment; ``None`` (default): equal to
-            ``lambda_s`` (both views alike, Tian et al.'s and dynsim's symmetric-noise model).
+        lambda_s: $\ell_{11} = E[u_1^2]$, the online view's second moment (the eigenvalue of $X + X'$
+            when both views carry the same noise), shape `()` or `(M,)`.
+        lambda_d: $\ell_{12} = E[u_1u_2]$, the cross-view moment (the eigenvalue of $X$).
+        lambda_2: $\ell_{22} = E[u_2^2]$, the target view's second moment; `None` (default): equal to
+            `lambda_s` (both views alike, Tian et al.'s and dynsim's symmetric-noise model).
 
-    Presets: :meth:`isotropic` (``lambda_s = 1 + sigma2``, ``lambda_d = 1``, Tian's Assumption 2),
-    :meth:`views` (a different isotropic noise per view) and :meth:`clean_online` (online view clean, target view
+    Presets: `isotropic` (`lambda_s = 1 + sigma2`, `lambda_d = 1`, Tian's Assumption 2),
+    `views` (a different isotropic noise per view) and `clean_online` (online view clean, target view
     noised: the update rule of Halvagal et al.'s toy). Which moments a model reads is its loss's business: with
-    the stop-gradient the Euclidean drives read :math:`\ell_{11}, \ell_{12}` only, without it also
-    :math:`\ell_{22}`; the cosine losses read all three (``docs/theory/views.md``).
-    Requires :math:`\ell_{12} \ge 0`, :math:`\ell_{11} > 0` and a PSD pair; with ``lambda_2 = None`` also
-    ``lambda_s >= lambda_d`` (the augmentation covariance :math:`X'` is PSD).
+    the stop-gradient the Euclidean drives read $\ell_{11}, \ell_{12}$ only, without it also
+    $\ell_{22}$; the cosine losses read all three (`docs/theory/views.md`).
+    Requires $\ell_{12} \ge 0$, $\ell_{11} > 0$ and a PSD pair; with `lambda_2 = None` also
+    `lambda_s >= lambda_d` (the augmentation covariance $X'$ is PSD).
     """
 
     lambda_s: jax.Array | float = 1.0
@@ -119,7 +119,7 @@ class ModeData:
 
     @classmethod
     def isotropic(cls, sigma2: float | jax.Array = 0.0, n_modes: int | None = None) -> "ModeData":
-        """``X = I``, ``X' = sigma2 I`` in both views (Assumption 2); ``n_modes`` broadcasts to shape ``(M,)``."""
+        """`X = I`, `X' = sigma2 I` in both views (Assumption 2); `n_modes` broadcasts to shape `(M,)`."""
         _checks.check_positive("sigma2", sigma2, strict=False)
         lam_s = 1.0 + jnp.asarray(sigma2)
         lam_d = jnp.ones_like(lam_s)
@@ -132,8 +132,8 @@ class ModeData:
     @classmethod
     def views(cls, sigma2_online: float | jax.Array = 0.0, sigma2_target: float | jax.Array = 0.0,
               n_modes: int | None = None) -> "ModeData":
-        r"""``X = I`` with independent isotropic noise of variance ``sigma2_online`` in the online view and
-        ``sigma2_target`` in the target view: :math:`(\ell_{11}, \ell_{12}, \ell_{22}) = (1 + \sigma_1^2, 1, 1 + \sigma_2^2)`."""
+        r"""`X = I` with independent isotropic noise of variance `sigma2_online` in the online view and
+        `sigma2_target` in the target view: $(\ell_{11}, \ell_{12}, \ell_{22}) = (1 + \sigma_1^2, 1, 1 + \sigma_2^2)$."""
         _checks.check_positive("sigma2_online", sigma2_online, strict=False)
         _checks.check_positive("sigma2_target", sigma2_target, strict=False)
         l11, l22 = 1.0 + jnp.asarray(sigma2_online), 1.0 + jnp.asarray(sigma2_target)
@@ -145,33 +145,33 @@ class ModeData:
 
     @classmethod
     def clean_online(cls, sigma2: float | jax.Array = 0.0, n_modes: int | None = None) -> "ModeData":
-        r"""The online view clean, the target view :math:`x + \sigma\xi` (Halvagal et al.'s toy update):
-        :math:`(\ell_{11}, \ell_{12}, \ell_{22}) = (1, 1, 1 + \sigma^2)`."""
+        r"""The online view clean, the target view $x + \sigma\xi$ (Halvagal et al.'s toy update):
+        $(\ell_{11}, \ell_{12}, \ell_{22}) = (1, 1, 1 + \sigma^2)$."""
         return cls.views(0.0, sigma2, n_modes)
 
     @property
     def l11(self):
-        """:math:`E[u_1^2]` (``lambda_s``)."""
+        """$E[u_1^2]$ (`lambda_s`)."""
         return self.lambda_s
 
     @property
     def l12(self):
-        """:math:`E[u_1u_2]` (``lambda_d``)."""
+        """$E[u_1u_2]$ (`lambda_d`)."""
         return self.lambda_d
 
     @property
     def l22(self):
-        """:math:`E[u_2^2]` (``lambda_2``, or ``lambda_s`` when both views are alike)."""
+        """$E[u_2^2]$ (`lambda_2`, or `lambda_s` when both views are alike)."""
         return self.lambda_s if self.lambda_2 is None else self.lambda_2
 
     @property
     def symmetric(self) -> bool:
-        """Whether both views have the same law (``lambda_2`` unset)."""
+        """Whether both views have the same law (`lambda_2` unset)."""
         return self.lambda_2 is None
 
     @property
     def sigma2(self):
-        r"""Per-mode augmentation variance of the online view relative to the data, :math:`\lambda_s/\lambda_d - 1`."""
+        r"""Per-mode augmentation variance of the online view relative to the data, $\lambda_s/\lambda_d - 1$."""
         return jnp.asarray(self.lambda_s) / jnp.asarray(self.lambda_d) - 1.0
 
     def validate(self) -> "ModeData":
@@ -200,10 +200,10 @@ class MomentData:
     r"""Second moments of the data for the full matrix flow (Tian et al. 2021).
 
     Attributes:
-        X: :math:`X = E_x[\bar x \bar x^\top]`, the augmentation-averaged data
-            second moment (``E[x_1 x_2^T]``), symmetric PSD, shape ``(n1, n1)``.
-        Xp: :math:`X' = E_x[\mathrm{Cov}(x'|x)]`, the augmentation covariance,
-            symmetric PSD, shape ``(n1, n1)``.
+        X: $X = E_x[\bar x \bar x^\top]$, the augmentation-averaged data
+            second moment (`E[x_1 x_2^T]`), symmetric PSD, shape `(n1, n1)`.
+        Xp: $X' = E_x[\mathrm{Cov}(x'|x)]$, the augmentation covariance,
+            symmetric PSD, shape `(n1, n1)`.
     """
 
     X: jax.Array
@@ -211,14 +211,14 @@ class MomentData:
 
     @classmethod
     def isotropic(cls, n1: int, sigma2: float | jax.Array = 0.0) -> "MomentData":
-        """Assumption 2: ``X = I``, ``X' = sigma2 I``."""
+        """Assumption 2: `X = I`, `X' = sigma2 I`."""
         _checks.check_positive("sigma2", sigma2, strict=False)
         eye = jnp.eye(n1)
         return cls(X=eye, Xp=jnp.asarray(sigma2) * eye)
 
     @classmethod
     def commuting(cls, basis, lambda_s, lambda_d) -> "MomentData":
-        r"""``X = V diag(lambda_d) V^T``, ``X + X' = V diag(lambda_s) V^T`` for orthonormal ``V``."""
+        r"""`X = V diag(lambda_d) V^T`, `X + X' = V diag(lambda_s) V^T` for orthonormal `V`."""
         V = jnp.asarray(basis)
         ls, ld = jnp.asarray(lambda_s), jnp.asarray(lambda_d)
         ModeData(ls, ld).validate()

@@ -1,39 +1,42 @@
 r"""Reference systems written out by hand from Tian, Chen & Ganguli (2021): the tests' independent oracles
-for the model family (:class:`dynsim.Network`, :class:`dynsim.Modes`), and the paper's own variables.
+for the model family ([`dynsim.Network`][dynsim.models.Network], [`dynsim.Modes`][dynsim.models.Modes]), and the paper's own variables.
 
-* :class:`TianMatrixFlow` — Lemma 1, Eqs. 2-4, for any symmetric PSD moments (below);
-* :class:`TianCorrelationFlow` — the isotropic symmetrised reduction to :math:`(F, W_p)`, Eqs. 7-8;
-* :class:`TianPST` — Eqs. 11-13 in the paper's per-mode variables :math:`(p, s, \tau)`.
+* [`TianMatrixFlow`][dynsim.analytic.reference.TianMatrixFlow] — Lemma 1, Eqs. 2-4, for any symmetric PSD moments (below);
+* [`TianCorrelationFlow`][dynsim.analytic.reference.TianCorrelationFlow] — the isotropic symmetrised reduction to $(F, W_p)$, Eqs. 7-8;
+* [`TianPST`][dynsim.analytic.reference.TianPST] — Eqs. 11-13 in the paper's per-mode variables $(p, s, \tau)$.
 
 Matrix-level expected-gradient flow of a linear BYOL / SimSiam network (Tian et al. 2021).
 
-:class:`TianMatrixFlow` is Lemma 1, Eqs. 2-4, for any
-symmetric PSD second moments :math:`X` (cross-view) and :math:`X'` (augmentation):
+[`TianMatrixFlow`][dynsim.analytic.reference.TianMatrixFlow] is Lemma 1, Eqs. 2-4, for any
+symmetric PSD second moments $X$ (cross-view) and $X'$ (augmentation):
 
-.. math::
-    R &= -W_p W (X + X') + W_a X \qquad (n_2\times n_1)\\
-    \dot W_p &= \alpha_p R\, W^\top - \eta W_p \qquad (2)\\
-    \dot W &= W_p^\top R - \eta W \qquad (3)\\
-    \dot W_a &= \beta (W - W_a) \qquad (4)
+$$
+\begin{aligned}
+R &= -W_p W (X + X') + W_a X \qquad (n_2\times n_1)\\
+\dot W_p &= \alpha_p R\, W^\top - \eta W_p \qquad (2)\\
+\dot W &= W_p^\top R - \eta W \qquad (3)\\
+\dot W_a &= \beta (W - W_a) \qquad (4)
+\end{aligned}
+$$
 
-Shapes: ``W``, ``W_a``: ``(n2, n1)``; ``W_p``: ``(n2, n2)``. ``args = (TianParams, MomentData)``.
+Shapes: `W`, `W_a`: `(n2, n1)`; `W_p`: `(n2, n2)`. `args = (TianParams, MomentData)`.
 
 Options (static):
 
-* ``target``: ``"ema"`` (Eq. 4), ``"online"`` (SimSiam: :math:`W_a \equiv W`),
-  ``"fixed_tau"`` (:math:`W_a \equiv \tau W`, Assumption 1 with constant τ).
-* ``predictor``: ``"linear"`` (Eq. 2, non-symmetric), ``"symmetric"`` (the gradient
-  term of Eq. 2 symmetrised, Assumption 3 / Eq. 7), ``"identity"`` (no predictor, :math:`W_p \equiv I`).
-* ``stop_gradient=False`` (only with ``target="online"``), Theorem 2:
-  :math:`\dot W = -(W_p^\top W_p + I) W X' - (W_p-I)^\top (W_p-I) W X - \eta W`.
-  Without a predictor and with stop-gradient this reduces to :math:`\dot W = -W X' - \eta W`
-  (the paper prints :math:`-(X'+\eta I)W`, whose dimensions do not match: a typo).
+* `target`: `"ema"` (Eq. 4), `"online"` (SimSiam: $W_a \equiv W$),
+  `"fixed_tau"` ($W_a \equiv \tau W$, Assumption 1 with constant τ).
+* `predictor`: `"linear"` (Eq. 2, non-symmetric), `"symmetric"` (the gradient
+  term of Eq. 2 symmetrised, Assumption 3 / Eq. 7), `"identity"` (no predictor, $W_p \equiv I$).
+* `stop_gradient=False` (only with `target="online"`), Theorem 2:
+  $\dot W = -(W_p^\top W_p + I) W X' - (W_p-I)^\top (W_p-I) W X - \eta W$.
+  Without a predictor and with stop-gradient this reduces to $\dot W = -W X' - \eta W$
+  (the paper prints $-(X'+\eta I)W$, whose dimensions do not match: a typo).
 
-For ``"online"``/``"fixed_tau"`` the state's ``W_a`` is carried along as ``W``/``τW``
-(its derivative is ``dW``/``τ dW``), so it stays meaningful when initialised consistently.
+For `"online"`/`"fixed_tau"` the state's `W_a` is carried along as `W`/`τW`
+(its derivative is `dW`/`τ dW`), so it stays meaningful when initialised consistently.
 
-:class:`TianCorrelationFlow` is the isotropic symmetrised reduction to
-:math:`(F = WW^\top, W_p)`, Eqs. 7-8, used for the eigenspace-alignment theorem.
+[`TianCorrelationFlow`][dynsim.analytic.reference.TianCorrelationFlow] is the isotropic symmetrised reduction to
+$(F = WW^\top, W_p)$, Eqs. 7-8, used for the eigenspace-alignment theorem.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ MATRIX_PREDICTORS = ("linear", "symmetric", "identity")
 
 
 class MatrixState(NamedTuple):
-    """Online ``W`` (n2, n1), predictor ``W_p`` (n2, n2), target ``W_a`` (n2, n1)."""
+    """Online `W` (n2, n1), predictor `W_p` (n2, n2), target `W_a` (n2, n1)."""
 
     W: jax.Array
     W_p: jax.Array
@@ -61,7 +64,7 @@ class MatrixState(NamedTuple):
 
 
 class CorrelationState(NamedTuple):
-    """Correlation :math:`F = WW^T` (n2, n2) and symmetric predictor ``W_p`` (n2, n2)."""
+    """Correlation $F = WW^T$ (n2, n2) and symmetric predictor `W_p` (n2, n2)."""
 
     F: jax.Array
     W_p: jax.Array
@@ -105,8 +108,8 @@ class TianMatrixFlow:
         return MatrixState(dW, dW_p, dW_a)
 
     def initial_state(self, W, W_p=None, W_a=None, params: TianParams | None = None) -> MatrixState:
-        """Consistent initial state: ``W_a`` is ``0`` for ``"ema"`` unless given (the paper's
-        :math:`W_a(0)=0`), ``W`` for ``"online"``, ``tau*W`` for ``"fixed_tau"``; ``W_p`` is ``I``
+        """Consistent initial state: `W_a` is `0` for `"ema"` unless given (the paper's
+        $W_a(0)=0$), `W` for `"online"`, `tau*W` for `"fixed_tau"`; `W_p` is `I`
         without a predictor and must be given otherwise."""
         W = jnp.asarray(W)
         n2 = W.shape[0]
@@ -119,12 +122,12 @@ class TianMatrixFlow:
 
     @staticmethod
     def correlation(y: MatrixState) -> jax.Array:
-        """:math:`F = W W^T`, shape ``(..., n2, n2)``."""
+        """$F = W W^T$, shape `(..., n2, n2)`."""
         return y.W @ jnp.swapaxes(y.W, -1, -2)
 
     @staticmethod
     def spectrum(y: MatrixState) -> jax.Array:
-        """Eigenvalues of :math:`F = WW^T` in ascending order (the :math:`s_j` of the mode theory)."""
+        """Eigenvalues of $F = WW^T$ in ascending order (the $s_j$ of the mode theory)."""
         return jnp.linalg.eigvalsh(TianMatrixFlow.correlation(y))
 
     def validate(self, y0, args) -> None:
@@ -142,14 +145,17 @@ class TianMatrixFlow:
 
 @dataclass(frozen=True)
 class TianCorrelationFlow:
-    r"""Isotropic symmetrised dynamics in :math:`(F, W_p)`, Eqs. 7-8 (fixed τ, generalised to :math:`\lambda_d`):
+    r"""Isotropic symmetrised dynamics in $(F, W_p)$, Eqs. 7-8 (fixed τ, generalised to $\lambda_d$):
 
-    .. math::
-        \dot W_p &= -\tfrac{\alpha_p}{2}\lambda_s \{W_p, F\} + \alpha_p \tau\lambda_d F - \eta W_p \\
-        \dot F &= -\lambda_s \{W_p^2, F\} + \tau\lambda_d \{W_p, F\} - 2\eta F
+    $$
+    \begin{aligned}
+    \dot W_p &= -\tfrac{\alpha_p}{2}\lambda_s \{W_p, F\} + \alpha_p \tau\lambda_d F - \eta W_p \\
+    \dot F &= -\lambda_s \{W_p^2, F\} + \tau\lambda_d \{W_p, F\} - 2\eta F
+    \end{aligned}
+    $$
 
-    with :math:`\{A, B\} = AB + BA`, :math:`\lambda_s = 1+\sigma^2`, :math:`\lambda_d = 1` in the paper.
-    ``args = (TianParams, ModeData)`` with scalar ``lambda_s``, ``lambda_d``; τ is ``TianParams.tau``.
+    with $\{A, B\} = AB + BA$, $\lambda_s = 1+\sigma^2$, $\lambda_d = 1$ in the paper.
+    `args = (TianParams, ModeData)` with scalar `lambda_s`, `lambda_d`; τ is `TianParams.tau`.
     """
 
     def __call__(self, t, y: CorrelationState, args) -> CorrelationState:
@@ -174,7 +180,7 @@ class TianCorrelationFlow:
 
 
 class PSTState(NamedTuple):
-    r"""The paper's per-mode variables: :math:`p_j`, :math:`s_j`, :math:`\tau_j`."""
+    r"""The paper's per-mode variables: $p_j$, $s_j$, $\tau_j$."""
 
     p: jax.Array
     s: jax.Array
@@ -183,16 +189,19 @@ class PSTState(NamedTuple):
 
 @dataclass(frozen=True)
 class TianPST:
-    r"""Eqs. 11-13 of Tian et al. (2021) in :math:`(p_j, s_j, \tau_j)`, generalised to per-mode :math:`\lambda_s, \lambda_d`:
+    r"""Eqs. 11-13 of Tian et al. (2021) in $(p_j, s_j, \tau_j)$, generalised to per-mode $\lambda_s, \lambda_d$:
 
-    .. math::
-        \dot p &= \alpha_p s (\tau\lambda_d - \lambda_s p) - \eta p \qquad (11)\\
-        \dot s &= 2 p s (\tau\lambda_d - \lambda_s p) - 2\eta s \qquad (12)\\
-        \dot\tau &= \beta(1-\tau) - \tau\,\dot s/(2s) \qquad (13,\ \texttt{target="ema"})
+    $$
+    \begin{aligned}
+    \dot p &= \alpha_p s (\tau\lambda_d - \lambda_s p) - \eta p \qquad (11)\\
+    \dot s &= 2 p s (\tau\lambda_d - \lambda_s p) - 2\eta s \qquad (12)\\
+    \dot\tau &= \beta(1-\tau) - \tau\,\dot s/(2s) \qquad (13,\ \texttt{target="ema"})
+    \end{aligned}
+    $$
 
-    With ``target="fixed_tau"`` :math:`\tau` is constant (``TianParams.tau``; the state's ``tau``
-    is ignored and kept fixed). In (13) :math:`\dot s/(2s) = p(\tau\lambda_d-\lambda_s p)-\eta` is
-    used, which removes the :math:`1/s`. ``args = (TianParams, ModeData)``.
+    With `target="fixed_tau"` $\tau$ is constant (`TianParams.tau`; the state's `tau`
+    is ignored and kept fixed). In (13) $\dot s/(2s) = p(\tau\lambda_d-\lambda_s p)-\eta$ is
+    used, which removes the $1/s$. `args = (TianParams, ModeData)`.
     """
 
     target: str = "ema"

@@ -1,28 +1,22 @@
 r"""Components of the SSL model family, each defined once and used by every level.
 
-A model (:class:`dynsim.Modes` per eigenmode, :class:`dynsim.Network` per weight matrix) is assembled
+A model ([`dynsim.Modes`][dynsim.models.Modes] per eigenmode, [`dynsim.Network`][dynsim.models.Network] per weight matrix) is assembled
 from one component of each kind:
 
-=====================  ==============================================================================
-kind                   components
-=====================  ==============================================================================
-loss                   :class:`Euclidean`, :class:`Cosine` (``iso=True``: their IsoLoss forms)
-predictor              :class:`Trainable`, :class:`Identity`; closed forms :class:`Power`,
-                       :class:`DirectPred`, :class:`DirectSet`, :class:`LRP`, :class:`NE`,
-                       :class:`Visser`, :class:`NS`, :class:`NS2`, :class:`Stiefel`
-target                 :class:`EMA`, :class:`Online` (``stop_gradient=False``: no stop-gradient),
-                       :class:`FixedTau`
-expectation            :class:`Auto`, :class:`SecondMoments`, :class:`GaussianExact`, :class:`GaussianNodes`,
-                       :class:`MeanField`
-=====================  ==============================================================================
+| kind | components |
+|---|---|
+| loss | [`Euclidean`][dynsim.components.Euclidean], [`Cosine`][dynsim.components.Cosine] (`iso=True`: their IsoLoss forms) |
+| predictor | [`Trainable`][dynsim.components.Trainable], [`Identity`][dynsim.components.Identity]; closed forms [`Power`][dynsim.components.Power], [`DirectPred`][dynsim.components.DirectPred], [`DirectSet`][dynsim.components.DirectSet], [`LRP`][dynsim.components.LRP], [`NE`][dynsim.components.NE], [`Visser`][dynsim.components.Visser], [`NS`][dynsim.components.NS], [`NS2`][dynsim.components.NS2], [`Stiefel`][dynsim.components.Stiefel] |
+| target | [`EMA`][dynsim.components.EMA], [`Online`][dynsim.components.Online] (`stop_gradient=False`: no stop-gradient), [`FixedTau`][dynsim.components.FixedTau] |
+| expectation | [`Auto`][dynsim.components.Auto], [`SecondMoments`][dynsim.components.SecondMoments], [`GaussianExact`][dynsim.components.GaussianExact], [`GaussianNodes`][dynsim.components.GaussianNodes], [`MeanField`][dynsim.components.MeanField] |
 
-Each component is a small :class:`equinox.Module`: its float fields are traced parameters (a new value
-never recompiles; ``vmap`` batches over them), its other fields are static options, and it validates
-itself. A new loss or closed-form predictor is one subclass of :class:`AbstractLoss`,
-:class:`AbstractSpectral` or :class:`AbstractClosedForm`, written outside dynsim.
+Each component is a small `equinox.Module`: its float fields are traced parameters (a new value
+never recompiles; `vmap` batches over them), its other fields are static options, and it validates
+itself. A new loss or closed-form predictor is one subclass of [`AbstractLoss`][dynsim.components.AbstractLoss],
+[`AbstractSpectral`][dynsim.components.AbstractSpectral] or [`AbstractClosedForm`][dynsim.components.AbstractClosedForm], written outside dynsim.
 
-Option names, as the CLI and sweep configurations spell them, map to the classes in :data:`LOSSES`,
-:data:`PREDICTORS`, :data:`TARGETS` and :data:`EXPECTATIONS`.
+Option names, as the CLI and sweep configurations spell them, map to the classes in `LOSSES`,
+`PREDICTORS`, `TARGETS` and `EXPECTATIONS`.
 """
 
 from dynsim.components._base import AbstractComponent

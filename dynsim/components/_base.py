@@ -1,8 +1,8 @@
-"""What every component shares: an :class:`equinox.Module` whose float fields are traced parameters.
+"""What every component shares: an `equinox.Module` whose float fields are traced parameters.
 
-A component is a small frozen PyTree. Its float (and array) fields are *leaves*: inside ``jit`` and
-``vmap`` they are traced, so a new value never recompiles and a sweep can batch over them. Every other
-field (strings, ints, bools, nested structure) is static (``dynsim._pytree`` states the rule).
+A component is a small frozen PyTree. Its float (and array) fields are *leaves*: inside `jit` and
+`vmap` they are traced, so a new value never recompiles and a sweep can batch over them. Every other
+field (strings, ints, bools, nested structure) is static (`dynsim._pytree` states the rule).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dynsim import _checks
 
 
 class AbstractComponent(eqx.Module):
-    """Base of every component kind. ``check()`` validates concrete parameter values (named in errors);
+    """Base of every component kind. `check()` validates concrete parameter values (named in errors);
     it is skipped inside a trace, where the values are placeholders."""
 
     def check(self) -> "AbstractComponent":

@@ -1,45 +1,44 @@
 r"""Losses: per-sample values at network level and the per-mode drives of the eigenmode theory.
 
-A loss is a function of the online output :math:`z_1 = Wx_1`, the prediction :math:`p = W_pz_1` and the
-target output :math:`z_2 = W_tx_2` (the caller stops the gradient at the target unless the target says
-otherwise, and at a closed-form predictor). :meth:`AbstractLoss.per_sample` returns the per-sample loss
-``(B,)`` of batches ``(B, n2)``; that is all a new loss needs to run at network level (flow, GD, SGD).
+A loss is a function of the online output $z_1 = Wx_1$, the prediction $p = W_pz_1$ and the
+target output $z_2 = W_tx_2$ (the caller stops the gradient at the target unless the target says
+otherwise, and at a closed-form predictor). `AbstractLoss.per_sample` returns the per-sample loss
+`(B,)` of batches `(B, n2)`; that is all a new loss needs to run at network level (flow, GD, SGD).
 
-==================================  =================================================================  ===========================
-component                           per-sample loss                                                    source
-==================================  =================================================================  ===========================
-:class:`Euclidean`                  :math:`\tfrac12\|p - z_2\|^2`                                       Tian et al. 2021, Eq. 1
-:class:`Cosine`                     :math:`\tfrac12\|\hat p - \hat z_2\|^2 = 1 - \cos(p, z_2)`            BYOL's :math:`2-2\cos`, halved
-``Euclidean(iso=True)``             :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2`               Halvagal et al. 2023
-``Cosine(iso=True)``                :math:`-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\|p\|\|z_2\|)} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\|p\|^3\|z_2\|}\big) z_1^\top W_p z_1`   Halvagal et al. 2023
-==================================  =================================================================  ===========================
+| component | per-sample loss | source |
+|---|---|---|
+| [`Euclidean`][dynsim.components.Euclidean] | $\tfrac12\Vert p - z_2\Vert ^2$ | Tian et al. 2021, Eq. 1 |
+| [`Cosine`][dynsim.components.Cosine] | $\tfrac12\Vert \hat p - \hat z_2\Vert ^2 = 1 - \cos(p, z_2)$ | BYOL's $2-2\cos$, halved |
+| `Euclidean(iso=True)` | $\tfrac12\Vert z_1 - \mathrm{sg}(z_2 + z_1 - p)\Vert ^2$ | Halvagal et al. 2023 |
+| `Cosine(iso=True)` | $-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\\|p\\|\\|z_2\\|)} | + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\\|p\\|^3\\|z_2\\|}\big) z_1^\top W_p z_1$   Halvagal et al. 2023 |
 
-**Scale.** Every loss carries the ½ of Tian et al.'s Eq. 1, so the cosine loss is :math:`1-\cos`, half
-BYOL's :math:`2-2\cos`, with exactly the gradient of Halvagal et al.'s :math:`-\cos`; the eigenmode
-theory and the networks share one time axis. Code with :math:`2-2\cos` runs at twice this speed.
+**Scale.** Every loss carries the ½ of Tian et al.'s Eq. 1, so the cosine loss is $1-\cos$, half
+BYOL's $2-2\cos$, with exactly the gradient of Halvagal et al.'s $-\cos$; the eigenmode
+theory and the networks share one time axis. Code with $2-2\cos$ runs at twice this speed.
 
-**IsoLoss** (Halvagal et al. 2023): the gradient with respect to :math:`z_1` equals the original
-loss's gradient with respect to :math:`p`, removing one factor :math:`W_p^\top`; it needs a closed-form
+**IsoLoss** (Halvagal et al. 2023): the gradient with respect to $z_1$ equals the original
+loss's gradient with respect to $p$, removing one factor $W_p^\top$; it needs a closed-form
 (symmetric) predictor. Only gradients of these surrogate values are meaningful.
 
 **Eigenmode form.** In a common eigenbasis of the data moments, with the predictor and target aligned,
-mode :math:`m` carries amplitudes :math:`w_m` (online), :math:`\lambda_m` (predictor eigenvalue) and
-:math:`\bar w_m` (target seen by the loss), and sees views :math:`(u_{1,m}, u_{2,m})`
-(:mod:`~dynsim.components._expectation`). :meth:`AbstractLoss.mode_drives` returns the online drive
-:math:`-\partial_w E[\ell]` and the predictor drive :math:`-\partial_\lambda E[\ell]` of the network restricted
+mode $m$ carries amplitudes $w_m$ (online), $\lambda_m$ (predictor eigenvalue) and
+$\bar w_m$ (target seen by the loss), and sees views $(u_{1,m}, u_{2,m})$
+(`_expectation`). `AbstractLoss.mode_drives` returns the online drive
+$-\partial_w E[\ell]$ and the predictor drive $-\partial_\lambda E[\ell]$ of the network restricted
 to such aligned (diagonal) states. The default is exactly that restriction, by automatic differentiation
-of :meth:`per_sample` on the per-mode nodes; the built-in losses override it with their per-mode closed
+of `per_sample` on the per-mode nodes; the built-in losses override it with their per-mode closed
 forms (equal to the default, tested):
 
-.. math::
-    \text{Euclidean:}\quad r = \bar w\lambda_d - \lambda w\lambda_s,\qquad
-    -\partial_w E[\ell] = \lambda r\ (\text{IsoLoss: } r),\qquad -\partial_\lambda E[\ell] = r w,
+$$
+\text{Euclidean:}\quad r = \bar w\lambda_d - \lambda w\lambda_s,\qquad
+-\partial_w E[\ell] = \lambda r\ (\text{IsoLoss: } r),\qquad -\partial_\lambda E[\ell] = r w,
+$$
 
-and without the stop-gradient :math:`-\partial_w E[\ell] = -w[\lambda^2\ell_{11} - 2\lambda\ell_{12} + \ell_{22}]`
-(Tian et al. 2021 App. D.4; Halvagal et al. 2023; :math:`\lambda_s = \ell_{11}`, :math:`\lambda_d = \ell_{12}`,
-:math:`\ell_{22} = \lambda_s` unless the views differ, ``docs/theory/views.md``). The cosine drives are exact for Gaussian views
-(:func:`mode_cosine_expectation`, the gradient of the two-radius integral; ``docs/theory/cosine_expectation.md``),
-or node averages of :math:`-\partial\mathcal L/\partial p` (Halvagal et al. 2023), or their mean-field
+and without the stop-gradient $-\partial_w E[\ell] = -w[\lambda^2\ell_{11} - 2\lambda\ell_{12} + \ell_{22}]$
+(Tian et al. 2021 App. D.4; Halvagal et al. 2023; $\lambda_s = \ell_{11}$, $\lambda_d = \ell_{12}$,
+$\ell_{22} = \lambda_s$ unless the views differ, `docs/theory/views.md`). The cosine drives are exact for Gaussian views
+([`mode_cosine_expectation`][dynsim.components.mode_cosine_expectation], the gradient of the two-radius integral; `docs/theory/cosine_expectation.md`),
+or node averages of $-\partial\mathcal L/\partial p$ (Halvagal et al. 2023), or their mean-field
 approximation.
 """
 
@@ -62,22 +61,22 @@ def _norm(x):
 
 
 def euclidean(z1, p, z2, W_p=None):
-    r""":math:`\tfrac12\|p - z_2\|^2` per sample (Tian et al. 2021, Eq. 1)."""
+    r"""$\tfrac12\|p - z_2\|^2$ per sample (Tian et al. 2021, Eq. 1)."""
     return 0.5 * jnp.sum((p - z2) ** 2, axis=-1)
 
 
 def cosine(z1, p, z2, W_p=None):
-    r""":math:`1 - \cos(p, z_2)` per sample (BYOL's :math:`2 - 2\cos`, halved)."""
+    r"""$1 - \cos(p, z_2)$ per sample (BYOL's $2 - 2\cos$, halved)."""
     return 1.0 - jnp.sum(p * z2, axis=-1) / (_norm(p) * _norm(z2))
 
 
 def euclidean_iso(z1, p, z2, W_p=None):
-    r"""Euclidean IsoLoss :math:`\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2` (Halvagal et al. 2023)."""
+    r"""Euclidean IsoLoss $\tfrac12\|z_1 - \mathrm{sg}(z_2 + z_1 - p)\|^2$ (Halvagal et al. 2023)."""
     return 0.5 * jnp.sum((z1 - lax.stop_gradient(z2 + z1 - p)) ** 2, axis=-1)
 
 
 def cosine_iso(z1, p, z2, W_p):
-    r"""Cosine IsoLoss (Halvagal et al. 2023; the formula in the module table); needs a symmetric ``W_p``."""
+    r"""Cosine IsoLoss (Halvagal et al. 2023; the formula in the module table); needs a symmetric `W_p`."""
     sg = lax.stop_gradient
     n_p, n_z = sg(_norm(p)), sg(_norm(z2))
     coef = sg(jnp.sum(p * z2, axis=-1) / (n_p**3 * n_z))
@@ -86,12 +85,12 @@ def cosine_iso(z1, p, z2, W_p):
 
 
 class AbstractLoss(AbstractComponent):
-    """A loss. Subclasses define :meth:`per_sample`; :meth:`mode_drives` defaults to the restricted network.
+    """A loss. Subclasses define `per_sample`; `mode_drives` defaults to the restricted network.
 
-    Class attributes: ``quadratic`` (its expectation depends on the views' second moments only, so
-    :class:`~dynsim.components.SecondMoments` is exact), ``needs_direction`` (a zero target has no
-    direction, so an EMA target starts as a copy of the online weights) and ``mode_nodes`` (its per-mode
-    drives evaluate the expectation's nodes; ``False`` for a closed form that needs none).
+    Class attributes: `quadratic` (its expectation depends on the views' second moments only, so
+    [`SecondMoments`][dynsim.components.SecondMoments] is exact), `needs_direction` (a zero target has no
+    direction, so an EMA target starts as a copy of the online weights) and `mode_nodes` (its per-mode
+    drives evaluate the expectation's nodes; `False` for a closed form that needs none).
     """
 
     name: ClassVar[str] = ""
@@ -102,18 +101,18 @@ class AbstractLoss(AbstractComponent):
     iso: bool = eqx.field(default=False, static=True)
 
     def per_sample(self, z1, p, z2, W_p):
-        """The per-sample loss ``(B,)``."""
+        """The per-sample loss `(B,)`."""
         raise NotImplementedError
 
     def exact_network_value(self, W, W_p, W_t, views):
-        """The expected loss over Gaussian views :class:`~dynsim.components.ExactViews` in closed form, for a
-        loss with a two-radius form (``gaussian_exact``); its gradients are the expected gradients."""
+        """The expected loss over Gaussian views [`ExactViews`][dynsim.components.ExactViews] in closed form, for a
+        loss with a two-radius form (`gaussian_exact`); its gradients are the expected gradients."""
         raise ValueError(f"the {type(self).__name__} loss has no exact Gaussian form; use GaussianNodes")
 
     def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
-        """``(online drive, predictor drive)``, each ``(M,)``: the restricted network's
-        :math:`-\\partial_w E[\\ell]` and :math:`-\\partial_\\lambda E[\\ell]` (module docstring), by autodiff of
-        :meth:`per_sample` on ``expectation``'s per-mode nodes."""
+        """`(online drive, predictor drive)`, each `(M,)`: the restricted network's
+        $-\\partial_w E[\\ell]$ and $-\\partial_\\lambda E[\\ell]$ (module docstring), by autodiff of
+        `per_sample` on `expectation`'s per-mode nodes."""
         if isinstance(expectation, MeanField):
             raise ValueError(f"the mean-field expectation is defined for the built-in cosine loss only, not "
                              f"{type(self).__name__}")
@@ -132,7 +131,7 @@ class AbstractLoss(AbstractComponent):
 
 
 class Euclidean(AbstractLoss):
-    """:math:`\\tfrac12\\|p - z_2\\|^2`, or its IsoLoss form with ``iso=True`` (module table)."""
+    """$\\tfrac12\\|p - z_2\\|^2$, or its IsoLoss form with `iso=True` (module table)."""
 
     name: ClassVar[str] = "euclidean"
     quadratic: ClassVar[bool] = True
@@ -150,7 +149,7 @@ class Euclidean(AbstractLoss):
 
 
 class Cosine(AbstractLoss):
-    """:math:`1 - \\cos(p, z_2)`, or its IsoLoss form with ``iso=True`` (module table)."""
+    """$1 - \\cos(p, z_2)$, or its IsoLoss form with `iso=True` (module table)."""
 
     name: ClassVar[str] = "cosine"
     needs_direction: ClassVar[bool] = True
@@ -171,10 +170,10 @@ class Cosine(AbstractLoss):
         return jnp.mean(drive, axis=0), jnp.mean(pred_drive, axis=0)
 
     def exact_network_value(self, W, W_p, W_t, views):
-        r""":math:`1 - E[\cos(W_pWx_1, W_tx_2)]` (:func:`network_cosine_expectation`; the caller stops the
-        gradient at ``W_t`` unless the target lets it through). IsoLoss: the same value, with the gradient
-        :math:`-\partial f/\partial P` at :math:`P = W_pW` for ``W`` (the factor :math:`W_p^\top` removed) and none
-        for ``W_p`` or the target, as the per-sample IsoLoss (whose own value is only a surrogate)."""
+        r"""$1 - E[\cos(W_pWx_1, W_tx_2)]$ ([`network_cosine_expectation`][dynsim.components.network_cosine_expectation]; the caller stops the
+        gradient at `W_t` unless the target lets it through). IsoLoss: the same value, with the gradient
+        $-\partial f/\partial P$ at $P = W_pW$ for `W` (the factor $W_p^\top$ removed) and none
+        for `W_p` or the target, as the per-sample IsoLoss (whose own value is only a surrogate)."""
         def f(P, W_t):
             return network_cosine_expectation(P, W_t, views.S11, views.S12, views.S22, views.sigma, views.weights)
 
@@ -185,12 +184,12 @@ class Cosine(AbstractLoss):
         return 1.0 - value - jnp.sum(G * (W - lax.stop_gradient(W)))
 
     def exact_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation: GaussianExact, coarse=False):
-        r"""The drives from the exact expectation :math:`f(q, \bar w) = E[\cos(q\circ u_1, \bar w\circ u_2)]`
-        (:func:`mode_cosine_expectation`) at :math:`q = \lambda w`: :math:`\partial_qf` is
-        :math:`-E[\partial\mathcal L/\partial p_m\,u_{1,m}]`, so the online drive is :math:`\lambda\,\partial_qf`
-        (IsoLoss: :math:`\partial_qf`, the factor :math:`W_p^\top` removed), plus :math:`\partial_{\bar w}f` without
-        the stop-gradient (the target is the online network), and the predictor drive is :math:`w\,\partial_qf`.
-        ``coarse``: with the rule at step 2h (for the error estimate)."""
+        r"""The drives from the exact expectation $f(q, \bar w) = E[\cos(q\circ u_1, \bar w\circ u_2)]$
+        ([`mode_cosine_expectation`][dynsim.components.mode_cosine_expectation]) at $q = \lambda w$: $\partial_qf$ is
+        $-E[\partial\mathcal L/\partial p_m\,u_{1,m}]$, so the online drive is $\lambda\,\partial_qf$
+        (IsoLoss: $\partial_qf$, the factor $W_p^\top$ removed), plus $\partial_{\bar w}f$ without
+        the stop-gradient (the target is the online network), and the predictor drive is $w\,\partial_qf$.
+        `coarse`: with the rule at step 2h (for the error estimate)."""
         sigma, weights = expectation.rule(jnp.result_type(w), coarse)
         def f(q, wb):
             return mode_cosine_expectation(q, wb, data.l11, data.l12, data.l22, sigma, weights)
@@ -202,8 +201,8 @@ class Cosine(AbstractLoss):
         return drive, w * g_q
 
     def node_terms(self, w, w_bar, lam, data, stop_gradient: bool, expectation: GaussianNodes):
-        """Per-node samples, shape ``(K, M)``, of the online drive and the predictor drive (Halvagal et al.
-        2023): :math:`\\partial\\mathcal L/\\partial p = -[z_2/(\\|p\\|\\|z_2\\|) - (p\\cdot z_2)p/(\\|p\\|^3\\|z_2\\|)]`."""
+        """Per-node samples, shape `(K, M)`, of the online drive and the predictor drive (Halvagal et al.
+        2023): $\\partial\\mathcal L/\\partial p = -[z_2/(\\|p\\|\\|z_2\\|) - (p\\cdot z_2)p/(\\|p\\|^3\\|z_2\\|)]$."""
         u1, u2, _ = expectation.mode_nodes(data, w.shape[-1], w.dtype)
         z1, z2 = w * u1, w_bar * u2
         p = lam * z1
@@ -219,8 +218,8 @@ class Cosine(AbstractLoss):
         return drive, -dL_dp * z1
 
     def _mean_field(self, w, w_bar, lam, data, stop_gradient: bool):
-        r"""Halvagal et al. 2023: :math:`N_p^2 = \sum_j\lambda_j^2w_j^2\ell_{11}`, :math:`N_z^2 = \sum_j\bar w_j^2\ell_{22}`,
-        :math:`A = \sum_j\lambda_jw_j\bar w_j\ell_{12}` replace the per-sample norms."""
+        r"""Halvagal et al. 2023: $N_p^2 = \sum_j\lambda_j^2w_j^2\ell_{11}$, $N_z^2 = \sum_j\bar w_j^2\ell_{22}$,
+        $A = \sum_j\lambda_jw_j\bar w_j\ell_{12}$ replace the per-sample norms."""
         ls, ld, l22 = data.l11, data.l12, data.l22
         n_p = jnp.sqrt(jnp.sum(lam**2 * w**2 * ls))
         n_z = jnp.sqrt(jnp.sum(w_bar**2 * l22))

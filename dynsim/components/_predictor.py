@@ -1,49 +1,46 @@
 r"""Predictors: trainable, none, and closed forms of the predictor-input moments.
 
-A closed-form predictor is a function of two :math:`n_2\times n_2` moments of the predictor input
-:math:`z_1 = W x_1` and the target output :math:`z_2`,
+A closed-form predictor is a function of two $n_2\times n_2$ moments of the predictor input
+$z_1 = W x_1$ and the target output $z_2$,
 
-* ``S11`` :math:`= E[z_1 z_1^\top]` (Richemond et al. 2023's :math:`\Sigma = Z_\theta^\top Z_\theta / b`),
-* ``S12`` :math:`= E[z_1 z_2^\top]` (only :class:`LRP` and :class:`NE` use it),
+* `S11` $= E[z_1 z_1^\top]$ (Richemond et al. 2023's $\Sigma = Z_\theta^\top Z_\theta / b$),
+* `S12` $= E[z_1 z_2^\top]$ (only [`LRP`][dynsim.components.LRP] and [`NE`][dynsim.components.NE] use it),
 
-and returns :math:`W_p` in dynsim's **column convention** :math:`p = W_p z_1` (Richemond et al. write
-rows, :math:`ZP`, so :math:`W_p = P^\top`). Gradients never flow through it. Which moments feed it is
-the ``input`` option (the papers differ): ``"features"`` (:math:`E[z_1z_1^\top]` of augmented views,
-as the DirectPred code does), ``"WWt"`` (:math:`WW^\top`, Halvagal et al. 2023's toy) or ``"WXWt"``
-(:math:`WXW^\top`, Tian et al. 2021's :math:`F`).
+and returns $W_p$ in dynsim's **column convention** $p = W_p z_1$ (Richemond et al. write
+rows, $ZP$, so $W_p = P^\top$). Gradients never flow through it. Which moments feed it is
+the `input` option (the papers differ): `"features"` ($E[z_1z_1^\top]$ of augmented views,
+as the DirectPred code does), `"WWt"` ($WW^\top$, Halvagal et al. 2023's toy) or `"WXWt"`
+($WXW^\top$, Tian et al. 2021's $F$).
 
-**Spectral** closed forms (:class:`AbstractSpectral`) map each eigenvalue :math:`c_m` of the symmetrised
-``S11`` to a predictor eigenvalue :math:`\lambda_m` in the same eigenbasis; they act mode by mode and so
+**Spectral** closed forms ([`AbstractSpectral`][dynsim.components.AbstractSpectral]) map each eigenvalue $c_m$ of the symmetrised
+`S11` to a predictor eigenvalue $\lambda_m$ in the same eigenbasis; they act mode by mode and so
 have an eigenmode form (a user-defined spectral predictor gets one too):
 
-=======================  ===================================================  ==========================================
-component                :math:`\lambda_m`                                    source
-=======================  ===================================================  ==========================================
-:class:`Power`           :math:`|c_m|^{\alpha} + \varepsilon`                 Halvagal et al. 2023 toy (α = 1, ε = 0)
-:class:`DirectPred`      :math:`\sqrt{c_m} + \varepsilon \max_k c_k`          Tian et al. 2021, Eq. 18 (``"paper"``)
-                         :math:`\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{-4})`  their released code (``"code"``)
-:class:`DirectSet`       :math:`(c_m/\|c\|)^{\alpha} + \varepsilon`           Wang et al. 2021; DirectCopy is α = 1
-=======================  ===================================================  ==========================================
+| component | $\lambda_m$ | source |
+|---|---|---|
+| [`Power`][dynsim.components.Power] | $\|c_m\|^{\alpha} + \varepsilon$ | Halvagal et al. 2023 toy (α = 1, ε = 0) |
+| [`DirectPred`][dynsim.components.DirectPred] | $\sqrt{c_m} + \varepsilon \max_k c_k$ $\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{ | Tian et al. 2021, Eq. 18 ($`"paper"``) -4})`  their released code (`"code"`) |
+| [`DirectSet`][dynsim.components.DirectSet] | $(c_m/\Vert c\Vert )^{\alpha} + \varepsilon$ | Wang et al. 2021; DirectCopy is α = 1 |
 
 The other closed forms act on whole matrices (no eigenmode form unless noted):
 
-=================  ================================================================  ==================================
-:class:`LRP`       :math:`S_{21} S_{11}^{-1}` (the least-squares predictor)           Richemond et al. 2023, A.2
-:class:`NE`        :math:`2S_{21} - S_{21}S_{11}`                                     Richemond et al. 2023, Prop. 4
-:class:`Visser`    :math:`P_{k+1} = P_k + h(\Sigma - P_k^2)`, :math:`P_0 = I/(2h)`, n steps   Richemond et al. 2023, Prop. 6
-:class:`NS`        coupled Newton–Schulz, n steps, :math:`A_n\sqrt{\|\Sigma\|_F}`      Richemond et al. 2023, Prop. 7
-:class:`NS2`       :class:`NS` applied twice (:math:`\approx\Sigma^{1/4}`)             Richemond et al. 2023
-:class:`Stiefel`   :math:`B_n\Sigma/\|B_n\|_F`, NS on :math:`\Sigma^2`                 Richemond et al. 2023, Prop. 10
-=================  ================================================================  ==================================
+|  |  |  |
+|---|---|---|
+| [`LRP`][dynsim.components.LRP] | $S_{21} S_{11}^{-1}$ (the least-squares predictor) | Richemond et al. 2023, A.2 |
+| [`NE`][dynsim.components.NE] | $2S_{21} - S_{21}S_{11}$ | Richemond et al. 2023, Prop. 4 |
+| [`Visser`][dynsim.components.Visser] | $P_{k+1} = P_k + h(\Sigma - P_k^2)$, $P_0 = I/(2h)$, n | steps   Richemond et al. 2023, Prop. 6 |
+| [`NS`][dynsim.components.NS] | coupled Newton–Schulz, n steps, $A_n\sqrt{\Vert \Sigma\Vert _F}$ | Richemond et al. 2023, Prop. 7 |
+| [`NS2`][dynsim.components.NS2] | [`NS`][dynsim.components.NS] applied twice ($\approx\Sigma^{1/4}$) | Richemond et al. 2023 |
+| [`Stiefel`][dynsim.components.Stiefel] | $B_n\Sigma/\Vert B_n\Vert _F$, NS on $\Sigma^2$ | Richemond et al. 2023, Prop. 10 |
 
 The finite-iteration predictors are spectral filters at their iteration counts, not their limits:
-:func:`ns_filter`, :func:`stiefel_filter` and :func:`visser_filter` give the scalar maps.
+[`ns_filter`][dynsim.components.ns_filter], [`stiefel_filter`][dynsim.components.stiefel_filter] and [`visser_filter`][dynsim.components.visser_filter] give the scalar maps.
 
-Every closed form carries the options of the training loop: ``ridge`` (``+ ridge I``, Richemond et al.'s
-predictor ridge), ``rho`` (per-step EMA decay of the moment estimates, DirectPred's ρ), ``pred_ema``
-(per-recompute EMA decay of the predictor itself; **rate unconfirmed**) and ``freq`` (recompute every
-``freq`` steps, gradient steps at relative learning rate ``alpha_p`` in between). The flow is the ``lr -> 0`` limit and ignores ``rho``,
-``pred_ema`` and ``freq``; the eigenmode theory needs them at their defaults.
+Every closed form carries the options of the training loop: `ridge` (`+ ridge I`, Richemond et al.'s
+predictor ridge), `rho` (per-step EMA decay of the moment estimates, DirectPred's ρ), `pred_ema`
+(per-recompute EMA decay of the predictor itself; **rate unconfirmed**) and `freq` (recompute every
+`freq` steps, gradient steps at relative learning rate `alpha_p` in between). The flow is the `lr -> 0` limit and ignores `rho`,
+`pred_ema` and `freq`; the eigenmode theory needs them at their defaults.
 """
 
 from __future__ import annotations
@@ -57,7 +54,7 @@ import jax.numpy as jnp
 from dynsim import _checks
 from dynsim.components._base import AbstractComponent
 
-#: the scales a closed form may divide its moment by: of a spectrum ``c`` (last axis) and of a matrix ``S``
+#: the scales a closed form may divide its moment by: of a spectrum `c` (last axis) and of a matrix `S`
 _SCALES = {"max": (lambda c: jnp.max(c, axis=-1, keepdims=True),
                    lambda S: jnp.max(jnp.linalg.eigvalsh(S), axis=-1)[..., None, None]),
            "frobenius": (lambda c: jnp.sqrt(jnp.sum(c * c, axis=-1, keepdims=True)),
@@ -73,7 +70,7 @@ def _sym(A):
 
 
 def spectral_map(S, fn):
-    """:math:`U\\,\\mathrm{diag}(fn(s))\\,U^\\top` for the symmetrised ``S = U diag(s) U^T``."""
+    """$U\\,\\mathrm{diag}(fn(s))\\,U^\\top$ for the symmetrised `S = U diag(s) U^T`."""
     s, U = jnp.linalg.eigh(_sym(S))
     return (U * fn(s)[..., None, :]) @ jnp.swapaxes(U, -1, -2)
 
@@ -93,7 +90,7 @@ class _Input(NamedTuple):
     reads_data: bool  # False when the moments come from the weights alone
 
 
-#: the ``input`` options of a closed-form predictor: what it reads at network and at eigenmode level
+#: the `input` options of a closed-form predictor: what it reads at network and at eigenmode level
 _INPUTS = {
     "features": _Input(_feature_moments, lambda w2, data: data.lambda_s * w2, True),
     "WWt": _Input(lambda W, W_t, data, batch: (W @ W.T, W @ W_t.T), lambda w2, data: w2, False),
@@ -104,27 +101,27 @@ INPUTS = tuple(_INPUTS)
 
 
 def input_moments(input: str, W, W_t, data, batch=None):
-    r"""The moments :math:`S_{11}, S_{12}` a closed form reads, for the ``input`` option (:data:`INPUTS`) and views
-    ``data`` (:class:`~dynsim.networks.ViewData`): ``features`` :math:`(W(X+X')W^\top, WXW_t^\top)`, or the
-    minibatch's :math:`(E_b[z_1z_1^\top], E_b[z_1z_2^\top])` when a ``batch`` ``(x1, x2, weights)`` is given;
-    ``WWt`` :math:`(WW^\top, WW_t^\top)`; ``WXWt`` :math:`(WXW^\top, WXW_t^\top)` (the last two from the weights)."""
+    r"""The moments $S_{11}, S_{12}$ a closed form reads, for the `input` option (`INPUTS`) and views
+    `data` ([`ViewData`][dynsim.networks.ViewData]): `features` $(W(X+X')W^\top, WXW_t^\top)$, or the
+    minibatch's $(E_b[z_1z_1^\top], E_b[z_1z_2^\top])$ when a `batch` `(x1, x2, weights)` is given;
+    `WWt` $(WW^\top, WW_t^\top)$; `WXWt` $(WXW^\top, WXW_t^\top)$ (the last two from the weights)."""
     return _INPUTS[input].moments(W, W_t, data, batch)
 
 
 def mode_correlation(input: str, w, data):
-    """Per-mode eigenvalues :math:`c_m` of the ``input`` moment at eigenmode level (``data`` a
-    :class:`~dynsim.params.ModeData`): :math:`w^2` (``WWt``), :math:`\\lambda_dw^2` (``WXWt``) or
-    :math:`\\lambda_sw^2` (``features``)."""
+    """Per-mode eigenvalues $c_m$ of the `input` moment at eigenmode level (`data` a
+    [`ModeData`][dynsim.params.ModeData]): $w^2$ (`WWt`), $\\lambda_dw^2$ (`WXWt`) or
+    $\\lambda_sw^2$ (`features`)."""
     return _INPUTS[input].mode_eigenvalue(jnp.asarray(w) ** 2, data)
 
 
 def input_reads_data(input: str) -> bool:
-    """Whether the ``input`` moments need the data (``features``, ``WXWt``) or come from the weights (``WWt``)."""
+    """Whether the `input` moments need the data (`features`, `WXWt`) or come from the weights (`WWt`)."""
     return _INPUTS[input].reads_data
 
 
 class AbstractPredictor(AbstractComponent):
-    """A predictor. ``trainable``: it has its own gradient dynamics; ``closed_form``: a function of the moments."""
+    """A predictor. `trainable`: it has its own gradient dynamics; `closed_form`: a function of the moments."""
 
     name: ClassVar[str] = ""
     trainable: ClassVar[bool] = False
@@ -132,11 +129,11 @@ class AbstractPredictor(AbstractComponent):
 
 
 class Trainable(AbstractPredictor):
-    r"""A trained linear predictor, :math:`\dot W_p = -\alpha_p\,\partial_{W_p}\mathcal L - \eta_p W_p`
+    r"""A trained linear predictor, $\dot W_p = -\alpha_p\,\partial_{W_p}\mathcal L - \eta_p W_p$
     (Tian et al. 2021, Eq. 2).
 
     Attributes:
-        alpha_p: :math:`\alpha_p > 0`, predictor learning rate divided by the online one.
+        alpha_p: $\alpha_p > 0$, predictor learning rate divided by the online one.
         symmetric: symmetrise the gradient (Tian et al.'s Assumption 3, Eq. 7); needs a symmetric start.
     """
 
@@ -150,13 +147,13 @@ class Trainable(AbstractPredictor):
         return self
 
     def rate(self, gradient, W_p, decay):
-        """:math:`-\\alpha_p g - \\eta_p W_p` (``g`` symmetrised when ``symmetric``)."""
+        """$-\\alpha_p g - \\eta_p W_p$ (`g` symmetrised when `symmetric`)."""
         g = _sym(gradient) if self.symmetric else gradient
         return -self.alpha_p * g - decay * W_p
 
 
 class Identity(AbstractPredictor):
-    """No predictor: :math:`W_p = I` (per mode, :math:`w_p = 1`)."""
+    """No predictor: $W_p = I$ (per mode, $w_p = 1$)."""
 
     name: ClassVar[str] = "identity"
 
@@ -190,46 +187,46 @@ class AbstractClosedForm(AbstractPredictor):
         concrete = _checks.is_concrete(self.rho) and _checks.is_concrete(self.pred_ema)
         return concrete and float(self.rho) == 0 and float(self.pred_ema) == 0 and self.freq == 1
 
-    # --- the input moments (the ``input`` option) ----------------------------------------------------
+    # --- the input moments (the `input` option) ----------------------------------------------------
     def expected_moments(self, W, W_t, data):
-        """Population moments of the predictor input (:func:`input_moments`)."""
+        """Population moments of the predictor input ([`input_moments`][dynsim.components.input_moments])."""
         return input_moments(self.input, W, W_t, data)
 
     def batch_moments(self, W, W_t, data, batch):
-        """Moment estimates from a minibatch or from the weights (:func:`input_moments`)."""
+        """Moment estimates from a minibatch or from the weights ([`input_moments`][dynsim.components.input_moments])."""
         return input_moments(self.input, W, W_t, data, batch)
 
     def mode_correlation(self, w, data):
-        """Per-mode eigenvalues of the input moment (:func:`mode_correlation`)."""
+        """Per-mode eigenvalues of the input moment ([`mode_correlation`][dynsim.components.mode_correlation])."""
         return mode_correlation(self.input, w, data)
 
     def matrix(self, S11, S12):
-        """:math:`W_p` before the ridge, from the moments (column convention)."""
+        """$W_p$ before the ridge, from the moments (column convention)."""
         raise NotImplementedError
 
     def __call__(self, S11, S12):
-        """:math:`W_p` from the moments, ridge included."""
+        """$W_p$ from the moments, ridge included."""
         Wp = self.matrix(S11, S12)
         return Wp + self.ridge * jnp.eye(Wp.shape[-1], dtype=Wp.dtype)
 
 
 class AbstractSpectral(AbstractClosedForm):
-    """A closed form acting on the eigenvalues of ``S11`` alone; subclasses define :meth:`eigenvalues`."""
+    """A closed form acting on the eigenvalues of `S11` alone; subclasses define `eigenvalues`."""
 
     def eigenvalues(self, c):
-        """:math:`\\lambda_m` from the correlation eigenvalues ``c`` (modes on the last axis), before the ridge."""
+        """$\\lambda_m$ from the correlation eigenvalues `c` (modes on the last axis), before the ridge."""
         raise NotImplementedError
 
     def matrix(self, S11, S12):
         return spectral_map(S11, self.eigenvalues)
 
     def mode_values(self, c):
-        """Per-mode predictor eigenvalues, ridge included (the eigenmode form of :meth:`__call__`)."""
+        """Per-mode predictor eigenvalues, ridge included (the eigenmode form of `__call__`)."""
         return self.eigenvalues(c) + self.ridge
 
 
 class Power(AbstractSpectral):
-    r""":math:`\lambda_m = |c_m|^{\alpha} + \varepsilon` (Halvagal et al. 2023's toy :math:`W_P = (WW^\top)^\alpha`)."""
+    r"""$\lambda_m = |c_m|^{\alpha} + \varepsilon$ (Halvagal et al. 2023's toy $W_P = (WW^\top)^\alpha$)."""
 
     name: ClassVar[str] = "power"
     power: float = 1.0
@@ -245,9 +242,9 @@ class Power(AbstractSpectral):
 
 
 class DirectPred(AbstractSpectral):
-    r"""DirectPred (Tian et al. 2021, Eq. 18): ``normalisation="paper"`` gives
-    :math:`\sqrt{c_m} + \varepsilon\max_k c_k`; ``"code"`` the released code's
-    :math:`\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{-4})`. The two differ in scale, which matters for
+    r"""DirectPred (Tian et al. 2021, Eq. 18): `normalisation="paper"` gives
+    $\sqrt{c_m} + \varepsilon\max_k c_k$; `"code"` the released code's
+    $\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{-4})$. The two differ in scale, which matters for
     a Euclidean loss."""
 
     name: ClassVar[str] = "directpred"
@@ -269,8 +266,8 @@ class DirectPred(AbstractSpectral):
 
 
 class DirectSet(AbstractSpectral):
-    r"""DirectSet(α) (Wang et al. 2021): :math:`(c_m/\|c\|)^{\alpha} + \varepsilon`; DirectCopy is α = 1. The
-    normalisation ``norm`` is **unconfirmed**: ``"max"`` (spectral, default), ``"frobenius"`` or ``"none"``."""
+    r"""DirectSet(α) (Wang et al. 2021): $(c_m/\|c\|)^{\alpha} + \varepsilon$; DirectCopy is α = 1. The
+    normalisation `norm` is **unconfirmed**: `"max"` (spectral, default), `"frobenius"` or `"none"`."""
 
     name: ClassVar[str] = "directset"
     power: float = 1.0
@@ -291,7 +288,7 @@ class DirectSet(AbstractSpectral):
 
 
 class LRP(AbstractClosedForm):
-    r"""The least-squares predictor :math:`W_p = S_{21}S_{11}^{-1}` (Richemond et al. 2023, A.2)."""
+    r"""The least-squares predictor $W_p = S_{21}S_{11}^{-1}$ (Richemond et al. 2023, A.2)."""
 
     name: ClassVar[str] = "lrp"
 
@@ -300,8 +297,8 @@ class LRP(AbstractClosedForm):
 
 
 class NE(AbstractClosedForm):
-    r""":math:`W_p = 2S_{21} - S_{21}S_{11}` (Richemond et al. 2023, Prop. 4); ``norm`` (**unconfirmed**)
-    divides both moments by ``max s`` or :math:`\|S_{11}\|_F` first (default ``"none"``)."""
+    r"""$W_p = 2S_{21} - S_{21}S_{11}$ (Richemond et al. 2023, Prop. 4); `norm` (**unconfirmed**)
+    divides both moments by `max s` or $\|S_{11}\|_F$ first (default `"none"`)."""
 
     name: ClassVar[str] = "ne"
     norm: str = eqx.field(default="none", static=True)
@@ -317,9 +314,9 @@ class NE(AbstractClosedForm):
 
 
 def newton_schulz(A0, n: int):
-    r"""Coupled Newton–Schulz (Richemond et al. 2023, Prop. 7): :math:`A_{k+1} = \tfrac12 A_k(3I - B_kA_k)`,
-    :math:`B_{k+1} = \tfrac12(3I - B_kA_k)B_k`, :math:`B_0 = I`. For :math:`\|A_0\|_2 < 3`,
-    :math:`A_n \to A_0^{1/2}` and :math:`B_n \to A_0^{-1/2}`. Returns ``(A_n, B_n)``."""
+    r"""Coupled Newton–Schulz (Richemond et al. 2023, Prop. 7): $A_{k+1} = \tfrac12 A_k(3I - B_kA_k)$,
+    $B_{k+1} = \tfrac12(3I - B_kA_k)B_k$, $B_0 = I$. For $\|A_0\|_2 < 3$,
+    $A_n \to A_0^{1/2}$ and $B_n \to A_0^{-1/2}$. Returns `(A_n, B_n)`."""
     eye = jnp.eye(A0.shape[-1], dtype=A0.dtype)
 
     def body(_, AB):
@@ -331,15 +328,15 @@ def newton_schulz(A0, n: int):
 
 
 def ns_sqrt(S, n: int):
-    r"""NS predictor: :math:`A_n(\Sigma/\|\Sigma\|_F)\cdot\sqrt{\|\Sigma\|_F} \approx \Sigma^{1/2}`."""
+    r"""NS predictor: $A_n(\Sigma/\|\Sigma\|_F)\cdot\sqrt{\|\Sigma\|_F} \approx \Sigma^{1/2}$."""
     fro = jnp.sqrt(jnp.sum(S * S, axis=(-2, -1), keepdims=True))
     A, _ = newton_schulz(S / fro, n)
     return A * jnp.sqrt(fro)
 
 
 def stiefel(S, n: int):
-    r"""Stiefel predictor (Prop. 10): NS on :math:`M = \Sigma^\top\Sigma` gives :math:`B_n \approx (M/\|M\|_F)^{-1/2}`;
-    :math:`P = B_n\Sigma^\top/\|B_n\|_F` (row form; the transpose for symmetric Σ is the same matrix)."""
+    r"""Stiefel predictor (Prop. 10): NS on $M = \Sigma^\top\Sigma$ gives $B_n \approx (M/\|M\|_F)^{-1/2}$;
+    $P = B_n\Sigma^\top/\|B_n\|_F$ (row form; the transpose for symmetric Σ is the same matrix)."""
     M = jnp.swapaxes(S, -1, -2) @ S
     fro = jnp.sqrt(jnp.sum(M * M, axis=(-2, -1), keepdims=True))
     _, B = newton_schulz(M / fro, n)
@@ -348,14 +345,14 @@ def stiefel(S, n: int):
 
 
 def visser(S, n: int, h):
-    r"""Visser iteration (Prop. 6): :math:`P_0 = I/(2h)`, :math:`P_{k+1} = P_k + h(\Sigma - P_k^2)`, n steps."""
+    r"""Visser iteration (Prop. 6): $P_0 = I/(2h)$, $P_{k+1} = P_k + h(\Sigma - P_k^2)$, n steps."""
     eye = jnp.eye(S.shape[-1], dtype=S.dtype)
     P0 = jnp.broadcast_to(eye / (2 * h), S.shape)
     return jax.lax.fori_loop(0, n, lambda _, P: P + h * (S - P @ P), P0)
 
 
 class Visser(AbstractClosedForm):
-    """``n_iter`` Visser steps of size ``step`` (Richemond et al. 2023, Prop. 6; ``step`` **unconfirmed**)."""
+    """`n_iter` Visser steps of size `step` (Richemond et al. 2023, Prop. 6; `step` **unconfirmed**)."""
 
     name: ClassVar[str] = "visser"
     step: float = 0.5
@@ -370,7 +367,7 @@ class Visser(AbstractClosedForm):
 
 
 class NS(AbstractClosedForm):
-    """``n_iter`` coupled Newton–Schulz steps towards :math:`S_{11}^{1/2}` (Richemond et al. 2023, Prop. 7)."""
+    """`n_iter` coupled Newton–Schulz steps towards $S_{11}^{1/2}$ (Richemond et al. 2023, Prop. 7)."""
 
     name: ClassVar[str] = "ns"
     n_iter: int = eqx.field(default=9, static=True)
@@ -380,7 +377,7 @@ class NS(AbstractClosedForm):
 
 
 class NS2(AbstractClosedForm):
-    """:class:`NS` applied twice (:math:`\\approx S_{11}^{1/4}`), ``n_iter`` steps each; the second stage
+    """[`NS`][dynsim.components.NS] applied twice ($\\approx S_{11}^{1/4}$), `n_iter` steps each; the second stage
     renormalises by its own Frobenius norm (**unconfirmed**)."""
 
     name: ClassVar[str] = "ns2"
@@ -391,7 +388,7 @@ class NS2(AbstractClosedForm):
 
 
 class Stiefel(AbstractClosedForm):
-    """The Stiefel predictor (Richemond et al. 2023, Prop. 10), ``n_iter`` Newton–Schulz steps."""
+    """The Stiefel predictor (Richemond et al. 2023, Prop. 10), `n_iter` Newton–Schulz steps."""
 
     name: ClassVar[str] = "stiefel"
     n_iter: int = eqx.field(default=9, static=True)
@@ -402,7 +399,7 @@ class Stiefel(AbstractClosedForm):
 
 # --- scalar filters (the maps the iterations apply to each eigenvalue) ---------------------------
 def ns_filter(lam, n: int):
-    """Scalar coupled NS on a normalised eigenvalue ``lam`` in (0, 1]: returns ``(a_n, b_n)``."""
+    """Scalar coupled NS on a normalised eigenvalue `lam` in (0, 1]: returns `(a_n, b_n)`."""
     a, b = jnp.asarray(lam, float), jnp.ones_like(jnp.asarray(lam, float))
     for _ in range(n):
         t = 3 - b * a
@@ -411,7 +408,7 @@ def ns_filter(lam, n: int):
 
 
 def stiefel_filter(s, n: int):
-    """Eigenvalues of the Stiefel predictor for a PSD Σ with eigenvalues ``s``."""
+    """Eigenvalues of the Stiefel predictor for a PSD Σ with eigenvalues `s`."""
     s = jnp.asarray(s, float)
     m = s * s
     _, b = ns_filter(m / jnp.sqrt(jnp.sum(m * m)), n)
@@ -419,7 +416,7 @@ def stiefel_filter(s, n: int):
 
 
 def visser_filter(s, n: int, h):
-    """Eigenvalues after ``n`` Visser steps from ``1/(2h)`` (converges to ``sqrt(s)``)."""
+    """Eigenvalues after `n` Visser steps from `1/(2h)` (converges to `sqrt(s)`)."""
     p = jnp.full_like(jnp.asarray(s, float), 1 / (2 * h))
     for _ in range(n):
         p = p + h * (s - p * p)

@@ -1,17 +1,15 @@
 r"""Target branches: what the loss compares the prediction with, and how the stored target evolves.
 
-The same component acts on a per-mode amplitude :math:`w` and on a weight matrix :math:`W` alike
+The same component acts on a per-mode amplitude $w$ and on a weight matrix $W$ alike
 (Tian et al. 2021, Eq. 4 and Assumption 1; SimSiam is the online target):
 
-===================  =========================================  ===============================================
-component            target seen by the loss                    evolution of the stored target
-===================  =========================================  ===============================================
-:class:`EMA`         the stored :math:`W_a` (BYOL)               :math:`\dot W_a = \beta (W - W_a)` (Eq. 4)
-:class:`Online`      :math:`W` itself (SimSiam)                  :math:`\dot W_a = \dot W` (stays equal to W)
-:class:`FixedTau`    :math:`\tau W` (Assumption 1, constant τ)   :math:`\dot W_a = \tau \dot W` (stays τW)
-===================  =========================================  ===============================================
+| component | target seen by the loss | evolution of the stored target |
+|---|---|---|
+| [`EMA`][dynsim.components.EMA] | the stored $W_a$ (BYOL) | $\dot W_a = \beta (W - W_a)$ (Eq. 4) |
+| [`Online`][dynsim.components.Online] | $W$ itself (SimSiam) | $\dot W_a = \dot W$ (stays equal to W) |
+| [`FixedTau`][dynsim.components.FixedTau] | $\tau W$ (Assumption 1, constant τ) | $\dot W_a = \tau \dot W$ (stays τW) |
 
-Only :class:`Online` can let the gradient through the target (``stop_gradient=False``, Tian et al.
+Only [`Online`][dynsim.components.Online] can let the gradient through the target (`stop_gradient=False`, Tian et al.
 2021, Theorem 2): for the others the target is not a function of the online weights.
 """
 
@@ -26,7 +24,7 @@ from dynsim.components._base import AbstractComponent
 
 
 class AbstractTarget(AbstractComponent):
-    """A target branch. Subclasses define :meth:`in_loss`, :meth:`rate` and :meth:`initial`."""
+    """A target branch. Subclasses define `in_loss`, `rate` and `initial`."""
 
     name: ClassVar[str] = ""
     through_target: ClassVar[bool] = False  #: whether the gradient may flow through this target
@@ -45,20 +43,20 @@ class AbstractTarget(AbstractComponent):
         raise NotImplementedError
 
     def step(self, online, stored, online_new, lr, after_step: bool = False):
-        """The stored target after one discrete step of size ``lr`` (explicit Euler of :meth:`rate`)."""
+        """The stored target after one discrete step of size `lr` (explicit Euler of `rate`)."""
         return stored + lr * self.rate(online, stored, (online_new - online) / lr)
 
     def initial(self, online, stored=None, *, copy: bool = False):
-        """A consistent initial stored target (``copy``: the online weights instead of zero, for EMA)."""
+        """A consistent initial stored target (`copy`: the online weights instead of zero, for EMA)."""
         raise NotImplementedError
 
 
 class EMA(AbstractTarget):
-    r"""BYOL's exponential moving average, :math:`\dot W_a = \beta(W - W_a)`; per step the decay is
-    :math:`1 - \mathrm{lr}\,\beta` (:mod:`dynsim.units`).
+    r"""BYOL's exponential moving average, $\dot W_a = \beta(W - W_a)$; per step the decay is
+    $1 - \mathrm{lr}\,\beta$ ([`dynsim.units`][dynsim.units]).
 
     Attributes:
-        beta: :math:`\beta \ge 0`, the EMA rate in 1/time (``0`` freezes the target).
+        beta: $\beta \ge 0$, the EMA rate in 1/time (`0` freezes the target).
     """
 
     name: ClassVar[str] = "ema"
@@ -75,13 +73,13 @@ class EMA(AbstractTarget):
         return self.beta * (online - stored)
 
     def step(self, online, stored, online_new, lr, after_step: bool = False):
-        """:math:`W_a \\leftarrow W_a + \\mathrm{lr}\\,\\beta(W_\\mathrm{ref} - W_a)`, with :math:`W_\\mathrm{ref}` the
-        pre-step online weights (Euler) or the updated ones (``after_step``, as BYOL code does)."""
+        """$W_a \\leftarrow W_a + \\mathrm{lr}\\,\\beta(W_\\mathrm{ref} - W_a)$, with $W_\\mathrm{ref}$ the
+        pre-step online weights (Euler) or the updated ones (`after_step`, as BYOL code does)."""
         ref = online_new if after_step else online
         return stored + lr * self.beta * (ref - stored)
 
     def initial(self, online, stored=None, *, copy: bool = False):
-        """``stored`` if given, else a copy of the online weights (``copy``) or zero (Tian's :math:`W_a(0) = 0`)."""
+        """`stored` if given, else a copy of the online weights (`copy`) or zero (Tian's $W_a(0) = 0$)."""
         online = jnp.asarray(online)
         if stored is not None:
             return jnp.asarray(stored, online.dtype)
@@ -89,7 +87,7 @@ class EMA(AbstractTarget):
 
 
 class Online(AbstractTarget):
-    """SimSiam: the target is the online network; ``stop_gradient=False`` lets the gradient through it."""
+    """SimSiam: the target is the online network; `stop_gradient=False` lets the gradient through it."""
 
     name: ClassVar[str] = "online"
     through_target: ClassVar[bool] = True
@@ -108,11 +106,11 @@ class Online(AbstractTarget):
 
 
 class FixedTau(AbstractTarget):
-    r"""A target held at a fixed ratio of the online weights, :math:`W_a = \tau W` (Tian et al. 2021,
+    r"""A target held at a fixed ratio of the online weights, $W_a = \tau W$ (Tian et al. 2021,
     Assumption 1 with constant τ; τ = 1 is SimSiam with the stop-gradient).
 
     Attributes:
-        tau: :math:`\tau \ge 0`.
+        tau: $\tau \ge 0$.
     """
 
     name: ClassVar[str] = "fixed_tau"

@@ -1,19 +1,20 @@
-r"""The two-radius form of the expected cosine (``docs/theory/cosine_expectation.md``).
+r"""The two-radius form of the expected cosine (`docs/theory/cosine_expectation.md`).
 
-For jointly Gaussian :math:`(p, z)`, :math:`1/\|p\|` and :math:`1/\|z\|` become Gaussian tilts
-(:math:`\|y\|^{-1} = \pi^{-1/2}\int_0^\infty s^{-1/2}e^{-s\|y\|^2}ds`), and
+For jointly Gaussian $(p, z)$, $1/\|p\|$ and $1/\|z\|$ become Gaussian tilts
+($\|y\|^{-1} = \pi^{-1/2}\int_0^\infty s^{-1/2}e^{-s\|y\|^2}ds$), and
 
-.. math::
-    E[\cos(p, z)] = \frac1\pi\int_0^\infty\!\!\int_0^\infty (st)^{-1/2}\,
-    \det(I + 2CQ)^{-1/2}\,\mathrm{tr}\big(\tilde C_{pz}\big)\,ds\,dt,\qquad Q = \mathrm{diag}(sI, tI),
+$$
+E[\cos(p, z)] = \frac1\pi\int_0^\infty\!\!\int_0^\infty (st)^{-1/2}\,
+\det(I + 2CQ)^{-1/2}\,\mathrm{tr}\big(\tilde C_{pz}\big)\,ds\,dt,\qquad Q = \mathrm{diag}(sI, tI),
+$$
 
-with :math:`C` the covariance of :math:`(p, z)` and :math:`\tilde C = C(I + 2QC)^{-1}` the tilted one. Two
-evaluations share the radial rule (:func:`~dynsim.components.radial_rule`) and a one-pass hand-written gradient:
+with $C$ the covariance of $(p, z)$ and $\tilde C = C(I + 2QC)^{-1}$ the tilted one. Two
+evaluations share the radial rule ([`radial_rule`][dynsim.components.radial_rule]) and a one-pass hand-written gradient:
 
-* :func:`mode_cosine_expectation`: aligned eigenmodes, one 2x2 block per mode, :math:`O(M)` per node pair;
-* :func:`network_cosine_expectation`: general :math:`M\times M` blocks :math:`C_{pp}, C_{pz}, C_{zz}`; one
-  eigendecomposition of :math:`C_{pp}` serves every node :math:`s`, one of the tilted :math:`K_s` per node
-  :math:`s`, after which every :math:`t` node is :math:`O(M)`.
+* [`mode_cosine_expectation`][dynsim.components.mode_cosine_expectation]: aligned eigenmodes, one 2x2 block per mode, $O(M)$ per node pair;
+* [`network_cosine_expectation`][dynsim.components.network_cosine_expectation]: general $M\times M$ blocks $C_{pp}, C_{pz}, C_{zz}$; one
+  eigendecomposition of $C_{pp}$ serves every node $s$, one of the tilted $K_s$ per node
+  $s$, after which every $t$ node is $O(M)$.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 
 @jax.custom_vjp
 def _two_radius(a, b, d, sigma, weights):
-    """The boxed integral of the theory page for blocks ``(a, b, d)`` (shape ``(M,)``) under the rule."""
+    """The boxed integral of the theory page for blocks `(a, b, d)` (shape `(M,)`) under the rule."""
     _, P, S = _two_radius_parts(a, b, d, sigma)
     w = weights / jnp.sqrt(jnp.pi)
     return w @ (P * S) @ w
@@ -40,10 +41,10 @@ def _two_radius_parts(a, b, d, sigma):
 
 
 def _two_radius_fwd(a, b, d, sigma, weights):
-    r"""Value and, in one pass, the contractions its gradient needs: with :math:`f = PS`,
-    :math:`P = \prod_m\Delta_m^{-1/2}`, :math:`S = \sum_m b_m/\Delta_m`, the derivative
-    :math:`\partial f/\partial\Delta_m = G_m = -P\Delta_m^{-1}(S/2 + b_m/\Delta_m)` and
-    :math:`\partial\Delta_m/\partial(a_m, d_m, b_m) = (2s + 4std_m,\ 2t + 4sta_m,\ -8stb_m)`."""
+    r"""Value and, in one pass, the contractions its gradient needs: with $f = PS$,
+    $P = \prod_m\Delta_m^{-1/2}$, $S = \sum_m b_m/\Delta_m$, the derivative
+    $\partial f/\partial\Delta_m = G_m = -P\Delta_m^{-1}(S/2 + b_m/\Delta_m)$ and
+    $\partial\Delta_m/\partial(a_m, d_m, b_m) = (2s + 4std_m,\ 2t + 4sta_m,\ -8stb_m)$."""
     inv, P, S = _two_radius_parts(a, b, d, sigma)
     w, ws = weights / jnp.sqrt(jnp.pi), weights * sigma / jnp.sqrt(jnp.pi)
     value = w @ (P * S) @ w
@@ -65,20 +66,21 @@ _two_radius.defvjp(_two_radius_fwd, _scaled_gradients)
 
 
 def mode_cosine_expectation(q, w_bar, l11, l12, l22, sigma, weights):
-    r""":math:`E[\cos(p, z)]` for :math:`p_m = q_mu_{1,m}`, :math:`z_m = \bar w_mu_{2,m}` with independent Gaussian
-    pairs :math:`(u_{1,m}, u_{2,m})` of covariance :math:`\begin{pmatrix}\ell_{11}&\ell_{12}\\\ell_{12}&\ell_{22}
-    \end{pmatrix}_m` (the two-radius integral, ``docs/theory/cosine_expectation.md``):
+    r"""$E[\cos(p, z)]$ for $p_m = q_mu_{1,m}$, $z_m = \bar w_mu_{2,m}$ with independent Gaussian
+    pairs $(u_{1,m}, u_{2,m})$ of covariance $\begin{pmatrix}\ell_{11}&\ell_{12}\\\ell_{12}&\ell_{22}
+    \end{pmatrix}_m$ (the two-radius integral, `docs/theory/cosine_expectation.md`):
 
-    .. math::
-        E[\cos(p, z)] = \frac1\pi\int_0^\infty\!\!\int_0^\infty (st)^{-1/2}
-        \prod_m \Delta_m^{-1/2}\sum_m\frac{b_m}{\Delta_m}\,ds\,dt,\qquad
-        \Delta_m = 1 + 2a_ms + 2d_mt + 4st(a_md_m - b_m^2),
+    $$
+    E[\cos(p, z)] = \frac1\pi\int_0^\infty\!\!\int_0^\infty (st)^{-1/2}
+    \prod_m \Delta_m^{-1/2}\sum_m\frac{b_m}{\Delta_m}\,ds\,dt,\qquad
+    \Delta_m = 1 + 2a_ms + 2d_mt + 4st(a_md_m - b_m^2),
+    $$
 
-    with :math:`a = q^2\ell_{11}`, :math:`b = q\bar w\ell_{12}`, :math:`d = \bar w^2\ell_{22}`, from
-    :math:`\|y\|^{-1} = \pi^{-1/2}\int_0^\infty s^{-1/2}e^{-s\|y\|^2}ds` and the tilted Gaussian moment
-    :math:`E[p_mz_me^{-s\|p\|^2-t\|z\|^2}] = b_m\Delta_m^{-1}\prod_j\Delta_j^{-1/2}`. The blocks are first
-    scaled to :math:`\sum a = \sum d = 1` (the cosine is scale-free), then ``(sigma, weights)`` of
-    :func:`~dynsim.components.radial_rule` carry both integrals. ``q``, ``w_bar``: shape ``(M,)`` (``vmap`` for
+    with $a = q^2\ell_{11}$, $b = q\bar w\ell_{12}$, $d = \bar w^2\ell_{22}$, from
+    $\|y\|^{-1} = \pi^{-1/2}\int_0^\infty s^{-1/2}e^{-s\|y\|^2}ds$ and the tilted Gaussian moment
+    $E[p_mz_me^{-s\|p\|^2-t\|z\|^2}] = b_m\Delta_m^{-1}\prod_j\Delta_j^{-1/2}$. The blocks are first
+    scaled to $\sum a = \sum d = 1$ (the cosine is scale-free), then `(sigma, weights)` of
+    [`radial_rule`][dynsim.components.radial_rule] carry both integrals. `q`, `w_bar`: shape `(M,)` (`vmap` for
     batches). Its gradient is written out (one pass, no stored node arrays) rather than traced."""
     a, b, d = q * q * l11, q * w_bar * l12, w_bar * w_bar * l22
     A, D = jnp.sum(a), jnp.sum(d)
@@ -91,20 +93,20 @@ def _swap(A):
 
 @jax.custom_vjp
 def _two_radius_matrix(Cpp, Cpz, Czz, sigma, w):
-    """The integral of the module docstring for normalised blocks; ``w`` includes the :math:`\\pi^{-1/2}`."""
+    """The integral of the module docstring for normalised blocks; `w` includes the $\\pi^{-1/2}$."""
     return _two_radius_matrix_fwd(Cpp, Cpz, Czz, sigma, w)[0]
 
 
 def _two_radius_matrix_fwd(Cpp, Cpz, Czz, sigma, w):
-    r"""Value and gradient in one pass (``docs/theory/cosine_expectation.md``, network level). Per node
-    :math:`s`: :math:`A = I + 2sC_{pp}`, :math:`X = A^{-1}C_{pz}`, :math:`K = C_{zz} - 2sC_{pz}^\top X` (the
-    :math:`s`-tilted covariance of :math:`z`), :math:`\delta = \det A^{-1/2}`; with :math:`K = V\mathrm{diag}(\kappa)V^\top`,
-    :math:`r_t = 1/(1 + 2t\kappa)` and :math:`H = V^\top XV` the inner integral is
-    :math:`\varphi = \sum_t w_t d_t\tau_t`, :math:`d_t = \prod_k r_{t,k}^{1/2}`, :math:`\tau_t = \sum_k H_{kk}r_{t,k}`.
-    Its gradients are :math:`\partial\varphi/\partial X = V\mathrm{diag}(\sum_t w_td_tr_t)V^\top` and
-    :math:`\partial\varphi/\partial K = V[\mathrm{diag}(-\sum_t w_td_tt\tau_tr_t) + H^\top\circ\sum_t(-2w_td_tt)\,r_tr_t^\top]V^\top`
-    (no eigenvalue differences: exact at degenerate :math:`K`, e.g. isotropic states); the chain through
-    :math:`A, X, K` is written out below."""
+    r"""Value and gradient in one pass (`docs/theory/cosine_expectation.md`, network level). Per node
+    $s$: $A = I + 2sC_{pp}$, $X = A^{-1}C_{pz}$, $K = C_{zz} - 2sC_{pz}^\top X$ (the
+    $s$-tilted covariance of $z$), $\delta = \det A^{-1/2}$; with $K = V\mathrm{diag}(\kappa)V^\top$,
+    $r_t = 1/(1 + 2t\kappa)$ and $H = V^\top XV$ the inner integral is
+    $\varphi = \sum_t w_t d_t\tau_t$, $d_t = \prod_k r_{t,k}^{1/2}$, $\tau_t = \sum_k H_{kk}r_{t,k}$.
+    Its gradients are $\partial\varphi/\partial X = V\mathrm{diag}(\sum_t w_td_tr_t)V^\top$ and
+    $\partial\varphi/\partial K = V[\mathrm{diag}(-\sum_t w_td_tt\tau_tr_t) + H^\top\circ\sum_t(-2w_td_tt)\,r_tr_t^\top]V^\top$
+    (no eigenvalue differences: exact at degenerate $K$, e.g. isotropic states); the chain through
+    $A, X, K$ is written out below."""
     M = Cpp.shape[-1]
     alpha, U = jnp.linalg.eigh(Cpp)  # one factorisation for every s: A = U diag(1 + 2 s alpha) U^T
     a_s = 1 / (1 + 2 * sigma[:, None] * jnp.maximum(alpha, 0.0)[None, :])  # (S, M)
@@ -154,12 +156,12 @@ _two_radius_matrix.defvjp(_two_radius_matrix_fwd, _scaled_gradients)
 
 
 def network_cosine_expectation(P, W_t, S11, S12, S22, sigma, weights):
-    r""":math:`E[\cos(Px_1, W_tx_2)]` for Gaussian views with :math:`E[x_1x_1^\top] = S_{11}`,
-    :math:`E[x_1x_2^\top] = S_{12}`, :math:`E[x_2x_2^\top] = S_{22}` (the two-radius integral of the module
-    docstring with :math:`C_{pp} = PS_{11}P^\top`, :math:`C_{pz} = PS_{12}W_t^\top`, :math:`C_{zz} = W_tS_{22}W_t^\top`,
-    scaled to unit traces). ``P`` (the online map to the prediction, :math:`W_pW`) and ``W_t``: shape
-    ``(M, n1)``; ``(sigma, weights)`` from :func:`~dynsim.components.radial_rule`. Differentiable in ``P``,
-    ``W_t`` and the moments; the gradient is written out (one pass, no stored node arrays)."""
+    r"""$E[\cos(Px_1, W_tx_2)]$ for Gaussian views with $E[x_1x_1^\top] = S_{11}$,
+    $E[x_1x_2^\top] = S_{12}$, $E[x_2x_2^\top] = S_{22}$ (the two-radius integral of the module
+    docstring with $C_{pp} = PS_{11}P^\top$, $C_{pz} = PS_{12}W_t^\top$, $C_{zz} = W_tS_{22}W_t^\top$,
+    scaled to unit traces). `P` (the online map to the prediction, $W_pW$) and `W_t`: shape
+    `(M, n1)`; `(sigma, weights)` from [`radial_rule`][dynsim.components.radial_rule]. Differentiable in `P`,
+    `W_t` and the moments; the gradient is written out (one pass, no stored node arrays)."""
     Cpp, Cpz, Czz = P @ S11 @ P.T, P @ S12 @ W_t.T, W_t @ S22 @ W_t.T
     a, d = jnp.trace(Cpp), jnp.trace(Czz)
     return _two_radius_matrix(Cpp / a, Cpz / jnp.sqrt(a * d), Czz / d, sigma, weights / jnp.sqrt(jnp.pi))

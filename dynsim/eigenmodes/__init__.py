@@ -1,5 +1,5 @@
 """Eigenmode theory: per-mode ODEs that the papers derive for linear SSL networks, as option-string presets
-of :class:`dynsim.Modes` (:class:`TianModes`, :class:`SSLModes`) and the spectral predictors they name."""
+of [`dynsim.Modes`][dynsim.models.Modes] ([`TianModes`][dynsim.eigenmodes.TianModes], [`SSLModes`][dynsim.eigenmodes.SSLModes]) and the spectral predictors they name."""
 
 from dynsim import _aliases
 from dynsim.eigenmodes._predictors import KINDS, NORMS, PredictorParams, predictor_eigenvalues, spectral_predictor

@@ -1,16 +1,14 @@
-r"""Closed-form predictors at eigenmode level, named by the option strings of :class:`~dynsim.eigenmodes.SSLModes`.
+r"""Closed-form predictors at eigenmode level, named by the option strings of [`SSLModes`][dynsim.eigenmodes.SSLModes].
 
-Each string names a spectral component of :mod:`dynsim.components` (which defines the formula once,
-for both levels); :class:`PredictorParams` carries its parameters as traced leaves.
+Each string names a spectral component of [`dynsim.components`][dynsim.components] (which defines the formula once,
+for both levels); [`PredictorParams`][dynsim.eigenmodes.PredictorParams] carries its parameters as traced leaves.
 
-==========================  ===================================================  ============================================
-``kind``                    :math:`\lambda_m`                                    component
-==========================  ===================================================  ============================================
-``"power"``                 :math:`|c_m|^{\alpha} + \varepsilon`                 :class:`~dynsim.components.Power`
-``"directpred_paper"``      :math:`\sqrt{c_m} + \varepsilon \max_k c_k`          :class:`~dynsim.components.DirectPred` (``"paper"``)
-``"directpred_code"``       :math:`\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{-4})`  :class:`~dynsim.components.DirectPred` (``"code"``)
-``"directset"``             :math:`(c_m/\|c\|)^{\alpha} + \varepsilon`           :class:`~dynsim.components.DirectSet`
-==========================  ===================================================  ============================================
+| `kind` | $\lambda_m$ | component |
+|---|---|---|
+| `"power"` | $\|c_m\|^{\alpha} + \varepsilon$ | [`Power`][dynsim.components.Power] |
+| `"directpred_paper"` | $\sqrt{c_m} + \varepsilon \max_k c_k$ | [`DirectPred`][dynsim.components.DirectPred] (`"paper"`) |
+| `"directpred_code"` | $\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{ | -4})$  [`DirectPred`][dynsim.components.DirectPred] (`"code"`) |
+| `"directset"` | $(c_m/\Vert c\Vert )^{\alpha} + \varepsilon$ | [`DirectSet`][dynsim.components.DirectSet] |
 """
 
 from __future__ import annotations
@@ -33,8 +31,8 @@ class PredictorParams:
     r"""Traced parameters of the closed-form predictors.
 
     Attributes:
-        power: exponent :math:`\alpha` of ``"power"`` and ``"directset"`` (``> 0``; ignored by DirectPred, which is 1/2).
-        eps: :math:`\varepsilon >= 0`, the boost of small eigenvalues (DirectPred) or the ``+εI`` ridge (DirectSet).
+        power: exponent $\alpha$ of `"power"` and `"directset"` (`> 0`; ignored by DirectPred, which is 1/2).
+        eps: $\varepsilon >= 0$, the boost of small eigenvalues (DirectPred) or the `+εI` ridge (DirectSet).
     """
 
     power: jax.Array | float = 1.0
@@ -47,8 +45,8 @@ class PredictorParams:
 
 
 def spectral_predictor(kind: str, params, norm: str = "max", **options) -> cp.AbstractSpectral:
-    """The spectral component named ``kind`` with ``params``' ``power`` and ``eps`` (``options``: the closed-form
-    options ``ridge``, ``rho``, ``pred_ema``, ``alpha_p``, ``freq``, ``input``)."""
+    """The spectral component named `kind` with `params`' `power` and `eps` (`options`: the closed-form
+    options `ridge`, `rho`, `pred_ema`, `alpha_p`, `freq`, `input`)."""
     _checks.check_choice("closed-form predictor", kind, KINDS)
     if kind == "power":
         return cp.Power(power=params.power, eps=params.eps, **options)
@@ -58,5 +56,5 @@ def spectral_predictor(kind: str, params, norm: str = "max", **options) -> cp.Ab
 
 
 def predictor_eigenvalues(kind: str, c, params: PredictorParams, norm: str = "max"):
-    """:math:`\\lambda_m` for correlation eigenvalues ``c`` (``(..., M)``, modes on the last axis)."""
+    """$\\lambda_m$ for correlation eigenvalues `c` (`(..., M)`, modes on the last axis)."""
     return spectral_predictor(kind, params, norm).eigenvalues(c)

@@ -1,54 +1,56 @@
 r"""One per-mode model family for linear non-contrastive SSL: Euclidean or cosine loss,
 trainable or closed-form predictor, EMA / SimSiam / no-stop-gradient target, IsoLoss, weight decay.
 
-:class:`SSLModes` is the option-string preset of :class:`dynsim.Modes`: its strings name components
-(:mod:`dynsim.components`) and ``args = (TianParams, ModeData, PredictorParams)`` hold their parameters;
-every computation is the :class:`~dynsim.Modes` model that :meth:`SSLModes.family` assembles (the loss
+[`SSLModes`][dynsim.eigenmodes.SSLModes] is the option-string preset of [`dynsim.Modes`][dynsim.models.Modes]: its strings name components
+([`dynsim.components`][dynsim.components]) and `args = (TianParams, ModeData, PredictorParams)` hold their parameters;
+every computation is the [`Modes`][dynsim.models.Modes] model that `SSLModes.family` assembles (the loss
 components define the per-mode drives below once, for every level).
 
-State :class:`~dynsim.eigenmodes.ModeState` ``(w, w_p, w_a)``, one entry per mode: online
-amplitude :math:`w_m` (:math:`c_m = w_m^2` is the eigenvalue of :math:`WW^\top`), predictor
-eigenvalue :math:`w_{p,m} = \lambda_m`, target amplitude :math:`w_{a,m}`. Mode :math:`m` sees
-data with :math:`E[u_1^2] = \lambda_s`, :math:`E[u_1u_2] = \lambda_d` (:class:`ModeData`;
-Halvagal's :math:`k = 1+\sigma^2 = \lambda_s/\lambda_d`). ``args = (TianParams, ModeData,
-PredictorParams)``; ``PredictorParams`` may be omitted. Time: :math:`t = \mathrm{lr}\cdot` steps.
+State [`ModeState`][dynsim.models.ModeState] `(w, w_p, w_a)`, one entry per mode: online
+amplitude $w_m$ ($c_m = w_m^2$ is the eigenvalue of $WW^\top$), predictor
+eigenvalue $w_{p,m} = \lambda_m$, target amplitude $w_{a,m}$. Mode $m$ sees
+data with $E[u_1^2] = \lambda_s$, $E[u_1u_2] = \lambda_d$ ([`ModeData`][dynsim.params.ModeData];
+Halvagal's $k = 1+\sigma^2 = \lambda_s/\lambda_d$). `args = (TianParams, ModeData,
+PredictorParams)`; `PredictorParams` may be omitted. Time: $t = \mathrm{lr}\cdot$ steps.
 
 **Euclidean loss** (Tian et al. 2021 App. D.4; Halvagal et al. 2023), with
-:math:`\bar w` the target seen by the loss (``dynsim.targets``) and :math:`r = \bar w\lambda_d - \lambda w\lambda_s`:
+$\bar w$ the target seen by the loss (`dynsim.targets`) and $r = \bar w\lambda_d - \lambda w\lambda_s$:
 
-.. math::
-    \dot w = \lambda r - \eta w \quad(\text{IsoLoss: } \dot w = r - \eta w),\qquad
-    \dot w_p = \alpha_p r w - \eta w_p \ (\text{trainable}).
+$$
+\dot w = \lambda r - \eta w \quad(\text{IsoLoss: } \dot w = r - \eta w),\qquad
+\dot w_p = \alpha_p r w - \eta w_p \ (\text{trainable}).
+$$
 
-Without stop-gradient :math:`\dot w = -w[(\lambda^2+1)\lambda_s - 2\lambda\lambda_d] - \eta w`.
-For :math:`\lambda = c^\alpha`, :math:`\bar w = w`: :math:`\dot c = 2c^{1+\alpha}(1-kc^\alpha)` (Halvagal).
+Without stop-gradient $\dot w = -w[(\lambda^2+1)\lambda_s - 2\lambda\lambda_d] - \eta w$.
+For $\lambda = c^\alpha$, $\bar w = w$: $\dot c = 2c^{1+\alpha}(1-kc^\alpha)$ (Halvagal).
 
-**Cosine loss** :math:`\mathcal L = -\cos(p, z_2)` with :math:`z_1 = w\,u_1`, :math:`z_2 = \bar w\,u_2`,
-:math:`p = \lambda z_1` (Halvagal): :math:`\dot w_m = -E[g_m u_{1,m}] - \eta w_m` with
-:math:`g = \lambda\,\partial\mathcal L/\partial p` (IsoLoss: :math:`g = \partial\mathcal L/\partial p`),
-:math:`\partial\mathcal L/\partial p = -[z_2/(\|p\|\|z_2\|) - (p\cdot z_2)\,p/(\|p\|^3\|z_2\|)]`, and a trainable
-predictor gets :math:`\dot w_{p,m} = -\alpha_p E[(\partial\mathcal L/\partial p)_m z_{1,m}] - \eta w_{p,m}`.
-The Gaussian expectation couples the modes. ``expectation="exact"`` evaluates it exactly, as the
-two-radius integral of :func:`dynsim.components.mode_cosine_expectation` (a smooth 2-D integral carried to
-round-off by a fixed double-exponential rule; :class:`dynsim.components.GaussianExact`), with the drives by
-automatic differentiation. ``expectation="nodes"`` uses a fixed set of ``n_nodes`` scrambled-Sobol Gaussian
-nodes from ``seed`` instead (common random numbers: smooth in the state, so adaptive steps work, but biased
-by the same node error at every step). :meth:`SSLModes.expectation_error` estimates either error. Because
-:math:`\partial\mathcal L/\partial p \perp p` sample by sample, the conservation of :math:`\mathrm{tr}\,C`
-(cosine) and :math:`\sum c^{1+\alpha}` (cosine IsoLoss with ``power``) holds for both.
-``expectation="mean_field"`` replaces the norms by their RMS values (Halvagal, **approximate**: right
+**Cosine loss** $\mathcal L = -\cos(p, z_2)$ with $z_1 = w\,u_1$, $z_2 = \bar w\,u_2$,
+$p = \lambda z_1$ (Halvagal): $\dot w_m = -E[g_m u_{1,m}] - \eta w_m$ with
+$g = \lambda\,\partial\mathcal L/\partial p$ (IsoLoss: $g = \partial\mathcal L/\partial p$),
+$\partial\mathcal L/\partial p = -[z_2/(\|p\|\|z_2\|) - (p\cdot z_2)\,p/(\|p\|^3\|z_2\|)]$, and a trainable
+predictor gets $\dot w_{p,m} = -\alpha_p E[(\partial\mathcal L/\partial p)_m z_{1,m}] - \eta w_{p,m}$.
+The Gaussian expectation couples the modes. `expectation="exact"` evaluates it exactly, as the
+two-radius integral of [`dynsim.components.mode_cosine_expectation`][dynsim.components.mode_cosine_expectation] (a smooth 2-D integral carried to
+round-off by a fixed double-exponential rule; [`dynsim.components.GaussianExact`][dynsim.components.GaussianExact]), with the drives by
+automatic differentiation. `expectation="nodes"` uses a fixed set of `n_nodes` scrambled-Sobol Gaussian
+nodes from `seed` instead (common random numbers: smooth in the state, so adaptive steps work, but biased
+by the same node error at every step). `SSLModes.expectation_error` estimates either error. Because
+$\partial\mathcal L/\partial p \perp p$ sample by sample, the conservation of $\mathrm{tr}\,C$
+(cosine) and $\sum c^{1+\alpha}$ (cosine IsoLoss with `power`) holds for both.
+`expectation="mean_field"` replaces the norms by their RMS values (Halvagal, **approximate**: right
 fixed points, transients off by 10-30 %):
 
-.. math::
-    \dot w_m \approx \lambda_m\Big[\frac{\bar w_m\lambda_d}{N_pN_z} - \frac{A\,\lambda_m w_m\lambda_s}{N_p^3N_z}\Big] - \eta w_m,\quad
-    N_p^2 = \sum_j\lambda_j^2w_j^2\lambda_s,\ N_z^2 = \sum_j\bar w_j^2\lambda_s,\ A = \sum_j\lambda_jw_j\bar w_j\lambda_d .
+$$
+\dot w_m \approx \lambda_m\Big[\frac{\bar w_m\lambda_d}{N_pN_z} - \frac{A\,\lambda_m w_m\lambda_s}{N_p^3N_z}\Big] - \eta w_m,\quad
+N_p^2 = \sum_j\lambda_j^2w_j^2\lambda_s,\ N_z^2 = \sum_j\bar w_j^2\lambda_s,\ A = \sum_j\lambda_jw_j\bar w_j\lambda_d .
+$$
 
-**Closed-form predictors** (:mod:`dynsim.eigenmodes.predictors`) take the eigenvalues of the
+**Closed-form predictors** (`dynsim.eigenmodes.predictors`) take the eigenvalues of the
 predictor input's correlation. Which correlation is **unconfirmed** across the papers, so it is an
-option, ``predictor_input``: ``"WWt"`` (:math:`c = w^2`, Halvagal's toy; default), ``"WXWt"``
-(:math:`\lambda_d w^2`, Tian's :math:`F`), ``"features"`` (:math:`\lambda_s w^2`, :math:`E[ff^\top]` of augmented
-views as in the DirectPred code). For closed-form predictors the state's ``w_p`` follows
-:math:`\lambda(c(t))` (its derivative is the chain rule), so trajectories record the predictor.
+option, `predictor_input`: `"WWt"` ($c = w^2$, Halvagal's toy; default), `"WXWt"`
+($\lambda_d w^2$, Tian's $F$), `"features"` ($\lambda_s w^2$, $E[ff^\top]$ of augmented
+views as in the DirectPred code). For closed-form predictors the state's `w_p` follows
+$\lambda(c(t))$ (its derivative is the chain rule), so trajectories record the predictor.
 """
 
 from __future__ import annotations
@@ -92,18 +94,18 @@ class SSLModes:
     """Per-mode non-contrastive SSL dynamics; options (all static) in the module docstring.
 
     Attributes:
-        loss: ``"euclidean"`` or ``"cosine"``.
-        predictor: ``"trainable"`` (Tian's w_p ODE), ``"identity"`` (no predictor) or a closed form
-            ``"power"``, ``"directpred_paper"``, ``"directpred_code"``, ``"directset"``.
-        target: ``"ema"``, ``"online"`` (SimSiam) or ``"fixed_tau"`` (see :mod:`dynsim.targets`).
-        stop_gradient: ``False`` lets the gradient through the target (needs ``target="online"``).
-        iso: IsoLoss (Halvagal): the online update uses :math:`\\partial\\mathcal L/\\partial p`
-            in place of :math:`W_P^\\top\\partial\\mathcal L/\\partial p` (closed-form predictors only).
+        loss: `"euclidean"` or `"cosine"`.
+        predictor: `"trainable"` (Tian's w_p ODE), `"identity"` (no predictor) or a closed form
+            `"power"`, `"directpred_paper"`, `"directpred_code"`, `"directset"`.
+        target: `"ema"`, `"online"` (SimSiam) or `"fixed_tau"` (see [`dynsim.targets`][dynsim.targets]).
+        stop_gradient: `False` lets the gradient through the target (needs `target="online"`).
+        iso: IsoLoss (Halvagal): the online update uses $\\partial\\mathcal L/\\partial p$
+            in place of $W_P^\\top\\partial\\mathcal L/\\partial p$ (closed-form predictors only).
         predictor_input: which correlation feeds a closed-form predictor (module docstring).
-        norm: DirectSet normalisation, ``"max"`` (default), ``"frobenius"`` or ``"none"``.
-        expectation: cosine only, ``"exact"`` (the two-radius integral), ``"nodes"`` (fixed QMC nodes) or
-            ``"mean_field"`` (approximate).
-        n_nodes: number of Gaussian nodes of ``expectation="nodes"`` (a power of two).
+        norm: DirectSet normalisation, `"max"` (default), `"frobenius"` or `"none"`.
+        expectation: cosine only, `"exact"` (the two-radius integral), `"nodes"` (fixed QMC nodes) or
+            `"mean_field"` (approximate).
+        n_nodes: number of Gaussian nodes of `expectation="nodes"` (a power of two).
         seed: seed of the node set.
     """
 
@@ -134,7 +136,7 @@ class SSLModes:
 
     # --- the model this preset names ---------------------------------------------------------------
     def family(self, params: TianParams | None = None, pred: PredictorParams | None = None) -> Modes:
-        """The :class:`~dynsim.Modes` model with these options and the values of ``params`` and ``pred``."""
+        """The [`Modes`][dynsim.models.Modes] model with these options and the values of `params` and `pred`."""
         params = TianParams() if params is None else params
         pred = PredictorParams() if pred is None else pred
         if self.predictor == "trainable":
@@ -158,11 +160,11 @@ class SSLModes:
 
     # --- predictor ---------------------------------------------------------------------------
     def correlation_eigenvalues(self, w, data: ModeData):
-        """Eigenvalues :math:`c_m` fed to a closed-form predictor (``predictor_input``)."""
+        """Eigenvalues $c_m$ fed to a closed-form predictor (`predictor_input`)."""
         return cp.mode_correlation(self.predictor_input, w, data)
 
     def predictor_values(self, w, data: ModeData, pred: PredictorParams):
-        """Closed-form :math:`\\lambda_m(w)`."""
+        """Closed-form $\\lambda_m(w)$."""
         return self.family(pred=pred).predictor_values(w, data)
 
     # --- right-hand side ---------------------------------------------------------------------
@@ -171,14 +173,14 @@ class SSLModes:
         return self.family(params, pred)(t, y, data)
 
     def after_step(self, y: ModeState, args) -> ModeState:
-        """:meth:`dynsim.Modes.after_step` of :meth:`family` (a closed-form predictor's :math:`w_p` recomputed)."""
+        """`dynsim.Modes.after_step` of `family` (a closed-form predictor's $w_p$ recomputed)."""
         params, data, pred = _split_args(args)
         return self.family(params, pred).after_step(y, data)
 
     def expectation_error(self, y: ModeState, args, n_groups: int = 16):
-        r"""Error estimate of the cosine expectation in :math:`\dot w` (shape ``(M,)``; :meth:`dynsim.Modes.expectation_error`):
-        for ``"exact"`` the change when the rule's step doubles (an overestimate: the rule converges exponentially);
-        for ``"nodes"`` the standard error from ``n_groups`` disjoint balanced blocks of the node set."""
+        r"""Error estimate of the cosine expectation in $\dot w$ (shape `(M,)`; `dynsim.Modes.expectation_error`):
+        for `"exact"` the change when the rule's step doubles (an overestimate: the rule converges exponentially);
+        for `"nodes"` the standard error from `n_groups` disjoint balanced blocks of the node set."""
         if self.loss != "cosine" or self.expectation == "mean_field":
             raise ValueError("expectation_error applies to loss='cosine' with expectation='exact' or 'nodes'")
         params, data, pred = _split_args(args)
@@ -187,9 +189,9 @@ class SSLModes:
     # --- states, conserved quantities, checks -----------------------------------------------
     def initial_state(self, w, w_p=None, w_a=None, params: TianParams | None = None, data: ModeData | None = None,
                       pred: PredictorParams | None = None) -> ModeState:
-        """Consistent state: ``w_p = lambda(c(w))`` for closed-form predictors (needs ``data`` unless
-        ``predictor_input='WWt'``), ``1`` without a predictor, given (default 1) when trainable;
-        the target as in :func:`dynsim.targets.initial_target`."""
+        """Consistent state: `w_p = lambda(c(w))` for closed-form predictors (needs `data` unless
+        `predictor_input='WWt'`), `1` without a predictor, given (default 1) when trainable;
+        the target as in [`dynsim.targets.initial_target`][dynsim.targets.initial_target]."""
         if self.target == "fixed_tau" and params is None:
             raise ValueError("target='fixed_tau' needs params to set the target to tau * online")
         if self.predictor not in ("trainable", "identity") and data is None and self.predictor_input != "WWt":
@@ -198,7 +200,7 @@ class SSLModes:
 
     @staticmethod
     def mode_strength(y: ModeState):
-        """:math:`c_m = w_m^2`, the eigenvalue of :math:`WW^\\top`."""
+        """$c_m = w_m^2$, the eigenvalue of $WW^\\top$."""
         return Modes.mode_strength(y)
 
     def collapse_event(self, threshold: float = 1e-6) -> CollapseEvent:
@@ -206,19 +208,19 @@ class SSLModes:
 
     @staticmethod
     def trace(y: ModeState):
-        r""":math:`\mathrm{tr}\,C = \sum_m c_m`, conserved by the cosine loss without weight decay."""
+        r"""$\mathrm{tr}\,C = \sum_m c_m$, conserved by the cosine loss without weight decay."""
         return jnp.sum(jnp.asarray(y.w) ** 2, axis=-1)
 
     @staticmethod
     def power_sum(y: ModeState, alpha):
-        r""":math:`\sum_m c_m^{1+\alpha}`, conserved by cosine IsoLoss with :math:`\lambda = c^\alpha` (no weight decay)."""
+        r"""$\sum_m c_m^{1+\alpha}$, conserved by cosine IsoLoss with $\lambda = c^\alpha$ (no weight decay)."""
         return jnp.sum(jnp.abs(jnp.asarray(y.w)) ** (2 * (1 + alpha)), axis=-1)
 
     def conserved_quantity(self, y: ModeState, args):
-        r"""The quantity this configuration conserves without weight decay, evaluated on ``y`` (any
-        leading axes, e.g. a saved trajectory): :math:`\mathrm{tr}\,C` for the cosine loss,
-        :math:`\sum c^{1+\alpha}` for cosine IsoLoss with the ``power`` predictor (Halvagal;
-        SimSiam target, stop-gradient). Raises ``ValueError`` for configurations without one."""
+        r"""The quantity this configuration conserves without weight decay, evaluated on `y` (any
+        leading axes, e.g. a saved trajectory): $\mathrm{tr}\,C$ for the cosine loss,
+        $\sum c^{1+\alpha}$ for cosine IsoLoss with the `power` predictor (Halvagal;
+        SimSiam target, stop-gradient). Raises `ValueError` for configurations without one."""
         _, _, pred = _split_args(args)
         if self.loss != "cosine" or not self.stop_gradient or self.target != "online":
             raise ValueError("only the cosine loss with a SimSiam target and stop-gradient conserves a quantity")

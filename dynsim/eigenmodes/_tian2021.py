@@ -1,36 +1,39 @@
 r"""Decoupled per-eigenmode dynamics of linear BYOL / SimSiam (Tian, Chen & Ganguli 2021).
 
-:class:`TianModes` is the preset of :class:`dynsim.Modes` with the Euclidean loss and a trainable (or no)
-predictor: ``args = (TianParams, ModeData)``; the right-hand side is that model's.
+[`TianModes`][dynsim.eigenmodes.TianModes] is the preset of [`dynsim.Modes`][dynsim.models.Modes] with the Euclidean loss and a trainable (or no)
+predictor: `args = (TianParams, ModeData)`; the right-hand side is that model's.
 
-Each of ``M`` modes follows the scalar BYOL system of App. D.4 (with weight
+Each of `M` modes follows the scalar BYOL system of App. D.4 (with weight
 decay added; Tian et al. 2021, verified against Eqs. 11-13):
 
-.. math::
-    r_j &= w_{a,j}\,\lambda_{d,j} - w_{p,j}\, w_j\, \lambda_{s,j} \\
-    \dot w_{p,j} &= \alpha_p\, r_j\, w_j - \eta\, w_{p,j} \\
-    \dot w_j &= w_{p,j}\, r_j - \eta\, w_j \\
-    \dot w_{a,j} &= \beta\,(w_j - w_{a,j})
+$$
+\begin{aligned}
+r_j &= w_{a,j}\,\lambda_{d,j} - w_{p,j}\, w_j\, \lambda_{s,j} \\
+\dot w_{p,j} &= \alpha_p\, r_j\, w_j - \eta\, w_{p,j} \\
+\dot w_j &= w_{p,j}\, r_j - \eta\, w_j \\
+\dot w_{a,j} &= \beta\,(w_j - w_{a,j})
+\end{aligned}
+$$
 
-with :math:`s_j = w_j^2` (eigenvalue of :math:`F = WW^\top`),
-:math:`p_j = w_{p,j}` (eigenvalue of :math:`W_p`), :math:`\tau_j = w_{a,j}/w_j`,
-and isotropic data :math:`\lambda_s = 1+\sigma^2`, :math:`\lambda_d = 1`.
-This form has no :math:`1/s_j` in the :math:`\tau` equation and
-:math:`\tau(0) = 0` is simply :math:`w_a(0) = 0`.
+with $s_j = w_j^2$ (eigenvalue of $F = WW^\top$),
+$p_j = w_{p,j}$ (eigenvalue of $W_p$), $\tau_j = w_{a,j}/w_j$,
+and isotropic data $\lambda_s = 1+\sigma^2$, $\lambda_d = 1$.
+This form has no $1/s_j$ in the $\tau$ equation and
+$\tau(0) = 0$ is simply $w_a(0) = 0$.
 
 Options (all static, i.e. part of the compiled function):
 
-* ``target="ema"`` (BYOL, Eq. 13), ``"online"`` (SimSiam, :math:`w_a \equiv w`),
-  ``"fixed_tau"`` (:math:`w_a \equiv \tau w` with ``TianParams.tau``).
-* ``predictor="linear"`` (trainable, Eq. 11) or ``"identity"`` (no predictor, :math:`w_p \equiv 1`).
-* ``stop_gradient=False`` (requires ``target="online"``): gradient also through
-  the target branch (Theorem 2), :math:`\dot w = -w[(w_p^2+1)\lambda_s - 2 w_p \lambda_d] - \eta w`.
+* `target="ema"` (BYOL, Eq. 13), `"online"` (SimSiam, $w_a \equiv w$),
+  `"fixed_tau"` ($w_a \equiv \tau w$ with `TianParams.tau`).
+* `predictor="linear"` (trainable, Eq. 11) or `"identity"` (no predictor, $w_p \equiv 1$).
+* `stop_gradient=False` (requires `target="online"`): gradient also through
+  the target branch (Theorem 2), $\dot w = -w[(w_p^2+1)\lambda_s - 2 w_p \lambda_d] - \eta w$.
 
-State: :class:`ModeState` of three arrays of shape ``(M,)`` (any common shape).
-``args = (TianParams, ModeData)``. Time in ODE units (:mod:`dynsim.units`).
+State: [`ModeState`][dynsim.models.ModeState] of three arrays of shape `(M,)` (any common shape).
+`args = (TianParams, ModeData)`. Time in ODE units ([`dynsim.units`][dynsim.units]).
 
-:class:`TianPST` (a reference system, :mod:`dynsim.analytic.reference`) integrates Eqs. 11-13 in the paper's own :math:`(p, s, \tau)`
-variables; the tests use it as an independent check of :class:`TianModes`.
+[`TianPST`][dynsim.analytic.reference.TianPST] (a reference system, [`dynsim.analytic.reference`][dynsim.analytic.reference]) integrates Eqs. 11-13 in the paper's own $(p, s, \tau)$
+variables; the tests use it as an independent check of [`TianModes`][dynsim.eigenmodes.TianModes].
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ class TianModes:
         targets.check_target_options(self.target, self.predictor, PREDICTORS, self.stop_gradient)
 
     def family(self, params: TianParams | None = None) -> Modes:
-        """The :class:`~dynsim.Modes` model these options name (Euclidean loss, trainable or no predictor),
-        with ``params``' values (defaults when ``None``)."""
+        """The [`Modes`][dynsim.models.Modes] model these options name (Euclidean loss, trainable or no predictor),
+        with `params`' values (defaults when `None`)."""
         params = TianParams() if params is None else params
         predictor = cp.Identity() if self.predictor == "identity" else cp.Trainable(alpha_p=params.alpha_p)
         target = targets.component(self.target, params.beta, params.tau, self.stop_gradient)
@@ -80,22 +83,22 @@ class TianModes:
 
     # --- states and conversions -------------------------------------------------------------
     def initial_state(self, w, w_p=None, w_a=None, params: TianParams | None = None) -> ModeState:
-        """A consistent initial state: ``w_a`` defaults to ``0`` for ``target='ema'`` (the paper's
-        :math:`\\tau(0)=0`), and is ``w`` (online) or ``tau*w`` (fixed_tau, needs ``params``) otherwise;
-        ``w_p`` defaults to ``1`` and is always ``1`` without a predictor."""
+        """A consistent initial state: `w_a` defaults to `0` for `target='ema'` (the paper's
+        $\\tau(0)=0$), and is `w` (online) or `tau*w` (fixed_tau, needs `params`) otherwise;
+        `w_p` defaults to `1` and is always `1` without a predictor."""
         if self.target == "fixed_tau" and params is None:
             raise ValueError("target='fixed_tau' needs params to set the target to tau * online")
         return self.family(params).initial_state(w, w_p, w_a)
 
     def from_pst(self, p, s, tau=0.0) -> ModeState:
-        r"""State with :math:`w = \sqrt{s}`, :math:`w_p = p`, :math:`w_a = \tau\sqrt{s}` (``s >= 0``)."""
+        r"""State with $w = \sqrt{s}$, $w_p = p$, $w_a = \tau\sqrt{s}$ (`s >= 0`)."""
         _checks.check_positive("s", s, strict=False)
         w = jnp.sqrt(jnp.asarray(s))
         return ModeState(*jnp.broadcast_arrays(w, jnp.asarray(p), jnp.asarray(tau) * w))
 
     @staticmethod
     def to_pst(y: ModeState) -> PSTState:
-        r""":math:`(p, s, \tau) = (w_p, w^2, w_a/w)`; :math:`\tau` is undefined (NaN) where :math:`w = 0`."""
+        r"""$(p, s, \tau) = (w_p, w^2, w_a/w)$; $\tau$ is undefined (NaN) where $w = 0$."""
         w = jnp.asarray(y.w)
         safe = jnp.where(w == 0, 1.0, w)
         tau = jnp.where(w == 0, jnp.nan, jnp.asarray(y.w_a) / safe)
@@ -103,11 +106,11 @@ class TianModes:
 
     @staticmethod
     def mode_strength(y: ModeState) -> jax.Array:
-        """:math:`s_j = w_j^2`, the eigenvalue of :math:`F = WW^T` carried by mode ``j``."""
+        """$s_j = w_j^2$, the eigenvalue of $F = WW^T$ carried by mode `j`."""
         return Modes.mode_strength(y)
 
     def collapse_event(self, threshold: float = 1e-6) -> CollapseEvent:
-        """Event at the first time some :math:`s_j` falls to ``threshold``."""
+        """Event at the first time some $s_j$ falls to `threshold`."""
         return self.family().collapse_event(threshold)
 
     def validate(self, y0, args) -> None:

@@ -1,6 +1,6 @@
-"""Figure regeneration: one module per paper (:mod:`~dynsim.figures.tian2021`, :mod:`~dynsim.figures.halvagal2023`,
-...), one function per figure with a ``*_data`` function beside it that returns the plotted arrays; a registry
-(:data:`FIGURES`) behind ``dynsim figures``. :func:`load_all` imports every figure module, :func:`generate`
+"""Figure regeneration: one module per paper ([`tian2021`][dynsim.figures.tian2021], [`halvagal2023`][dynsim.figures.halvagal2023],
+...), one function per figure with a `*_data` function beside it that returns the plotted arrays; a registry
+(`FIGURES`) behind `dynsim figures`. [`load_all`][dynsim.figures.load_all] imports every figure module, [`generate`][dynsim.figures.generate]
 regenerates figures by name into PNG + data files."""
 
 from dynsim import _aliases

@@ -1,5 +1,5 @@
 """Every figure of the package: importing this module imports each figure module, which registers
-its figures in :data:`dynsim.figures.FIGURES`; then list and regenerate them by name."""
+its figures in `dynsim.figures.FIGURES`; then list and regenerate them by name."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from dynsim.figures._registry import FIGURES, FigureSpec, save_figure
 
 
 def load_all() -> dict[str, FigureSpec]:
-    """Import every figure module (each registers its figures) and return :data:`FIGURES`."""
+    """Import every figure module (each registers its figures) and return `FIGURES`."""
     return FIGURES
 
 
 def figure_names() -> list[str]:
-    """Every registered figure name, by paper and then figure number (``tian2021_fig9`` before ``_fig10``)."""
+    """Every registered figure name, by paper and then figure number (`tian2021_fig9` before `_fig10`)."""
     load_all()
     return sorted(FIGURES, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
 
@@ -33,7 +33,7 @@ def _listen(event, duration, **kwargs):
 
 
 def _make_and_save(name: str, out_dir, fast: bool) -> tuple[list[Path], dict]:
-    """Make one figure and write its files; returns the paths and ``{"total", "compile"}`` wall seconds."""
+    """Make one figure and write its files; returns the paths and `{"total", "compile"}` wall seconds."""
     import time
 
     t0, c0 = time.perf_counter(), _compile_seconds[0]
@@ -43,7 +43,7 @@ def _make_and_save(name: str, out_dir, fast: bool) -> tuple[list[Path], dict]:
 
 
 def _make_group(names: list[str], out_dir, fast: bool) -> list[tuple[list[Path], dict]]:
-    """Make figures one after another in this process (they share compiled programs, :attr:`FigureSpec.group`)."""
+    """Make figures one after another in this process (they share compiled programs, [`FigureSpec.group`][dynsim.figures.FigureSpec.group])."""
     return [_make_and_save(name, out_dir, fast) for name in names]
 
 
@@ -61,14 +61,14 @@ def _start_worker(x64: bool, cache_dir) -> None:
 
 def generate(names=None, out_dir="figures", fast=False, progress=print, timings: dict | None = None,
              jobs: int = 1) -> list[Path]:
-    """Regenerate the named figures (all, in :func:`figure_names` order, when ``names`` is empty) into ``out_dir``.
+    """Regenerate the named figures (all, in [`figure_names`][dynsim.figures.figure_names] order, when `names` is empty) into `out_dir`.
 
-    ``jobs``: worker processes; above 1 the figures are made in parallel, the most expensive first (their
-    :attr:`FigureSpec.cost`; the figures of one :attr:`FigureSpec.group` one after another in one worker), each
-    worker in this process's precision and compilation cache (:mod:`dynsim.cache`). Every figure is computed the
-    same way whichever process makes it, so its files do not depend on ``jobs``. ``timings``: a dict to fill with each figure's ``{"total", "compile"}`` wall seconds
-    (compile: JAX tracing, lowering and XLA compilation, from :mod:`jax.monitoring`'s duration events; the rest is
-    computing and drawing). Returns the written paths, in ``names`` order."""
+    `jobs`: worker processes; above 1 the figures are made in parallel, the most expensive first (their
+    [`FigureSpec.cost`][dynsim.figures.FigureSpec.cost]; the figures of one [`FigureSpec.group`][dynsim.figures.FigureSpec.group] one after another in one worker), each
+    worker in this process's precision and compilation cache ([`dynsim.cache`][dynsim.cache]). Every figure is computed the
+    same way whichever process makes it, so its files do not depend on `jobs`. `timings`: a dict to fill with each figure's `{"total", "compile"}` wall seconds
+    (compile: JAX tracing, lowering and XLA compilation, from `jax.monitoring`'s duration events; the rest is
+    computing and drawing). Returns the written paths, in `names` order."""
     import jax
 
     from dynsim import cache

@@ -1,7 +1,7 @@
 """Registry of regenerable figures: one function per figure, each returning the matplotlib
-figure and the data behind it, saved together (PNG, PDF and an ``.npz`` of the data).
+figure and the data behind it, saved together (PNG, PDF and an `.npz` of the data).
 
-Figure modules import :func:`register` from here; :mod:`dynsim.figures.catalogue` imports the figure
+Figure modules import [`register`][dynsim.figures.register] from here; `dynsim.figures.catalogue` imports the figure
 modules, so the registry never imports a figure module (no import cycle)."""
 
 from __future__ import annotations
@@ -19,21 +19,24 @@ from dynsim.provenance import run_metadata
 @dataclass(frozen=True)
 class FigureSpec:
     name: str
-    make: Callable  # make(fast: bool) -> (matplotlib.figure.Figure, dict[str, np.ndarray])
+    """The figure's name: its files are `name.png`, `name.pdf` and `name.npz`."""
+    make: Callable
+    """`make(fast: bool) -> (matplotlib.figure.Figure, dict[str, np.ndarray])`."""
     description: str
-    #: rough wall seconds to make it (2-core CPU, cold): parallel runs start the most expensive first
+    """One line for `dynsim figures --list` and the progress lines."""
     cost: float = 10.0
-    #: figures that build the same compiled programs: a parallel run makes them one after another in one worker,
-    #: so the later ones reuse what the first compiled
+    """Rough wall seconds to make it (2-core CPU, cold): parallel runs start the most expensive first."""
     group: str | None = None
+    """Figures that build the same compiled programs: a parallel run makes them one after another in one worker,
+    so the later ones reuse what the first compiled."""
 
 
 FIGURES: dict[str, FigureSpec] = {}
 
 
 def register(name: str, description: str, cost: float = 10.0, group: str | None = None):
-    """Decorator adding ``make(fast) -> (Figure, data)`` to :data:`FIGURES` under ``name`` (``cost``: rough wall
-    seconds, :attr:`FigureSpec.cost`; ``group``: :attr:`FigureSpec.group`)."""
+    """Decorator adding `make(fast) -> (Figure, data)` to `FIGURES` under `name` (`cost`: rough wall
+    seconds, [`FigureSpec.cost`][dynsim.figures.FigureSpec.cost]; `group`: [`FigureSpec.group`][dynsim.figures.FigureSpec.group])."""
 
     def deco(fn):
         if name in FIGURES:
@@ -45,7 +48,7 @@ def register(name: str, description: str, cost: float = 10.0, group: str | None 
 
 
 def save_figure(name: str, fig, data: dict, out_dir: Path) -> list[Path]:
-    """Write ``name.png``, ``name.pdf`` and ``name.npz`` (data + ``metadata`` JSON) into ``out_dir``."""
+    """Write `name.png`, `name.pdf` and `name.npz` (data + `metadata` JSON) into `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf", out_dir / f"{name}.npz"]

@@ -1,8 +1,8 @@
-r"""Theory vs simulation figure (:mod:`dynsim.compare`).
+r"""Theory vs simulation figure ([`dynsim.compare`][dynsim.compare]).
 
-``theory_vs_simulation``: the setting of Tian et al. 2021's check (n1 = 8, n2 = 4, σ² = 0.5, α_p = 1, η = 0.01, β = 0.4,
+`theory_vs_simulation`: the setting of Tian et al. 2021's check (n1 = 8, n2 = 4, σ² = 0.5, α_p = 1, η = 0.01, β = 0.4,
 aligned start, Euclidean loss, trainable predictor, EMA target from 0): the mode spectrum of
-:math:`WW^\top` from the per-mode ODEs (lines) against GD with exact expected gradients and minibatch
+$WW^\top$ from the per-mode ODEs (lines) against GD with exact expected gradients and minibatch
 SGD (batch 4096) at lr 0.01 (markers), and the GD error at t = 10 for halving learning rates with a
 slope-1 guide (first order, Euler).
 """
@@ -31,7 +31,7 @@ def agreement_data(fast: bool = False) -> dict:
 
 @register("theory_vs_simulation", "Per-mode theory vs GD and SGD of the linear network (Tian 2021 setting), error vs lr", cost=19)
 def theory_vs_simulation(fast: bool = False):
-    r"""Draw :func:`agreement_data`: spectra of theory, GD and SGD, and the GD error against the learning rate."""
+    r"""Draw [`agreement_data`][dynsim.figures.agreement.agreement_data]: spectra of theory, GD and SGD, and the GD error against the learning rate."""
     d = agreement_data(fast)
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax, ax2 = fig.subplots(1, 2, width_ratios=(1.6, 1))

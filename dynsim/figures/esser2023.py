@@ -1,15 +1,15 @@
-r"""Figure for Esser, Mukherjee & Ghoshdastidar (2023) from :mod:`dynsim.grassmann` (Esser et al. 2023 protocol:
-d = 30, n = 2000, h = 4, contrastive :math:`A = 2\operatorname{sym}(C)`, :math:`W_0 = \mathrm{qf}(N(0,1))`, seed 0).
+r"""Figure for Esser, Mukherjee & Ghoshdastidar (2023) from [`dynsim.grassmann`][dynsim.grassmann] (Esser et al. 2023 protocol:
+d = 30, n = 2000, h = 4, contrastive $A = 2\operatorname{sym}(C)$, $W_0 = \mathrm{qf}(N(0,1))$, seed 0).
 The paper's own figure settings are unknown; these settings are a proposed reproduction.
 
-``esser2023_grassmann``, four panels:
+`esser2023_grassmann`, four panels:
 
-(a) naive collapse: singular values of :math:`e^{tA}W_0` relative to the largest, with the predicted rates
-    :math:`e^{-t(\lambda_1-\lambda_i)}` (dashed) and the stable rank (right axis) going to 1;
+(a) naive collapse: singular values of $e^{tA}W_0$ relative to the largest, with the predicted rates
+    $e^{-t(\lambda_1-\lambda_i)}$ (dashed) and the stable rank (right axis) going to 1;
 (b) constrained flow vs Riemannian GD: principal angles to the top-h eigenspace, exact (lines) vs QR-RGD
-    at :math:`\eta = 0.1` (markers);
-(c) error :math:`\|P_K - P(T)\|_F` at T = 6 against :math:`\eta` for every method, slope-1 guide;
-(d) tangent-kernel drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` for width-m random ReLU features of 8 data pairs
+    at $\eta = 0.1$ (markers);
+(c) error $\|P_K - P(T)\|_F$ at T = 6 against $\eta$ for every method, slope-1 guide;
+(d) tangent-kernel drift $\|K_t - K_0\|_F/\|K_0\|_F$ for width-m random ReLU features of 8 data pairs
     (alignment loss, h = 2, mean of 3 seeds): every width reaches the same O(1) level, later for wider models.
 """
 
@@ -57,7 +57,7 @@ def grassmann_data(fast: bool = False) -> dict:
 @register("esser2023_grassmann",
           "Esser 2023: naive collapse, Grassmann flow vs Riemannian GD, error vs step, tangent-kernel drift vs width", cost=35)
 def esser2023_grassmann(fast: bool = False):
-    r"""Draw the four panels of the module docstring from :func:`grassmann_data`."""
+    r"""Draw the four panels of the module docstring from [`grassmann_data`][dynsim.figures.esser2023.grassmann_data]."""
     d = grassmann_data(fast)
     fig = Figure(figsize=(12, 8.2), layout="constrained")
     (a, b), (c, e) = fig.subplots(2, 2)

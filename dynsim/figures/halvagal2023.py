@@ -1,44 +1,44 @@
-r"""Figures of Halvagal, Laborieux & Zenke (2023) regenerated from the per-mode ODEs (:class:`dynsim.SSLModes`).
+r"""Figures of Halvagal, Laborieux & Zenke (2023) regenerated from the per-mode ODEs ([`dynsim.SSLModes`][dynsim.eigenmodes.SSLModes]).
 
-``halvagal2023_fig2_eigenvalues``: the eigenvalues of :math:`WW^\top` over training for the toy of
-Halvagal et al. 2023 (N = 15, M = 10, σ = 0.1, :math:`W_P = WW^\top`, no EMA) in the paper's eight settings,
+`halvagal2023_fig2_eigenvalues`: the eigenvalues of $WW^\top$ over training for the toy of
+Halvagal et al. 2023 (N = 15, M = 10, σ = 0.1, $W_P = WW^\top$, no EMA) in the paper's eight settings,
 Euclidean and cosine loss × {no stop-grad, no predictor, plain, IsoLoss}, with the views of the authors'
-update rule: the online view clean, the target view :math:`x + \sigma\xi`
-(:meth:`dynsim.ModeData.clean_online`: :math:`\ell_{11} = \ell_{12} = 1`, :math:`\ell_{22} = 1 + \sigma^2`,
-``docs/theory/views.md``), and a start with the published run's spectrum statistics (smallest eigenvalue
-0.020, :math:`\mathrm{tr}\,C_0 = 7.882`: :data:`PAPER_SEED`, :data:`PAPER_TRACE`). Time is shown in the
-paper's iterations, :math:`t/\mathrm{lr}`, with its learning rates (0.01; 0.1 for the cosine runs and
+update rule: the online view clean, the target view $x + \sigma\xi$
+(`dynsim.ModeData.clean_online`: $\ell_{11} = \ell_{12} = 1$, $\ell_{22} = 1 + \sigma^2$,
+`docs/theory/views.md`), and a start with the published run's spectrum statistics (smallest eigenvalue
+0.020, $\mathrm{tr}\,C_0 = 7.882$: `PAPER_SEED`, `PAPER_TRACE`). Time is shown in the
+paper's iterations, $t/\mathrm{lr}$, with its learning rates (0.01; 0.1 for the cosine runs and
 Euclidean no-predictor) and run lengths (1500 steps, 10⁵ without predictor). Under this law the Euclidean
-level is :math:`1/k` with :math:`k = \ell_{11}/\ell_{12} = 1`, the Euclidean no-predictor panel is flat (zero
-expected drift) and without stop-gradient every mode decays at rate :math:`(\lambda-1)^2 + \sigma^2`. The
+level is $1/k$ with $k = \ell_{11}/\ell_{12} = 1$, the Euclidean no-predictor panel is flat (zero
+expected drift) and without stop-gradient every mode decays at rate $(\lambda-1)^2 + \sigma^2$. The
 cosine panel without stop-gradient uses the exact gradient of the loss through both branches (the published
 toy's update for that panel is not the gradient of its loss). The ODE is the gradient flow, i.e. the paper's
 runs in the limit of small steps and exact expectations (the paper draws 50 000 samples per step). Dashed
-lines: the fixed points from :mod:`dynsim.analytic.halvagal2023` (Euclidean :math:`1/k`; cosine
-:math:`\mathrm{tr}C_0/M`; cosine IsoLoss :math:`(\sum c_0^2/M)^{1/2}`).
+lines: the fixed points from [`dynsim.analytic.halvagal2023`][dynsim.analytic.halvagal2023] (Euclidean $1/k$; cosine
+$\mathrm{tr}C_0/M$; cosine IsoLoss $(\sum c_0^2/M)^{1/2}$).
 
-``halvagal2023_fig2_eigenvalues_symmetric``: the same with both views noised (:meth:`dynsim.ModeData.isotropic`,
-dynsim's default data model and Tian et al.'s) from :math:`W_0` = randn/4 of seed 0: Euclidean level
-:math:`1/(1+\sigma^2)`, the no-predictor panel decays as :math:`c_0e^{-2\sigma^2t}`.
+`halvagal2023_fig2_eigenvalues_symmetric`: the same with both views noised (`dynsim.ModeData.isotropic`,
+dynsim's default data model and Tian et al.'s) from $W_0$ = randn/4 of seed 0: Euclidean level
+$1/(1+\sigma^2)$, the no-predictor panel decays as $c_0e^{-2\sigma^2t}$.
 
-``halvagal2023_fig2_trajectories``: the top rows of Fig. 2, the N = 6, M = 2 toy (:math:`W_0` = randn(2, 6)/4,
+`halvagal2023_fig2_trajectories`: the top rows of Fig. 2, the N = 6, M = 2 toy ($W_0$ = randn(2, 6)/4,
 seed 0; σ = 0.1 in the target view, the online view clean as in the authors' update, lr 0.01, 1500 steps,
-:math:`W_P = WW^\top`) trained as a **network** by GD on the
-exact expected gradient (:class:`dynsim.networks.SSLNet`; cosine: the exact Gaussian expectation) in the eight
-settings: the outputs :math:`Wx` of the 20 highest-norm of 5 000 Gaussian inputs over training, and below each
-the eigenvalues of :math:`WW^\top` from the network (markers) against the per-mode ODE (lines). Where they differ
+$W_P = WW^\top$) trained as a **network** by GD on the
+exact expected gradient ([`dynsim.networks.SSLNet`][dynsim.networks.SSLNet]; cosine: the exact Gaussian expectation) in the eight
+settings: the outputs $Wx$ of the 20 highest-norm of 5 000 Gaussian inputs over training, and below each
+the eigenvalues of $WW^\top$ from the network (markers) against the per-mode ODE (lines). Where they differ
 it is the network's discrete steps, not the theory: cosine IsoLoss recruits the small mode within a few
-steps, so lr 0.01 overshoots the flow's level :math:`(\sum c_0^2/M)^{1/2}` and drifts slowly (the conserved
-:math:`\sum c^2` is conserved by the flow only). Cosine without stop-gradient collapses to rank one; there the
-exact expected gradient is singular (for a one-dimensional :math:`z`, :math:`E[1/\|z\|]` diverges), so GD on it
-explodes after the collapse, and this one panel's network uses 4096 fixed Gaussian nodes (:data:`NODES_AFTER_COLLAPSE`),
+steps, so lr 0.01 overshoots the flow's level $(\sum c_0^2/M)^{1/2}$ and drifts slowly (the conserved
+$\sum c^2$ is conserved by the flow only). Cosine without stop-gradient collapses to rank one; there the
+exact expected gradient is singular (for a one-dimensional $z$, $E[1/\|z\|]$ diverges), so GD on it
+explodes after the collapse, and this one panel's network uses 4096 fixed Gaussian nodes (`NODES_AFTER_COLLAPSE`),
 whose gradient stays finite: after the collapse the surviving eigenvalue jumps (the cosine loss is scale-free,
 so the size of a rank-one W is arbitrary).
 
-``halvagal2023_fig5``: two neurons (N = 6, M = 2, σ = 0.1, lr 0.01, 1500 steps, :math:`W_P = WW^\top`) from
-three starts, :math:`W_0` = randn/4, :math:`2W_0` and a fresh randn/2: Euclidean loss (every eigenvalue to
-:math:`1/(1+\sigma^2)`) against cosine loss (both eigenvalues meet at the start-dependent level
-:math:`\mathrm{tr}\,C_0/M`), network GD (markers) and per-mode ODE (lines) with the predicted levels dashed.
+`halvagal2023_fig5`: two neurons (N = 6, M = 2, σ = 0.1, lr 0.01, 1500 steps, $W_P = WW^\top$) from
+three starts, $W_0$ = randn/4, $2W_0$ and a fresh randn/2: Euclidean loss (every eigenvalue to
+$1/(1+\sigma^2)$) against cosine loss (both eigenvalues meet at the start-dependent level
+$\mathrm{tr}\,C_0/M$), network GD (markers) and per-mode ODE (lines) with the predicted levels dashed.
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ from dynsim.solvers import solve
 
 TOY_SIGMA2 = 0.01
 TOY_M, TOY_N, TOY_SEED = 10, 15, 0
-#: a draw of :math:`W_0` = randn(10, 15)/4 (NumPy default_rng) whose spectrum, scaled to the published run's
-#: :math:`\mathrm{tr}\,C_0` = :data:`PAPER_TRACE`, has its smallest eigenvalue too (0.0200 vs 0.020)
+#: a draw of $W_0$ = randn(10, 15)/4 (NumPy default_rng) whose spectrum, scaled to the published run's
+#: $\mathrm{tr}\,C_0$ = `PAPER_TRACE`, has its smallest eigenvalue too (0.0200 vs 0.020)
 PAPER_SEED, PAPER_TRACE = 16409, 7.882
-#: the views of each variant (``docs/theory/views.md``); both views noised is written with its
-#: :math:`\ell_{22} = \ell_{11}` given (the numbers of :meth:`ModeData.isotropic`), so that both variants build the
+#: the views of each variant (`docs/theory/views.md`); both views noised is written with its
+#: $\ell_{22} = \ell_{11}$ given (the numbers of `ModeData.isotropic`), so that both variants build the
 #: same compiled programs
 FIG2_VIEWS = {"clean_online": ModeData.clean_online,
               "symmetric": lambda sigma2, n_modes: ModeData.views(sigma2, sigma2, n_modes)}
@@ -77,8 +77,8 @@ COSINE_LR = 0.1
 
 
 def toy_initial_eigenvalues(M=TOY_M, N=TOY_N, seed=TOY_SEED, trace=None):
-    """Eigenvalues of :math:`W_0W_0^\\top` for :math:`W_0` = randn(M, N)/4 (NumPy default_rng(seed)), scaled to sum to
-    ``trace`` if given."""
+    """Eigenvalues of $W_0W_0^\\top$ for $W_0$ = randn(M, N)/4 (NumPy default_rng(seed)), scaled to sum to
+    `trace` if given."""
     W0 = np.random.default_rng(seed).standard_normal((M, N)) / 4
     c = np.linalg.eigvalsh(W0 @ W0.T)
     return c if trace is None else c * (trace / np.sum(c))
@@ -88,7 +88,7 @@ def toy_initial_eigenvalues(M=TOY_M, N=TOY_N, seed=TOY_SEED, trace=None):
           "Halvagal 2023 Fig. 2 (eigenvalue rows), the authors' views (online view clean): toy dynamics from the ODEs", cost=31,
           group="halvagal2023_fig2_eigenvalues")
 def fig2_eigenvalues(fast: bool = False):
-    r"""Eigenvalue rows of Fig. 2 from the per-mode ODEs (module docstring); data: ``c_{loss}_{col}``, ``t_{loss}_{col}``."""
+    r"""Eigenvalue rows of Fig. 2 from the per-mode ODEs (module docstring); data: `c_{loss}_{col}`, `t_{loss}_{col}`."""
     return _fig2(fast, "clean_online", toy_initial_eigenvalues(seed=PAPER_SEED, trace=PAPER_TRACE))
 
 
@@ -153,25 +153,25 @@ NET_SETTINGS = (  # (label, network options); the mode model follows from the ne
 )
 
 
-#: the network's views (``docs/theory/views.md``); both views noised is written with its target noise given (the
-#: numbers of :meth:`ViewData.isotropic`), so that Fig. 5 builds the programs Fig. 2's trajectories compiled
+#: the network's views (`docs/theory/views.md`); both views noised is written with its target noise given (the
+#: numbers of `ViewData.isotropic`), so that Fig. 5 builds the programs Fig. 2's trajectories compiled
 NET_VIEWS = {"clean_online": ViewData.clean_online,
              "symmetric": lambda n1, sigma2: ViewData.views(n1, sigma2, sigma2)}
 
 
 def _net(loss: str, iso: bool = False, **opts) -> SSLNet:
-    """Halvagal's toy network: closed-form :math:`W_P = WW^\\top` (unless ``predictor`` is given), no EMA."""
+    """Halvagal's toy network: closed-form $W_P = WW^\\top$ (unless `predictor` is given), no EMA."""
     opts.setdefault("predictor", "power")
     return SSLNet(loss=loss + ("_iso" if iso else ""), target="online", predictor_input="WWt", **opts)
 
 
 def network_vs_modes(W0, loss: str, net_opts: dict, n_steps: int, n_saves: int, sigma2: float = TOY_SIGMA2,
                      n_nodes: int = 4096, views: str = "symmetric"):
-    """Network GD on the expected gradient (``n_nodes``: only where the network uses nodes; ``views``: ``"symmetric"``
-    or ``"clean_online"``, ``docs/theory/views.md``) and the per-mode ODE that :func:`dynsim.compare.mode_theory` maps
-    the same network configuration to (started from the eigenvalues of :math:`W_0W_0^\\top`).
+    """Network GD on the expected gradient (`n_nodes`: only where the network uses nodes; `views`: `"symmetric"`
+    or `"clean_online"`, `docs/theory/views.md`) and the per-mode ODE that [`dynsim.compare.mode_theory`][dynsim.compare.mode_theory] maps
+    the same network configuration to (started from the eigenvalues of $W_0W_0^\\top$).
 
-    Returns ``(t, W_net, c_net, c_ode)``: ``W_net`` (T, M, N); ``c_net``, ``c_ode`` (T, M) ascending."""
+    Returns `(t, W_net, c_net, c_ode)`: `W_net` (T, M, N); `c_net`, `c_ode` (T, M) ascending."""
     data = NET_VIEWS[views](W0.shape[1], sigma2)
     args = (NetParams(), data)
     net = _net(loss, n_nodes=n_nodes, **net_opts)
@@ -216,7 +216,7 @@ def fig2_trajectories_data(fast: bool = False) -> dict:
           "Halvagal 2023 Fig. 2 (trajectory rows): N = 6, M = 2 network outputs in 8 settings, network vs mode ODE", cost=49,
           group="halvagal2023_network")
 def fig2_trajectories(fast: bool = False):
-    r"""Draw :func:`fig2_trajectories_data`: outputs of the display points, and eigenvalues network vs ODE."""
+    r"""Draw [`fig2_trajectories_data`][dynsim.figures.halvagal2023.fig2_trajectories_data]: outputs of the display points, and eigenvalues network vs ODE."""
     d = fig2_trajectories_data(fast)
     fig = Figure(figsize=(14, 12.5), layout="constrained")
     axes = fig.subplots(4, 4)
@@ -249,14 +249,14 @@ FIG5_STARTS = ("randn/4", "2 x randn/4", "fresh randn/2")
 
 
 def fig5_starts(seed: int = TOY_SEED):
-    r"""The three starts of Fig. 5: :math:`W_0` = randn(2, 6)/4, :math:`2W_0` and a fresh randn(2, 6)/2."""
+    r"""The three starts of Fig. 5: $W_0$ = randn(2, 6)/4, $2W_0$ and a fresh randn(2, 6)/2."""
     rng = np.random.default_rng(seed)
     W0 = rng.standard_normal((NET_M, NET_N)) / 4
     return (W0, 2 * W0, rng.standard_normal((NET_M, NET_N)) / 2)
 
 
 def fig5_data(fast: bool = False) -> dict:
-    r"""Network GD and mode ODE from each start of :func:`fig5_starts`, Euclidean and cosine, with the predicted levels."""
+    r"""Network GD and mode ODE from each start of [`fig5_starts`][dynsim.figures.halvagal2023.fig5_starts], Euclidean and cosine, with the predicted levels."""
     n_saves = 15 if fast else 75
     out = {"sigma2": TOY_SIGMA2, "lr": NET_LR}
     for i, W0 in enumerate(fig5_starts()):
@@ -273,7 +273,7 @@ def fig5_data(fast: bool = False) -> dict:
 @register("halvagal2023_fig5", "Halvagal 2023 Fig. 5: two neurons, Euclidean vs cosine fixed points from three starts", cost=10,
           group="halvagal2023_network")
 def fig5_two_neurons(fast: bool = False):
-    r"""Draw :func:`fig5_data`: eigenvalues over iterations, network markers on ODE lines, levels dashed."""
+    r"""Draw [`fig5_data`][dynsim.figures.halvagal2023.fig5_data]: eigenvalues over iterations, network markers on ODE lines, levels dashed."""
     d = fig5_data(fast)
     fig = Figure(figsize=(11, 4.3), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)

@@ -1,21 +1,21 @@
 r"""Figures for Richemond et al. (2023) and Li, Efros & Pathak (2022).
 
-``richemond2023_filters``: the finite-iteration predictors as **spectral filters** at their iteration counts
-(A.4, A.6): the eigenvalues of the matrix predictors of :mod:`dynsim.networks.predictors` (NS, n = 9; NS²,
+`richemond2023_filters`: the finite-iteration predictors as **spectral filters** at their iteration counts
+(A.4, A.6): the eigenvalues of the matrix predictors of `dynsim.networks.predictors` (NS, n = 9; NS²,
 7 + 7; Stiefel, n = 9; Visser, 50 steps of h = 0.5, both **unconfirmed** defaults) applied to a rotated
-:math:`\Sigma` with eigenvalues log-spaced over 10 decades, against the scalar recurrences (markers) and
-the limits :math:`\sqrt\lambda` (NS, Visser), :math:`\lambda^{1/4}` (NS²) and the flat identity (Stiefel).
-Left: predictor eigenvalue / largest against :math:`\lambda/\lambda_{\max}`; right: the same divided by
-:math:`\sqrt{\lambda/\lambda_{\max}}`, where a converged square root is flat. NS is a square root on the top
-of the spectrum and linear (DirectCopy-like) below about :math:`2.25^{-n}` of the Frobenius scale.
+$\Sigma$ with eigenvalues log-spaced over 10 decades, against the scalar recurrences (markers) and
+the limits $\sqrt\lambda$ (NS, Visser), $\lambda^{1/4}$ (NS²) and the flat identity (Stiefel).
+Left: predictor eigenvalue / largest against $\lambda/\lambda_{\max}$; right: the same divided by
+$\sqrt{\lambda/\lambda_{\max}}$, where a converged square root is flat. NS is a square root on the top
+of the spectrum and linear (DirectCopy-like) below about $2.25^{-n}$ of the Frobenius scale.
 
-``li2022_auc``: Li et al.'s collapse metric (cumulative explained variance of the un-squared singular values,
+`li2022_auc`: Li et al.'s collapse metric (cumulative explained variance of the un-squared singular values,
 B.1) on the eigenmode theory: SimSiam-like per-mode dynamics (Eqs. 11-12, fixed τ = 1, α_p = 1, σ² = 0.5)
-on data with a power-law spectrum :math:`\lambda_{d,j} = 1/j`, from the parabola at :math:`p_j(0) = 0.3`,
-for several weight decays η. Mode j survives iff :math:`\eta < \lambda_{d,j}/(4(1+\sigma^2))` (Obs. 5 with
-:math:`\lambda_d`), so a wider model adds modes that collapse: AUC rises with the width m. Modes are decoupled
+on data with a power-law spectrum $\lambda_{d,j} = 1/j$, from the parabola at $p_j(0) = 0.3$,
+for several weight decays η. Mode j survives iff $\eta < \lambda_{d,j}/(4(1+\sigma^2))$ (Obs. 5 with
+$\lambda_d$), so a wider model adds modes that collapse: AUC rises with the width m. Modes are decoupled
 (aligned start), so a width-m model is exactly the first m modes of the widest one, which is solved once.
-Dashed: the AUC from the closed-form end state (survivors at :math:`s_j = p^{*2}_{+,j}`).
+Dashed: the AUC from the closed-form end state (survivors at $s_j = p^{*2}_{+,j}$).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ COLORS = {"ns": "#1f77b4", "ns2": "#ff7f0e", "stiefel": "#2ca02c", "visser": "#d
 
 
 def scalar_filter(kind: str, s, n: int, h: float = 0.5):
-    """The scalar recurrence each iterative predictor applies to the eigenvalues ``s`` of a PSD Σ
+    """The scalar recurrence each iterative predictor applies to the eigenvalues `s` of a PSD Σ
     (Richemond et al. 2023; NS² is NS on NS's output, each stage renormalised by its own
-    Frobenius norm, the unconfirmed A.4 reading that :func:`dynsim.networks.predictors.closed_form_predictor`
+    Frobenius norm, the unconfirmed A.4 reading that [`dynsim.networks.predictors.closed_form_predictor`][dynsim.networks.closed_form_predictor]
     implements)."""
     s = jnp.asarray(s, float)
 
@@ -80,7 +80,7 @@ def filters_data(fast: bool = False) -> dict:
 
 @register("richemond2023_filters", "Richemond 2023: NS, NS^2, Stiefel and Visser predictors as spectral filters", cost=7)
 def richemond_filters(fast: bool = False):
-    r"""Draw :func:`filters_data` (module docstring)."""
+    r"""Draw [`filters_data`][dynsim.figures.richemond_li.filters_data] (module docstring)."""
     d = filters_data(fast)
     x = d["lam"] / d["lam"].max()
     fig = Figure(figsize=(12, 4.6), layout="constrained")
@@ -114,16 +114,16 @@ LI_WIDTHS = (2, 4, 8, 16, 32, 64)
 
 
 def li_end_state(lambda_d, eta, sigma2=LI_SIGMA2, p0=LI_P0):
-    r"""Closed-form end state of a mode started on the parabola at :math:`p_0` with fixed τ = 1, α_p = 1
-    (Tian et al. 2021 with :math:`\lambda_d`): :math:`s = p_+^{*2}` if :math:`\eta < \eta_c` and
-    :math:`p_0 > p^*_-`, else 0."""
+    r"""Closed-form end state of a mode started on the parabola at $p_0$ with fixed τ = 1, α_p = 1
+    (Tian et al. 2021 with $\lambda_d$): $s = p_+^{*2}$ if $\eta < \eta_c$ and
+    $p_0 > p^*_-$, else 0."""
     fp = th.parabola_fixed_points(1.0, eta, lambda_d * (1 + sigma2), lambda_d)
     keep = np.asarray(fp.exists) & (p0 > np.nan_to_num(np.asarray(fp.p_minus), nan=np.inf))
     return np.where(keep, np.nan_to_num(np.asarray(fp.p_plus)) ** 2, 0.0)
 
 
 def li_auc_data(fast: bool = False) -> dict:
-    r"""End states of the widest model for each η, the AUC per width, and the same from :func:`li_end_state`."""
+    r"""End states of the widest model for each η, the AUC per width, and the same from [`li_end_state`][dynsim.figures.richemond_li.li_end_state]."""
     widths = LI_WIDTHS[:4] if fast else LI_WIDTHS
     m = widths[-1]
     lam_d = 1.0 / np.arange(1, m + 1)
@@ -148,7 +148,7 @@ def li_auc_data(fast: bool = False) -> dict:
 
 @register("li2022_auc", "Li 2022: cumulative explained variance and collapse AUC against model width (eigenmode theory)", cost=12)
 def li2022_auc(fast: bool = False):
-    r"""Draw :func:`li_auc_data`: CEV curves at the largest width and AUC against width."""
+    r"""Draw [`li_auc_data`][dynsim.figures.richemond_li.li_auc_data]: CEV curves at the largest width and AUC against width."""
     d = li_auc_data(fast)
     fig = Figure(figsize=(12, 4.4), layout="constrained")
     a, b = fig.subplots(1, 2)

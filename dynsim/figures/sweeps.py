@@ -1,9 +1,9 @@
-r"""Figure from a parameter sweep (:mod:`dynsim.sweeps`): the packaged ``tian_boundary`` example.
+r"""Figure from a parameter sweep ([`dynsim.sweeps`][dynsim.sweeps]): the packaged `tian_boundary` example.
 
-``sweep_tian_boundary``: (a) complete collapse of the Tian per-mode system with a fixed target ratio
+`sweep_tian_boundary`: (a) complete collapse of the Tian per-mode system with a fixed target ratio
 τ = 1 (Tian et al. 2021, Obs. 5) over (σ², η), with the analytic boundary η = τ²/(4(1+σ²)) dashed;
 (b) mode strengths over time for two configurations on either side of the boundary at σ² = 1
-(η_c = 1/8). ``fast`` uses a coarser grid.
+(η_c = 1/8). `fast` uses a coarser grid.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dynsim.figures._registry import register
 
 
 def boundary_sweep(fast: bool = False):
-    """Run the ``tian_boundary`` example (coarser when ``fast``) in a temporary folder; return the loaded result."""
+    """Run the `tian_boundary` example (coarser when `fast`) in a temporary folder; return the loaded result."""
     from dynsim.sweeps import load, load_config, run_sweep
     from dynsim.sweeps import example_path
 
@@ -32,7 +32,7 @@ def boundary_sweep(fast: bool = False):
 
 @register("sweep_tian_boundary", "Tian et al. (2021) Obs. 5 collapse boundary recovered by `dynsim sweep`", cost=10)
 def sweep_tian_boundary(fast: bool = False):
-    r"""Run the packaged ``tian_boundary`` sweep into a temporary folder and draw its phase diagram (module docstring)."""
+    r"""Run the packaged `tian_boundary` sweep into a temporary folder and draw its phase diagram (module docstring)."""
     from dynsim.sweeps import phase_data, phase_diagram, spectra_over_time
 
     res = boundary_sweep(fast)

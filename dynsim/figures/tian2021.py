@@ -1,22 +1,22 @@
 r"""Phase-portrait figures of Tian, Chen & Ganguli (2021) from dynsim's ODEs and closed forms
-(the time-course figures 5, 7 and 9 are in :mod:`dynsim.figures.tian2021_training`).
+(the time-course figures 5, 7 and 9 are in [`dynsim.figures.tian2021_training`][dynsim.figures.tian2021_training]).
 
-``tian2021_fig3``: the (p, s) phase portrait of Eqs. 11-12 at fixed τ = 1, α_p = 1 for no
+`tian2021_fig3`: the (p, s) phase portrait of Eqs. 11-12 at fixed τ = 1, α_p = 1 for no
 (η = 0), weak (η = 0.01) and strong (η = 1) weight decay. The paper does not state σ²;
 we use σ² = 0.5, the value of the tests' oracles, for which
 η_c = τ²/(4(1+σ²)) = 1/6, so η = 0.01 has both non-zero fixed points and η = 1 collapses
 everywhere. Red: stable fixed points; green: unstable; blue: flow lines; dashed black: the
-invariant parabola s = p²/α_p; thick lines: trajectories integrated with :func:`dynsim.solve_batch`.
+invariant parabola s = p²/α_p; thick lines: trajectories integrated with [`dynsim.solve_batch`][dynsim.solvers.solve_batch].
 
-``tian2021_fig4``: the 1-D fixed-point diagrams of Eq. 16 on the parabola,
-:math:`\dot p = -(1+\sigma^2)\,p\,(p - p^*_-)(p - p^*_+)` (the paper's caption drops the positive factor
-:math:`1+\sigma^2`, Tian et al. 2021), for η = 0 (p = 0 half-stable), 0 < η < η_c (0 and p*₊ stable,
+`tian2021_fig4`: the 1-D fixed-point diagrams of Eq. 16 on the parabola,
+$\dot p = -(1+\sigma^2)\,p\,(p - p^*_-)(p - p^*_+)$ (the paper's caption drops the positive factor
+$1+\sigma^2$, Tian et al. 2021), for η = 0 (p = 0 half-stable), 0 < η < η_c (0 and p*₊ stable,
 p*₋ unstable) and η > η_c (only 0), at τ = 1, σ² = 0.5 (η_c = 1/6; the figure is a schematic in the paper).
 
-``tian2021_fig10``: the scalar BYOL flows of App. D.4 at λ_s = 1, λ_d = 1/2, α_p = β = 1, η = 0 (stated in
+`tian2021_fig10`: the scalar BYOL flows of App. D.4 at λ_s = 1, λ_d = 1/2, α_p = β = 1, η = 0 (stated in
 the paper), arrows normalised to unit length: (a) the (w, w_p) plane at fixed w_a = 1 with the hyperbola of
-fixed points :math:`w_pw = w_a\lambda_d/\lambda_s`; (b) the invariant plane w = w_p against w_a, nullclines
-w_a = w and :math:`w^2 = w_a\lambda_d/\lambda_s`, the stable point w = w_a = λ_d/λ_s and the origin,
+fixed points $w_pw = w_a\lambda_d/\lambda_s$; (b) the invariant plane w = w_p against w_a, nullclines
+w_a = w and $w^2 = w_a\lambda_d/\lambda_s$, the stable point w = w_a = λ_d/λ_s and the origin,
 unstable for w > 0 (the paper's panel) but reached from w < 0 (the line w = 0 is invariant, half-filled marker); (c) no predictor (w_p ≡ 1): every trajectory collapses (Tian et al. 2021).
 """
 
@@ -131,7 +131,7 @@ FIG4_ETAS = (0.0, 0.05, 0.25)  # none; weak (< eta_c = 1/6 at sigma2 = 0.5, tau 
 
 def fig4_data(fast: bool = False) -> dict:
     """Eq. 16 on the parabola in closed form and from the (p, s) right-hand side of Eqs. 11-12 at
-    :math:`s = p^2/\\alpha_p` (an independent evaluation), with the closed-form fixed points."""
+    $s = p^2/\\alpha_p$ (an independent evaluation), with the closed-form fixed points."""
     p = np.linspace(-0.12, 0.8, 93 if fast else 461)
     lam_s = 1.0 + FIG3_SIGMA2
     data = ModeData.isotropic(FIG3_SIGMA2)
@@ -149,7 +149,7 @@ def fig4_data(fast: bool = False) -> dict:
 
 @register("tian2021_fig4", "Tian 2021 Fig. 4: 1-D fixed-point diagrams of Eq. 16 for eta = 0, below and above eta_c", cost=3)
 def fig4_fixed_point_diagrams(fast: bool = False):
-    r"""Draw :func:`fig4_data`: Eq. 16 per weight decay with its fixed points and the direction of motion."""
+    r"""Draw [`fig4_data`][dynsim.figures.tian2021.fig4_data]: Eq. 16 per weight decay with its fixed points and the direction of motion."""
     d = fig4_data(fast)
     p = d["p"]
     fig = Figure(figsize=(13, 3.8), layout="constrained")
@@ -204,7 +204,7 @@ def _mode_rhs(model, w, w_p, w_a):
 
 
 def fig10_data(fast: bool = False) -> dict:
-    """Vector fields of the scalar system (App. D.4, :class:`dynsim.TianModes` with EMA, η = 0) on the three
+    """Vector fields of the scalar system (App. D.4, [`dynsim.TianModes`][dynsim.eigenmodes.TianModes] with EMA, η = 0) on the three
     planes of the figure, and trajectories integrated in the full 3-D system (planes (b), (c) are invariant)."""
     n = 21 if fast else 31
     byol, nopred = TianModes(target="ema"), TianModes(target="ema", predictor="identity")
@@ -240,7 +240,7 @@ def _unit_quiver(ax, X, Y, U, V, color=FLOW):
 
 @register("tian2021_fig10", "Tian 2021 Fig. 10: scalar BYOL flows (w-w_p plane, invariant plane w = w_p, no predictor)", cost=7)
 def fig10_scalar_flows(fast: bool = False):
-    r"""Draw :func:`fig10_data`: the three planes of App. D.4 with unit arrows, fixed points and trajectories."""
+    r"""Draw [`fig10_data`][dynsim.figures.tian2021.fig10_data]: the three planes of App. D.4 with unit arrows, fixed points and trajectories."""
     d = fig10_data(fast)
     X, Y = d["grid_x"], d["grid_y"]
     k = d["lambda_d"] / d["lambda_s"]

@@ -2,24 +2,24 @@ r"""Time-course figures of Tian, Chen & Ganguli (2021): training dynamics of the
 full matrix system. Parameters the paper leaves unstated are module constants,
 named in each figure's title and listed here.
 
-``tian2021_fig5``: the decoupled per-mode dynamics (Eqs. 11-13; :class:`dynsim.TianModes` with an EMA target,
+`tian2021_fig5`: the decoupled per-mode dynamics (Eqs. 11-13; [`dynsim.TianModes`][dynsim.eigenmodes.TianModes] with an EMA target,
 the symmetric-predictor reduction) iterated by Euler steps at the paper's lr α = 0.01 with
-:func:`dynsim.gradient_descent`. Columns: :math:`\lambda_{\min}(K)` of Theorem 3 (diagonal in the mode basis,
-:math:`K_j = \lambda_s(\tfrac{\alpha_p}{2}s_j + p_j^2) - \tau_j\lambda_d p_j + \tfrac32\eta`), :math:`p_j` and
-:math:`s_j` over iterations. Top row: η ∈ {0, 0.04, 0.12, 0.2} at β = 0.4 (the paper's baseline is η = 0.04,
+[`dynsim.gradient_descent`][dynsim.solvers.gradient_descent]. Columns: $\lambda_{\min}(K)$ of Theorem 3 (diagonal in the mode basis,
+$K_j = \lambda_s(\tfrac{\alpha_p}{2}s_j + p_j^2) - \tau_j\lambda_d p_j + \tfrac32\eta$), $p_j$ and
+$s_j$ over iterations. Top row: η ∈ {0, 0.04, 0.12, 0.2} at β = 0.4 (the paper's baseline is η = 0.04,
 β = 0.4); bottom row: β ∈ {0.4, 0.1, 0.02} at η = 0.04. Unstated, chosen here: α_p = 1, σ² = 0.5
-(η_c = 1/6), four modes from :math:`p_j(0) = 0.3`, :math:`s_j(0)` ∈ {0.2, 0.1, 0.05, 0.02}, τ(0) = 0.
+(η_c = 1/6), four modes from $p_j(0) = 0.3$, $s_j(0)$ ∈ {0.2, 0.1, 0.05, 0.02}, τ(0) = 0.
 
-``tian2021_fig7``: Assumption 1 checked on the full matrix flow (Eqs. 2-4, :class:`dynsim.TianMatrixFlow`,
+`tian2021_fig7`: Assumption 1 checked on the full matrix flow (Eqs. 2-4, [`dynsim.TianMatrixFlow`][dynsim.analytic.reference.TianMatrixFlow],
 non-symmetric predictor) with X = I, X' = σ²I, σ = 0.03 as printed: the normalised correlation
-:math:`\langle W_a, W\rangle_F/(\|W_a\|_F\|W\|_F)` over iterations (lr 0.01) for EMA decays
+$\langle W_a, W\rangle_F/(\|W_a\|_F\|W\|_F)$ over iterations (lr 0.01) for EMA decays
 γ_a ∈ {0.9, 0.99, 0.996} (β = (1−γ_a)/lr) and η ∈ {0, 0.01, 0.1}, mean ± std over 10 seeds, W_a(0) = 0.
 Unstated, chosen here: n1 = 16, n2 = 8, W(0) and W_p(0) with i.i.d. N(0, 0.01/n1) and N(0, 0.01/n2)
 entries (a small start), α_p = 1, 5000 iterations. In this setting the correlation stays above 0.98 for every
 γ_a and η (lowest for γ_a = 0.996 while W grows); the paper reports about 0.9 for its (unstated) setting.
 
-``tian2021_fig9``: the commutator :math:`\|[F, W_p]\|_F` over time for the symmetrised dynamics
-(Eqs. 7-8, :class:`dynsim.TianCorrelationFlow`) at constant τ ∈ {0.5, 1} and η ∈ {0, 0.01, 0.1}. Unstated,
+`tian2021_fig9`: the commutator $\|[F, W_p]\|_F$ over time for the symmetrised dynamics
+(Eqs. 7-8, [`dynsim.TianCorrelationFlow`][dynsim.analytic.reference.TianCorrelationFlow]) at constant τ ∈ {0.5, 1} and η ∈ {0, 0.01, 0.1}. Unstated,
 chosen here: n = 5, α_p = 1, σ² = 0.5, F(0) = G Gᵀ/100 and W_p(0) = I/3 + (H + Hᵀ)/20 for Gaussian G, H
 (seed 0), a start with K(0) indefinite, so the bound of Theorem 3 does not hold
 at first and ‖L‖ can grow before it decays).
@@ -51,9 +51,9 @@ FIG5_BETAS = (0.4, 0.1, 0.02)  # at eta = 0.04
 
 
 def mode_K(p, s, tau, params: TianParams, data: ModeData):
-    r"""Theorem 3's :math:`K` in the mode basis (diagonal): :math:`K_j = \lambda_s(\tfrac{\alpha_p}{2}s_j +
-    p_j^2) - \tau_j\lambda_d p_j + \tfrac32\eta`, i.e. :func:`dynsim.analytic.tian2021.theorem3_K` of each mode
-    as a 1×1 system (:math:`F = s_j`, :math:`W_p = p_j`) with its own τ_j. Shapes broadcast; returns ``K_j``."""
+    r"""Theorem 3's $K$ in the mode basis (diagonal): $K_j = \lambda_s(\tfrac{\alpha_p}{2}s_j +
+    p_j^2) - \tau_j\lambda_d p_j + \tfrac32\eta$, i.e. [`dynsim.analytic.tian2021.theorem3_K`][dynsim.analytic.tian2021.theorem3_K] of each mode
+    as a 1×1 system ($F = s_j$, $W_p = p_j$) with its own τ_j. Shapes broadcast; returns `K_j`."""
     one = lambda x: np.asarray(x)[..., None, None]  # noqa: E731  (each mode a 1x1 matrix)
     K = th.theorem3_K(one(s), one(p), one(tau), params.eta, params.alpha_p, data.lambda_s, data.lambda_d)
     return np.asarray(K)[..., 0, 0]
@@ -84,7 +84,7 @@ def fig5_data(fast: bool = False) -> dict:
 
 @register("tian2021_fig5", "Tian 2021 Fig. 5: decoupled dynamics (Eqs. 11-13), lambda_min(K), p_j, s_j for several eta, beta", cost=8)
 def fig5_decoupled(fast: bool = False):
-    r"""Draw :func:`fig5_data`: λ_min(K), p_j and s_j over iterations for each η (top) and β (bottom)."""
+    r"""Draw [`fig5_data`][dynsim.figures.tian2021_training.fig5_data]: λ_min(K), p_j and s_j over iterations for each η (top) and β (bottom)."""
     d = fig5_data(fast)
     fig = Figure(figsize=(13.5, 7.2), layout="constrained")
     axes = fig.subplots(2, 3, sharex="row")
@@ -121,7 +121,7 @@ FIG7_INIT = 0.1  # W(0), W_p(0) entries ~ FIG7_INIT * N(0, 1/n): a small start, 
 
 
 def correlation(W_a, W):
-    r"""Normalised correlation :math:`\langle W_a, W\rangle_F / (\|W_a\|_F\|W\|_F)` over the last two axes
+    r"""Normalised correlation $\langle W_a, W\rangle_F / (\|W_a\|_F\|W\|_F)$ over the last two axes
     (0 where W_a = 0)."""
     num = np.sum(W_a * W, axis=(-2, -1))
     den = np.linalg.norm(W_a, axis=(-2, -1)) * np.linalg.norm(W, axis=(-2, -1))
@@ -156,7 +156,7 @@ def fig7_data(fast: bool = False) -> dict:
 
 @register("tian2021_fig7", "Tian 2021 Fig. 7: correlation of W_a and W under the full matrix dynamics (Eqs. 2-4)", cost=13)
 def fig7_correlation(fast: bool = False):
-    r"""Draw :func:`fig7_data`: mean ± std over seeds of corr(W_a, W) per η panel and γ_a."""
+    r"""Draw [`fig7_data`][dynsim.figures.tian2021_training.fig7_data]: mean ± std over seeds of corr(W_a, W) per η panel and γ_a."""
     d = fig7_data(fast)
     fig = Figure(figsize=(13, 4), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
@@ -192,13 +192,13 @@ def fig9_start(n: int = FIG9_N, seed: int = 0) -> CorrelationState:
 
 
 def positive_from(lam_min) -> int:
-    """First save index from which every later ``lam_min`` is > 0 (``len`` if the last one is not)."""
+    """First save index from which every later `lam_min` is > 0 (`len` if the last one is not)."""
     bad = np.nonzero(np.asarray(lam_min) <= 0)[0]
     return 0 if bad.size == 0 else int(bad[-1]) + 1
 
 
 def fig9_data(fast: bool = False) -> dict:
-    """Eqs. 7-8 from :func:`fig9_start` for every (τ, η); ‖[F, W_p]‖_F and λ_min(K) at the saves."""
+    """Eqs. 7-8 from [`fig9_start`][dynsim.figures.tian2021_training.fig9_start] for every (τ, η); ‖[F, W_p]‖_F and λ_min(K) at the saves."""
     model = TianCorrelationFlow()
     data = ModeData.isotropic(FIG9_SIGMA2)
     y0 = fig9_start()
@@ -221,7 +221,7 @@ def fig9_data(fast: bool = False) -> dict:
 
 @register("tian2021_fig9", "Tian 2021 Fig. 9: commutator ||[F, W_p]|| over time (Eqs. 7-8) for constant tau and eta", cost=7)
 def fig9_commutator(fast: bool = False):
-    r"""Draw :func:`fig9_data`: ‖[F, W_p]‖_F over time per τ panel and η, ticked where K stays positive definite."""
+    r"""Draw [`fig9_data`][dynsim.figures.tian2021_training.fig9_data]: ‖[F, W_p]‖_F over time per τ panel and η, ticked where K stays positive definite."""
     d = fig9_data(fast)
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)

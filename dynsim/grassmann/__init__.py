@@ -1,19 +1,19 @@
 r"""Orthogonality-constrained (Grassmannian) SSL dynamics and the naive-collapse baseline
 (Esser, Mukherjee & Ghoshdastidar 2023).
 
-* Trace losses: contrastive / alignment / MSE losses as trace forms, the dynamics matrix :math:`A`
-  (:math:`\nabla L = -AW`) from data or population moments, the data set of the agreement checks
-  (:func:`dynamics_matrix`, :func:`population_dynamics_matrix`, :func:`protocol_data`).
-* Naive flow: :math:`\dot W = AW` (weight decay, Frobenius sphere), exact solution, collapse diagnostics
-  (:math:`\sigma_2/\sigma_1`, stable rank) (:class:`NaiveFlow`, :func:`naive_solution`).
-* Subspace flows: Oja's subspace flow, the Riccati flow of :math:`P = WW^\top`, the stable closed form,
-  principal angles, the exact lift to :math:`W(t)` (:class:`OjaFlow`, :class:`RiccatiFlow`, :func:`lift`).
-* Riemannian GD with QR / polar / exponential-map retractions and the exact :math:`\mathrm{qf}(e^{\eta A}W)`
-  integrator, vmapped over seeds (:func:`riemannian_gd`), and its agreement with the flow
-  (:func:`rgd_agreement`).
-* The kernelised (width-m feature) form and the tangent-kernel drift (:func:`kernel_drift`).
+* Trace losses: contrastive / alignment / MSE losses as trace forms, the dynamics matrix $A$
+  ($\nabla L = -AW$) from data or population moments, the data set of the agreement checks
+  ([`dynamics_matrix`][dynsim.grassmann.dynamics_matrix], [`population_dynamics_matrix`][dynsim.grassmann.population_dynamics_matrix], [`protocol_data`][dynsim.grassmann.protocol_data]).
+* Naive flow: $\dot W = AW$ (weight decay, Frobenius sphere), exact solution, collapse diagnostics
+  ($\sigma_2/\sigma_1$, stable rank) ([`NaiveFlow`][dynsim.grassmann.NaiveFlow], [`naive_solution`][dynsim.grassmann.naive_solution]).
+* Subspace flows: Oja's subspace flow, the Riccati flow of $P = WW^\top$, the stable closed form,
+  principal angles, the exact lift to $W(t)$ ([`OjaFlow`][dynsim.grassmann.OjaFlow], [`RiccatiFlow`][dynsim.grassmann.RiccatiFlow], [`lift`][dynsim.grassmann.lift]).
+* Riemannian GD with QR / polar / exponential-map retractions and the exact $\mathrm{qf}(e^{\eta A}W)$
+  integrator, vmapped over seeds ([`riemannian_gd`][dynsim.grassmann.riemannian_gd]), and its agreement with the flow
+  ([`rgd_agreement`][dynsim.grassmann.rgd_agreement]).
+* The kernelised (width-m feature) form and the tangent-kernel drift ([`kernel_drift`][dynsim.grassmann.kernel_drift]).
 
-Data flow: data or moments -> ``A`` -> (flow | closed form | RGD) -> frames/projectors -> angles, losses, drift.
+Data flow: data or moments -> `A` -> (flow | closed form | RGD) -> frames/projectors -> angles, losses, drift.
 """
 
 from dynsim import _aliases

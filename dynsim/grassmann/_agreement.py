@@ -1,14 +1,14 @@
 r"""Theory vs Riemannian GD on the Grassmannian, compared through projectors and principal angles
 (never raw W, whose in-subspace rotation is not determined by the span; Esser et al. 2023).
 
-For each method and step size :math:`\eta`, RGD runs :math:`T/\eta` steps from :math:`W_0` and is compared at
-the saved times :math:`t = \eta k` with the exact flow (:func:`~dynsim.grassmann.projector`):
+For each method and step size $\eta$, RGD runs $T/\eta$ steps from $W_0$ and is compared at
+the saved times $t = \eta k$ with the exact flow ([`projector`][dynsim.grassmann.projector]):
 
-* ``projection``: :math:`\max_t\|P_k - P(t)\|_F` (:math:`=\sqrt2\|\sin\Theta\|_F` between the two spans);
-* ``angles``: :math:`\max_t\max_i|\theta_i^{\mathrm{RGD}} - \theta_i(t)|`, the principal angles to the top-h
-  eigenspace of A against :math:`\arctan` of :func:`~dynsim.grassmann.principal_tangents`;
-* ``final``: :math:`\|P_K - P(T)\|_F` (the protocol's table), and fitted orders
-  :math:`\log_2(e(\eta)/e(\eta/2))` of ``final`` over halving step sizes (1 for the retractions).
+* `projection`: $\max_t\|P_k - P(t)\|_F$ ($=\sqrt2\|\sin\Theta\|_F$ between the two spans);
+* `angles`: $\max_t\max_i|\theta_i^{\mathrm{RGD}} - \theta_i(t)|$, the principal angles to the top-h
+  eigenspace of A against $\arctan$ of [`principal_tangents`][dynsim.grassmann.principal_tangents];
+* `final`: $\|P_K - P(T)\|_F$ (the protocol's table), and fitted orders
+  $\log_2(e(\eta)/e(\eta/2))$ of `final` over halving step sizes (1 for the retractions).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from dynsim.grassmann._trace_losses import dynamics_matrix, protocol_data
 
 
 def protocol_problem(loss: str = "contrastive", d: int = 30, h: int = 4, n: int = 2000, seed: int = 0):
-    r"""Esser et al. (2023)'s problem: ``(A, W0)`` from :func:`~dynsim.grassmann.protocol_data` (seed ``seed``;
-    for ``"mse"`` with anisotropic noise :math:`\mathrm{diag}(\mathrm{linspace}(0.05, 1, d))` so the bottom
-    eigenspace of D has a usable gap) and :math:`W_0 = \mathrm{qf}(N(0,1)^{d\times h})` from ``default_rng(seed)``."""
+    r"""Esser et al. (2023)'s problem: `(A, W0)` from [`protocol_data`][dynsim.grassmann.protocol_data] (seed `seed`;
+    for `"mse"` with anisotropic noise $\mathrm{diag}(\mathrm{linspace}(0.05, 1, d))$ so the bottom
+    eigenspace of D has a usable gap) and $W_0 = \mathrm{qf}(N(0,1)^{d\times h})$ from `default_rng(seed)`."""
     if not 1 <= h <= d:
         raise ValueError(f"need 1 <= h <= d, got d={d}, h={h}")
     noise_cov = np.diag(np.linspace(0.05, 1.0, d)) if loss == "mse" else None
@@ -35,10 +35,10 @@ def protocol_problem(loss: str = "contrastive", d: int = 30, h: int = 4, n: int 
 
 
 def rgd_agreement(A, W0, t1: float, lrs=(0.1, 0.05, 0.025), methods=METHODS, n_saves: int = 4) -> dict:
-    """Errors of RGD against the exact flow (module docstring) for every ``method`` x ``lr``.
+    """Errors of RGD against the exact flow (module docstring) for every `method` x `lr`.
 
-    Returns ``{"lrs", "methods", "projection", "angles", "final" (each (M, L)), "orders" ((M, L-1)),
-    "ts" (per lr, the compared times)}``. Each ``t1 / lr`` must be an integer multiple of ``n_saves``."""
+    Returns `{"lrs", "methods", "projection", "angles", "final" (each (M, L)), "orders" ((M, L-1)),
+    "ts" (per lr, the compared times)}`. Each `t1 / lr` must be an integer multiple of `n_saves`."""
     lrs = tuple(float(x) for x in lrs)
     if len(lrs) < 1 or any(x <= 0 for x in lrs):
         raise ValueError(f"lrs must be positive, got {lrs}")

@@ -1,16 +1,18 @@
 r"""Kernelised (data-level) form of the constrained flow for width-m feature models, and the
 tangent-kernel drift (Esser et al. 2023).
 
-Features :math:`\Phi\in\mathbb{R}^{m\times N}` of the :math:`N` data points (columns), a symmetric pairing
-matrix :math:`M_p` (``(N, N)``, :func:`pairing_matrix`) with :math:`A = \Phi M_p\Phi^\top`,
-:math:`K = \Phi^\top\Phi` and :math:`B_0 = \Phi^\top W_0`. The Gram matrix of the learned representations is
+Features $\Phi\in\mathbb{R}^{m\times N}$ of the $N$ data points (columns), a symmetric pairing
+matrix $M_p$ (`(N, N)`, [`pairing_matrix`][dynsim.grassmann.pairing_matrix]) with $A = \Phi M_p\Phi^\top$,
+$K = \Phi^\top\Phi$ and $B_0 = \Phi^\top W_0$. The Gram matrix of the learned representations is
 
-.. math:: \Phi^\top P(t)\Phi = e^{tKM_p}B_0\,[I + B_0^\top\psi_{2t}(M_pK)M_pB_0]^{-1}B_0^\top e^{tM_pK},
-          \qquad \psi_s(Z) = Z^{-1}(e^{sZ} - I),
+$$
+\Phi^\top P(t)\Phi = e^{tKM_p}B_0\,[I + B_0^\top\psi_{2t}(M_pK)M_pB_0]^{-1}B_0^\top e^{tM_pK},
+\qquad \psi_s(Z) = Z^{-1}(e^{sZ} - I),
+$$
 
-so the width m enters only through :math:`B_0` (Esser et al. 2023, "width independent"). The function's
-tangent kernel under the constrained flow is :math:`k_t(x, x') = \phi(x)^\top(I - P_t)\phi(x')`; on the data
-:math:`K_t = \Phi^\top(I - P_t)\Phi` and its relative drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` stays O(1) at
+so the width m enters only through $B_0$ (Esser et al. 2023, "width independent"). The function's
+tangent kernel under the constrained flow is $k_t(x, x') = \phi(x)^\top(I - P_t)\phi(x')$; on the data
+$K_t = \Phi^\top(I - P_t)\Phi$ and its relative drift $\|K_t - K_0\|_F/\|K_0\|_F$ stays O(1) at
 every width, unlike a supervised model's NTK.
 """
 
@@ -28,15 +30,15 @@ from dynsim.grassmann._trace_losses import GRADIENT_FACTOR, trace_loss_spec
 
 
 def pairing_matrix(loss: str, n: int, dtype=None):
-    r"""The :math:`M_p` with :math:`\Phi M_p\Phi^\top` equal to :func:`~dynsim.grassmann.dynamics_matrix` of the
-    same loss, for stacked features :math:`\Phi = [\Phi(X), \Phi(X^+), \Phi(X^-)]` (``N = 3n`` columns, contrastive)
-    or :math:`[\Phi(X), \Phi(X^+)]` (``N = 2n``, alignment and mse). Shape ``(N, N)``, symmetric."""
+    r"""The $M_p$ with $\Phi M_p\Phi^\top$ equal to [`dynamics_matrix`][dynsim.grassmann.dynamics_matrix] of the
+    same loss, for stacked features $\Phi = [\Phi(X), \Phi(X^+), \Phi(X^-)]$ (`N = 3n` columns, contrastive)
+    or $[\Phi(X), \Phi(X^+)]$ (`N = 2n`, alignment and mse). Shape `(N, N)`, symmetric."""
     return trace_loss_spec(loss).pairing(n, GRADIENT_FACTOR / n, dtype)
 
 
 def psi(Z, s):
-    r""":math:`\psi_s(Z) = Z^{-1}(e^{sZ} - I) = \sum_{k\ge1}s^kZ^{k-1}/k!` (any square ``Z``, also singular), as the
-    top-right block of :math:`\exp\begin{pmatrix}sZ & sI\\ 0 & 0\end{pmatrix}` (Esser et al. 2023)."""
+    r"""$\psi_s(Z) = Z^{-1}(e^{sZ} - I) = \sum_{k\ge1}s^kZ^{k-1}/k!$ (any square `Z`, also singular), as the
+    top-right block of $\exp\begin{pmatrix}sZ & sI\\ 0 & 0\end{pmatrix}$ (Esser et al. 2023)."""
     n = Z.shape[-1]
     big = jnp.block([[s * Z, s * jnp.eye(n, dtype=Z.dtype)], [jnp.zeros((n, 2 * n), Z.dtype)]])
     return expm(big)[:n, n:]
@@ -53,8 +55,8 @@ def _check_features(Phi, Mp, W0):
 
 
 def gram_closed_form(Phi, Mp, W0, ts):
-    r""":math:`\Phi^\top P(t)\Phi` by the kernel formula above, ``(T, N, N)``. Moderate times only: it
-    forms :math:`e^{tKM_p}`, which overflows once :math:`t\lambda_1\gtrsim 350` in float64 (use :func:`gram`)."""
+    r"""$\Phi^\top P(t)\Phi$ by the kernel formula above, `(T, N, N)`. Moderate times only: it
+    forms $e^{tKM_p}$, which overflows once $t\lambda_1\gtrsim 350$ in float64 (use [`gram`][dynsim.grassmann.gram])."""
     _check_features(Phi, Mp, W0)
     Phi, Mp, W0 = jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0)
     K = Phi.T @ Phi
@@ -70,14 +72,14 @@ def gram_closed_form(Phi, Mp, W0, ts):
 
 
 def reduce_to_data_span(Phi, Mp, W0):
-    r"""Exact reduction of the m-dimensional flow to dimension :math:`N + h` (:math:`N` = number of data points).
+    r"""Exact reduction of the m-dimensional flow to dimension $N + h$ ($N$ = number of data points).
 
-    :math:`A = \Phi M_p\Phi^\top` vanishes off :math:`\operatorname{span}\Phi`, so :math:`e^{tA}W_0` lives in
-    :math:`\operatorname{span}[\Phi, W_0]`. With the orthonormal basis :math:`E = [Q_\Phi, Q_\perp]` of that span
-    (:math:`\Phi = Q_\Phi R_\Phi`, :math:`Q_\perp = \mathrm{qf}((I - Q_\Phi Q_\Phi^\top)W_0)`):
-    :math:`A_r = E^\top AE = \mathrm{blockdiag}(R_\Phi M_pR_\Phi^\top, 0)`, :math:`W_r = E^\top W_0` (orthonormal) and
-    :math:`\Phi^\top P\Phi = R_\Phi^\top[P_r]_{NN}R_\Phi`. Cost :math:`O(mN(N+h))` instead of :math:`O(m^3)`.
-    Needs ``m >= N + h`` and returns ``(A_r, W_r, R_Phi)``."""
+    $A = \Phi M_p\Phi^\top$ vanishes off $\operatorname{span}\Phi$, so $e^{tA}W_0$ lives in
+    $\operatorname{span}[\Phi, W_0]$. With the orthonormal basis $E = [Q_\Phi, Q_\perp]$ of that span
+    ($\Phi = Q_\Phi R_\Phi$, $Q_\perp = \mathrm{qf}((I - Q_\Phi Q_\Phi^\top)W_0)$):
+    $A_r = E^\top AE = \mathrm{blockdiag}(R_\Phi M_pR_\Phi^\top, 0)$, $W_r = E^\top W_0$ (orthonormal) and
+    $\Phi^\top P\Phi = R_\Phi^\top[P_r]_{NN}R_\Phi$. Cost $O(mN(N+h))$ instead of $O(m^3)$.
+    Needs `m >= N + h` and returns `(A_r, W_r, R_Phi)`."""
     _check_features(Phi, Mp, W0)
     Phi, Mp, W0 = jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0)
     m, N = Phi.shape
@@ -88,7 +90,7 @@ def reduce_to_data_span(Phi, Mp, W0):
 
 
 def _reduce(Phi, Mp, W0):
-    """:func:`reduce_to_data_span` without the input checks (callers have made them)."""
+    """`reduce_to_data_span` without the input checks (callers have made them)."""
     N, h = Phi.shape[1], W0.shape[1]
     Qp, Rp = jnp.linalg.qr(Phi)
     Wperp = W0 - Qp @ (Qp.T @ W0)
@@ -100,8 +102,8 @@ def _reduce(Phi, Mp, W0):
 
 
 def gram(Phi, Mp, W0, ts):
-    r""":math:`\Phi^\top P(t)\Phi` at any :math:`t\ge0`, ``(T, N, N)``: stable projector of the reduced problem
-    (:func:`reduce_to_data_span`) when ``m >= N + h``, else the direct ``(m, m)`` projector."""
+    r"""$\Phi^\top P(t)\Phi$ at any $t\ge0$, `(T, N, N)`: stable projector of the reduced problem
+    (`reduce_to_data_span`) when `m >= N + h`, else the direct `(m, m)` projector."""
     _check_features(Phi, Mp, W0)
     Phi, Mp, W0 = jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0)
     m, N = Phi.shape
@@ -114,12 +116,12 @@ def gram(Phi, Mp, W0, ts):
 
 
 def tangent_kernel(Phi, gram_P):
-    r""":math:`K_t = \Phi^\top(I - P_t)\Phi = K - \Phi^\top P_t\Phi` from ``gram_P`` :math:`=\Phi^\top P_t\Phi` ``(..., N, N)``."""
+    r"""$K_t = \Phi^\top(I - P_t)\Phi = K - \Phi^\top P_t\Phi$ from `gram_P` $=\Phi^\top P_t\Phi$ `(..., N, N)`."""
     return Phi.T @ Phi - gram_P
 
 
 def kernel_drift(Phi, Mp, W0, ts):
-    r"""Relative tangent-kernel drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` along the exact flow, ``(T,)`` (Esser et al. 2023)."""
+    r"""Relative tangent-kernel drift $\|K_t - K_0\|_F/\|K_0\|_F$ along the exact flow, `(T,)` (Esser et al. 2023)."""
     _check_features(Phi, Mp, W0)
     return _drift(jnp.asarray(Phi), jnp.asarray(Mp), jnp.asarray(W0), jnp.atleast_1d(jnp.asarray(ts)))
 
@@ -131,14 +133,14 @@ def _drift(Phi, Mp, W0, ts):
     return fro(Kt[1:] - Kt[0]) / fro(Kt[0])
 
 
-#: feature maps of :func:`random_features`: linear (the kernel :math:`X^\top X`) and ReLU (arc-cosine kernel)
+#: feature maps of `random_features`: linear (the kernel $X^\top X$) and ReLU (arc-cosine kernel)
 ACTIVATIONS = {"linear": lambda F: F, "relu": lambda F: jnp.maximum(F, 0)}
 
 
 def random_features(key, X, m: int, activation: str = "linear"):
-    r"""Width-m random features :math:`\Phi = \sigma(RX)/\sqrt m` of the data columns ``X`` ``(d, N)``, with
-    :math:`R_{ij}\sim N(0,1)`, so :math:`K = \Phi^\top\Phi` has an :math:`m\to\infty` limit (``X^T X`` for
-    ``activation="linear"``, the arc-cosine kernel for ``"relu"``). Returns ``(m, N)``."""
+    r"""Width-m random features $\Phi = \sigma(RX)/\sqrt m$ of the data columns `X` `(d, N)`, with
+    $R_{ij}\sim N(0,1)$, so $K = \Phi^\top\Phi$ has an $m\to\infty$ limit (`X^T X` for
+    `activation="linear"`, the arc-cosine kernel for `"relu"`). Returns `(m, N)`."""
     _checks.check_choice("activation", activation, tuple(ACTIVATIONS))
     if m < 1:
         raise ValueError(f"width m must be >= 1, got {m}")
@@ -150,9 +152,9 @@ def random_features(key, X, m: int, activation: str = "linear"):
 
 
 def drift_vs_width(X_views, loss: str, widths, ts, *, h: int = 2, seeds=(0,), activation: str = "linear"):
-    r"""Tangent-kernel drift :math:`\|K_t - K_0\|_F/\|K_0\|_F` for width-m random-feature models, ``(W, S, T)``
-    over ``widths`` x ``seeds`` x ``ts``. ``X_views`` is ``(X, X_pos)`` or ``(X, X_pos, X_neg)`` (columns);
-    seed ``s`` draws the features from ``key(s)`` and the Haar start :math:`W_0\in St(m, h)` from ``fold_in(key(s), 1)``."""
+    r"""Tangent-kernel drift $\|K_t - K_0\|_F/\|K_0\|_F$ for width-m random-feature models, `(W, S, T)`
+    over `widths` x `seeds` x `ts`. `X_views` is `(X, X_pos)` or `(X, X_pos, X_neg)` (columns);
+    seed `s` draws the features from `key(s)` and the Haar start $W_0\in St(m, h)$ from `fold_in(key(s), 1)`."""
     from dynsim.grassmann._linalg import random_stiefel
 
     X_all = jnp.concatenate([jnp.asarray(Z) for Z in X_views], axis=1)

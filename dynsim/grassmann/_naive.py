@@ -1,17 +1,19 @@
-r"""The naive (unconstrained) flow :math:`\dot W = AW` and dimension collapse (Esser et al. 2023).
+r"""The naive (unconstrained) flow $\dot W = AW$ and dimension collapse (Esser et al. 2023).
 
-Gradient flow of :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` with optional weight decay
-:math:`\tfrac\gamma2\|W\|_F^2`:
+Gradient flow of $L(W) = -\tfrac12\operatorname{tr}(W^\top AW)$ with optional weight decay
+$\tfrac\gamma2\|W\|_F^2$:
 
-.. math:: \dot W = (A - \gamma I)W,\qquad W(t) = U e^{t(\Lambda-\gamma)}U^\top W_0 .
+$$
+\dot W = (A - \gamma I)W,\qquad W(t) = U e^{t(\Lambda-\gamma)}U^\top W_0 .
+$$
 
-On the Frobenius sphere :math:`\|W\|_F = 1`: :math:`\dot W = AW - \operatorname{tr}(W^\top AW)W`,
-:math:`W(t) = e^{tA}W_0/\|e^{tA}W_0\|_F` (weight decay is normal to the sphere and drops out).
+On the Frobenius sphere $\|W\|_F = 1$: $\dot W = AW - \operatorname{tr}(W^\top AW)W$,
+$W(t) = e^{tA}W_0/\|e^{tA}W_0\|_F$ (weight decay is normal to the sphere and drops out).
 
-Collapse: if :math:`u_1^\top W_0\ne0`, :math:`W(t)/\|W(t)\|` tends to the rank-one
-:math:`u_1(u_1^\top W_0)/\|u_1^\top W_0\|`, :math:`\sigma_2/\sigma_1 = \Theta(e^{-t(\lambda_1-\lambda_2)})` and the
-stable rank :math:`\|W\|_F^2/\|W\|_2^2\to1`: a "trivial scalar representation".
-Shapes: ``A`` ``(d, d)`` symmetric, ``W0`` ``(d, h)`` (any, not necessarily orthonormal), times ``(T,)``.
+Collapse: if $u_1^\top W_0\ne0$, $W(t)/\|W(t)\|$ tends to the rank-one
+$u_1(u_1^\top W_0)/\|u_1^\top W_0\|$, $\sigma_2/\sigma_1 = \Theta(e^{-t(\lambda_1-\lambda_2)})$ and the
+stable rank $\|W\|_F^2/\|W\|_2^2\to1$: a "trivial scalar representation".
+Shapes: `A` `(d, d)` symmetric, `W0` `(d, h)` (any, not necessarily orthonormal), times `(T,)`.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from dynsim.networks import stable_rank
 
 
 def naive_solution(A, W0, ts, *, weight_decay=0.0, sphere: bool = False):
-    r"""Exact :math:`W(t)` of the naive flow at times ``ts`` (``(T,)``), shape ``(T, d, h)``.
+    r"""Exact $W(t)$ of the naive flow at times `ts` (`(T,)`), shape `(T, d, h)`.
 
-    ``sphere=False``: :math:`U e^{t(\Lambda-\gamma)}U^\top W_0` (its norm grows like :math:`e^{t(\lambda_1-\gamma)}`
-    and overflows in float64 once :math:`t(\lambda_1 - \gamma) \gtrsim 700`; use :func:`collapse_diagnostics`
-    of ``sphere=True`` for long times). ``sphere=True``: the Frobenius-sphere flow, evaluated with the
-    exponent shifted by :math:`\lambda_1` so it never overflows. ``W0`` must be nonzero."""
+    `sphere=False`: $U e^{t(\Lambda-\gamma)}U^\top W_0$ (its norm grows like $e^{t(\lambda_1-\gamma)}$
+    and overflows in float64 once $t(\lambda_1 - \gamma) \gtrsim 700$; use [`collapse_diagnostics`][dynsim.grassmann.collapse_diagnostics]
+    of `sphere=True` for long times). `sphere=True`: the Frobenius-sphere flow, evaluated with the
+    exponent shifted by $\lambda_1$ so it never overflows. `W0` must be nonzero."""
     check_problem(A, W0, orthonormal=False)
     _checks.check_finite("weight_decay", weight_decay)
     ts = jnp.atleast_1d(jnp.asarray(ts))
@@ -48,10 +50,10 @@ def naive_solution(A, W0, ts, *, weight_decay=0.0, sphere: bool = False):
 
 @dataclass(frozen=True)
 class NaiveFlow:
-    r"""The naive flow as a model for :func:`dynsim.solve`: state ``W`` ``(d, h)``, ``args = (A, weight_decay)``.
+    r"""The naive flow as a model for [`dynsim.solve`][dynsim.solvers.solve]: state `W` `(d, h)`, `args = (A, weight_decay)`.
 
-    ``sphere=False``: :math:`\dot W = (A-\gamma I)W`; ``sphere=True``: :math:`\dot W = AW - \operatorname{tr}(W^\top AW)W`
-    (keeps :math:`\|W\|_F = 1`). Esser et al. 2023."""
+    `sphere=False`: $\dot W = (A-\gamma I)W$; `sphere=True`: $\dot W = AW - \operatorname{tr}(W^\top AW)W$
+    (keeps $\|W\|_F = 1$). Esser et al. 2023."""
 
     sphere: bool = False
 
@@ -71,9 +73,9 @@ class NaiveFlow:
 
 
 def collapse_diagnostics(W) -> dict:
-    r"""Collapse measures of ``W`` (``(..., d, h)``): ``sigma_ratio`` :math:`\sigma_2/\sigma_1` and
-    ``stable_rank`` :math:`\|W\|_F^2/\|W\|_2^2` (both scale invariant), and ``singular_values``
-    (descending, ``(..., min(d, h))``). For ``h = 1`` the ratio is 0."""
+    r"""Collapse measures of `W` (`(..., d, h)`): `sigma_ratio` $\sigma_2/\sigma_1$ and
+    `stable_rank` $\|W\|_F^2/\|W\|_2^2$ (both scale invariant), and `singular_values`
+    (descending, `(..., min(d, h))`). For `h = 1` the ratio is 0."""
     s = jnp.linalg.svd(W, compute_uv=False)
     ratio = s[..., 1] / s[..., 0] if s.shape[-1] > 1 else jnp.zeros(s.shape[:-1], s.dtype)
     return {"sigma_ratio": ratio, "stable_rank": stable_rank(s * s), "singular_values": s}

@@ -1,26 +1,23 @@
 r"""Riemannian gradient descent on the Grassmannian (Esser et al. 2023), batched over seeds.
 
-One step, for :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` with :math:`W^\top W = I`:
+One step, for $L(W) = -\tfrac12\operatorname{tr}(W^\top AW)$ with $W^\top W = I$:
 
-1. Euclidean gradient :math:`\nabla L = -AW`;
-2. descent direction :math:`\xi = -(I - WW^\top)\nabla L = AW - W(W^\top AW)` (Grassmann = Stiefel gradient
+1. Euclidean gradient $\nabla L = -AW$;
+2. descent direction $\xi = -(I - WW^\top)\nabla L = AW - W(W^\top AW)$ (Grassmann = Stiefel gradient
    for trace-quadratic losses);
-3. :math:`W_{k+1} = R_{W_k}(\eta\,\xi_k)` with a retraction :math:`R`.
+3. $W_{k+1} = R_{W_k}(\eta\,\xi_k)$ with a retraction $R$.
 
-===========================  ==============================================================================
-``method``                   update
-===========================  ==============================================================================
-``"qr"``                     :math:`\mathrm{qf}(W + \eta\xi)`, signs fixed so :math:`\mathrm{diag}R > 0`
-``"polar"``                  :math:`(W+\eta\xi)[(W+\eta\xi)^\top(W+\eta\xi)]^{-1/2} = U_YV_Y^\top` (thin SVD)
-``"exp"``                    Grassmann exponential map (Edelman, Arias & Smith 1998): :math:`\eta\xi = U\Sigma V^\top`,
-                             :math:`WV\cos\Sigma V^\top + U\sin\Sigma V^\top`, then :math:`\mathrm{qf}` against round-off
-``"subspace_iteration"``     :math:`\mathrm{qf}((I + \eta A)W)` (not a retraction of :math:`\xi`; ~5x the error)
-``"exact"``                  :math:`\mathrm{qf}(e^{\eta A}W)`: spans the exact flow's subspace at :math:`t = \eta k` for any :math:`\eta`
-===========================  ==============================================================================
+| `method` | update |
+|---|---|
+| `"qr"` | $\mathrm{qf}(W + \eta\xi)$, signs fixed so $\mathrm{diag}R > 0$ |
+| `"polar"` | $(W+\eta\xi)[(W+\eta\xi)^\top(W+\eta\xi)]^{-1/2} = U_YV_Y^\top$ (thin SVD) |
+| `"exp"` | Grassmann exponential map (Edelman, Arias & Smith 1998): $\eta\xi = U\Sigma V^\top$, $WV\cos\Sigma V^\top + U\sin\Sigma V^\top$, then $\mathrm{qf}$ against round-off |
+| `"subspace_iteration"` | $\mathrm{qf}((I + \eta A)W)$ (not a retraction of $\xi$; ~5x the error) |
+| `"exact"` | $\mathrm{qf}(e^{\eta A}W)$: spans the exact flow's subspace at $t = \eta k$ for any $\eta$ |
 
 The retractions agree with the geodesic to second order per step, so RGD is an explicit Euler scheme for
-Oja's flow: global error :math:`O(\eta)` at fixed :math:`t = \eta k` (Esser et al. 2023: about
-:math:`0.12\,\eta` at T = 6). Empirical stability: :math:`\eta(\lambda_1-\lambda_d)\lesssim1`.
+Oja's flow: global error $O(\eta)$ at fixed $t = \eta k$ (Esser et al. 2023: about
+$0.12\,\eta$ at T = 6). Empirical stability: $\eta(\lambda_1-\lambda_d)\lesssim1$.
 """
 
 from __future__ import annotations
@@ -40,53 +37,53 @@ RETRACTIONS = ("qr", "polar", "exp")
 
 
 def qr_retraction(W, V):
-    r""":math:`R_W(V) = \mathrm{qf}(W + V)`, sign-fixed (Cholesky QR: exact to round-off for a tangent ``V``)."""
+    r"""$R_W(V) = \mathrm{qf}(W + V)$, sign-fixed (Cholesky QR: exact to round-off for a tangent `V`)."""
     return qf_cholesky(W + V)
 
 
 def polar_retraction(W, V):
-    r""":math:`R_W(V) = Y(Y^\top Y)^{-1/2}`, :math:`Y = W + V`, with the inverse square root from the
-    eigen-decomposition of the :math:`h\times h` matrix :math:`Y^\top Y` (equals :math:`U_YV_Y^\top` of the thin SVD)."""
+    r"""$R_W(V) = Y(Y^\top Y)^{-1/2}$, $Y = W + V$, with the inverse square root from the
+    eigen-decomposition of the $h\times h$ matrix $Y^\top Y$ (equals $U_YV_Y^\top$ of the thin SVD)."""
     Y = W + V
     mu, E = jnp.linalg.eigh(Y.T @ Y)
     return Y @ ((E * jax.lax.rsqrt(mu)[None, :]) @ E.T)
 
 
 def exp_retraction(W, V):
-    r"""Grassmann exponential map for a horizontal ``V`` (:math:`W^\top V = 0`): thin SVD :math:`V = U\Sigma V_r^\top`,
-    :math:`W V_r\cos\Sigma V_r^\top + U\sin\Sigma V_r^\top` (Edelman, Arias & Smith 1998, Thm 2.3), followed by
-    :func:`~dynsim.grassmann.linalg.qf_cholesky` to remove round-off (the correction is :math:`O(\varepsilon)`)."""
+    r"""Grassmann exponential map for a horizontal `V` ($W^\top V = 0$): thin SVD $V = U\Sigma V_r^\top$,
+    $W V_r\cos\Sigma V_r^\top + U\sin\Sigma V_r^\top$ (Edelman, Arias & Smith 1998, Thm 2.3), followed by
+    `qf_cholesky` to remove round-off (the correction is $O(\varepsilon)$)."""
     U, S, Vt = jnp.linalg.svd(V, full_matrices=False)
     Wn = (W @ Vt.T) * jnp.cos(S)[None, :] @ Vt + (U * jnp.sin(S)[None, :]) @ Vt
     return qf_cholesky(Wn)
 
 
 def stiefel_gradient(W, G):
-    r"""Riemannian gradient on the Stiefel manifold (embedded metric): :math:`G - W\operatorname{sym}(W^\top G)`."""
+    r"""Riemannian gradient on the Stiefel manifold (embedded metric): $G - W\operatorname{sym}(W^\top G)$."""
     WtG = W.T @ G
     return G - W @ (0.5 * (WtG + WtG.T))
 
 
 def grassmann_gradient(W, G):
-    r"""Horizontal (Grassmann) gradient :math:`(I - WW^\top)G`. Equal to :func:`stiefel_gradient` when
-    :math:`W^\top G` is symmetric, as for every trace-quadratic loss (:math:`G = -AW`)."""
+    r"""Horizontal (Grassmann) gradient $(I - WW^\top)G$. Equal to `stiefel_gradient` when
+    $W^\top G$ is symmetric, as for every trace-quadratic loss ($G = -AW$)."""
     return G - W @ (W.T @ G)
 
 
 def descent_direction(W, A):
-    r""":math:`\xi = -(I - WW^\top)\nabla L = AW - W(W^\top AW)` (the right-hand side of Oja's flow)."""
+    r"""$\xi = -(I - WW^\top)\nabla L = AW - W(W^\top AW)$ (the right-hand side of Oja's flow)."""
     return grassmann_gradient(W, A @ W)
 
 
 def _retracted(retraction):
-    """A step that moves along the Grassmann gradient and retracts with ``retraction``."""
+    """A step that moves along the Grassmann gradient and retracts with `retraction`."""
     def step(W, lam, lr):
         return retraction(W, lr * grassmann_gradient(W, lam[:, None] * W))
     return step
 
 
-#: one update per method in A's eigenbasis (:func:`rgd_step`): the retractions of a gradient step, subspace
-#: iteration :math:`\mathrm{qf}(W + \eta AW)`, and the exact map :math:`\mathrm{qf}(e^{\eta A}W)`
+#: one update per method in A's eigenbasis (`rgd_step`): the retractions of a gradient step, subspace
+#: iteration $\mathrm{qf}(W + \eta AW)$, and the exact map $\mathrm{qf}(e^{\eta A}W)$
 STEPS = {"qr": _retracted(qr_retraction), "polar": _retracted(polar_retraction), "exp": _retracted(exp_retraction),
          "subspace_iteration": lambda W, lam, lr: qf_cholesky(W + lr * (lam[:, None] * W)),
          "exact": lambda W, lam, lr: qf(jnp.exp(lr * lam)[:, None] * W)}
@@ -96,18 +93,18 @@ METHODS = tuple(STEPS)
 
 
 def rgd_step(W, lam, lr, method: str = "qr"):
-    r"""One update of ``W`` (``(d, h)``) by ``method`` (module table) **in the eigenbasis of A**, where
-    :math:`A = \mathrm{diag}(\lambda)` (``lam`` ``(d,)``). Every method is equivariant under :math:`W\mapsto U^\top W`
-    (:math:`\mathrm{qf}(U^\top Y) = U^\top\mathrm{qf}(Y)`, likewise polar and exp), so this is the input-basis update at
-    :math:`O(dh^2)` instead of :math:`O(d^2h)` per step (``tests/test_grassmann.py`` checks the equivalence)."""
+    r"""One update of `W` (`(d, h)`) by `method` (module table) **in the eigenbasis of A**, where
+    $A = \mathrm{diag}(\lambda)$ (`lam` `(d,)`). Every method is equivariant under $W\mapsto U^\top W$
+    ($\mathrm{qf}(U^\top Y) = U^\top\mathrm{qf}(Y)$, likewise polar and exp), so this is the input-basis update at
+    $O(dh^2)$ instead of $O(d^2h)$ per step (`tests/test_grassmann.py` checks the equivalence)."""
     return STEPS[method](W, lam, lr)
 
 
 @partial(jax.jit, static_argnames=("method", "n_saves"))
 def rgd_core(A, W0, lr, every, method: str, n_saves: int):
-    r"""Pure, vmappable core: ``n_saves * every`` steps of ``method`` from ``W0``, returning the saved frames
-    ``(n_saves + 1, d, h)`` (the start first) in the input basis. It runs in A's eigenbasis (:func:`rgd_step`):
-    one ``eigh`` per call and a rotation back per save. ``every`` is traced: new step counts do not recompile."""
+    r"""Pure, vmappable core: `n_saves * every` steps of `method` from `W0`, returning the saved frames
+    `(n_saves + 1, d, h)` (the start first) in the input basis. It runs in A's eigenbasis (`rgd_step`):
+    one `eigh` per call and a rotation back per save. `every` is traced: new step counts do not recompile."""
     lr = jnp.asarray(lr, W0.dtype)
     lam, U = eigh_desc(A)
 
@@ -118,22 +115,22 @@ def rgd_core(A, W0, lr, every, method: str, n_saves: int):
 
 def riemannian_gd(A, W0, lr, n_steps: int, *, method: str = "qr", n_saves: int | None = None,
                   on_failure: str = DEFAULTS.on_failure) -> Solution:
-    r"""Riemannian GD (or the exact integrator) from ``W0`` for ``n_steps`` steps of size ``lr``.
+    r"""Riemannian GD (or the exact integrator) from `W0` for `n_steps` steps of size `lr`.
 
     Args:
-        A: symmetric dynamics matrix ``(d, d)``, or a batch ``(B, d, d)``.
-        W0: orthonormal start ``(d, h)``, or a batch ``(B, d, h)`` (e.g. :func:`random_stiefel` with ``batch``):
+        A: symmetric dynamics matrix `(d, d)`, or a batch `(B, d, d)`.
+        W0: orthonormal start `(d, h)`, or a batch `(B, d, h)` (e.g. [`random_stiefel`][dynsim.grassmann.random_stiefel] with `batch`):
             batched inputs are vmapped in one compiled call.
-        lr: step size :math:`\eta` (ODE time per step), a float or ``(B,)``.
-        method: ``"qr"`` (default), ``"polar"``, ``"exp"``, ``"subspace_iteration"`` or ``"exact"``.
-        n_saves: saved frames after the start (must divide ``n_steps``; default 1).
+        lr: step size $\eta$ (ODE time per step), a float or `(B,)`.
+        method: `"qr"` (default), `"polar"`, `"exp"`, `"subspace_iteration"` or `"exact"`.
+        n_saves: saved frames after the start (must divide `n_steps`; default 1).
     Returns:
-        :class:`~dynsim.solvers.Solution` with ``ts`` :math:`=\eta k` ``(n_saves+1,)`` and ``ys`` the frames
-        ``(n_saves+1, d, h)``, or ``(B, n_saves+1, d, h)`` with ``time_axis=1`` for a batch.
+        [`Solution`][dynsim.solvers.Solution] with `ts` $=\eta k$ `(n_saves+1,)` and `ys` the frames
+        `(n_saves+1, d, h)`, or `(B, n_saves+1, d, h)` with `time_axis=1` for a batch.
     Raises:
-        ValueError: bad method, non-symmetric ``A``, non-orthonormal ``W0``, ``h > d``, ``lr <= 0``, bad counts.
-        SolveError: a frame became non-finite (``on_failure="raise"``); only a huge ``lr`` does this, and
-            convergence needs roughly :math:`\eta(\lambda_1 - \lambda_d)\lesssim 1` (Esser et al. 2023).
+        ValueError: bad method, non-symmetric `A`, non-orthonormal `W0`, `h > d`, `lr <= 0`, bad counts.
+        SolveError: a frame became non-finite (`on_failure="raise"`); only a huge `lr` does this, and
+            convergence needs roughly $\eta(\lambda_1 - \lambda_d)\lesssim 1$ (Esser et al. 2023).
     """
     _checks.check_choice("method", method, METHODS)
     check_on_failure(on_failure)
@@ -167,9 +164,9 @@ def riemannian_gd(A, W0, lr, n_steps: int, *, method: str = "qr", n_saves: int |
 
 def riemannian_gd_widths(A, widths, seeds, lr, n_steps: int, *, method: str = "qr", n_saves: int | None = None,
                          dtype=None) -> dict:
-    r"""Runs for several widths ``h`` (each a separate shape, hence one compile per width) and seeds
-    (vmapped within a width): ``{h: Solution}`` with ``ys`` ``(len(seeds), n_saves+1, d, h)``. The start of
-    seed ``s`` at width ``h`` is :func:`random_stiefel` of ``fold_in(key(s), h)``."""
+    r"""Runs for several widths `h` (each a separate shape, hence one compile per width) and seeds
+    (vmapped within a width): `{h: Solution}` with `ys` `(len(seeds), n_saves+1, d, h)`. The start of
+    seed `s` at width `h` is [`random_stiefel`][dynsim.grassmann.random_stiefel] of `fold_in(key(s), h)`."""
     d = np.shape(A)[-1]
     out = {}
     for h in widths:

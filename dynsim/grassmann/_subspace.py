@@ -1,26 +1,30 @@
 r"""The orthogonality-constrained flow on the Grassmannian (Esser et al. 2023).
 
-Minimising :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top AW)` subject to :math:`W^\top W = I_h` by
-Riemannian gradient flow gives Oja's subspace flow, and for the projector :math:`P = WW^\top`
+Minimising $L(W) = -\tfrac12\operatorname{tr}(W^\top AW)$ subject to $W^\top W = I_h$ by
+Riemannian gradient flow gives Oja's subspace flow, and for the projector $P = WW^\top$
 the width-free Riccati equation:
 
-.. math:: \dot W = (I - WW^\top)AW, \qquad \dot P = AP + PA - 2PAP .
+$$
+\dot W = (I - WW^\top)AW, \qquad \dot P = AP + PA - 2PAP .
+$$
 
-Exact solution: :math:`\operatorname{span}W(t) = \operatorname{span}(e^{tA}W_0)`. Stable form:
-with :math:`A = U\Lambda U^\top` (descending), :math:`Z = U^\top W_0 = [Z_1; Z_2]` (:math:`Z_1` is
-:math:`h\times h`),
+Exact solution: $\operatorname{span}W(t) = \operatorname{span}(e^{tA}W_0)$. Stable form:
+with $A = U\Lambda U^\top$ (descending), $Z = U^\top W_0 = [Z_1; Z_2]$ ($Z_1$ is
+$h\times h$),
 
-.. math:: \operatorname{span}W(t) = \operatorname{span}(U_1 + U_2G(t)),\qquad
-          G_{ji}(t) = e^{t(\lambda_{h+j}-\lambda_i)}(Z_2Z_1^{-1})_{ji},
+$$
+\operatorname{span}W(t) = \operatorname{span}(U_1 + U_2G(t)),\qquad
+G_{ji}(t) = e^{t(\lambda_{h+j}-\lambda_i)}(Z_2Z_1^{-1})_{ji},
+$$
 
-every exponent :math:`\le 0`, so it never overflows (the naive normal equations of :math:`e^{tA}W_0` lose
-the subspace once :math:`t(\lambda_1-\lambda_h)\approx 30`). The singular values of :math:`G(t)` are the
-tangents of the principal angles between :math:`\operatorname{span}W(t)` and :math:`U_1`, so
-:math:`\|\tan\Theta(t)\|_2\le e^{-t(\lambda_h-\lambda_{h+1})}\|\tan\Theta(0)\|_2`. The loss is
-:math:`L(t) = -\tfrac12\operatorname{tr}(AP(t))\to-\tfrac12\sum_{i\le h}\lambda_i`.
+every exponent $\le 0$, so it never overflows (the naive normal equations of $e^{tA}W_0$ lose
+the subspace once $t(\lambda_1-\lambda_h)\approx 30$). The singular values of $G(t)$ are the
+tangents of the principal angles between $\operatorname{span}W(t)$ and $U_1$, so
+$\|\tan\Theta(t)\|_2\le e^{-t(\lambda_h-\lambda_{h+1})}\|\tan\Theta(0)\|_2$. The loss is
+$L(t) = -\tfrac12\operatorname{tr}(AP(t))\to-\tfrac12\sum_{i\le h}\lambda_i$.
 
-:math:`W(t)` itself differs from any orthonormalisation of :math:`U_1 + U_2G` by an in-subspace rotation;
-:func:`lift` integrates it exactly (see its docstring). **Compare projectors, principal angles or losses,
+$W(t)$ itself differs from any orthonormalisation of $U_1 + U_2G$ by an in-subspace rotation;
+[`lift`][dynsim.grassmann.lift] integrates it exactly (see its docstring). **Compare projectors, principal angles or losses,
 never raw W.**
 """
 
@@ -41,8 +45,8 @@ Z1_COND_MAX = 1e10  #: cond(U_1^T W0) above this: W0 is (numerically) orthogonal
 
 @dataclass(frozen=True)
 class OjaFlow:
-    r"""Oja's subspace flow :math:`\dot W = AW - W(W^\top AW)` (Esser et al. 2023) for :func:`dynsim.solve`;
-    state ``W`` ``(d, h)`` orthonormal, ``args = A`` ``(d, d)`` symmetric."""
+    r"""Oja's subspace flow $\dot W = AW - W(W^\top AW)$ (Esser et al. 2023) for [`dynsim.solve`][dynsim.solvers.solve];
+    state `W` `(d, h)` orthonormal, `args = A` `(d, d)` symmetric."""
 
     def __call__(self, t, W, A):
         return grassmann_gradient(W, A @ W)
@@ -53,8 +57,8 @@ class OjaFlow:
 
 @dataclass(frozen=True)
 class RiccatiFlow:
-    r"""The projector flow :math:`\dot P = AP + PA - 2PAP` (Esser et al. 2023) for :func:`dynsim.solve`;
-    state ``P`` ``(d, d)`` a rank-h orthogonal projector, ``args = A``. The width enters only via rank P(0)."""
+    r"""The projector flow $\dot P = AP + PA - 2PAP$ (Esser et al. 2023) for [`dynsim.solve`][dynsim.solvers.solve];
+    state `P` `(d, d)` a rank-h orthogonal projector, `args = A`. The width enters only via rank P(0)."""
 
     def __call__(self, t, P, A):
         AP = A @ P
@@ -89,7 +93,7 @@ def _factors(A, W0):
 
 
 def _angle_factors(A, W0):
-    """``lam1 (h,), lam2 (d-h,), U1, U2, C = Z2 Z1^{-1} ((d-h, h)), Z1``, with a check on ``cond(Z1)``."""
+    """`lam1 (h,), lam2 (d-h,), U1, U2, C = Z2 Z1^{-1} ((d-h, h)), Z1`, with a check on `cond(Z1)`."""
     check_problem(A, W0)
     f = _factors(jnp.asarray(A), jnp.asarray(W0))
     Z1 = f[-1]
@@ -118,33 +122,33 @@ def _bases(lam1, lam2, U1, U2, C, ts):
 
 
 def principal_tangents(A, W0, ts):
-    r"""Exact tangents of the principal angles between :math:`\operatorname{span}W(t)` and the top-h eigenspace
-    :math:`U_1` of ``A``: the singular values of :math:`G(t)` (Esser et al. 2023), descending, ``(T, h)``
-    (zeros past ``d - h``)."""
+    r"""Exact tangents of the principal angles between $\operatorname{span}W(t)$ and the top-h eigenspace
+    $U_1$ of `A`: the singular values of $G(t)$ (Esser et al. 2023), descending, `(T, h)`
+    (zeros past `d - h`)."""
     ts = _times(ts)
     lam1, lam2, _, _, C, _ = _angle_factors(A, W0)
     return _tangents(lam1, lam2, C, ts)
 
 
 def subspace_basis(A, W0, ts):
-    r"""An orthonormal basis ``(T, d, h)`` of :math:`\operatorname{span}W(t)`, :math:`\mathrm{qf}(U_1 + U_2G(t))`
-    (stable at any :math:`t\ge0`). It spans the right subspace but is *not* :math:`W(t)` (see :func:`lift`)."""
+    r"""An orthonormal basis `(T, d, h)` of $\operatorname{span}W(t)$, $\mathrm{qf}(U_1 + U_2G(t))$
+    (stable at any $t\ge0$). It spans the right subspace but is *not* $W(t)$ (see [`lift`][dynsim.grassmann.lift])."""
     ts = _times(ts)
     lam1, lam2, U1, U2, C, _ = _angle_factors(A, W0)
     return _bases(lam1, lam2, U1, U2, C, ts)
 
 
 def projector(A, W0, ts):
-    r"""Exact :math:`P(t) = W(t)W(t)^\top` of the constrained flow (Esser et al. 2023, evaluated stably through :func:`principal_tangents`),
-    shape ``(T, d, d)``."""
+    r"""Exact $P(t) = W(t)W(t)^\top$ of the constrained flow (Esser et al. 2023, evaluated stably through [`principal_tangents`][dynsim.grassmann.principal_tangents]),
+    shape `(T, d, d)`."""
     Q = subspace_basis(A, W0, ts)
     return Q @ jnp.swapaxes(Q, -1, -2)
 
 
 def projector_naive(A, W0, ts):
-    r""":math:`P = Y(Y^\top Y)^{-1}Y^\top` with :math:`Y = e^{tA}W_0` (Esser et al. 2023 as written). Exact in exact
-    arithmetic; in floating point it loses the subspace once :math:`t(\lambda_1 - \lambda_h)\approx30`. Kept to
-    show that failure; use :func:`projector`."""
+    r"""$P = Y(Y^\top Y)^{-1}Y^\top$ with $Y = e^{tA}W_0$ (Esser et al. 2023 as written). Exact in exact
+    arithmetic; in floating point it loses the subspace once $t(\lambda_1 - \lambda_h)\approx30$. Kept to
+    show that failure; use [`projector`][dynsim.grassmann.projector]."""
     check_problem(A, W0)
     ts = _times(ts)
     lam, U = eigh_desc(jnp.asarray(A))
@@ -155,18 +159,18 @@ def projector_naive(A, W0, ts):
 
 
 def loss(A, W0, ts):
-    r"""Loss along the exact flow, :math:`L(t) = -\tfrac12\operatorname{tr}(AP(t))`, ``(T,)``."""
+    r"""Loss along the exact flow, $L(t) = -\tfrac12\operatorname{tr}(AP(t))$, `(T,)`."""
     Q = subspace_basis(A, W0, ts)
     return -0.5 * jnp.sum(Q * (jnp.asarray(A) @ Q), axis=(-2, -1))
 
 
 def principal_angles(W, U):
-    r"""Principal angles ``(..., k)`` (ascending, radians), :math:`k = \min(h, h')`, between the spans of
-    ``W`` ``(..., d, h)`` and ``U`` ``(..., d, h')``. Columns need not be orthonormal: each basis is first
+    r"""Principal angles `(..., k)` (ascending, radians), $k = \min(h, h')$, between the spans of
+    `W` `(..., d, h)` and `U` `(..., d, h')`. Columns need not be orthonormal: each basis is first
     orthonormalised (reduced QR), which keeps its span. Linearly dependent columns have no well-defined span of
-    that dimension: a ``ValueError`` names the argument (NaN angles under ``jit``). Computed as
-    :math:`\operatorname{atan2}(\sin, \cos)` from the singular values of :math:`U^\top W` and
-    :math:`(I - UU^\top)W`, accurate for small and large angles alike."""
+    that dimension: a `ValueError` names the argument (NaN angles under `jit`). Computed as
+    $\operatorname{atan2}(\sin, \cos)$ from the singular values of $U^\top W$ and
+    $(I - UU^\top)W$, accurate for small and large angles alike."""
     W, U = _orthonormal_basis("W", W), _orthonormal_basis("U", U)
     Ut = jnp.swapaxes(U, -1, -2)
     cos = jnp.linalg.svd(Ut @ W, compute_uv=False)  # descending cosines = ascending angles
@@ -176,8 +180,8 @@ def principal_angles(W, U):
 
 
 def _orthonormal_basis(name, A):
-    """Orthonormal columns spanning ``A``'s columns (reduced QR); linearly dependent columns (a relative pivot
-    below :math:`10^3\\epsilon`): ``ValueError`` naming ``name`` when concrete, NaN when traced."""
+    """Orthonormal columns spanning `A`'s columns (reduced QR); linearly dependent columns (a relative pivot
+    below $10^3\\epsilon$): `ValueError` naming `name` when concrete, NaN when traced."""
     A = jnp.asarray(A)
     Q, R = jnp.linalg.qr(A)
     d = jnp.abs(jnp.diagonal(R, axis1=-2, axis2=-1))
@@ -191,13 +195,13 @@ def _orthonormal_basis(name, A):
 
 
 def projection_distance(P, Q):
-    r""":math:`\|P - Q\|_F` between projectors (``(..., d, d)``); equals :math:`\sqrt2\|\sin\Theta\|_F` for equal ranks."""
+    r"""$\|P - Q\|_F$ between projectors (`(..., d, d)`); equals $\sqrt2\|\sin\Theta\|_F$ for equal ranks."""
     return jnp.sqrt(jnp.sum((P - Q) ** 2, axis=(-2, -1)))
 
 
 @dataclass(frozen=True)
 class _LiftODE:
-    r""":math:`\dot M = -MM^\top G^\top\dot G M` with :math:`G(t)` in closed form; ``args = (lam1, lam2, C)``."""
+    r"""$\dot M = -MM^\top G^\top\dot G M$ with $G(t)$ in closed form; `args = (lam1, lam2, C)`."""
 
     def __call__(self, t, M, args):
         lam1, lam2, C = args
@@ -207,16 +211,16 @@ class _LiftODE:
 
 
 def lift(A, W0, ts, **solver_kwargs):
-    r"""The exact Stiefel trajectory :math:`W(t)` of Oja's flow (not just its span), ``(T, d, h)``.
+    r"""The exact Stiefel trajectory $W(t)$ of Oja's flow (not just its span), `(T, d, h)`.
 
-    Write :math:`W(t) = B(t)M(t)` with :math:`B = U_1 + U_2G(t)` (closed form) and :math:`M(0) = Z_1`. Inserting
-    into :math:`\dot W = (I - WW^\top)AW` and multiplying by :math:`W^\top` (using :math:`W^\top B = M^{-1}`,
-    :math:`B^\top\dot B = G^\top\dot G`) gives the :math:`h\times h` ODE :math:`\dot M = -MM^\top G^\top\dot G\,M`,
-    whose coefficients decay like :math:`e^{-t(\lambda_h-\lambda_{h+1})}` and whose solution stays bounded
-    (:math:`MM^\top = (B^\top B)^{-1}\preceq I`). It replaces the paper's lift
-    :math:`\dot K = -(Y^\top Y)^{-1}(Y^\top AY)K` on :math:`Y = e^{tA}W_0`, which overflows. Integrated with
-    :func:`dynsim.solve` (``solver_kwargs``: method, rtol, atol, ...; default ``rtol=1e-10, atol=1e-12``).
-    For ``h = 1`` it equals :math:`e^{tA}w_0/\|e^{tA}w_0\|`."""
+    Write $W(t) = B(t)M(t)$ with $B = U_1 + U_2G(t)$ (closed form) and $M(0) = Z_1$. Inserting
+    into $\dot W = (I - WW^\top)AW$ and multiplying by $W^\top$ (using $W^\top B = M^{-1}$,
+    $B^\top\dot B = G^\top\dot G$) gives the $h\times h$ ODE $\dot M = -MM^\top G^\top\dot G\,M$,
+    whose coefficients decay like $e^{-t(\lambda_h-\lambda_{h+1})}$ and whose solution stays bounded
+    ($MM^\top = (B^\top B)^{-1}\preceq I$). It replaces the paper's lift
+    $\dot K = -(Y^\top Y)^{-1}(Y^\top AY)K$ on $Y = e^{tA}W_0$, which overflows. Integrated with
+    [`dynsim.solve`][dynsim.solvers.solve] (`solver_kwargs`: method, rtol, atol, ...; default `rtol=1e-10, atol=1e-12`).
+    For `h = 1` it equals $e^{tA}w_0/\|e^{tA}w_0\|$."""
     from dynsim.solvers import solve
 
     ts = _times(ts)

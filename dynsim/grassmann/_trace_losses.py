@@ -1,24 +1,22 @@
-r"""Trace-form SSL losses and the dynamics matrix :math:`A` (Esser, Mukherjee & Ghoshdastidar 2023).
+r"""Trace-form SSL losses and the dynamics matrix $A$ (Esser, Mukherjee & Ghoshdastidar 2023).
 
-Every loss here is quadratic in the encoder :math:`W\in\mathbb{R}^{d\times h}`
-(:math:`f_W(x) = W^\top x`) and is written :math:`L(W) = -\operatorname{tr}(W^\top M W)` with
-:math:`M` symmetric, so :math:`\nabla L = -2MW = -AW` with the **dynamics matrix**
-:math:`A := \texttt{GRADIENT\_FACTOR}\cdot M = 2M`. Continuous time is :math:`t = \eta k`
-(:mod:`dynsim.units`). The paper's constants are unconfirmed: a ½ or
-:math:`1/n` placed elsewhere rescales :math:`A` (hence time) by a constant; change
-:data:`GRADIENT_FACTOR` in this one place if the paper's convention differs.
+Every loss here is quadratic in the encoder $W\in\mathbb{R}^{d\times h}$
+($f_W(x) = W^\top x$) and is written $L(W) = -\operatorname{tr}(W^\top M W)$ with
+$M$ symmetric, so $\nabla L = -2MW = -AW$ with the **dynamics matrix**
+$A := \texttt{GRADIENT\_FACTOR}\cdot M = 2M$. Continuous time is $t = \eta k$
+([`dynsim.units`][dynsim.units]). The paper's constants are unconfirmed: a ½ or
+$1/n$ placed elsewhere rescales $A$ (hence time) by a constant; change
+`GRADIENT_FACTOR` in this one place if the paper's convention differs.
 
-==================  =======================================================  ==================================
-``loss``            per-sample loss (data columns :math:`x_i, x_i^+, x_i^-`)  :math:`M` (:math:`A = 2M`)
-==================  =======================================================  ==================================
-``"contrastive"``   :math:`-\frac1n\sum_i f(x_i)^\top[f(x_i^+) - f(x_i^-)]`   :math:`\operatorname{sym}(XX^{+\top} - XX^{-\top})/n`
-``"alignment"``     :math:`-\frac1n\sum_i f(x_i)^\top f(x_i^+)`                :math:`\operatorname{sym}(XX^{+\top})/n`
-``"mse"``           :math:`\frac1n\sum_i\|f(x_i) - f(x_i^+)\|^2`                :math:`-(X - X^+)(X - X^+)^\top/n`
-==================  =======================================================  ==================================
+| `loss` | per-sample loss (data columns $x_i, x_i^+, x_i^-$) | $M$ ($A = 2M$) |
+|---|---|---|
+| `"contrastive"` | $-\frac1n\sum_i f(x_i)^\top[f(x_i^+) - f(x_i^-)]$ | $\operatorname{sym}(XX^{+\top} - XX^{-\top})/n$ |
+| `"alignment"` | $-\frac1n\sum_i f(x_i)^\top f(x_i^+)$ | $\operatorname{sym}(XX^{+\top})/n$ |
+| `"mse"` | $\frac1n\sum_i\Vert f(x_i) - f(x_i^+)\Vert ^2$ | $-(X - X^+)(X - X^+)^\top/n$ |
 
-Population versions replace the sample moments by :math:`E[xx^{+\top}]`, :math:`E[xx^{-\top}]` and
-:math:`D = E[(x - x^+)(x - x^+)^\top]`. With centred negatives independent of :math:`x`,
-:math:`E[xx^{-\top}] = 0` and the contrastive and alignment losses coincide in population.
+Population versions replace the sample moments by $E[xx^{+\top}]$, $E[xx^{-\top}]$ and
+$D = E[(x - x^+)(x - x^+)^\top]$. With centred negatives independent of $x$,
+$E[xx^{-\top}] = 0$ and the contrastive and alignment losses coincide in population.
 """
 
 from __future__ import annotations
@@ -32,19 +30,19 @@ GRADIENT_FACTOR = 2.0  #: A = GRADIENT_FACTOR * M for L(W) = -tr(W^T M W)
 
 
 def sym(M):
-    r""":math:`(M + M^\top)/2` over the last two axes."""
+    r"""$(M + M^\top)/2$ over the last two axes."""
     return 0.5 * (M + jnp.swapaxes(M, -1, -2))
 
 
 class TraceLoss:
-    r"""One trace-form loss :math:`L(W) = -\operatorname{tr}(W^\top MW)` (module table): its :math:`M` from
-    data columns (:meth:`sample_m`), from population moments (:meth:`population_m`), and its pairing
-    matrix over stacked views (:meth:`pairing`), so that a kernel :math:`\Phi` gives :math:`M = \Phi M_p
-    \Phi^\top`. ``views``: the views it reads, in the stacking order of :meth:`pairing`."""
+    r"""One trace-form loss $L(W) = -\operatorname{tr}(W^\top MW)$ (module table): its $M$ from
+    data columns (`sample_m`), from population moments (`population_m`), and its pairing
+    matrix over stacked views (`pairing`), so that a kernel $\Phi$ gives $M = \Phi M_p
+    \Phi^\top$. `views`: the views it reads, in the stacking order of `pairing`."""
 
     name: str = ""
     views: tuple[str, ...] = ("X", "X_pos")
-    uses_difference: bool = False  #: reads the views' difference moment (``diff_cov``) instead of ``cross_pos``
+    uses_difference: bool = False  #: reads the views' difference moment (`diff_cov`) instead of `cross_pos`
 
     def sample_m(self, X, X_pos, X_neg):
         raise NotImplementedError
@@ -101,13 +99,13 @@ class MSE(TraceLoss):
         return -scale * jnp.block([[eye, -eye], [-eye, eye]])
 
 
-#: the trace losses by name; ``loss`` arguments take a name or a :class:`TraceLoss` instance
+#: the trace losses by name; `loss` arguments take a name or a `TraceLoss` instance
 TRACE_LOSSES = {cls.name: cls() for cls in (Contrastive, Alignment, MSE)}
 LOSSES = tuple(TRACE_LOSSES)
 
 
 def trace_loss_spec(loss) -> TraceLoss:
-    """The :class:`TraceLoss` named by ``loss`` (or ``loss`` itself)."""
+    """The `TraceLoss` named by `loss` (or `loss` itself)."""
     if isinstance(loss, TraceLoss):
         return loss
     _checks.check_choice("loss", loss, LOSSES)
@@ -126,14 +124,15 @@ def _check_views(spec: TraceLoss, X, X_pos, X_neg):
 
 
 def dynamics_matrix(loss, X, X_pos, X_neg=None):
-    r"""The dynamics matrix :math:`A = 2M` of a trace-form loss from a dataset (module table).
+    r"""The dynamics matrix $A = 2M$ of a trace-form loss from a dataset (module table).
 
     Args:
-        loss: ``"contrastive"``, ``"alignment"`` or ``"mse"`` (or a :class:`TraceLoss`).
-        X, X_pos, X_neg: data, positive views and negatives as columns, each ``(d, n)``
-            (``X_neg`` only for ``"contrastive"``).
+        loss: `"contrastive"`, `"alignment"` or `"mse"` (or a `TraceLoss`).
+        X: data as columns, `(d, n)`.
+        X_pos: their positive views, `(d, n)`.
+        X_neg: negatives, `(d, n)` (only for `"contrastive"`).
     Returns:
-        Symmetric ``(d, d)`` matrix :math:`A` with :math:`\nabla L(W) = -AW`.
+        Symmetric `(d, d)` matrix $A$ with $\nabla L(W) = -AW$.
     """
     spec = trace_loss_spec(loss)
     _check_views(spec, X, X_pos, X_neg)
@@ -142,10 +141,10 @@ def dynamics_matrix(loss, X, X_pos, X_neg=None):
 
 
 def population_dynamics_matrix(loss, cross_pos=None, cross_neg=None, diff_cov=None):
-    r"""Population :math:`A`: ``2 sym(cross_pos - cross_neg)`` (contrastive), ``2 sym(cross_pos)``
-    (alignment) or ``-2 diff_cov`` (mse), with ``cross_pos`` :math:`=E[xx^{+\top}]`, ``cross_neg``
-    :math:`=E[xx^{-\top}]` (default 0: independent centred negatives) and ``diff_cov``
-    :math:`=E[(x-x^+)(x-x^+)^\top]`, all ``(d, d)``. See :func:`additive_augmentation_moments`."""
+    r"""Population $A$: `2 sym(cross_pos - cross_neg)` (contrastive), `2 sym(cross_pos)`
+    (alignment) or `-2 diff_cov` (mse), with `cross_pos` $=E[xx^{+\top}]$, `cross_neg`
+    $=E[xx^{-\top}]$ (default 0: independent centred negatives) and `diff_cov`
+    $=E[(x-x^+)(x-x^+)^\top]$, all `(d, d)`. See [`additive_augmentation_moments`][dynsim.grassmann.additive_augmentation_moments]."""
     spec = trace_loss_spec(loss)
     if spec.uses_difference:
         if diff_cov is None:
@@ -168,9 +167,9 @@ def population_dynamics_matrix(loss, cross_pos=None, cross_neg=None, diff_cov=No
 
 
 def additive_augmentation_moments(data_cov, noise_cov) -> dict:
-    r"""Moments for :math:`x\sim N(0,\Sigma)`, :math:`x^+ = x + \epsilon`, :math:`\epsilon\sim N(0,\Sigma_\epsilon)`
-    and independent negatives: ``cross_pos`` :math:`=\Sigma`, ``cross_neg`` :math:`=0`,
-    ``diff_cov`` :math:`=\Sigma_\epsilon` (keyword arguments of :func:`population_dynamics_matrix`)."""
+    r"""Moments for $x\sim N(0,\Sigma)$, $x^+ = x + \epsilon$, $\epsilon\sim N(0,\Sigma_\epsilon)$
+    and independent negatives: `cross_pos` $=\Sigma$, `cross_neg` $=0$,
+    `diff_cov` $=\Sigma_\epsilon$ (keyword arguments of [`population_dynamics_matrix`][dynsim.grassmann.population_dynamics_matrix])."""
     _checks.check_psd("data_cov", data_cov, rtol=1e-8)
     _checks.check_psd("noise_cov", noise_cov, rtol=1e-8)
     data_cov = jnp.asarray(data_cov)
@@ -178,19 +177,19 @@ def additive_augmentation_moments(data_cov, noise_cov) -> dict:
 
 
 def trace_loss(W, A):
-    r"""The loss :math:`L(W) = -\tfrac12\operatorname{tr}(W^\top A W)` (``= -tr(W^T M W)``) for ``W`` of
-    shape ``(..., d, h)`` and ``A`` ``(d, d)`` (or batched alike); returns shape ``(...)``."""
+    r"""The loss $L(W) = -\tfrac12\operatorname{tr}(W^\top A W)$ (`= -tr(W^T M W)`) for `W` of
+    shape `(..., d, h)` and `A` `(d, d)` (or batched alike); returns shape `(...)`."""
     return -0.5 * jnp.sum(W * (A @ W), axis=(-2, -1))
 
 
 def protocol_data(seed: int = 0, d: int = 30, n: int = 2000, noise: float = 0.3, noise_cov=None):
-    r"""Esser et al. (2023)'s synthetic dataset: :math:`x\sim N(0,\Sigma)`, :math:`\Sigma = Q\,\mathrm{diag}(1/(1+i))Q^\top`
-    (``i = 0..d-1``, :math:`Q` Haar), :math:`x^+ = x + \texttt{noise}\,\Sigma^{1/2}\xi` (or
-    :math:`x + \Sigma_\epsilon^{1/2}\xi` with ``noise_cov`` :math:`=\Sigma_\epsilon`, e.g. anisotropic noise for the
-    MSE loss), negatives :math:`x^-_i = x^+_{\pi(i)}` for a random permutation :math:`\pi`.
+    r"""Esser et al. (2023)'s synthetic dataset: $x\sim N(0,\Sigma)$, $\Sigma = Q\,\mathrm{diag}(1/(1+i))Q^\top$
+    (`i = 0..d-1`, $Q$ Haar), $x^+ = x + \texttt{noise}\,\Sigma^{1/2}\xi$ (or
+    $x + \Sigma_\epsilon^{1/2}\xi$ with `noise_cov` $=\Sigma_\epsilon$, e.g. anisotropic noise for the
+    MSE loss), negatives $x^-_i = x^+_{\pi(i)}$ for a random permutation $\pi$.
 
-    Returns ``(X, X_pos, X_neg, Sigma)`` as numpy arrays, columns are samples. The draws use
-    ``numpy.random.default_rng(seed)`` (another random stream gives eigenvalues that agree only to
+    Returns `(X, X_pos, X_neg, Sigma)` as numpy arrays, columns are samples. The draws use
+    `numpy.random.default_rng(seed)` (another random stream gives eigenvalues that agree only to
     sampling error).
     """
     if d < 1 or n < 1:

@@ -1,15 +1,13 @@
-r"""The two levels of the SSL model family, assembled from the same components (:mod:`dynsim.components`).
+r"""The two levels of the SSL model family, assembled from the same components ([`dynsim.components`][dynsim.components]).
 
-=====================  ======================================================  ==============================
-model                  state, ``args``                                         use with
-=====================  ======================================================  ==============================
-:class:`Modes`         :class:`ModeState` per eigenmode; :class:`~dynsim.params.ModeData`   :func:`dynsim.solve`, :func:`dynsim.gradient_descent`, sweeps
-:class:`Network`       :class:`NetState` weight matrices; :class:`~dynsim.networks.ViewData`   :func:`dynsim.solve` (flow), :func:`dynsim.networks.train` (GD, SGD)
-=====================  ======================================================  ==============================
+| model | state, `args` | use with |
+|---|---|---|
+| [`Modes`][dynsim.models.Modes] | [`ModeState`][dynsim.models.ModeState] per eigenmode; `ModeData`   [`dynsim.solve`][dynsim.solvers.solve], [`dynsim.gradient_descent`][dynsim.solvers.gradient_descent], sweeps |
+| [`Network`][dynsim.models.Network] | [`NetState`][dynsim.models.NetState] weight matrices; `ViewData`   [`dynsim.solve`][dynsim.solvers.solve] (flow), [`dynsim.networks.train`][dynsim.networks.train] (GD, SGD) |
 
-:func:`reduce_to_modes` hands back a network's eigenmode model (or says why the reduction does not
+[`reduce_to_modes`][dynsim.models.reduce_to_modes] hands back a network's eigenmode model (or says why the reduction does not
 apply). The models are PyTrees: their float parameters (weight decays, the components' rates and
-exponents) are traced, so new values never recompile and ``vmap`` batches over them.
+exponents) are traced, so new values never recompile and `vmap` batches over them.
 """
 
 from dynsim.models._base import AbstractModel

@@ -12,16 +12,16 @@ from dynsim.components import (AbstractClosedForm, AbstractExpectation, Abstract
 
 
 class AbstractModel(eqx.Module):
-    r"""A model of linear non-contrastive SSL assembled from components (:mod:`dynsim.components`).
+    r"""A model of linear non-contrastive SSL assembled from components ([`dynsim.components`][dynsim.components]).
 
     Attributes:
-        loss: the loss component (default :class:`~dynsim.components.Euclidean`).
-        predictor: the predictor component (default :class:`~dynsim.components.Trainable`).
-        target: the target branch (default :class:`~dynsim.components.EMA`).
-        expectation: how expectations over the views are taken (default :class:`~dynsim.components.Auto`).
-        weight_decay: :math:`\eta \ge 0` on the online weights (1/time).
-        predictor_weight_decay: :math:`\eta_p \ge 0` on a trainable predictor; ``None`` (default) means
-            :math:`\eta_p = \eta`, as in Tian et al. (2021).
+        loss: the loss component (default [`Euclidean`][dynsim.components.Euclidean]).
+        predictor: the predictor component (default [`Trainable`][dynsim.components.Trainable]).
+        target: the target branch (default [`EMA`][dynsim.components.EMA]).
+        expectation: how expectations over the views are taken (default [`Auto`][dynsim.components.Auto]).
+        weight_decay: $\eta \ge 0$ on the online weights (1/time).
+        predictor_weight_decay: $\eta_p \ge 0$ on a trainable predictor; `None` (default) means
+            $\eta_p = \eta$, as in Tian et al. (2021).
     """
 
     loss: AbstractLoss = Euclidean()
@@ -44,7 +44,7 @@ class AbstractModel(eqx.Module):
 
     @property
     def eta_p(self):
-        """The predictor's weight decay :math:`\\eta_p` (``weight_decay`` unless set)."""
+        """The predictor's weight decay $\\eta_p$ (`weight_decay` unless set)."""
         return self.weight_decay if self.predictor_weight_decay is None else self.predictor_weight_decay
 
     @property
@@ -64,8 +64,8 @@ class AbstractModel(eqx.Module):
         return self.resolved_expectation.work_factor(self.loss)
 
     def after_step(self, y, args):
-        """The state after one discrete step ``y = y_k + lr * rhs(y_k)``: quantities that are functions of the
-        others (a closed-form predictor's recorded value) are recomputed, not stepped. Default: ``y``."""
+        """The state after one discrete step `y = y_k + lr * rhs(y_k)`: quantities that are functions of the
+        others (a closed-form predictor's recorded value) are recomputed, not stepped. Default: `y`."""
         return y
 
     def check(self):

@@ -1,20 +1,21 @@
 r"""The eigenmode level: one scalar ODE system per common eigenmode of the data moments.
 
-State :class:`ModeState` ``(w, w_p, w_a)``, one entry per mode: online amplitude :math:`w_m`
-(:math:`c_m = w_m^2` is the eigenvalue of :math:`WW^\top`), predictor eigenvalue :math:`w_{p,m}`, stored
-target amplitude :math:`w_{a,m}`. ``args`` is the :class:`~dynsim.params.ModeData` (per-mode
-:math:`\lambda_s = E[u_1^2]`, :math:`\lambda_d = E[u_1u_2]`). With :math:`\bar w` the target the loss sees
-and the loss's drives (:meth:`dynsim.components.AbstractLoss.mode_drives`),
+State [`ModeState`][dynsim.models.ModeState] `(w, w_p, w_a)`, one entry per mode: online amplitude $w_m$
+($c_m = w_m^2$ is the eigenvalue of $WW^\top$), predictor eigenvalue $w_{p,m}$, stored
+target amplitude $w_{a,m}$. `args` is the [`ModeData`][dynsim.params.ModeData] (per-mode
+$\lambda_s = E[u_1^2]$, $\lambda_d = E[u_1u_2]$). With $\bar w$ the target the loss sees
+and the loss's drives (`dynsim.components.AbstractLoss.mode_drives`),
 
-.. math::
-    \dot w = D_w(w, \bar w, \lambda) - \eta w,\qquad
-    \dot w_p = \alpha_p D_\lambda(w, \bar w, w_p) - \eta_p w_p\ \ (\text{trainable}),\qquad
-    \dot w_a = \text{the target's rate},
+$$
+\dot w = D_w(w, \bar w, \lambda) - \eta w,\qquad
+\dot w_p = \alpha_p D_\lambda(w, \bar w, w_p) - \eta_p w_p\ \ (\text{trainable}),\qquad
+\dot w_a = \text{the target's rate},
+$$
 
 the per-mode form of the network flow restricted to aligned states (Tian et al. 2021, App. D.4 and
-Eqs. 11-13; Halvagal et al. 2023). A closed-form predictor is :math:`w_p = \lambda(c(w))` with
-:math:`c` the eigenvalues of its input moment (``WWt``: :math:`w^2`; ``WXWt``: :math:`\lambda_dw^2`;
-``features``: :math:`\lambda_sw^2`); its recorded :math:`w_p` follows by the chain rule.
+Eqs. 11-13; Halvagal et al. 2023). A closed-form predictor is $w_p = \lambda(c(w))$ with
+$c$ the eigenvalues of its input moment (`WWt`: $w^2$; `WXWt`: $\lambda_dw^2$;
+`features`: $\lambda_sw^2$); its recorded $w_p$ follows by the chain rule.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def _mode_strength(y: ModeState):
 
 class Modes(AbstractModel):
     """Per-mode dynamics of a model assembled from components (module docstring; fields as
-    :class:`~dynsim.models.AbstractModel`). Use with :func:`dynsim.solve` and ``args`` a
-    :class:`~dynsim.params.ModeData`."""
+    [`AbstractModel`][dynsim.models.AbstractModel]). Use with [`dynsim.solve`][dynsim.solvers.solve] and `args` a
+    [`ModeData`][dynsim.params.ModeData]."""
 
     modes_level: ClassVar[bool] = True
 
@@ -59,15 +60,15 @@ class Modes(AbstractModel):
 
     # --- predictor ---------------------------------------------------------------------------
     def correlation_eigenvalues(self, w, data: ModeData):
-        """Eigenvalues :math:`c_m` of the closed-form predictor's input moment."""
+        """Eigenvalues $c_m$ of the closed-form predictor's input moment."""
         return self.predictor.mode_correlation(w, data)
 
     def predictor_values(self, w, data: ModeData):
-        """Closed-form :math:`\\lambda_m(w)` (ridge included)."""
+        """Closed-form $\\lambda_m(w)$ (ridge included)."""
         return self.predictor.mode_values(self.correlation_eigenvalues(w, data))
 
     def predictor_eigenvalues(self, y: ModeState, data: ModeData):
-        """The predictor eigenvalues the loss sees at state ``y``."""
+        """The predictor eigenvalues the loss sees at state `y`."""
         if isinstance(self.predictor, Trainable):
             return y.w_p
         if isinstance(self.predictor, Identity):
@@ -91,17 +92,17 @@ class Modes(AbstractModel):
         return ModeState(dw, dw_p, self.target.rate(w, y.w_a, dw))
 
     def after_step(self, y: ModeState, data: ModeData) -> ModeState:
-        """A closed-form predictor's recorded :math:`w_p` is :math:`\\lambda(c(w))` at the stepped :math:`w` (the
-        network's GD recomputes :math:`W_p` from the current moments the same way); other states are unchanged."""
+        """A closed-form predictor's recorded $w_p$ is $\\lambda(c(w))$ at the stepped $w$ (the
+        network's GD recomputes $W_p$ from the current moments the same way); other states are unchanged."""
         if self.closed_form:
             return y._replace(w_p=self.predictor_values(y.w, data))
         return y
 
     # --- states, observables, checks ---------------------------------------------------------
     def initial_state(self, w, w_p=None, w_a=None, data: ModeData | None = None) -> ModeState:
-        """A consistent state: ``w_p = lambda(c(w))`` for closed forms (``data`` needed unless the input is
-        ``WWt``), ``1`` without a predictor, given (default 1) when trainable; the target from
-        :meth:`dynsim.components.AbstractTarget.initial` (an EMA target starts at 0 unless given)."""
+        """A consistent state: `w_p = lambda(c(w))` for closed forms (`data` needed unless the input is
+        `WWt`), `1` without a predictor, given (default 1) when trainable; the target from
+        `dynsim.components.AbstractTarget.initial` (an EMA target starts at 0 unless given)."""
         w = jnp.asarray(w)
         if isinstance(self.predictor, Identity) or (isinstance(self.predictor, Trainable) and w_p is None):
             w_p = jnp.ones_like(w)
@@ -114,18 +115,18 @@ class Modes(AbstractModel):
 
     @staticmethod
     def mode_strength(y: ModeState):
-        """:math:`c_m = w_m^2`, the eigenvalue of :math:`WW^\\top` carried by mode ``m``."""
+        """$c_m = w_m^2$, the eigenvalue of $WW^\\top$ carried by mode `m`."""
         return _mode_strength(y)
 
     def collapse_event(self, threshold: float = 1e-6) -> CollapseEvent:
-        """Event at the first time some :math:`c_m` falls to ``threshold``."""
+        """Event at the first time some $c_m$ falls to `threshold`."""
         return CollapseEvent(_mode_strength, threshold)
 
     def expectation_error(self, y: ModeState, data: ModeData, n_groups: int = 16):
-        r"""Error estimate of the expectation in the online drive (shape ``(M,)``), for losses with node terms (the
-        cosine losses): for :class:`~dynsim.components.GaussianExact` the change when the rule's step doubles (an
-        overestimate: the rule converges exponentially); for :class:`~dynsim.components.GaussianNodes` the standard
-        error from ``n_groups`` disjoint balanced blocks of the node set."""
+        r"""Error estimate of the expectation in the online drive (shape `(M,)`), for losses with node terms (the
+        cosine losses): for [`GaussianExact`][dynsim.components.GaussianExact] the change when the rule's step doubles (an
+        overestimate: the rule converges exponentially); for [`GaussianNodes`][dynsim.components.GaussianNodes] the standard
+        error from `n_groups` disjoint balanced blocks of the node set."""
         expectation = self.resolved_expectation
         if not hasattr(self.loss, "node_terms") or not isinstance(expectation, (GaussianExact, GaussianNodes)):
             raise ValueError("expectation_error applies to the cosine losses with the exact or the node expectation")
@@ -139,7 +140,7 @@ class Modes(AbstractModel):
         return self._node_blocks(y, data, n_groups)[1]
 
     def _node_blocks(self, y: ModeState, data: ModeData, n_groups: int = 16):
-        """``(drive, standard error)`` of the node expectation's online drive from ``n_groups`` balanced blocks."""
+        """`(drive, standard error)` of the node expectation's online drive from `n_groups` balanced blocks."""
         lam = self.predictor_eigenvalues(y, data)
         per_node, _ = self.loss.node_terms(y.w, self.target.in_loss(y.w, y.w_a), lam, data, self.target.stop_gradient,
                                            self.resolved_expectation)
@@ -147,7 +148,7 @@ class Modes(AbstractModel):
         return jnp.mean(blocks, axis=0), jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
 
     def _warn_node_error(self, y0: ModeState, data: ModeData) -> None:
-        """Warn (:meth:`dynsim.components.GaussianNodes.warn_if_inaccurate`) when the node expectation's estimated
+        """Warn (`dynsim.components.GaussianNodes.warn_if_inaccurate`) when the node expectation's estimated
         error is large against the largest drive at the start."""
         expectation = self.resolved_expectation
         if not (isinstance(expectation, GaussianNodes) and hasattr(self.loss, "node_terms")

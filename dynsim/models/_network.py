@@ -1,26 +1,27 @@
-r"""The network level: online :math:`W`, predictor :math:`W_p`, target :math:`W_a` as matrices, trained by
+r"""The network level: online $W$, predictor $W_p$, target $W_a$ as matrices, trained by
 expected-gradient flow, GD on exact expected gradients, or minibatch SGD.
 
-One gradient, three trainings. For a batch ``(x1, x2, weights)`` with :math:`z_1 = Wx_1`,
-:math:`p = W_pz_1`, :math:`z_2 = W_tx_2` (:math:`W_t` the target the loss sees, stopped unless the target
-branch lets the gradient through) and the loss's per-sample :math:`\ell`, :math:`\mathcal L = \sum_b w_b\ell_b` and
+One gradient, three trainings. For a batch `(x1, x2, weights)` with $z_1 = Wx_1$,
+$p = W_pz_1$, $z_2 = W_tx_2$ ($W_t$ the target the loss sees, stopped unless the target
+branch lets the gradient through) and the loss's per-sample $\ell$, $\mathcal L = \sum_b w_b\ell_b$ and
 
-.. math::
-    \dot W = -\partial_W \mathcal L - \eta W,\qquad
-    \dot W_p = -\alpha_p\,\partial_{W_p}\mathcal L - \eta_p W_p\ (\text{trainable}),\qquad
-    \dot W_a = \text{the target's rate}
+$$
+\dot W = -\partial_W \mathcal L - \eta W,\qquad
+\dot W_p = -\alpha_p\,\partial_{W_p}\mathcal L - \eta_p W_p\ (\text{trainable}),\qquad
+\dot W_a = \text{the target's rate}
+$$
 
-(Tian et al. 2021, Lemma 1, Eqs. 2-4, generalised to any loss). ``args`` is the views'
-:class:`~dynsim.networks.ViewData`. A closed-form predictor is the instantaneous function of the current
-moments in the flow. One discrete step (:meth:`Network.step`; ``predictor_timing="current"``, the default): (1)
-moments of the predictor input, EMA'd with the predictor's ``rho`` into ``S11``/``S12``; (2) every
-``freq`` steps a closed form is recomputed, :math:`W_p \leftarrow \rho_P W_p + (1-\rho_P)\,\mathrm{closed}`
-(``pred_ema``), with gradient steps in between; (3) the gradient step; (4) the target step. With
-``predictor_timing="previous"`` the gradient step uses the predictor of the previous step and (2) sets the one
+(Tian et al. 2021, Lemma 1, Eqs. 2-4, generalised to any loss). `args` is the views'
+[`ViewData`][dynsim.networks.ViewData]. A closed-form predictor is the instantaneous function of the current
+moments in the flow. One discrete step (`Network.step`; `predictor_timing="current"`, the default): (1)
+moments of the predictor input, EMA'd with the predictor's `rho` into `S11`/`S12`; (2) every
+`freq` steps a closed form is recomputed, $W_p \leftarrow \rho_P W_p + (1-\rho_P)\,\mathrm{closed}$
+(`pred_ema`), with gradient steps in between; (3) the gradient step; (4) the target step. With
+`predictor_timing="previous"` the gradient step uses the predictor of the previous step and (2) sets the one
 for the next step.
-GD with ``rho = pred_ema = 0``, ``freq = 1`` and ``ema_after_step=False`` is exactly explicit Euler on the flow.
+GD with `rho = pred_ema = 0`, `freq = 1` and `ema_after_step=False` is exactly explicit Euler on the flow.
 
-Shapes: ``W``, ``W_a``: ``(n2, n1)``; ``W_p``, ``S11``, ``S12``: ``(n2, n2)``.
+Shapes: `W`, `W_a`: `(n2, n1)`; `W_p`, `S11`, `S12`: `(n2, n2)`.
 """
 
 from __future__ import annotations
@@ -43,22 +44,22 @@ PREDICTOR_TIMINGS = ("current", "previous")  #: which moments set a closed-form 
 
 class Network(AbstractModel):
     """A linear SSL network assembled from components (module docstring; component fields as
-    :class:`~dynsim.models.AbstractModel`).
+    [`AbstractModel`][dynsim.models.AbstractModel]).
 
     Attributes:
         symmetric_loss: average the loss over both view orders (Tian et al.'s symmetrised loss).
         ema_after_step: update an EMA target from the post-step online weights (BYOL code) instead of the
-            pre-step ones (Euler; an :math:`O(\\mathrm{lr}^2)` difference).
-        sample_precision: dtype of SGD's standard normals, ``"float32"`` (default: about 3x faster on CPU;
-            sampling noise ~ 1/sqrt(batch) dwarfs float32 rounding) or ``"state"``.
-        sgd_sampling: ``"samples"`` (draw the minibatch), ``"moments"`` (draw its Wishart second moments: the
+            pre-step ones (Euler; an $O(\\mathrm{lr}^2)$ difference).
+        sample_precision: dtype of SGD's standard normals, `"float32"` (default: about 3x faster on CPU;
+            sampling noise ~ 1/sqrt(batch) dwarfs float32 rounding) or `"state"`.
+        sgd_sampling: `"samples"` (draw the minibatch), `"moments"` (draw its Wishart second moments: the
             same law of every step for second-moment losses, at a cost independent of the batch size) or
-            ``"auto"``: moments for second-moment losses on fresh Gaussian data with ``batch >= 2 n1``.
-        predictor_timing: which moments set the closed-form predictor that discrete step :math:`k` uses:
-            ``"current"`` (default): the moment estimate updated with step :math:`k`'s batch, then the predictor,
-            then the gradient; ``"previous"``: the predictor set at the end of step :math:`k-1` (the DirectPred
-            reference code's order: the gradient step first, then batch :math:`k`'s features update the estimate
-            and the predictor for step :math:`k+1`). The flow is the same for both (the ``lr -> 0`` limit).
+            `"auto"`: moments for second-moment losses on fresh Gaussian data with `batch >= 2 n1`.
+        predictor_timing: which moments set the closed-form predictor that discrete step $k$ uses:
+            `"current"` (default): the moment estimate updated with step $k$'s batch, then the predictor,
+            then the gradient; `"previous"`: the predictor set at the end of step $k-1$ (the DirectPred
+            reference code's order: the gradient step first, then batch $k$'s features update the estimate
+            and the predictor for step $k+1$). The flow is the same for both (the `lr -> 0` limit).
     """
 
     symmetric_loss: bool = eqx.field(default=False, static=True)
@@ -82,13 +83,13 @@ class Network(AbstractModel):
 
     # --- data and batches ------------------------------------------------------------------------
     def samples_moments(self, data, batch: int) -> bool:
-        """Whether SGD draws the minibatch's moments instead of its samples (``sgd_sampling``)."""
+        """Whether SGD draws the minibatch's moments instead of its samples (`sgd_sampling`)."""
         if self.sgd_sampling != "auto":
             return self.sgd_sampling == "moments"
         return self.loss.quadratic and data.points is None and batch >= 2 * data.n1
 
     def sampler(self, data, batch: int):
-        """``key -> (x1, x2, weights)`` for SGD (``sgd_sampling``, ``sample_precision``); factors precomputed."""
+        """`key -> (x1, x2, weights)` for SGD (`sgd_sampling`, `sample_precision`); factors precomputed."""
         draw = jnp.float32 if self.sample_precision == "float32" else None
         if self.samples_moments(data, batch):
             L = data.joint_factor()
@@ -96,12 +97,12 @@ class Network(AbstractModel):
         return lambda key: data.sample(key, batch, draw)
 
     def expectation_for(self, data):
-        """The expectation used with ``data`` (:class:`~dynsim.components.Auto` takes nodes on a finite dataset)."""
+        """The expectation used with `data` ([`Auto`][dynsim.components.Auto] takes nodes on a finite dataset)."""
         return self.expectation.resolve(self.loss, modes=False, gaussian=data.points is None)
 
     def expectation_nodes(self, data):
         """What the expected loss is computed from: a deterministic batch whose weighted loss is the expected loss,
-        or the views' moments (:class:`~dynsim.components.ExactViews`, the cosine losses on Gaussian views)."""
+        or the views' moments ([`ExactViews`][dynsim.components.ExactViews], the cosine losses on Gaussian views)."""
         return self.expectation_for(data).network_nodes(data)
 
     # --- pieces ----------------------------------------------------------------------------------
@@ -111,21 +112,21 @@ class Network(AbstractModel):
 
     def expected_moments(self, W, W_t, data):
         """Population moments of a closed-form predictor's input
-        (:meth:`dynsim.components.AbstractClosedForm.expected_moments`)."""
+        (`dynsim.components.AbstractClosedForm.expected_moments`)."""
         return self.predictor.expected_moments(W, W_t, data)
 
     def batch_moments(self, W, W_t, data, batch):
         """Moment estimates from a minibatch or from the weights
-        (:meth:`dynsim.components.AbstractClosedForm.batch_moments`)."""
+        (`dynsim.components.AbstractClosedForm.batch_moments`)."""
         return self.predictor.batch_moments(W, W_t, data, batch)
 
     def closed_predictor(self, S11, S12):
-        """The closed-form :math:`W_p` from moment estimates (no gradient flows through it)."""
+        """The closed-form $W_p$ from moment estimates (no gradient flows through it)."""
         return lax.stop_gradient(self.predictor(S11, S12))
 
     def loss_value(self, W, W_p, W_t, batch):
-        """:math:`\\sum_b w_b \\ell_b`, or the closed-form expected loss for :class:`~dynsim.components.ExactViews`
-        (averaged over both view orders if ``symmetric_loss``)."""
+        """$\\sum_b w_b \\ell_b$, or the closed-form expected loss for [`ExactViews`][dynsim.components.ExactViews]
+        (averaged over both view orders if `symmetric_loss`)."""
         tgt = W_t if not self.target.stop_gradient else lax.stop_gradient(W_t)
         if isinstance(batch, ExactViews):
             value = self.loss.exact_network_value(W, W_p, tgt, batch)
@@ -141,12 +142,12 @@ class Network(AbstractModel):
         return 0.5 * (one(x1, x2) + one(x2, x1)) if self.symmetric_loss else one(x1, x2)
 
     def gradients(self, y: NetState, W_p, batch):
-        """``(dL/dW, dL/dW_p)`` at predictor ``W_p`` (the target the loss sees is a function of ``W``)."""
+        """`(dL/dW, dL/dW_p)` at predictor `W_p` (the target the loss sees is a function of `W`)."""
         return jax.grad(lambda W, P: self.loss_value(W, P, self.target.in_loss(W, y.W_a), batch),
                         argnums=(0, 1))(y.W, W_p)
 
     def predictor_now(self, y: NetState, data):
-        """The predictor the flow uses at state ``y`` (closed forms: from the current expected moments)."""
+        """The predictor the flow uses at state `y` (closed forms: from the current expected moments)."""
         if isinstance(self.predictor, Identity):
             return jnp.eye(y.W.shape[0], dtype=y.W.dtype)
         if self.closed_form:
@@ -165,7 +166,7 @@ class Network(AbstractModel):
 
     # --- one discrete step -----------------------------------------------------------------------
     def step(self, y: NetState, k, batch, expected: bool, lr, data) -> NetState:
-        """One GD (``expected=True``: ``batch`` are the expectation nodes) or SGD step ``k``."""
+        """One GD (`expected=True`: `batch` are the expectation nodes) or SGD step `k`."""
         W_t = self.target_weights(y)
         S11, S12 = y.S11, y.S12
         W_p = y.W_p
@@ -196,10 +197,10 @@ class Network(AbstractModel):
 
     # --- states and checks -----------------------------------------------------------------------
     def initial_state(self, W, W_p=None, W_a=None, data=None) -> NetState:
-        """A consistent start: the target from :meth:`dynsim.components.AbstractTarget.initial` (an EMA target
-        starts at 0, or as a copy of ``W`` for losses that need a direction, unless given); ``W_p`` given for a
-        trainable predictor, ``I`` without one, and for closed forms computed from the expected moments at
-        ``W`` (``data`` needed), which also initialise ``S11``, ``S12``."""
+        """A consistent start: the target from `dynsim.components.AbstractTarget.initial` (an EMA target
+        starts at 0, or as a copy of `W` for losses that need a direction, unless given); `W_p` given for a
+        trainable predictor, `I` without one, and for closed forms computed from the expected moments at
+        `W` (`data` needed), which also initialise `S11`, `S12`."""
         W = jnp.asarray(W)
         if W.ndim != 2:
             raise ValueError(f"W must be a matrix (n2, n1), got shape {W.shape}")
@@ -218,11 +219,11 @@ class Network(AbstractModel):
         return NetState(W, self.closed_predictor(S11, S12), W_a, S11, S12)
 
     def expectation_error(self, y: NetState, data, n_groups: int = 16):
-        """Error estimate of the expected :math:`\\partial\\mathcal L/\\partial W` (shape of ``W``): for
-        :class:`~dynsim.components.GaussianExact` the change when the radial rule's step doubles (an overestimate:
-        the rule converges exponentially); for nodes the standard error from ``n_groups`` disjoint balanced blocks
-        of the quasi-random nodes (with a finite dataset: of each point's noise nodes); ``None`` where it does not
-        apply (second-moment expectations, fewer than ``2 n_groups`` nodes per block)."""
+        """Error estimate of the expected $\\partial\\mathcal L/\\partial W$ (shape of `W`): for
+        [`GaussianExact`][dynsim.components.GaussianExact] the change when the radial rule's step doubles (an overestimate:
+        the rule converges exponentially); for nodes the standard error from `n_groups` disjoint balanced blocks
+        of the quasi-random nodes (with a finite dataset: of each point's noise nodes); `None` where it does not
+        apply (second-moment expectations, fewer than `2 n_groups` nodes per block)."""
         expectation = self.expectation_for(data)
         if isinstance(expectation, GaussianExact):
             W_p = self.predictor_now(y, data)
@@ -232,8 +233,8 @@ class Network(AbstractModel):
         return None if blocks is None else jnp.std(blocks, axis=0, ddof=1) / jnp.sqrt(n_groups)
 
     def _node_blocks(self, y: NetState, data, n_groups: int = 16):
-        """:math:`\\partial\\mathcal L/\\partial W` on each of ``n_groups`` balanced node blocks (equal total weights,
-        so their mean is the node gradient), or ``None`` (:meth:`expectation_error`)."""
+        """$\\partial\\mathcal L/\\partial W$ on each of `n_groups` balanced node blocks (equal total weights,
+        so their mean is the node gradient), or `None` (`expectation_error`)."""
         expectation = self.expectation_for(data)
         if not isinstance(expectation, GaussianNodes):
             return None
@@ -252,8 +253,8 @@ class Network(AbstractModel):
         return jax.vmap(block)(jnp.arange(n_groups))
 
     def warn_node_error(self, y0: NetState, data) -> None:
-        """Warn (:meth:`dynsim.components.GaussianNodes.warn_if_inaccurate`) when the node expectation's estimated
-        gradient error at ``y0`` is large against the largest gradient entry (called by the GD and flow entry
+        """Warn (`dynsim.components.GaussianNodes.warn_if_inaccurate`) when the node expectation's estimated
+        gradient error at `y0` is large against the largest gradient entry (called by the GD and flow entry
         points, not by SGD)."""
         expectation = self.expectation_for(data)
         if self.loss.quadratic or not isinstance(expectation, GaussianNodes) \

@@ -1,11 +1,11 @@
-r"""From the network level to the eigenmode level: :func:`reduce_to_modes`.
+r"""From the network level to the eigenmode level: [`reduce_to_modes`][dynsim.models.reduce_to_modes].
 
-A network state is *aligned* when :math:`W = U\,\mathrm{diag}(w)\,V^\top` with the columns of :math:`V`
-common eigenvectors of the data moments :math:`X` (cross-view) and :math:`X + X'` (same-view), a predictor
-:math:`W_p = U\,\mathrm{diag}(w_p)\,U^\top` and a target :math:`W_a = \tau_0 W`. The network flow keeps such
-a state aligned, and in the basis :math:`(U, V)` each mode follows the eigenmode model built from the same
-components (:class:`~dynsim.models.Modes`) with :math:`\lambda_{d,m} = v_m^\top Xv_m` and
-:math:`\lambda_{s,m} = v_m^\top(X+X')v_m` (Tian et al. 2021, App. D.4; Halvagal et al. 2023;
+A network state is *aligned* when $W = U\,\mathrm{diag}(w)\,V^\top$ with the columns of $V$
+common eigenvectors of the data moments $X$ (cross-view) and $X + X'$ (same-view), a predictor
+$W_p = U\,\mathrm{diag}(w_p)\,U^\top$ and a target $W_a = \tau_0 W$. The network flow keeps such
+a state aligned, and in the basis $(U, V)$ each mode follows the eigenmode model built from the same
+components ([`Modes`][dynsim.models.Modes]) with $\lambda_{d,m} = v_m^\top Xv_m$ and
+$\lambda_{s,m} = v_m^\top(X+X')v_m$ (Tian et al. 2021, App. D.4; Halvagal et al. 2023;
 the test suite checks it for every component combination that reduces).
 """
 
@@ -24,8 +24,8 @@ ALIGN_RTOL = 1e-8  #: relative tolerance of the alignment checks (round-off of a
 
 
 def _mode_moments(mats, U, W, w):
-    """Per-mode Rayleigh quotients of each ``(matrix, name)`` in ``mats`` along the right singular vectors of ``W``,
-    or a ``ValueError``."""
+    """Per-mode Rayleigh quotients of each `(matrix, name)` in `mats` along the right singular vectors of `W`,
+    or a `ValueError`."""
     n = mats[0][0].shape[0]
     if all(np.max(np.abs(a - a[0, 0] * np.eye(n))) <= 1e-12 * max(abs(a[0, 0]), 1.0) for a, _ in mats):
         return [np.full(len(w), a[0, 0]) for a, _ in mats]  # isotropic views: every direction is an eigenvector
@@ -46,14 +46,14 @@ def _mode_moments(mats, U, W, w):
 
 
 def reduce_to_modes(net: Network, y0: NetState, data) -> tuple[Modes, ModeData, ModeState]:
-    """The eigenmode model of ``net``, its :class:`~dynsim.params.ModeData` and the initial
-    :class:`ModeState` of ``y0`` (modes in ascending order of :math:`WW^\\top`'s eigenvalues).
+    """The eigenmode model of `net`, its [`ModeData`][dynsim.params.ModeData] and the initial
+    [`ModeState`][dynsim.models.ModeState] of `y0` (modes in ascending order of $WW^\\top$'s eigenvalues).
 
     Raises:
         ValueError: where the reduction does not apply, saying why: data moments not sharing the start's
-            input directions, a trainable predictor not aligned with :math:`W(0)W(0)^\\top`, an EMA target not
-            proportional to :math:`W(0)`, a predictor without an eigenmode form (e.g. NS, LRP), or a closed form
-            with a moment EMA, predictor EMA or ``freq > 1`` (the theory recomputes it at every instant).
+            input directions, a trainable predictor not aligned with $W(0)W(0)^\\top$, an EMA target not
+            proportional to $W(0)$, a predictor without an eigenmode form (e.g. NS, LRP), or a closed form
+            with a moment EMA, predictor EMA or `freq > 1` (the theory recomputes it at every instant).
     """
     if isinstance(net.predictor, AbstractClosedForm) and not net.predictor.instantaneous:
         raise ValueError("the eigenmode theory has instantaneous closed-form predictors: use rho = 0, pred_ema = 0, "

@@ -8,7 +8,7 @@ import jax
 
 
 class ModeState(NamedTuple):
-    """Per-mode scalar weights: online ``w``, predictor ``w_p``, target ``w_a``; each shape ``(M,)``."""
+    """Per-mode scalar weights: online `w`, predictor `w_p`, target `w_a`; each shape `(M,)`."""
 
     w: jax.Array
     w_p: jax.Array
@@ -16,8 +16,8 @@ class ModeState(NamedTuple):
 
 
 class NetState(NamedTuple):
-    """Online ``W`` (n2, n1), predictor ``W_p`` (n2, n2), target ``W_a`` (n2, n1), and the running
-    moment estimates ``S11``, ``S12`` (n2, n2) that feed closed-form predictors."""
+    """Online `W` (n2, n1), predictor `W_p` (n2, n2), target `W_a` (n2, n1), and the running
+    moment estimates `S11`, `S12` (n2, n2) that feed closed-form predictors."""
 
     W: jax.Array
     W_p: jax.Array

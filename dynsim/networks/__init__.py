@@ -1,14 +1,14 @@
 """Matrix-level simulations of small linear networks (online W, predictor W_p, target W_a).
 
-* :class:`SSLNet`: the option-string preset of :class:`dynsim.Network` (one gradient for flow, GD and SGD),
-  with its option tuples :data:`LOSSES`, :data:`PREDICTORS`, :data:`TARGETS`.
-* :func:`train` (GD/SGD, ``lax.scan``) and :func:`flow`; :func:`as_network` turns a preset into its model.
-* :class:`ViewData`: Gaussian data and augmentation; minibatches and expectation nodes.
-* :func:`closed_form_predictor`: closed-form predictors (DirectPred, DirectSet, LRP, NE, NS, ...) from moments.
-* :func:`diagnostics`: spectra, commutator, loss, balancing residual, ranks (:func:`stable_rank`,
-  :func:`effective_rank`).
-* :class:`TianMatrixFlow`, :class:`TianCorrelationFlow`: Tian et al.'s Lemma 1 written out by hand (the
-  reference ODEs of :mod:`dynsim.analytic.reference`).
+* [`SSLNet`][dynsim.networks.SSLNet]: the option-string preset of [`dynsim.Network`][dynsim.models.Network] (one gradient for flow, GD and SGD),
+  with its option tuples `LOSSES`, `PREDICTORS`, `TARGETS`.
+* [`train`][dynsim.networks.train] (GD/SGD, `lax.scan`) and [`flow`][dynsim.networks.flow]; [`as_network`][dynsim.networks.as_network] turns a preset into its model.
+* [`ViewData`][dynsim.networks.ViewData]: Gaussian data and augmentation; minibatches and expectation nodes.
+* [`closed_form_predictor`][dynsim.networks.closed_form_predictor]: closed-form predictors (DirectPred, DirectSet, LRP, NE, NS, ...) from moments.
+* `diagnostics`: spectra, commutator, loss, balancing residual, ranks ([`stable_rank`][dynsim.networks.stable_rank],
+  [`effective_rank`][dynsim.networks.effective_rank]).
+* [`TianMatrixFlow`][dynsim.analytic.reference.TianMatrixFlow], [`TianCorrelationFlow`][dynsim.analytic.reference.TianCorrelationFlow]: Tian et al.'s Lemma 1 written out by hand (the
+  reference ODEs of [`dynsim.analytic.reference`][dynsim.analytic.reference]).
 """
 
 from dynsim import _aliases

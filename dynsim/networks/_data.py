@@ -1,32 +1,33 @@
 r"""Data and augmentation model of the network simulations, and the quadrature that turns it into
 expected gradients.
 
-Inputs :math:`x \sim \mathcal N(0, \Sigma_x)` (or uniform on a fixed finite dataset of ``N`` points),
-two views :math:`x_i = x + n_i` with independent :math:`n_1 \sim \mathcal N(0, \Sigma_n)` (online view) and
-:math:`n_2 \sim \mathcal N(0, \Sigma_{n,2})` (target view; :math:`\Sigma_{n,2} = \Sigma_n` unless set)
+Inputs $x \sim \mathcal N(0, \Sigma_x)$ (or uniform on a fixed finite dataset of `N` points),
+two views $x_i = x + n_i$ with independent $n_1 \sim \mathcal N(0, \Sigma_n)$ (online view) and
+$n_2 \sim \mathcal N(0, \Sigma_{n,2})$ (target view; $\Sigma_{n,2} = \Sigma_n$ unless set)
 (Tian et al. 2021 "a concrete sampler"; Halvagal et al. 2023). Hence
 
-.. math::
-    E[x_1x_1^\top] = \Sigma_x + \Sigma_n = X + X',\qquad E[x_1x_2^\top] = \Sigma_x = X,\qquad
-    E[x_2x_2^\top] = \Sigma_x + \Sigma_{n,2}
+$$
+E[x_1x_1^\top] = \Sigma_x + \Sigma_n = X + X',\qquad E[x_1x_2^\top] = \Sigma_x = X,\qquad
+E[x_2x_2^\top] = \Sigma_x + \Sigma_{n,2}
+$$
 
-(:class:`~dynsim.params.MomentData`), with :math:`\Sigma_x` the empirical second moment
-:math:`\tfrac1N\sum x x^\top` for a finite dataset.
+([`MomentData`][dynsim.params.MomentData]), with $\Sigma_x$ the empirical second moment
+$\tfrac1N\sum x x^\top$ for a finite dataset.
 
-A *batch* is ``(x1, x2, weights)`` with shapes ``(B, n1), (B, n1), (B,)``; a loss is the weighted
+A *batch* is `(x1, x2, weights)` with shapes `(B, n1), (B, n1), (B,)`; a loss is the weighted
 sum of per-sample losses. Three kinds of batch feed the same gradient code:
 
-* :meth:`ViewData.sample`: a random minibatch, weights ``1/B`` (SGD);
-* :meth:`ViewData.quadratic_nodes`: **exact** expectation of any loss that is a homogeneous
-  quadratic form of :math:`v = (x_1, x_2)` (the Euclidean losses): for :math:`v = L\xi`,
-  :math:`E[v^\top A v] = \sum_i (Le_i)^\top A (Le_i)`, so the columns of a square root of
-  the joint covariance with weight 1 give the expectation (and its gradient) exactly (``3 n_1`` nodes:
+* `ViewData.sample`: a random minibatch, weights `1/B` (SGD);
+* `ViewData.quadratic_nodes`: **exact** expectation of any loss that is a homogeneous
+  quadratic form of $v = (x_1, x_2)$ (the Euclidean losses): for $v = L\xi$,
+  $E[v^\top A v] = \sum_i (Le_i)^\top A (Le_i)$, so the columns of a square root of
+  the joint covariance with weight 1 give the expectation (and its gradient) exactly (`3 n_1` nodes:
   the data and each view's noise);
-* :meth:`ViewData.view_moments`: the joint second moments, from which the cosine losses' expectation over
-  Gaussian views is computed exactly (:class:`~dynsim.components.GaussianExact`, no batch);
-* :meth:`ViewData.gaussian_nodes`: a fixed scrambled-Sobol Gaussian node set (common random
+* `ViewData.view_moments`: the joint second moments, from which the cosine losses' expectation over
+  Gaussian views is computed exactly ([`GaussianExact`][dynsim.components.GaussianExact], no batch);
+* `ViewData.gaussian_nodes`: a fixed scrambled-Sobol Gaussian node set (common random
   numbers, so the expected gradient is a smooth function of the weights) for other non-quadratic
-  losses and finite datasets; the error falls like :math:`K^{-1}` to :math:`K^{-1/2}` in the node count ``K``.
+  losses and finite datasets; the error falls like $K^{-1}$ to $K^{-1/2}$ in the node count `K`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from dynsim.params import MomentData
 
 
 def _sqrt_psd(S):
-    """Symmetric square root factor ``L`` with ``L L^T = S`` (eigh, negative round-off clipped)."""
+    """Symmetric square root factor `L` with `L L^T = S` (eigh, negative round-off clipped)."""
     s, U = jnp.linalg.eigh((S + S.T) / 2)
     return U * jnp.sqrt(jnp.maximum(s, 0.0))
 
@@ -54,12 +55,12 @@ class ViewData:
     r"""Gaussian data with additive Gaussian augmentation (traced leaves).
 
     Attributes:
-        data_cov: :math:`\Sigma_x`, shape ``(n1, n1)``, symmetric PSD.
-        noise_cov: :math:`\Sigma_n`, the online view's noise, shape ``(n1, n1)``, symmetric PSD (``σ² I`` by default).
-        points: ``None`` for fresh :math:`\mathcal N(0,\Sigma_x)` inputs every step, or a fixed dataset,
-            shape ``(N, n1)`` (:meth:`finite`).
-        target_noise_cov: :math:`\Sigma_{n,2}`, the target view's noise; ``None`` (default): the same as
-            ``noise_cov`` (:meth:`clean_online`: a clean online view and a noisy target view).
+        data_cov: $\Sigma_x$, shape `(n1, n1)`, symmetric PSD.
+        noise_cov: $\Sigma_n$, the online view's noise, shape `(n1, n1)`, symmetric PSD (`σ² I` by default).
+        points: `None` for fresh $\mathcal N(0,\Sigma_x)$ inputs every step, or a fixed dataset,
+            shape `(N, n1)` (`finite`).
+        target_noise_cov: $\Sigma_{n,2}$, the target view's noise; `None` (default): the same as
+            `noise_cov` (`clean_online`: a clean online view and a noisy target view).
     """
 
     data_cov: jax.Array
@@ -69,16 +70,16 @@ class ViewData:
 
     @classmethod
     def isotropic(cls, n1: int, sigma2=0.0) -> "ViewData":
-        """:math:`\\Sigma_x = I`, :math:`\\Sigma_n = \\sigma^2 I` (Tian's Assumption 2; Halvagal's toy with σ = 0.1)."""
+        """$\\Sigma_x = I$, $\\Sigma_n = \\sigma^2 I$ (Tian's Assumption 2; Halvagal's toy with σ = 0.1)."""
         _checks.check_positive("sigma2", sigma2, strict=False)
         eye = jnp.eye(int(n1))
         return cls(eye, jnp.asarray(sigma2) * eye)
 
     @classmethod
     def views(cls, n1: int, sigma2_online=0.0, sigma2_target=0.0) -> "ViewData":
-        r""":math:`\Sigma_x = I` with independent isotropic noise of variance ``sigma2_online`` in the online view and
-        ``sigma2_target`` in the target view: :math:`E[x_1x_1^\top] = (1+\sigma_1^2)I`, :math:`E[x_1x_2^\top] = I`,
-        :math:`E[x_2x_2^\top] = (1+\sigma_2^2)I` (``target_noise_cov`` set even when the two are equal)."""
+        r"""$\Sigma_x = I$ with independent isotropic noise of variance `sigma2_online` in the online view and
+        `sigma2_target` in the target view: $E[x_1x_1^\top] = (1+\sigma_1^2)I$, $E[x_1x_2^\top] = I$,
+        $E[x_2x_2^\top] = (1+\sigma_2^2)I$ (`target_noise_cov` set even when the two are equal)."""
         _checks.check_positive("sigma2_online", sigma2_online, strict=False)
         _checks.check_positive("sigma2_target", sigma2_target, strict=False)
         eye = jnp.eye(int(n1))
@@ -86,33 +87,33 @@ class ViewData:
 
     @classmethod
     def clean_online(cls, n1: int, sigma2=0.0) -> "ViewData":
-        r""":math:`\Sigma_x = I`, the online view clean and the target view :math:`x + \sigma\xi` (the update rule of
-        Halvagal et al.'s toy): :math:`E[x_1x_1^\top] = E[x_1x_2^\top] = I`, :math:`E[x_2x_2^\top] = (1+\sigma^2)I`."""
+        r"""$\Sigma_x = I$, the online view clean and the target view $x + \sigma\xi$ (the update rule of
+        Halvagal et al.'s toy): $E[x_1x_1^\top] = E[x_1x_2^\top] = I$, $E[x_2x_2^\top] = (1+\sigma^2)I$."""
         return cls.views(n1, 0.0, sigma2)
 
     @property
     def symmetric(self) -> bool:
-        """Whether both views carry the same noise law (``target_noise_cov`` unset)."""
+        """Whether both views carry the same noise law (`target_noise_cov` unset)."""
         return self.target_noise_cov is None
 
     @property
     def target_noise(self):
-        r""":math:`\Sigma_{n,2}`: ``target_noise_cov``, or ``noise_cov`` when both views are alike."""
+        r"""$\Sigma_{n,2}$: `target_noise_cov`, or `noise_cov` when both views are alike."""
         return jnp.asarray(self.noise_cov if self.target_noise_cov is None else self.target_noise_cov)
 
     def noise_factors(self):
-        """Square-root factors ``(L1, L2)`` of the online and the target view's noise covariances (``L2 is L1`` when
+        """Square-root factors `(L1, L2)` of the online and the target view's noise covariances (`L2 is L1` when
         both views are alike)."""
         L1 = _sqrt_psd(jnp.asarray(self.noise_cov))
         return L1, (L1 if self.symmetric else _sqrt_psd(self.target_noise))
 
     @classmethod
     def from_moments(cls, moments: MomentData) -> "ViewData":
-        """Gaussian views with :math:`\\Sigma_x = X`, :math:`\\Sigma_n = X'`."""
+        """Gaussian views with $\\Sigma_x = X$, $\\Sigma_n = X'$."""
         return cls(jnp.asarray(moments.X), jnp.asarray(moments.Xp))
 
     def finite(self, key, n_points: int) -> "ViewData":
-        """Draw a fixed dataset of ``n_points`` inputs from :math:`\\mathcal N(0, \\Sigma_x)` with ``key``."""
+        """Draw a fixed dataset of `n_points` inputs from $\\mathcal N(0, \\Sigma_x)$ with `key`."""
         if int(n_points) < 1:
             raise ValueError(f"n_points must be >= 1, got {n_points}")
         xi = jax.random.normal(key, (int(n_points), self.n1), jnp.asarray(self.data_cov).dtype)
@@ -125,20 +126,20 @@ class ViewData:
 
     @property
     def input_moment(self):
-        """:math:`X = E[x_1 x_2^\\top]`: :math:`\\Sigma_x`, or the dataset's empirical second moment."""
+        """$X = E[x_1 x_2^\\top]$: $\\Sigma_x$, or the dataset's empirical second moment."""
         if self.points is None:
             return jnp.asarray(self.data_cov)
         P = jnp.asarray(self.points)
         return P.T @ P / P.shape[0]
 
     def view_moments(self):
-        r"""The views' joint second moments :math:`(E[x_1x_1^\top], E[x_1x_2^\top], E[x_2x_2^\top]) =
-        (X + \Sigma_n, X, X + \Sigma_{n,2})`."""
+        r"""The views' joint second moments $(E[x_1x_1^\top], E[x_1x_2^\top], E[x_2x_2^\top]) =
+        (X + \Sigma_n, X, X + \Sigma_{n,2})$."""
         X = self.input_moment
         return X + jnp.asarray(self.noise_cov), X, X + self.target_noise
 
     def moments(self) -> MomentData:
-        """:class:`~dynsim.params.MomentData` ``(X, X')`` of these views (for the matrix ODE of Lemma 1, which
+        """[`MomentData`][dynsim.params.MomentData] `(X, X')` of these views (for the matrix ODE of Lemma 1, which
         assumes both views alike)."""
         if not self.symmetric:
             raise ValueError("MomentData (X, X') describes views with the same noise; these views differ "
@@ -147,13 +148,13 @@ class ViewData:
 
     # --- batches -----------------------------------------------------------------------------
     def sample(self, key, batch: int, draw_dtype=None):
-        r"""A random minibatch ``(x1, x2, weights)``.
+        r"""A random minibatch `(x1, x2, weights)`.
 
-        Gaussian inputs use :math:`a = x + (n_1+n_2)/2 \sim \mathcal N(0, \Sigma_x + \Sigma_n/2)` and
-        :math:`d = (n_1-n_2)/2 \sim \mathcal N(0, \Sigma_n/2)`, independent, :math:`x_{1,2} = a \pm d`: the
+        Gaussian inputs use $a = x + (n_1+n_2)/2 \sim \mathcal N(0, \Sigma_x + \Sigma_n/2)$ and
+        $d = (n_1-n_2)/2 \sim \mathcal N(0, \Sigma_n/2)$, independent, $x_{1,2} = a \pm d$: the
         same joint law with two thirds of the random numbers. A finite dataset is sampled without
-        replacement within the batch (the whole dataset, in order, when ``batch == N``) plus fresh
-        noise. ``draw_dtype`` is the dtype of the standard normals (default: the data's), cast after.
+        replacement within the batch (the whole dataset, in order, when `batch == N`) plus fresh
+        noise. `draw_dtype` is the dtype of the standard normals (default: the data's), cast after.
         """
         kx, k1, k2 = jax.random.split(key, 3)
         dtype = jnp.asarray(self.noise_cov).dtype
@@ -175,19 +176,19 @@ class ViewData:
         return x + normal(k1, L1), x + normal(k2, L2), jnp.full((batch,), 1.0 / batch, dtype)
 
     def joint_factor(self):
-        r"""``L`` (``(2 n1, 2 n1)``) with :math:`LL^\top = \begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}`, the covariance of :math:`(x_1, x_2)`."""
+        r"""`L` (`(2 n1, 2 n1)`) with $LL^\top = \begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}$, the covariance of $(x_1, x_2)$."""
         X = jnp.asarray(self.data_cov)
         return _sqrt_psd(jnp.block([[X + jnp.asarray(self.noise_cov), X], [X, X + self.target_noise]]))
 
     def moment_batch(self, key, batch: int, L=None, draw_dtype=None):
-        r"""A minibatch *by its second moments*, for losses that are quadratic forms of :math:`(x_1, x_2)`.
+        r"""A minibatch *by its second moments*, for losses that are quadratic forms of $(x_1, x_2)$.
 
-        For Gaussian views the scatter :math:`\sum_b v_bv_b^\top` of ``batch`` samples
-        :math:`v = (x_1, x_2)` is Wishart(``batch``, :math:`LL^\top`). Bartlett's decomposition draws it as
-        :math:`LAA^\top L^\top` (``A`` lower triangular, :math:`A_{ii} = \sqrt{\chi^2_{B-i+1}}`, :math:`A_{ij}\sim\mathcal N(0,1)`),
-        so the ``2 n1`` columns of :math:`LA/\sqrt{B}` with weight 1 carry exactly the batch's moments:
-        the same law of every quadratic-loss gradient step with :math:`O(n_1^2)` instead of
-        :math:`O(Bn_1)` random numbers. Needs ``batch >= 2 n1`` and fresh Gaussian inputs (no dataset).
+        For Gaussian views the scatter $\sum_b v_bv_b^\top$ of `batch` samples
+        $v = (x_1, x_2)$ is Wishart(`batch`, $LL^\top$). Bartlett's decomposition draws it as
+        $LAA^\top L^\top$ (`A` lower triangular, $A_{ii} = \sqrt{\chi^2_{B-i+1}}$, $A_{ij}\sim\mathcal N(0,1)$),
+        so the `2 n1` columns of $LA/\sqrt{B}$ with weight 1 carry exactly the batch's moments:
+        the same law of every quadratic-loss gradient step with $O(n_1^2)$ instead of
+        $O(Bn_1)$ random numbers. Needs `batch >= 2 n1` and fresh Gaussian inputs (no dataset).
         """
         p = 2 * self.n1
         if batch < p or self.points is not None:
@@ -203,9 +204,9 @@ class ViewData:
         return V[:, : self.n1], V[:, self.n1:], jnp.ones(p, dtype)
 
     def quadratic_nodes(self):
-        r"""Exact nodes for homogeneous quadratic losses (module docstring): ``3 n1`` nodes with weight 1
-        from the joint covariance :math:`\begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}`; for a finite
-        dataset the ``N`` points :math:`(x, x)` with weight :math:`1/N` plus the noise nodes."""
+        r"""Exact nodes for homogeneous quadratic losses (module docstring): `3 n1` nodes with weight 1
+        from the joint covariance $\begin{pmatrix}X+X' & X\\ X & X+X'\end{pmatrix}$; for a finite
+        dataset the `N` points $(x, x)$ with weight $1/N$ plus the noise nodes."""
         Ln, L2 = self.noise_factors()
         zero = jnp.zeros_like(Ln)
         noise = (jnp.concatenate([Ln.T, zero]), jnp.concatenate([zero, L2.T]))  # (2 n1, n1) each
@@ -219,8 +220,8 @@ class ViewData:
         return jnp.concatenate([P, noise[0]]), jnp.concatenate([P, noise[1]]), w
 
     def gaussian_nodes(self, n_nodes: int, seed: int = 0):
-        """Fixed quasi-Monte-Carlo nodes of the two views (weights ``1/K``). With a finite dataset, each
-        point gets ``max(1, n_nodes // N)`` noise nodes (a product rule)."""
+        """Fixed quasi-Monte-Carlo nodes of the two views (weights `1/K`). With a finite dataset, each
+        point gets `max(1, n_nodes // N)` noise nodes (a product rule)."""
         dtype = jnp.asarray(self.noise_cov).dtype
         Ln, L2 = self.noise_factors()
         if self.points is None:

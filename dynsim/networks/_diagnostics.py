@@ -1,21 +1,19 @@
 r"""What is recorded along every network run, computed from the saved states.
 
-================  =============================================================================  ==========================
-key               quantity (per saved time)                                                      source
-================  =============================================================================  ==========================
-``spectrum_F``    eigenvalues of :math:`F = WW^\top`, ascending, ``(T, n2)`` (the modes' :math:`s_j`)  Tian Eqs. 11-13
-``spectrum_Wp``   eigenvalues of the symmetric part of :math:`W_p`, ascending, ``(T, n2)``         Tian Eq. 11
-``asymmetry_Wp``  :math:`\|W_p - W_p^\top\|_F / (2\|W_p\|_F)` (0 for a symmetric predictor)          Tian App. B, Fig. 8
-``commutator``    :math:`\|[F, W_p]\|_F`                                                         Tian Thm. 3, Fig. 9
-``loss``          the expected loss (exact/QMC nodes) at the saved state                         :mod:`~dynsim.networks.losses`
-``balancing``     :math:`\|WW^\top - \alpha_p^{-1}W_p^\top W_p - e^{-2\eta t}C\|_F / n_0`, Theorem 1  Tian Eq. 5 (Tian et al. 2021)
-``stable_rank``   :math:`\|W\|_F^2/\|W\|_2^2 = \sum s_j / \max s_j`                               Richemond A.2
-``effective_rank`` :math:`\exp H(\sigma/\textstyle\sum\sigma)`, :math:`\sigma` singular values of W   Roy & Vetterli 2007
-================  =============================================================================  ==========================
+| key | quantity (per saved time) | source |
+|---|---|---|
+| `spectrum_F` | eigenvalues of $F = WW^\top$, ascending, `(T, n2)` (the modes' $s | _j$)  Tian Eqs. 11-13 |
+| `spectrum_Wp` | eigenvalues of the symmetric part of $W_p$, ascending, `(T, n2)` | Tian Eq. 11 |
+| `asymmetry_Wp` | $\Vert W_p - W_p^\top\Vert _F / (2\Vert W_p\Vert _F)$ (0 for a symmetric predictor) | Tian App. B, Fig. 8 |
+| `commutator` | $\Vert [F, W_p]\Vert _F$ | Tian Thm. 3, Fig. 9 |
+| `loss` | the expected loss (exact/QMC nodes) at the saved state | `losses` |
+| `balancing` | $\Vert WW^\top - \alpha_p^{-1}W_p^\top W_p - e^{-2\eta t}C\Vert _F / n_0$, Theore | m 1  Tian Eq. 5 (Tian et al. 2021) |
+| `stable_rank` | $\Vert W\Vert _F^2/\Vert W\Vert _2^2 = \sum s_j / \max s_j$ | Richemond A.2 |
+| `effective_rank` | $\exp H(\sigma/\textstyle\sum\sigma)$, $\sigma$ singular values of | W   Roy & Vetterli 2007 |
 
-The balancing residual is normalised by :math:`n_0 = \|W_0W_0^\top\|_F + \alpha_p^{-1}\|W_{p,0}^\top W_{p,0}\|_F`;
-it is an invariant (zero up to round-off for the flow, :math:`O(\mathrm{lr})` for GD) for any loss of
-:math:`p = W_pWx_1` with stop-gradient and ``wd == wd_p`` (Theorem 1's proof uses only that
+The balancing residual is normalised by $n_0 = \|W_0W_0^\top\|_F + \alpha_p^{-1}\|W_{p,0}^\top W_{p,0}\|_F$;
+it is an invariant (zero up to round-off for the flow, $O(\mathrm{lr})$ for GD) for any loss of
+$p = W_pWx_1$ with stop-gradient and `wd == wd_p` (Theorem 1's proof uses only that
 structure), not for closed-form predictors or without stop-gradient.
 """
 
@@ -33,21 +31,21 @@ def _fro(A):
 
 
 def stable_rank(s):
-    r""":math:`\|W\|_F^2 / \|W\|_2^2 = \sum s_j/\max s_j` from the eigenvalues ``s`` of :math:`WW^\top` (last axis)."""
+    r"""$\|W\|_F^2 / \|W\|_2^2 = \sum s_j/\max s_j$ from the eigenvalues `s` of $WW^\top$ (last axis)."""
     return jnp.sum(s, axis=-1) / jnp.max(s, axis=-1)
 
 
 def effective_rank(s):
-    r"""Roy & Vetterli's effective rank :math:`\exp(-\sum_i q_i\ln q_i)`, :math:`q = \sigma/\sum\sigma`, with
-    :math:`\sigma = \sqrt{s}` the singular values of W from the eigenvalues ``s`` of :math:`WW^\top` (last axis)."""
+    r"""Roy & Vetterli's effective rank $\exp(-\sum_i q_i\ln q_i)$, $q = \sigma/\sum\sigma$, with
+    $\sigma = \sqrt{s}$ the singular values of W from the eigenvalues `s` of $WW^\top$ (last axis)."""
     sv = jnp.sqrt(jnp.maximum(s, 0.0))
     q = sv / jnp.sum(sv, axis=-1, keepdims=True)
     return jnp.exp(-jnp.sum(jnp.where(q > 0, q * jnp.log(jnp.where(q > 0, q, 1.0)), 0.0), axis=-1))
 
 
 def diagnostics(model, ts, ys: NetState, args) -> dict:
-    """The table above for saved states ``ys`` (leading time axis) at times ``ts``, for a network model and its
-    ``args`` (:func:`dynsim.networks.train`); returns numpy-able arrays. :math:`\\alpha_p` is the trainable
+    """The table above for saved states `ys` (leading time axis) at times `ts`, for a network model and its
+    `args` ([`dynsim.networks.train`][dynsim.networks.train]); returns numpy-able arrays. $\\alpha_p$ is the trainable
     predictor's (1 for others)."""
     model, data = as_network(model, args)
     alpha_p = getattr(model.predictor, "alpha_p", 1.0)

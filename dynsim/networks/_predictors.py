@@ -1,42 +1,40 @@
-r"""Closed-form predictors at matrix level, named by the option strings of :class:`~dynsim.networks.SSLNet`.
+r"""Closed-form predictors at matrix level, named by the option strings of [`SSLNet`][dynsim.networks.SSLNet].
 
-Each string names a component of :mod:`dynsim.components`, where its formula is defined once for both
-levels; this module maps the strings and :class:`~dynsim.networks.NetParams` to those components.
+Each string names a component of [`dynsim.components`][dynsim.components], where its formula is defined once for both
+levels; this module maps the strings and [`NetParams`][dynsim.networks.NetParams] to those components.
 
-Every predictor here is a function of two :math:`n_2\times n_2` moments of the predictor input
-:math:`z_1 = W x_1` and the target output :math:`z_2`:
+Every predictor here is a function of two $n_2\times n_2$ moments of the predictor input
+$z_1 = W x_1$ and the target output $z_2$:
 
-* ``S11`` :math:`= E[z_1 z_1^\top]` (uncentred; Richemond's :math:`\Sigma = Z_\theta^\top Z_\theta / b`),
-* ``S12`` :math:`= E[z_1 z_2^\top]` (Richemond's :math:`Z_\theta^\top Z'_\xi / b`; only LRP and NE use it),
+* `S11` $= E[z_1 z_1^\top]$ (uncentred; Richemond's $\Sigma = Z_\theta^\top Z_\theta / b$),
+* `S12` $= E[z_1 z_2^\top]$ (Richemond's $Z_\theta^\top Z'_\xi / b$; only LRP and NE use it),
 
-and returns :math:`W_p` in dynsim's **column convention** :math:`p = W_p z_1`. Richemond et al. write
-rows, :math:`Z P`, so :math:`W_p = P^\top` (Richemond et al. 2023). Gradients never flow
-through these maps (the caller applies ``stop_gradient``).
+and returns $W_p$ in dynsim's **column convention** $p = W_p z_1$. Richemond et al. write
+rows, $Z P$, so $W_p = P^\top$ (Richemond et al. 2023). Gradients never flow
+through these maps (the caller applies `stop_gradient`).
 
-=====================  =============================================================  =========================================
-``kind``               :math:`W_p`                                                    source
-=====================  =============================================================  =========================================
-``"power"``            :math:`U\,\mathrm{diag}(|s|^{\alpha} + \varepsilon)\,U^\top`     Halvagal et al. 2023 toy (α = 1, ε = 0)
-``"directpred_paper"`` :math:`U\,\mathrm{diag}(\sqrt{s} + \varepsilon\max s)\,U^\top`     Tian et al. 2021, Eq. 18
-``"directpred_code"``  :math:`U\,\mathrm{diag}(\max(\sqrt{s/\max s} + \varepsilon, 10^{-4}))U^\top`  luckmatters ``compute_w_corr``
-``"directset"``        :math:`(S/\|S\|)^{\alpha} + \varepsilon I`; DirectCopy is α = 1       Wang et al. 2021
-``"lrp"``              :math:`S_{21} S_{11}^{-1}` (:math:`P^* = S_{11}^{-1}S_{12}`)        Richemond et al. 2023, A.2 (Grill et al.)
-``"ne"``               :math:`2S_{21} - S_{21}S_{11}` (:math:`P = 2S_{12} - S_{11}S_{12}`)  Richemond et al. 2023, Prop. 4
-``"visser"``           :math:`P_{k+1} = P_k + h(\Sigma - P_k^2)`, :math:`P_0 = I/(2h)`, n steps   Richemond et al. 2023, Prop. 6
-``"ns"``               coupled Newton–Schulz, n steps, :math:`A_n\sqrt{\|\Sigma\|_F}`        Richemond et al. 2023, Prop. 7 (n = 9)
-``"ns2"``              ``ns`` applied twice (:math:`\approx\Sigma^{1/4}`), n steps each        Richemond et al. 2023 (n = 7)
-``"stiefel"``          :math:`B_n\Sigma/\|B_n\|_F`, NS on :math:`\Sigma^2`, n steps            Richemond et al. 2023, Prop. 10 (n = 9)
-=====================  =============================================================  =========================================
+| `kind` | $W_p$ | source |
+|---|---|---|
+| `"power"` | $U\,\mathrm{diag}(\|s\|^{\alpha} + \varepsilon)\,U^\top$ | Halvagal et al. 2023 toy (α = 1, ε = 0) |
+| `"directpred_paper"` | $U\,\mathrm{diag}(\sqrt{s} + \varepsilon\max s)\,U^\top$ | Tian et al. 2021, Eq. 18 |
+| `"directpred_code"` | $U\,\mathrm{diag}(\max(\sqrt{s/\max s} + \varepsilon, 10^ | {-4}))U^\top$  luckmatters `compute_w_corr` |
+| `"directset"` | $(S/\Vert S\Vert )^{\alpha} + \varepsilon I$; DirectCopy is α = 1 | Wang et al. 2021 |
+| `"lrp"` | $S_{21} S_{11}^{-1}$ ($P^* = S_{11}^{-1}S_{12}$) | Richemond et al. 2023, A.2 (Grill et al.) |
+| `"ne"` | $2S_{21} - S_{21}S_{11}$ ($P = 2S_{12} - S_{11}S_{1 | 2}$)  Richemond et al. 2023, Prop. 4 |
+| `"visser"` | $P_{k+1} = P_k + h(\Sigma - P_k^2)$, $P_0 = I/(2h)$ | , n steps   Richemond et al. 2023, Prop. 6 |
+| `"ns"` | coupled Newton–Schulz, n steps, $A_n\sqrt{\Vert \Sigma\Vert _F}$ | Richemond et al. 2023, Prop. 7 (n = 9) |
+| `"ns2"` | `ns` applied twice ($\approx\Sigma^{1/4}$), n steps eac | h        Richemond et al. 2023 (n = 7) |
+| `"stiefel"` | $B_n\Sigma/\Vert B_n\Vert _F$, NS on $\Sigma^2$, n steps | Richemond et al. 2023, Prop. 10 (n = 9) |
 
-:math:`s, U` are the eigenvalues/vectors of the symmetrised ``S11``. The finite-iteration
+$s, U$ are the eigenvalues/vectors of the symmetrised `S11`. The finite-iteration
 predictors (Visser, NS, NS², Stiefel) are **spectral filters at their iteration counts**, not their
-limits (Richemond et al. 2023): :func:`ns_filter`, :func:`stiefel_filter` and
-:func:`visser_filter` give the scalar maps for tests and figures.
+limits (Richemond et al. 2023): `ns_filter`, `stiefel_filter` and
+`visser_filter` give the scalar maps for tests and figures.
 
-**Unconfirmed details, exposed as parameters** (:class:`NetPredictorParams`): the ridge (``+ rI``
-added to every closed form), Visser's step ``h`` and count, NE's normalisation (``ne_norm``,
-static: ``"none"`` default, or divide both moments by ``max s`` / ``‖S11‖_F`` first), DirectSet's
-normalisation (``norm``), the NS² rescaling between stages (the second stage runs on the first
+**Unconfirmed details, exposed as parameters** (`NetPredictorParams`): the ridge (`+ rI`
+added to every closed form), Visser's step `h` and count, NE's normalisation (`ne_norm`,
+static: `"none"` default, or divide both moments by `max s` / `‖S11‖_F` first), DirectSet's
+normalisation (`norm`), the NS² rescaling between stages (the second stage runs on the first
 stage's output and renormalises by its own Frobenius norm, as NS does).
 """
 
@@ -61,9 +59,9 @@ __all__ = ["CLOSED_FORMS", "CROSS", "DEFAULT_ITERATIONS", "ITERATIVE", "NE_NORMS
 
 def network_predictor(kind: str, params, *, input: str = "features", norm: str = "max", ne_norm: str = "none",
                       n_iter: int | None = None, freq: int = 1) -> cp.AbstractPredictor:
-    """The predictor component named ``kind`` (an :class:`~dynsim.networks.SSLNet` predictor string) with the
-    values of ``params`` (:class:`~dynsim.networks.NetParams`: ``alpha_p``, ``power``, ``eps``, ``ridge``,
-    ``rho``, ``pred_ema``, ``visser_step``)."""
+    """The predictor component named `kind` (an [`SSLNet`][dynsim.networks.SSLNet] predictor string) with the
+    values of `params` ([`NetParams`][dynsim.networks.NetParams]: `alpha_p`, `power`, `eps`, `ridge`,
+    `rho`, `pred_ema`, `visser_step`)."""
     if kind in ("trainable", "symmetric"):
         return cp.Trainable(alpha_p=params.alpha_p, symmetric=kind == "symmetric")
     if kind == "identity":
@@ -84,8 +82,8 @@ def network_predictor(kind: str, params, *, input: str = "features", norm: str =
 
 
 def closed_form_predictor(kind: str, S11, S12, pred, *, n_iter: int, norm: str = "max", ne_norm: str = "none"):
-    """:math:`W_p` (column convention) for ``kind`` from the moments; ``pred`` has ``power``, ``eps``, ``ridge``,
-    ``visser_step`` (:class:`~dynsim.networks.NetParams`). ``n_iter`` is the iteration count of the iterative kinds."""
+    """$W_p$ (column convention) for `kind` from the moments; `pred` has `power`, `eps`, `ridge`,
+    `visser_step` ([`NetParams`][dynsim.networks.NetParams]). `n_iter` is the iteration count of the iterative kinds."""
     if kind not in CLOSED_FORMS:
         raise ValueError(f"unknown closed-form predictor {kind!r}; choose one of {CLOSED_FORMS}")
     component = network_predictor(kind, pred, norm=norm, ne_norm=ne_norm, n_iter=n_iter if kind in ITERATIVE else None)
@@ -93,6 +91,6 @@ def closed_form_predictor(kind: str, S11, S12, pred, *, n_iter: int, norm: str =
 
 
 def check_options(kind: str, norm: str, ne_norm: str) -> None:
-    """Raise ``ValueError`` for an unknown DirectSet ``norm`` or NE ``ne_norm``."""
+    """Raise `ValueError` for an unknown DirectSet `norm` or NE `ne_norm`."""
     _checks.check_choice("norm", norm, NORMS)
     _checks.check_choice("ne_norm", ne_norm, NE_NORMS)

@@ -1,5 +1,5 @@
 """Tian et al. (2021)'s Lemma 1 written out by hand: the reference systems live in
-:mod:`dynsim.analytic.reference`, beside the closed forms they check; these names stay importable here."""
+[`dynsim.analytic.reference`][dynsim.analytic.reference], beside the closed forms they check; these names stay importable here."""
 
 from dynsim.analytic.reference import (MATRIX_PREDICTORS as PREDICTORS, CorrelationState, MatrixState,
                                        TianCorrelationFlow, TianMatrixFlow)

@@ -1,12 +1,12 @@
-r"""Discrete training of a network model (:class:`dynsim.Network` with ``args`` its
-:class:`~dynsim.networks.ViewData`, or the :class:`~dynsim.networks.SSLNet` preset with
-``args = (NetParams, ViewData)``): GD with exact expected gradients or minibatch SGD, as one jitted
-scan (:func:`dynsim.solvers.iterate`); and the flow through the solver layer.
+r"""Discrete training of a network model ([`dynsim.Network`][dynsim.models.Network] with `args` its
+[`ViewData`][dynsim.networks.ViewData], or the [`SSLNet`][dynsim.networks.SSLNet] preset with
+`args = (NetParams, ViewData)`): GD with exact expected gradients or minibatch SGD, as one jitted
+scan ([`dynsim.solvers.iterate`][dynsim.solvers.iterate]); and the flow through the solver layer.
 
-:func:`train` returns a :class:`~dynsim.solvers.Solution` whose ``ts`` are ODE times
-:math:`t = \mathrm{lr}\cdot k` (:mod:`dynsim.units`), so runs, flows and the eigenmode theory share
-one time axis. Random keys: step ``k`` of seed ``s`` uses ``fold_in(key(s), k)``, so a run does not
-depend on how it is saved or batched; :func:`train` with several seeds vmaps over them.
+[`train`][dynsim.networks.train] returns a [`Solution`][dynsim.solvers.Solution] whose `ts` are ODE times
+$t = \mathrm{lr}\cdot k$ ([`dynsim.units`][dynsim.units]), so runs, flows and the eigenmode theory share
+one time axis. Random keys: step `k` of seed `s` uses `fold_in(key(s), k)`, so a run does not
+depend on how it is saved or batched; [`train`][dynsim.networks.train] with several seeds vmaps over them.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from dynsim.solvers import DEFAULTS, Solution, check_on_failure, handle_failure,
 
 
 def as_network(model, args):
-    """``(Network, ViewData)`` for a :class:`~dynsim.Network` with ``args`` its data, or an
-    :class:`~dynsim.networks.SSLNet` with ``args = (NetParams, ViewData)`` (its :meth:`~SSLNet.family`)."""
+    """`(Network, ViewData)` for a [`Network`][dynsim.models.Network] with `args` its data, or an
+    [`SSLNet`][dynsim.networks.SSLNet] with `args = (NetParams, ViewData)` (its `family`)."""
     if isinstance(model, Network):
         return model, args
     if isinstance(model, SSLNet):
@@ -52,8 +52,8 @@ def _train_jit(parameters, structure, y0: NetState, data, lr, key, n_saves: int,
 
 
 def train_core(model, y0: NetState, args, lr, key, n_saves: int, every: int, batch: int | None):
-    """The pure, vmappable core of :func:`train`: ``n_saves * every`` steps, saving every ``every``.
-    ``batch=None`` is GD on the exact expectation; ``key`` is a JAX PRNG key (unused by GD). The model's
+    """The pure, vmappable core of [`train`][dynsim.networks.train]: `n_saves * every` steps, saving every `every`.
+    `batch=None` is GD on the exact expectation; `key` is a JAX PRNG key (unused by GD). The model's
     float parameters are traced (new values do not recompile)."""
     net, data = as_network(model, args)
     return _train_jit(*split_parameters(net), y0, data, lr, key, n_saves=n_saves, every=every, batch=batch)
@@ -61,18 +61,18 @@ def train_core(model, y0: NetState, args, lr, key, n_saves: int, every: int, bat
 
 def train(model, y0: NetState, args, lr, n_steps: int, *, batch: int | None = None, seed=0,
           n_saves: int | None = None, on_failure: str = DEFAULTS.on_failure) -> Solution:
-    """Train for ``n_steps`` steps at learning rate ``lr``: GD on exact expected gradients
-    (``batch=None``) or SGD with minibatches of ``batch``.
+    """Train for `n_steps` steps at learning rate `lr`: GD on exact expected gradients
+    (`batch=None`) or SGD with minibatches of `batch`.
 
     Args:
         seed: an int, or a sequence of ints to run several seeds at once (vmapped; the result then
             has a leading seed axis).
-        n_saves: number of saved states after the start (must divide ``n_steps``; default 1).
+        n_saves: number of saved states after the start (must divide `n_steps`; default 1).
     Raises:
-        ValueError: ``lr <= 0``, ``batch < 1``, ``sgd_sampling="moments"`` that does not apply, an EMA decay ``1 - lr*beta`` outside ``[0, 1]``,
-            or bad parameters/state (named), or an unknown ``on_failure``.
-        SolveError: a NaN/inf appeared, with ``on_failure="raise"`` (``"warn"`` warns and ``"flag"`` returns
-            the run with ``status`` ``NONFINITE``, as in :func:`dynsim.solve`).
+        ValueError: `lr <= 0`, `batch < 1`, `sgd_sampling="moments"` that does not apply, an EMA decay `1 - lr*beta` outside `[0, 1]`,
+            or bad parameters/state (named), or an unknown `on_failure`.
+        SolveError: a NaN/inf appeared, with `on_failure="raise"` (`"warn"` warns and `"flag"` returns
+            the run with `status` `NONFINITE`, as in [`dynsim.solve`][dynsim.solvers.solve]).
     """
     check_on_failure(on_failure)
     n_steps, n_saves = _checks.check_step_counts(lr, n_steps, n_saves)
@@ -102,8 +102,8 @@ def train(model, y0: NetState, args, lr, n_steps: int, *, batch: int | None = No
 
 
 def flow(model, y0: NetState, args, t1, *, saveat=None, **solver_kwargs) -> Solution:
-    """Integrate the expected-gradient flow to time ``t1`` with :func:`dynsim.solve`; for closed-form
-    predictors the saved ``W_p`` are filled in from the saved weights (the flow does not evolve them)."""
+    """Integrate the expected-gradient flow to time `t1` with [`dynsim.solve`][dynsim.solvers.solve]; for closed-form
+    predictors the saved `W_p` are filled in from the saved weights (the flow does not evolve them)."""
     net, data = as_network(model, args)
     if all(_checks.is_concrete(v) for v in jax.tree.leaves(y0)):
         net.warn_node_error(y0, data)

@@ -1,6 +1,6 @@
-"""Integrators: one entry point (:func:`solve`, :func:`solve_batch`) over diffrax adaptive
-methods, the lean ``rk45`` loop, fixed-step RK4 and the scipy reference, with terminating events;
-one primitive for discrete maps (:func:`iterate`); defaults declared once (:data:`DEFAULTS`)."""
+"""Integrators: one entry point ([`solve`][dynsim.solvers.solve], [`solve_batch`][dynsim.solvers.solve_batch]) over diffrax adaptive
+methods, the lean `rk45` loop, fixed-step RK4 and the scipy reference, with terminating events;
+one primitive for discrete maps ([`iterate`][dynsim.solvers.iterate]); defaults declared once (`DEFAULTS`)."""
 
 from dynsim import _aliases
 from dynsim.solvers._api import (METHODS, SolverConfig, default_chunk_size, integrate, save_times, solve, solve_batch,

@@ -1,8 +1,8 @@
 """Adaptive solves through diffrax (Kidger 2021): explicit Tsit5 / Dopri5 / Dopri8
 with a PID step-size controller, and the L-stable implicit Kvaerno5 for stiff systems.
 
-diffrax is used with ``throw=False``; its result codes become :class:`Status`
-values, and non-finite saved states are flagged as ``NONFINITE``.
+diffrax is used with `throw=False`; its result codes become [`Status`][dynsim.solvers.Status]
+values, and non-finite saved states are flagged as `NONFINITE`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ ADAPTIVE_METHODS = {
 
 
 def adaptive_solve(model, y0, args, t0, t1, ts, cfg, event=None):
-    """Integrate ``model`` from ``t0`` to ``t1`` saving at ``ts`` (``ts[-1] <= t1``).
+    """Integrate `model` from `t0` to `t1` saving at `ts` (`ts[-1] <= t1`).
 
-    Returns ``(ys, status, event_time, (n_accepted, n_rejected, n_rhs))`` like
-    :func:`dynsim.solvers.rk4.rk4_solve`; diffrax does not count right-hand sides (``n_rhs = -1``).
+    Returns `(ys, status, event_time, (n_accepted, n_rejected, n_rhs))` like
+    `dynsim.solvers.rk4.rk4_solve`; diffrax does not count right-hand sides (`n_rhs = -1`).
     """
     term = diffrax.ODETerm(lambda t, y, a: model(t, y, a))
     solver = ADAPTIVE_METHODS[cfg.method]()

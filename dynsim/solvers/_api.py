@@ -1,29 +1,27 @@
-r"""One entry point for every ODE in dynsim: :func:`solve` and :func:`solve_batch`.
+r"""One entry point for every ODE in dynsim: [`solve`][dynsim.solvers.solve] and [`solve_batch`][dynsim.solvers.solve_batch].
 
-A *model* is a callable ``model(t, y, args) -> dy/dt`` on a PyTree state ``y``, optionally
-with ``model.validate(y0, args)``: a PyTree such as :class:`dynsim.Modes` or :class:`dynsim.Network`
+A *model* is a callable `model(t, y, args) -> dy/dt` on a PyTree state `y`, optionally
+with `model.validate(y0, args)`: a PyTree such as [`dynsim.Modes`][dynsim.models.Modes] or [`dynsim.Network`][dynsim.models.Network]
 whose float leaves are traced parameters (the rest is static structure), or any hashable callable
-(the presets of :mod:`dynsim.eigenmodes` and :mod:`dynsim.networks`). ``args`` is a PyTree (e.g. a
-:class:`~dynsim.params.ModeData`, or ``(TianParams, ModeData)``) whose leaves are traced too, so new
+(the presets of [`dynsim.eigenmodes`][dynsim.eigenmodes] and [`dynsim.networks`][dynsim.networks]). `args` is a PyTree (e.g. a
+[`ModeData`][dynsim.params.ModeData], or `(TianParams, ModeData)`) whose leaves are traced too, so new
 values never trigger a recompilation.
 
-Methods
--------
-==============  =============================================================
-``"tsit5"``     adaptive explicit 5(4), diffrax, PID controller (default of one solve)
-``"dopri5"``    adaptive explicit 5(4), diffrax
-``"dopri8"``    adaptive explicit 8(5,3), diffrax
-``"kvaerno5"``  adaptive implicit (stiff), diffrax
-``"rk45"``      adaptive Dormand–Prince 5(4), dynsim's lean loop: fastest for
-                batches of small non-stiff systems (default of sweeps); steps land on saves
-``"rk4"``       classical RK4, fixed step ``dt`` (``lax.scan``)
-``"scipy:M"``   reference ``scipy.integrate.solve_ivp(method=M)``, M in RK45,
-                RK23, DOP853, Radau, BDF, LSODA (host, not jittable)
-==============  =============================================================
+**Methods**
 
-Defaults (method, tolerances by precision, step budget, ``on_failure``) are declared once in
-:mod:`dynsim.solvers.defaults`. Every backend fills the same :class:`Solution` fields: ``n_steps``
-(accepted steps), ``n_rejected`` and ``n_rhs`` (``-1`` where a backend does not report them).
+|  |  |
+|---|---|
+| `"tsit5"` | adaptive explicit 5(4), diffrax, PID controller (default of one solve) |
+| `"dopri5"` | adaptive explicit 5(4), diffrax |
+| `"dopri8"` | adaptive explicit 8(5,3), diffrax |
+| `"kvaerno5"` | adaptive implicit (stiff), diffrax |
+| `"rk45"` | adaptive Dormand–Prince 5(4), dynsim's lean loop: fastest for batches of small non-stiff systems (default of sweeps); steps land on saves |
+| `"rk4"` | classical RK4, fixed step `dt` (`lax.scan`) |
+| `"scipy:M"` | reference `scipy.integrate.solve_ivp(method=M)`, M in RK45, RK23, DOP853, Radau, BDF, LSODA (host, not jittable) |
+
+Defaults (method, tolerances by precision, step budget, `on_failure`) are declared once in
+`dynsim.solvers.defaults`. Every backend fills the same [`Solution`][dynsim.solvers.Solution] fields: `n_steps`
+(accepted steps), `n_rejected` and `n_rhs` (`-1` where a backend does not report them).
 """
 
 from __future__ import annotations
@@ -72,8 +70,8 @@ def _state_dtype(y0):
 
 
 def save_times(t0, t1, saveat) -> np.ndarray:
-    """Save times from ``saveat``: ``None`` -> ``[t1]``; int ``n`` -> ``n`` evenly spaced
-    points from ``t0`` to ``t1``; array -> those times (nondecreasing, inside ``[t0, t1]``)."""
+    """Save times from `saveat`: `None` -> `[t1]`; int `n` -> `n` evenly spaced
+    points from `t0` to `t1`; array -> those times (nondecreasing, inside `[t0, t1]`)."""
     _checks.check_finite("t0", t0)
     _checks.check_finite("t1", t1)
     if not float(t1) > float(t0):
@@ -130,21 +128,21 @@ def _core(model, y0, args, t0, t1, ts, cfg: SolverConfig, event):
 
 @partial(jax.jit, static_argnames=("structure", "cfg", "event"))
 def _solve_jit(parameters, structure, y0, args, t0, t1, ts, cfg, event):
-    """One jitted solve: the model's float leaves (``parameters``) are traced, its structure is static."""
+    """One jitted solve: the model's float leaves (`parameters`) are traced, its structure is static."""
     return _core(join_parameters(parameters, structure), y0, args, t0, t1, ts, cfg, event)
 
 
 def integrate(model, y0, args, t0, t1, ts, cfg: SolverConfig, event=None) -> Solution:
-    """The traceable core of :func:`solve`, for use *inside* ``jit`` / ``vmap`` (e.g. sweeps): no
-    validation, no host work. ``ts`` is an array of save times, ``cfg`` a :class:`SolverConfig` (from
-    :func:`solver_config`), JAX methods only. Returns a :class:`Solution` with ``status`` flagged, never raised."""
+    """The traceable core of [`solve`][dynsim.solvers.solve], for use *inside* `jit` / `vmap` (e.g. sweeps): no
+    validation, no host work. `ts` is an array of save times, `cfg` a [`SolverConfig`][dynsim.solvers.SolverConfig] (from
+    [`solver_config`][dynsim.solvers.solver_config]), JAX methods only. Returns a [`Solution`][dynsim.solvers.Solution] with `status` flagged, never raised."""
     return _core(model, y0, args, t0, t1, ts, cfg, event)
 
 
 def solver_config(method=DEFAULTS.method, y0=None, rtol=None, atol=None, max_steps=DEFAULTS.max_steps, dt=None, t0=0.0,
                   ts=(1.0,), dt0=None, step_to_saves=False) -> SolverConfig:
-    """The static :class:`SolverConfig` :func:`solve` would use (tolerances default by ``y0``'s dtype; the
-    defaults are those of :mod:`dynsim.solvers.defaults`, as for :func:`solve`)."""
+    """The static [`SolverConfig`][dynsim.solvers.SolverConfig] [`solve`][dynsim.solvers.solve] would use (tolerances default by `y0`'s dtype; the
+    defaults are those of `dynsim.solvers.defaults`, as for [`solve`][dynsim.solvers.solve])."""
     if method.startswith("scipy:"):
         raise ValueError("integrate() runs the JAX methods only")
     y0 = jnp.zeros(()) if y0 is None else y0
@@ -152,7 +150,7 @@ def solver_config(method=DEFAULTS.method, y0=None, rtol=None, atol=None, max_ste
 
 
 def _leaf_axes(tree, axes):
-    """Per-leaf batch axis (0 or -1 for unbatched) of ``tree`` given a ``vmap``-style prefix ``axes``."""
+    """Per-leaf batch axis (0 or -1 for unbatched) of `tree` given a `vmap`-style prefix `axes`."""
     def expand(ax, sub):
         if ax is not None and ax != 0:
             raise ValueError(f"batch axes must be 0 (batched along the leading axis) or None, got {ax!r}")
@@ -181,7 +179,7 @@ def batch_size(y0, args, in_axes) -> int:
 
 @partial(jax.jit, static_argnames=("structure", "cfg", "event", "in_axes", "chunk"))
 def _solve_batch_jit(parameters, structure, y0, args, t0, t1, ts, cfg, event, in_axes, chunk):
-    """vmap over chunks of ``chunk`` problems, ``lax.map`` over the chunks (padded by repeating
+    """vmap over chunks of `chunk` problems, `lax.map` over the chunks (padded by repeating
     the last problem). Every problem keeps its own step control, so chunking never changes results."""
     model = join_parameters(parameters, structure)
     parts = (y0, args)
@@ -210,12 +208,12 @@ def _solve_batch_jit(parameters, structure, y0, args, t0, t1, ts, cfg, event, in
 
 
 def default_chunk_size(batch: int, model=None, y0=None, *, state_size: int | None = None) -> int:
-    """Problems per ``vmap`` chunk. On CPU the chunk's working set should stay in cache: with
-    ``work`` = state size x ``model.rhs_work_factor`` (elements one right-hand side touches per
+    """Problems per `vmap` chunk. On CPU the chunk's working set should stay in cache: with
+    `work` = state size x `model.rhs_work_factor` (elements one right-hand side touches per
     problem; 1 unless the model says otherwise, e.g. the node count of a sampled expectation),
-    the chunk is ``clip(8192 // work, 1, 16)`` (measured: 16 is best for the 64-mode Tian system,
-    1 for the cosine expectation on 4096 nodes; ``benchmarks/bench_modes.py``). Accelerators take
-    the whole batch. ``state_size`` gives the state size directly (sweeps) instead of ``y0``."""
+    the chunk is `clip(8192 // work, 1, 16)` (measured: 16 is best for the 64-mode Tian system,
+    1 for the cosine expectation on 4096 nodes; `benchmarks/bench_modes.py`). Accelerators take
+    the whole batch. `state_size` gives the state size directly (sweeps) instead of `y0`."""
     if jax.default_backend() != "cpu":
         return min(batch, 65536)
     if state_size is not None:
@@ -235,27 +233,29 @@ def _validate_args(args):
 def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method=DEFAULTS.method, rtol=None, atol=None,
           max_steps=DEFAULTS.max_steps, dt=None, dt0=None, step_to_saves=False, event=None,
           on_failure=DEFAULTS.on_failure) -> Solution:
-    r"""Integrate :math:`\dot y = \mathrm{model}(t, y, \mathrm{args})` from ``t0`` to ``t1``.
+    r"""Integrate $\dot y = \mathrm{model}(t, y, \mathrm{args})$ from `t0` to `t1`.
 
     Args:
-        model: hashable callable ``model(t, y, args)``; ``model.validate(y0, args)`` is called if present.
+        model: hashable callable `model(t, y, args)`; `model.validate(y0, args)` is called if present.
         y0: initial state (PyTree of arrays).
-        args: parameter PyTree; nodes with a ``validate()`` method are validated.
-        t1, t0: end and start time (ODE units).
-        saveat: ``None`` (final state only), an int count of evenly spaced times, or an array of times.
+        args: parameter PyTree; nodes with a `validate()` method are validated.
+        t1: end time (ODE units).
+        t0: start time.
+        saveat: `None` (final state only), an int count of evenly spaced times, or an array of times.
         method: see the module table.
-        rtol, atol: tolerances of the adaptive and reference methods; default
-            ``1e-8/1e-10`` in float64 and ``1e-5/1e-7`` in float32.
+        rtol: relative tolerance of the adaptive and reference methods; default `1e-8` in float64 and `1e-5`
+            in float32.
+        atol: absolute tolerance; default `1e-10` in float64 and `1e-7` in float32.
         max_steps: step budget of the adaptive methods.
-        dt: step of ``"rk4"`` (each save interval gets ``ceil(interval/dt)`` equal steps).
-        dt0: initial step of the adaptive methods (``None``: chosen automatically).
+        dt: step of `"rk4"` (each save interval gets `ceil(interval/dt)` equal steps).
+        dt0: initial step of the adaptive methods (`None`: chosen automatically).
         step_to_saves: adaptive methods only: make steps land on the save times, so saved values
             carry the solver's step error only, not the (lower-order) dense-interpolation error.
-        event: terminating event ``cond(t, y, args)``, e.g. :class:`~dynsim.solvers.CollapseEvent`.
-        on_failure: ``"raise"`` (:class:`SolveError`), ``"warn"`` or ``"flag"`` (inspect ``Solution.status``).
+        event: terminating event `cond(t, y, args)`, e.g. [`CollapseEvent`][dynsim.solvers.CollapseEvent].
+        on_failure: `"raise"` ([`SolveError`][dynsim.solvers.SolveError]), `"warn"` or `"flag"` (inspect `Solution.status`).
 
     Returns:
-        :class:`Solution` with ``ts`` of shape ``(T,)`` and ``ys`` leaves of shape ``(T, ...)``.
+        [`Solution`][dynsim.solvers.Solution] with `ts` of shape `(T,)` and `ys` leaves of shape `(T, ...)`.
     """
     check_on_failure(on_failure)
     _validate_args(args)
@@ -273,8 +273,8 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method=DEFAULTS.method, r
 
 
 def _check_event(event, y0, args, t0) -> None:
-    """Evaluate ``event`` once at the start (shapes only): an event written for another kind of state (a mode
-    event on a matrix model) fails here with a ``ValueError`` naming both, not inside the solver."""
+    """Evaluate `event` once at the start (shapes only): an event written for another kind of state (a mode
+    event on a matrix model) fails here with a `ValueError` naming both, not inside the solver."""
     if event is None:
         return
     try:
@@ -287,14 +287,14 @@ def _check_event(event, y0, args, t0) -> None:
 def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, saveat=None, method=DEFAULTS.method,
                 rtol=None, atol=None, max_steps=DEFAULTS.max_steps, dt=None, dt0=None, step_to_saves=False,
                 event=None, chunk_size=None, on_failure=DEFAULTS.on_failure) -> Solution:
-    """Solve a batch of problems in one jitted ``vmap`` call (same save times for all).
+    """Solve a batch of problems in one jitted `vmap` call (same save times for all).
 
-    ``batch_y0``: ``False`` (shared initial state) or ``True`` (leading batch axis on every leaf).
-    ``batch_args``: ``vmap`` ``in_axes`` for ``args`` (``0``: every leaf batched; a PyTree prefix
-    of ints/``None`` to batch some leaves only, e.g. ``(TianParams(0, None, 0, None), None)``).
-    ``chunk_size``: problems per ``vmap`` chunk (``None``: :func:`default_chunk_size`); chunks run
-    one after another (``lax.map``) and never change the results. Other arguments as in :func:`solve`. Returns a :class:`Solution` whose leaves have shape
-    ``(B, T, ...)`` and ``status`` of shape ``(B,)``.
+    `batch_y0`: `False` (shared initial state) or `True` (leading batch axis on every leaf).
+    `batch_args`: `vmap` `in_axes` for `args` (`0`: every leaf batched; a PyTree prefix
+    of ints/`None` to batch some leaves only, e.g. `(TianParams(0, None, 0, None), None)`).
+    `chunk_size`: problems per `vmap` chunk (`None`: [`default_chunk_size`][dynsim.solvers.default_chunk_size]); chunks run
+    one after another (`lax.map`) and never change the results. Other arguments as in [`solve`][dynsim.solvers.solve]. Returns a [`Solution`][dynsim.solvers.Solution] whose leaves have shape
+    `(B, T, ...)` and `status` of shape `(B,)`.
     """
     check_on_failure(on_failure)
     if isinstance(method, str) and method.startswith("scipy:"):

@@ -1,23 +1,18 @@
-r"""Solver defaults, declared once: every entry point (:func:`~dynsim.solvers.solve`,
-:func:`~dynsim.solvers.solve_batch`, :func:`~dynsim.solvers.solver_config`, sweeps, the CLI) reads them here.
+r"""Solver defaults, declared once: every entry point ([`solve`][dynsim.solvers.solve],
+[`solve_batch`][dynsim.solvers.solve_batch], [`solver_config`][dynsim.solvers.solver_config], sweeps, the CLI) reads them here.
 
-=====================  ===============  ===================================================================
-name                   value            why
-=====================  ===============  ===================================================================
-``method``             ``"tsit5"``      one solve: diffrax's Tsit5 with a PID controller, robust, dense output
-``batch_method``       ``"rk45"``       many small solves under ``vmap`` (sweeps): the lean Dormand–Prince
-                                        loop, about 3x faster than diffrax there (``benchmarks/bench_modes.py``)
-``max_steps``          ``100_000``      step budget of the adaptive methods (a stuck solve ends as ``MAX_STEPS``)
-``rtol``, ``atol``     ``1e-8, 1e-10``  float64 (tight enough for the 1e-6 oracle checks with margin)
-                       ``1e-5, 1e-7``   float32 (near its round-off; tighter tolerances cannot be met)
-``on_failure``         ``"raise"``      a failed solve raises :class:`~dynsim.solvers.SolveError`
-``sweep_on_failure``   ``"warn"``       a sweep maps regions where some solves fail: it finishes, warns and
-                                        flags those configurations in their ``status`` summary
-=====================  ===============  ===================================================================
+| name | value | why |
+|---|---|---|
+| `method` | `"tsit5"` | one solve: diffrax's Tsit5 with a PID controller, robust, dense output |
+| `batch_method` | `"rk45"` | many small solves under `vmap` (sweeps): the lean Dormand–Prince loop, about 3x faster than diffrax there (`benchmarks/bench_modes.py`) |
+| `max_steps` | `100_000` | step budget of the adaptive methods (a stuck solve ends as `MAX_STEPS`) |
+| `rtol`, `atol` | `1e-8, 1e-10` `1e-5, 1e-7` | float64 (tight enough for the 1e-6 oracle checks with margin) float32 (near its round-off; tighter tolerances cannot be met) |
+| `on_failure` | `"raise"` | a failed solve raises [`SolveError`][dynsim.solvers.SolveError] |
+| `sweep_on_failure` | `"warn"` | a sweep maps regions where some solves fail: it finishes, warns and flags those configurations in their `status` summary |
 
-``ON_FAILURE`` lists what every entry point that can fail accepts: ``"raise"``, ``"warn"`` (a
-``RuntimeWarning`` with the failure summary; the result is returned) or ``"flag"`` (silently returned:
-inspect ``Solution.status``).
+`ON_FAILURE` lists what every entry point that can fail accepts: `"raise"`, `"warn"` (a
+`RuntimeWarning` with the failure summary; the result is returned) or `"flag"` (silently returned:
+inspect `Solution.status`).
 """
 
 from __future__ import annotations
@@ -44,7 +39,7 @@ class SolverDefaults:
     sweep_on_failure: str = "warn"
 
     def tolerances(self, dtype, rtol=None, atol=None) -> tuple[float, float]:
-        """``(rtol, atol)`` for a state of ``dtype``, the given values taking precedence."""
+        """`(rtol, atol)` for a state of `dtype`, the given values taking precedence."""
         f32 = jnp.finfo(dtype).bits <= 32
         return (self.rtol32 if f32 else self.rtol64) if rtol is None else rtol, \
             (self.atol32 if f32 else self.atol64) if atol is None else atol

@@ -1,12 +1,12 @@
-r"""Discrete iterations: one primitive, :func:`iterate`, for every map dynsim runs step by step — the exact
-gradient-descent map of a flow (:func:`gradient_descent`), network training by GD and SGD
-(:func:`dynsim.networks.train`) and Riemannian gradient descent (:func:`dynsim.grassmann.riemannian_gd`).
+r"""Discrete iterations: one primitive, [`iterate`][dynsim.solvers.iterate], for every map dynsim runs step by step — the exact
+gradient-descent map of a flow ([`gradient_descent`][dynsim.solvers.gradient_descent]), network training by GD and SGD
+([`dynsim.networks.train`][dynsim.networks.train]) and Riemannian gradient descent ([`dynsim.grassmann.riemannian_gd`][dynsim.grassmann.riemannian_gd]).
 
 With exact (expected) gradients, full-batch GD on the weights *is* explicit Euler on the gradient
-flow, :math:`y_{k+1} = y_k + \mathrm{lr}\,f(y_k)`, with time :math:`t = \mathrm{lr}\cdot k` (Tian et al.
+flow, $y_{k+1} = y_k + \mathrm{lr}\,f(y_k)$, with time $t = \mathrm{lr}\cdot k$ (Tian et al.
 2021 after Lemma 1; Halvagal et al. 2023, where e.g.
-:math:`c \leftarrow (1 + \mathrm{lr}\,\lambda(1-k\lambda))^2 c` is this map on the per-mode form). So the
-discrete maps of the papers are obtained from the same models used by :func:`dynsim.solve`.
+$c \leftarrow (1 + \mathrm{lr}\,\lambda(1-k\lambda))^2 c$ is this map on the per-mode form). So the
+discrete maps of the papers are obtained from the same models used by [`dynsim.solve`][dynsim.solvers.solve].
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ def _all_finite(tree):
 
 
 def iterate(step: Callable, y0, n_saves: int, every, dt, *, save: Callable | None = None, first=None) -> Solution:
-    r"""Run :math:`y_{k+1} = \mathrm{step}(y_k, k)` for ``n_saves * every`` steps, saving every ``every`` steps.
+    r"""Run $y_{k+1} = \mathrm{step}(y_k, k)$ for `n_saves * every` steps, saving every `every` steps.
 
-    Traceable (use it inside ``jit``/``vmap``). ``every`` is a Python int (a ``lax.scan``: differentiable in
-    reverse mode) or a traced integer (a ``fori_loop``: new step counts do not recompile). ``save(y)`` maps
-    the carried state to the saved one (default: itself) and ``first`` is the saved start (default
-    ``save(y0)``). Times are ``dt * every * j``; ``status`` is ``NONFINITE`` when a saved state has a NaN/inf.
+    Traceable (use it inside `jit`/`vmap`). `every` is a Python int (a `lax.scan`: differentiable in
+    reverse mode) or a traced integer (a `fori_loop`: new step counts do not recompile). `save(y)` maps
+    the carried state to the saved one (default: itself) and `first` is the saved start (default
+    `save(y0)`). Times are `dt * every * j`; `status` is `NONFINITE` when a saved state has a NaN/inf.
 
     Returns:
-        :class:`Solution` with ``n_saves + 1`` saves, ``n_steps = n_rhs = n_saves * every``, ``n_rejected = 0``.
+        [`Solution`][dynsim.solvers.Solution] with `n_saves + 1` saves, `n_steps = n_rhs = n_saves * every`, `n_rejected = 0`.
     """
     save = (lambda y: y) if save is None else save
     static = isinstance(every, int)
@@ -79,14 +79,14 @@ def _gd_scan(parameters, structure, y0, args, lr, n_saves, every):
 
 def gradient_descent(model, y0, args, lr, n_steps: int, n_saves: int | None = None,
                      on_failure: str = DEFAULTS.on_failure) -> Solution:
-    """Iterate :math:`y \\leftarrow y + \\mathrm{lr}\\, \\mathrm{model}(y)` for ``n_steps`` steps (then
-    ``model.after_step(y, args)`` where the model defines it: a closed-form predictor's recorded value is
+    """Iterate $y \\leftarrow y + \\mathrm{lr}\\, \\mathrm{model}(y)$ for `n_steps` steps (then
+    `model.after_step(y, args)` where the model defines it: a closed-form predictor's recorded value is
     recomputed from the stepped state, not stepped).
 
-    Saves the initial state and every ``n_steps // n_saves`` steps (``n_saves`` must divide
-    ``n_steps``; default: only the final state). ``Solution.ts`` holds ODE times ``lr * step``.
-    ``lr`` is traced (no recompilation per value); a NaN/inf gives status ``NONFINITE``, handled by
-    ``on_failure`` (``"raise"``, ``"warn"`` or ``"flag"``, as in :func:`dynsim.solve`).
+    Saves the initial state and every `n_steps // n_saves` steps (`n_saves` must divide
+    `n_steps`; default: only the final state). `Solution.ts` holds ODE times `lr * step`.
+    `lr` is traced (no recompilation per value); a NaN/inf gives status `NONFINITE`, handled by
+    `on_failure` (`"raise"`, `"warn"` or `"flag"`, as in [`dynsim.solve`][dynsim.solvers.solve]).
     """
     check_on_failure(on_failure)
     n_steps, n_saves = _checks.check_step_counts(lr, n_steps, n_saves)

@@ -1,13 +1,13 @@
 r"""Terminating events: stop a solve the first time a condition crosses zero.
 
-An event is a callable ``cond(t, y, args) -> scalar``; the solve stops the
-first time ``cond`` goes from ``> 0`` to ``<= 0``, at a time located by root
+An event is a callable `cond(t, y, args) -> scalar`; the solve stops the
+first time `cond` goes from `> 0` to `<= 0`, at a time located by root
 finding on the solver's dense interpolant (Newton on diffrax's interpolant for
 the adaptive methods, bisection on the cubic Hermite interpolant for RK4,
 scipy's own event location for the reference), never rounded to a step.
 
 Events are static arguments of the jitted solve: use hashable callables
-(module-level functions, or frozen dataclasses such as :class:`CollapseEvent`)
+(module-level functions, or frozen dataclasses such as [`CollapseEvent`][dynsim.solvers.CollapseEvent])
 so that repeated solves reuse the compiled code.
 """
 
@@ -24,12 +24,12 @@ BISECTIONS = 64
 
 @dataclass(frozen=True)
 class CollapseEvent:
-    r"""The collapse time: the first :math:`t` with :math:`\min_j m_j(y(t)) \le \theta`.
+    r"""The collapse time: the first $t$ with $\min_j m_j(y(t)) \le \theta$.
 
     Attributes:
-        observable: ``observable(y) -> (M,)`` per-mode strength, e.g.
-            :meth:`dynsim.eigenmodes.TianModes.mode_strength` (:math:`s_j = w_j^2`).
-        threshold: :math:`\theta > 0`, in the units of the observable.
+        observable: `observable(y) -> (M,)` per-mode strength, e.g.
+            `dynsim.eigenmodes.TianModes.mode_strength` ($s_j = w_j^2$).
+        threshold: $\theta > 0$, in the units of the observable.
     """
 
     observable: Callable
@@ -44,16 +44,16 @@ class CollapseEvent:
 
 
 def hermite(theta, h, y0, y1, f0, f1):
-    r"""Cubic Hermite interpolant of one step :math:`[t, t+h]` at :math:`t + \theta h`, ``theta in [0, 1]``,
-    from the end values ``y0, y1`` and slopes ``f0, f1`` (local error :math:`O(h^4)`)."""
+    r"""Cubic Hermite interpolant of one step $[t, t+h]$ at $t + \theta h$, `theta in [0, 1]`,
+    from the end values `y0, y1` and slopes `f0, f1` (local error $O(h^4)$)."""
     t2, t3 = theta * theta, theta * theta * theta
     return ((2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0
             + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1)
 
 
 def locate_crossing(g, t, h, y0, y1, f0, f1):
-    """Root of ``g(t', y(t'))`` inside a step where ``g`` went from ``> 0`` to ``<= 0``, by
-    :data:`BISECTIONS` bisections on the Hermite interpolant. Returns ``(t_event, y_event)``."""
+    """Root of `g(t', y(t'))` inside a step where `g` went from `> 0` to `<= 0`, by
+    `BISECTIONS` bisections on the Hermite interpolant. Returns `(t_event, y_event)`."""
     dtype = jnp.result_type(y0)
 
     def bisect(_, lohi):

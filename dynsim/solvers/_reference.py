@@ -1,4 +1,4 @@
-"""Reference integration with :func:`scipy.integrate.solve_ivp`, used by the tests as an
+"""Reference integration with `scipy.integrate.solve_ivp`, used by the tests as an
 independent check of the JAX backends. It runs on the host, one solve at a time."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 
 
 def scipy_solve(model, y0, args, t0, t1, ts, method="RK45", rtol=1e-10, atol=1e-12, event=None, max_steps=None):
-    """Solve with ``scipy.integrate.solve_ivp(method=...)``; returns a NumPy-valued :class:`Solution` (accepted
-    steps counted by a subclass of the scipy method; scipy does not report rejected steps: ``n_rejected = -1``)."""
+    """Solve with `scipy.integrate.solve_ivp(method=...)`; returns a NumPy-valued [`Solution`][dynsim.solvers.Solution] (accepted
+    steps counted by a subclass of the scipy method; scipy does not report rejected steps: `n_rejected = -1`)."""
     y0_flat, unravel = ravel_pytree(y0)
     rhs = jax.jit(lambda t, yf: ravel_pytree(model(t, unravel(yf), args))[0])
     fun = lambda t, y: np.asarray(rhs(t, jnp.asarray(y)))  # noqa: E731

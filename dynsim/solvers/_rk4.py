@@ -1,19 +1,20 @@
-r"""Classical fixed-step fourth-order Runge–Kutta, written as nested ``lax.scan``.
+r"""Classical fixed-step fourth-order Runge–Kutta, written as nested `lax.scan`.
 
-For :math:`\dot y = f(t, y)` and step :math:`h`:
+For $\dot y = f(t, y)$ and step $h$:
 
-.. math::
-    k_1 = f(t, y),\; k_2 = f(t+\tfrac h2, y+\tfrac h2 k_1),\;
-    k_3 = f(t+\tfrac h2, y+\tfrac h2 k_2),\; k_4 = f(t+h, y+h k_3),\\
-    y_{n+1} = y_n + \tfrac h6 (k_1 + 2k_2 + 2k_3 + k_4),
+$$
+k_1 = f(t, y),\; k_2 = f(t+\tfrac h2, y+\tfrac h2 k_1),\;
+k_3 = f(t+\tfrac h2, y+\tfrac h2 k_2),\; k_4 = f(t+h, y+h k_3),\\
+y_{n+1} = y_n + \tfrac h6 (k_1 + 2k_2 + 2k_3 + k_4),
+$$
 
-global error :math:`O(h^4)` (Hairer, Nørsett & Wanner, *Solving ODEs I*, §II.1;
-order checked in ``tests/test_solvers.py``). Each interval between two save
-times is split into ``substeps`` equal steps, so every save time is hit exactly.
+global error $O(h^4)$ (Hairer, Nørsett & Wanner, *Solving ODEs I*, §II.1;
+order checked in `tests/test_solvers.py`). Each interval between two save
+times is split into `substeps` equal steps, so every save time is hit exactly.
 
-Events: the carry keeps the first step whose end has ``cond <= 0`` while its
-start had ``cond > 0``; after the scan the crossing is located by bisection on
-the cubic Hermite interpolant of that step (:math:`O(h^4)`, like the method),
+Events: the carry keeps the first step whose end has `cond <= 0` while its
+start had `cond > 0`; after the scan the crossing is located by bisection on
+the cubic Hermite interpolant of that step ($O(h^4)$, like the method),
 and saves after it hold the interpolated event state.
 """
 
@@ -28,10 +29,10 @@ from dynsim.solvers._solution import Status
 
 
 def rk4_solve(model, y0, args, t0, ts, substeps: int, event=None):
-    """Integrate ``model`` with RK4 from ``t0`` through the save times ``ts``.
+    """Integrate `model` with RK4 from `t0` through the save times `ts`.
 
-    Returns ``(ys, status, event_time, (n_accepted, n_rejected, n_rhs))`` with ``ys`` a PyTree whose
-    leaves have a leading time axis of length ``len(ts)``.
+    Returns `(ys, status, event_time, (n_accepted, n_rejected, n_rhs))` with `ys` a PyTree whose
+    leaves have a leading time axis of length `len(ts)`.
     """
     y0_flat, unravel = ravel_pytree(y0)
     dtype = y0_flat.dtype

@@ -1,22 +1,22 @@
-r"""Dormand–Prince 5(4) with per-solve adaptive steps, written as one lean ``lax.while_loop``.
+r"""Dormand–Prince 5(4) with per-solve adaptive steps, written as one lean `lax.while_loop`.
 
-Why it exists beside diffrax: under ``vmap`` (the sweep case) diffrax's general step
+Why it exists beside diffrax: under `vmap` (the sweep case) diffrax's general step
 machinery costs about 25 µs per configuration per step for the 64-mode Tian system on CPU,
 ten times the arithmetic of the step itself; this loop carries only what an explicit
-5(4) pair needs and is several times faster (``benchmarks/bench_modes.py``). Each batch
+5(4) pair needs and is several times faster (`benchmarks/bench_modes.py`). Each batch
 member keeps its own step size, so a result never depends on what else is in its batch.
 
 Method (Dormand & Prince 1980; Hairer, Nørsett & Wanner, *Solving ODEs I*, §II.5, Table 5.2):
 the 7-stage FSAL pair with 5th-order solution and 4th-order embedded error estimate. Step
-control as in scipy's ``RK45``: error norm
-:math:`\|e\| = \mathrm{RMS}_i\, e_i / (\mathrm{atol} + \mathrm{rtol}\max(|y_i|, |\hat y_i|))`,
-accept when :math:`\|e\| \le 1`, new step :math:`h\cdot\mathrm{clip}(0.9\|e\|^{-1/5}, 0.2, 10)`
+control as in scipy's `RK45`: error norm
+$\|e\| = \mathrm{RMS}_i\, e_i / (\mathrm{atol} + \mathrm{rtol}\max(|y_i|, |\hat y_i|))$,
+accept when $\|e\| \le 1$, new step $h\cdot\mathrm{clip}(0.9\|e\|^{-1/5}, 0.2, 10)$
 (at most 1 after a rejection); initial step by Hairer's heuristic (*ibid.* §II.4). Steps are
 shortened to land exactly on every save time, so saves carry no interpolation error.
 Events: the crossing step is bracketed, the root found on the cubic Hermite interpolant
 (FSAL supplies the end slope) as for RK4, then polished by three Newton iterations on true
 Dormand–Prince steps from the bracket start. The loop stops early, with a failure status, on a
-non-finite slope (``NONFINITE``) or a step below 16 ulp of ``t`` (``FAILED``, step underflow).
+non-finite slope (`NONFINITE`) or a step below 16 ulp of `t` (`FAILED`, step underflow).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 
 
 def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
-    """Integrate from ``t0`` to ``t1`` saving at ``ts``; returns ``(ys, status, event_time, (n_accepted, n_rejected,
-    n_rhs))``: two right-hand sides for the start (slope and initial-step heuristic), six per step attempt, and
+    """Integrate from `t0` to `t1` saving at `ts`; returns `(ys, status, event_time, (n_accepted, n_rejected,
+    n_rhs))`: two right-hand sides for the start (slope and initial-step heuristic), six per step attempt, and
     24 more (four polishing steps) when an event was located."""
     y0f, unravel = ravel_pytree(y0)
     dtype = y0f.dtype

@@ -1,4 +1,4 @@
-"""The result of every solve, whatever the backend: :class:`Solution` and its status codes."""
+"""The result of every solve, whatever the backend: [`Solution`][dynsim.solvers.Solution] and its status codes."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from dynsim.solvers._defaults import ON_FAILURE
 
 
 class Status(enum.IntEnum):
-    """Outcome of one solve. ``SUCCESS`` and ``EVENT`` are good results."""
+    """Outcome of one solve. `SUCCESS` and `EVENT` are good results."""
 
-    SUCCESS = 0  #: reached ``t1``
+    SUCCESS = 0  #: reached `t1`
     EVENT = 1  #: stopped at the event (e.g. collapse); saves after it hold the event state
-    MAX_STEPS = 2  #: the adaptive solver ran out of ``max_steps`` before ``t1``
+    MAX_STEPS = 2  #: the adaptive solver ran out of `max_steps` before `t1`
     NONFINITE = 3  #: a NaN or inf appeared in the saved states
     FAILED = 4  #: any other solver failure (step size underflow, implicit solve failure)
 
@@ -27,7 +27,7 @@ GOOD_STATUSES = (Status.SUCCESS, Status.EVENT)  #: the statuses of a solve whose
 
 
 class SolveError(RuntimeError):
-    """Raised by :func:`dynsim.solve` when a solve failed and ``on_failure='raise'``."""
+    """Raised by [`dynsim.solve`][dynsim.solvers.solve] when a solve failed and `on_failure='raise'`."""
 
 
 @jax.tree_util.register_dataclass
@@ -36,16 +36,16 @@ class Solution:
     """Saved trajectory of one solve, or of a batch (leading axis) of solves.
 
     Attributes:
-        ts: save times, shape ``(T,)`` (``(B, T)`` for a batch).
-        ys: the state PyTree, each leaf with the time axis at ``time_axis``.
-        status: :class:`Status` code(s), shape ``()`` or ``(B,)``.
-        event_time: time of the terminating event, ``inf`` when none occurred.
+        ts: save times, shape `(T,)` (`(B, T)` for a batch).
+        ys: the state PyTree, each leaf with the time axis at `time_axis`.
+        status: [`Status`][dynsim.solvers.Status] code(s), shape `()` or `(B,)`.
+        event_time: time of the terminating event, `inf` when none occurred.
         n_steps: accepted steps, for every backend (a discrete map: its iterations).
-        n_rejected: rejected step attempts (``0`` for fixed-step methods and discrete maps; ``-1`` where
+        n_rejected: rejected step attempts (`0` for fixed-step methods and discrete maps; `-1` where
             the backend does not report it: the scipy reference).
-        n_rhs: evaluations of the model's right-hand side (a discrete map: its step function; ``-1``
+        n_rhs: evaluations of the model's right-hand side (a discrete map: its step function; `-1`
             where unknown: diffrax does not count them).
-        time_axis: ``0`` for a single solve, ``1`` for a batch (static).
+        time_axis: `0` for a single solve, `1` for a batch (static).
     """
 
     ts: jax.Array
@@ -59,7 +59,7 @@ class Solution:
 
     @property
     def ok(self) -> np.ndarray:
-        """Boolean (array): the solve reached ``t1`` or stopped at its event, with finite states."""
+        """Boolean (array): the solve reached `t1` or stopped at its event, with finite states."""
         s = np.asarray(self.status)
         return (s == Status.SUCCESS) | (s == Status.EVENT)
 
@@ -79,7 +79,7 @@ class Solution:
         return f"{len(bad)} of {s.size} solve(s) failed: {counts}"
 
     def raise_if_failed(self) -> "Solution":
-        """Raise :class:`SolveError` when any solve failed; return ``self`` otherwise."""
+        """Raise [`SolveError`][dynsim.solvers.SolveError] when any solve failed; return `self` otherwise."""
         if not np.all(self.ok):
             hint = ""
             s = np.asarray(self.status)
@@ -92,13 +92,13 @@ class Solution:
 
 
 def check_on_failure(on_failure) -> None:
-    """Raise ``ValueError`` unless ``on_failure`` is one of :data:`~dynsim.solvers.defaults.ON_FAILURE`."""
+    """Raise `ValueError` unless `on_failure` is one of `ON_FAILURE`."""
     if on_failure not in ON_FAILURE:
         raise ValueError(f"on_failure must be one of {ON_FAILURE}, got {on_failure!r}")
 
 
 def handle_failure(sol: Solution, on_failure: str, stacklevel: int = 3) -> Solution:
-    """Apply ``on_failure`` to a finished solve: raise :class:`SolveError`, warn, or return it flagged."""
+    """Apply `on_failure` to a finished solve: raise [`SolveError`][dynsim.solvers.SolveError], warn, or return it flagged."""
     check_on_failure(on_failure)
     if on_failure == "raise":
         return sol.raise_if_failed()

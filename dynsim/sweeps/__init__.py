@@ -1,14 +1,14 @@
 """Parameter sweeps: TOML config → chunked, vmapped, sharded runs → run folders → summaries and plots.
 
-* Configs: :func:`load_config` (TOML schema, overrides, validation, axis expansion) → :class:`SweepConfig`;
-  packaged examples (:data:`EXAMPLES`, :func:`example_path`).
-* Models: the sweep kinds (:data:`ADAPTERS`; ``modes`` and ``net`` sweep any model of the family by its
-  parameter paths, :func:`parameter_paths`), their data (:func:`mode_data`, :func:`view_data`; which view is
-  noised: :data:`VIEWS`) and their :class:`Trajectory`.
-* Metrics: per-configuration summaries (collapse, Li et al.'s AUC :func:`collapse_auc`, ranks).
-* Runs: :func:`run_sweep` (chunking, vmap, sharding over ``jax.devices()``, parts, resume), :func:`describe`.
-* Results: run folders with atomic chunk files; :func:`load` → :class:`SweepResult`, :func:`merge`.
-* Plots: :func:`phase_diagram`, :func:`metric_curve`, :func:`spectra_over_time`, :func:`plot_run`.
+* Configs: [`load_config`][dynsim.sweeps.load_config] (TOML schema, overrides, validation, axis expansion) → [`SweepConfig`][dynsim.sweeps.SweepConfig];
+  packaged examples (`EXAMPLES`, [`example_path`][dynsim.sweeps.example_path]).
+* Models: the sweep kinds (`ADAPTERS`; `modes` and `net` sweep any model of the family by its
+  parameter paths, [`parameter_paths`][dynsim.sweeps.parameter_paths]), their data ([`mode_data`][dynsim.sweeps.mode_data], [`view_data`][dynsim.sweeps.view_data]; which view is
+  noised: `VIEWS`) and their [`Trajectory`][dynsim.sweeps.Trajectory].
+* Metrics: per-configuration summaries (collapse, Li et al.'s AUC [`collapse_auc`][dynsim.sweeps.collapse_auc], ranks).
+* Runs: [`run_sweep`][dynsim.sweeps.run_sweep] (chunking, vmap, sharding over `jax.devices()`, parts, resume), [`describe`][dynsim.sweeps.describe].
+* Results: run folders with atomic chunk files; [`load`][dynsim.sweeps.load] → [`SweepResult`][dynsim.sweeps.SweepResult], [`merge`][dynsim.sweeps.merge].
+* Plots: [`phase_diagram`][dynsim.sweeps.phase_diagram], [`metric_curve`][dynsim.sweeps.metric_curve], [`spectra_over_time`][dynsim.sweeps.spectra_over_time], [`plot_run`][dynsim.sweeps.plot_run].
 """
 
 from dynsim import _aliases

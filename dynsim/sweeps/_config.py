@@ -1,7 +1,7 @@
-r"""Sweep configurations: a TOML file (stdlib :mod:`tomllib`) → a validated :class:`SweepConfig`.
+r"""Sweep configurations: a TOML file (stdlib `tomllib`) → a validated [`SweepConfig`][dynsim.sweeps.SweepConfig].
 
-Layout (every section but ``[model]`` is optional; ``dynsim sweep examples`` lists full examples, which
-``dynsim sweep --example NAME`` runs)::
+Layout (every section but `[model]` is optional; `dynsim sweep examples` lists full examples, which
+`dynsim sweep --example NAME` runs)::
 
     name = "tian_boundary"      # run folder runs/<name> unless --out is given
     seed = 0                    # root seed: configuration i uses fold_in(PRNGKey(seed), i)
@@ -32,10 +32,10 @@ Layout (every section but ``[model]`` is optional; ``dynsim sweep examples`` lis
     n = 100
     alpha_p = { low = 0.5, high = 2.0, log = true }  # uniform, or log-uniform
 
-The configurations are the product grid × zip × random, flattened in C order (``np.ravel_multi_index``
-over :attr:`SweepConfig.shape`). Random draws come from ``numpy.random.default_rng([seed, 1])``, so the
+The configurations are the product grid × zip × random, flattened in C order (`np.ravel_multi_index`
+over `SweepConfig.shape`). Random draws come from `numpy.random.default_rng([seed, 1])`, so the
 expanded values depend on the file alone. Errors (unknown keys, wrong types, bad ranges, parameters
-both fixed and swept, values the model rejects) are raised as :class:`ConfigError` before anything runs.
+both fixed and swept, values the model rejects) are raised as [`ConfigError`][dynsim.sweeps.ConfigError] before anything runs.
 """
 
 from __future__ import annotations
@@ -68,13 +68,13 @@ LARGE_SWEEP = 10**6  #: the CLI asks for --yes above this many configurations
 AUC_KINDS = ("sigma", "sigma2")
 
 
-EXAMPLES = Path(__file__).parent / "examples"  #: packaged example configs (``dynsim sweep examples``)
+EXAMPLES = Path(__file__).parent / "examples"  #: packaged example configs (`dynsim sweep examples`)
 
 
 
 
 def example_path(name: str) -> Path:
-    """Path of the packaged example ``name`` (a file stem in :data:`EXAMPLES`)."""
+    """Path of the packaged example `name` (a file stem in `EXAMPLES`)."""
     path = EXAMPLES / f"{name}.toml"
     if not path.is_file():
         names = sorted(p.stem for p in EXAMPLES.glob("*.toml"))
@@ -83,7 +83,7 @@ def example_path(name: str) -> Path:
 
 
 def _integer(where: str, x, lo: int, note: str = "") -> int:
-    """``x`` if it is an integer (not a bool) ``>= lo``, else a :class:`ConfigError` naming ``where``."""
+    """`x` if it is an integer (not a bool) `>= lo`, else a [`ConfigError`][dynsim.sweeps.ConfigError] naming `where`."""
     if not isinstance(x, int) or isinstance(x, bool) or x < lo:
         raise ConfigError(f"{where} must be an integer >= {lo}{note}, got {x!r}")
     return x
@@ -117,8 +117,8 @@ def _log_flag(where: str, spec: dict) -> bool:
 
 
 def grid_values(name: str, spec) -> np.ndarray:
-    """Values of one ``[grid]`` entry: a non-empty list of numbers, or ``{start, stop, num, log=false}``
-    (``numpy.linspace`` / ``numpy.geomspace``, both ends included)."""
+    """Values of one `[grid]` entry: a non-empty list of numbers, or `{start, stop, num, log=false}`
+    (`numpy.linspace` / `numpy.geomspace`, both ends included)."""
     where = f"grid.{name}"
     if isinstance(spec, list):
         if not spec:
@@ -140,7 +140,7 @@ def grid_values(name: str, spec) -> np.ndarray:
 
 
 def random_values(table: dict, seed: int) -> dict[str, np.ndarray]:
-    """``[random]``: ``n`` draws of each ``name = {low, high, log=false}`` (uniform or log-uniform)."""
+    """`[random]`: `n` draws of each `name = {low, high, log=false}` (uniform or log-uniform)."""
     n = _integer("random.n", table.get("n"), 1)
     rng = np.random.default_rng([int(seed), 1])
     out = {}
@@ -166,7 +166,7 @@ def random_values(table: dict, seed: int) -> dict[str, np.ndarray]:
 
 @dataclass(frozen=True)
 class Axis:
-    """One dimension of the sweep: a grid parameter, the ``zip`` group or the ``sample`` group."""
+    """One dimension of the sweep: a grid parameter, the `zip` group or the `sample` group."""
 
     name: str
     values: dict  # parameter name -> (size,) array
@@ -178,8 +178,8 @@ class Axis:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A validated sweep. ``raw`` is the resolved TOML table (defaults filled in) that is written to
-    the run folder and hashed; :attr:`values` holds the flattened swept values, each shape ``(N,)``."""
+    """A validated sweep. `raw` is the resolved TOML table (defaults filled in) that is written to
+    the run folder and hashed; `values` holds the flattened swept values, each shape `(N,)`."""
 
     raw: dict
     axes: tuple[Axis, ...] = field(default=())
@@ -238,7 +238,7 @@ class SweepConfig:
 
     @property
     def values(self) -> dict[str, np.ndarray]:
-        """Every swept parameter's value per configuration, shape ``(N,)``, in flattened C order."""
+        """Every swept parameter's value per configuration, shape `(N,)`, in flattened C order."""
         out = {}
         for k, axis in enumerate(self.axes):
             for p, v in axis.values.items():
@@ -248,7 +248,7 @@ class SweepConfig:
         return out
 
     def digest(self) -> str:
-        """sha256 of the resolved table except ``name`` and ``run.on_failure``: everything that determines the
+        """sha256 of the resolved table except `name` and `run.on_failure`: everything that determines the
         results and the chunk layout (the run folder and what a failure does are not part of it)."""
         body = {k: v for k, v in self.raw.items() if k != "name"}
         body["run"] = {k: v for k, v in body["run"].items() if k != "on_failure"}
@@ -268,8 +268,8 @@ def _set_key(table: dict, dotted: str, value) -> None:
 
 
 def _flatten(table: dict, spec_keys: set) -> dict:
-    """Nested tables -> dotted names (TOML reads ``target.beta = 1`` as ``{"target": {"beta": 1}}``); a table whose
-    keys are all in ``spec_keys`` is a value (e.g. ``{start, stop, num}``), not a level of nesting."""
+    """Nested tables -> dotted names (TOML reads `target.beta = 1` as `{"target": {"beta": 1}}`); a table whose
+    keys are all in `spec_keys` is a value (e.g. `{start, stop, num}`), not a level of nesting."""
     out = {}
     for k, v in table.items():
         if isinstance(v, dict) and v and not set(v) <= spec_keys:
@@ -280,8 +280,8 @@ def _flatten(table: dict, spec_keys: set) -> dict:
 
 
 def parse_override(text: str) -> tuple[str, object]:
-    """``"solve.t1=50"`` → ``("solve.t1", 50)``; the value is read as TOML (``[0, 0.1]``, ``"rk4"``,
-    ``true``, ``{start=0, stop=1, num=5}``), falling back to a bare string."""
+    """`"solve.t1=50"` → `("solve.t1", 50)`; the value is read as TOML (`[0, 0.1]`, `"rk4"`,
+    `true`, `{start=0, stop=1, num=5}`), falling back to a bare string."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like section.key=value")
     key, value = (s.strip() for s in text.split("=", 1))
@@ -293,9 +293,9 @@ def parse_override(text: str) -> tuple[str, object]:
 
 
 def load_config(source, overrides=(), *, models=None) -> SweepConfig:
-    """Read a sweep from a TOML path (or a dict), apply ``overrides`` (``"a.b=v"`` strings or
-    ``(key, value)`` pairs), fill in defaults and validate everything, including the parameter
-    values against the model (:mod:`dynsim.sweeps.models`). Raises :class:`ConfigError`."""
+    """Read a sweep from a TOML path (or a dict), apply `overrides` (`"a.b=v"` strings or
+    `(key, value)` pairs), fill in defaults and validate everything, including the parameter
+    values against the model (`dynsim.sweeps.models`). Raises [`ConfigError`][dynsim.sweeps.ConfigError]."""
 
     models = _models if models is None else models
     if isinstance(source, dict):
@@ -391,7 +391,7 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
 
 
 def _check_size(raw: dict) -> None:
-    """The number of configurations from the specs alone (no values expanded): at most :data:`MAX_CONFIGS`."""
+    """The number of configurations from the specs alone (no values expanded): at most `MAX_CONFIGS`."""
     total = 1
     for name, spec in raw.get("grid", {}).items():
         if isinstance(spec, dict) and "num" in spec:
@@ -408,7 +408,7 @@ def _check_size(raw: dict) -> None:
 
 
 def current_precision() -> str:
-    """``"float64"`` or ``"float32"``: what this process computes in (JAX's x64 flag)."""
+    """`"float64"` or `"float32"`: what this process computes in (JAX's x64 flag)."""
     import jax
 
     return "float64" if jax.config.jax_enable_x64 else "float32"
@@ -455,12 +455,12 @@ def _toml_value(v) -> str:
 
 
 def _toml_key(k: str) -> str:
-    """A bare key, or a quoted one (``"target.beta"``: a parameter path, not a nested table)."""
+    """A bare key, or a quoted one (`"target.beta"`: a parameter path, not a nested table)."""
     return k if k and all(c.isalnum() or c in "_-" for c in k) else json.dumps(k)
 
 
 def to_toml(raw: dict) -> str:
-    """The resolved table as TOML text (``tomllib.loads(to_toml(raw))``, flattened, ``== raw``)."""
+    """The resolved table as TOML text (`tomllib.loads(to_toml(raw))`, flattened, `== raw`)."""
     lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
     for k, v in raw.items():
         if isinstance(v, dict):

@@ -1,21 +1,21 @@
-r"""Per-configuration summaries of a sweep, as pure ``jnp`` functions (they run inside the jitted chunk).
+r"""Per-configuration summaries of a sweep, as pure `jnp` functions (they run inside the jitted chunk).
 
 All spectra are per save time, modes on the last axis, sorted descending.
 
-* :func:`collapse_auc`: Li, Efros & Pathak (2022) collapse metric as the authors' code computes it
-  (Li et al. 2022): with singular values :math:`\sigma_1 \ge \dots \ge \sigma_d`,
-  :math:`\mathrm{CEV}_k = \sum_{i\le k}\sigma_i / \sum_i\sigma_i` and
-  :math:`\mathrm{AUC} = \frac1d\sum_{k=1}^d \mathrm{CEV}_k \in [\frac{d+1}{2d}, 1]`; higher = more collapsed.
-  Un-squared :math:`\sigma` by default (the authors' code), :math:`\sigma^2` with ``squared=True``
+* [`collapse_auc`][dynsim.sweeps.collapse_auc]: Li, Efros & Pathak (2022) collapse metric as the authors' code computes it
+  (Li et al. 2022): with singular values $\sigma_1 \ge \dots \ge \sigma_d$,
+  $\mathrm{CEV}_k = \sum_{i\le k}\sigma_i / \sum_i\sigma_i$ and
+  $\mathrm{AUC} = \frac1d\sum_{k=1}^d \mathrm{CEV}_k \in [\frac{d+1}{2d}, 1]$; higher = more collapsed.
+  Un-squared $\sigma$ by default (the authors' code), $\sigma^2$ with `squared=True`
   (the explained-variance reading of their Eq. 2; never mix the two). For a linear encoder the
-  population singular values are :math:`\sigma_i = \sqrt{\lambda_i(W\Sigma_xW^\top)}` (B.4; the
-  :math:`\sqrt N` cancels in the ratio).
-* :func:`auc_flat`, :func:`auc_rank_k`: the closed forms of B.2.
-* :func:`effective_rank`: Roy & Vetterli's :math:`\exp H(\sigma/\sum\sigma)` (:mod:`dynsim.networks.diagnostics`).
-* :func:`surviving_modes`: modes with :math:`s_j > \theta` at the end.
-* :func:`time_to_fraction`: first time the total strength :math:`S(t) = \sum_j s_j(t)` has covered the
-  fraction ``f`` of its way to the end value, :math:`|S(t) - S(t_1)| \le (1-f)|S(0) - S(t_1)|`; the end state
-  stands in for the fixed point (check ``converged``), and the time is linearly interpolated between saves.
+  population singular values are $\sigma_i = \sqrt{\lambda_i(W\Sigma_xW^\top)}$ (B.4; the
+  $\sqrt N$ cancels in the ratio).
+* [`auc_flat`][dynsim.sweeps.auc_flat], [`auc_rank_k`][dynsim.sweeps.auc_rank_k]: the closed forms of B.2.
+* `effective_rank`: Roy & Vetterli's $\exp H(\sigma/\sum\sigma)$ (`dynsim.networks.diagnostics`).
+* `surviving_modes`: modes with $s_j > \theta$ at the end.
+* `time_to_fraction`: first time the total strength $S(t) = \sum_j s_j(t)$ has covered the
+  fraction `f` of its way to the end value, $|S(t) - S(t_1)| \le (1-f)|S(0) - S(t_1)|$; the end state
+  stands in for the fixed point (check `converged`), and the time is linearly interpolated between saves.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from dynsim.solvers import Status
 
 
 def collapse_auc(sv, squared: bool = False):
-    r"""Li et al.'s AUC of the cumulative explained-variance curve from singular values ``sv`` (``(..., d)``,
-    any order, ``>= 0``). A spectrum that is all zero (complete collapse) gets 1, the rank-one limit."""
+    r"""Li et al.'s AUC of the cumulative explained-variance curve from singular values `sv` (`(..., d)`,
+    any order, `>= 0`). A spectrum that is all zero (complete collapse) gets 1, the rank-one limit."""
     x = jnp.flip(jnp.sort(jnp.maximum(sv, 0.0), axis=-1), axis=-1)
     x = x * x if squared else x
     total = jnp.sum(x, axis=-1, keepdims=True)
@@ -38,28 +38,28 @@ def collapse_auc(sv, squared: bool = False):
 
 
 def auc_flat(d: int) -> float:
-    """B.2: ``d`` equal singular values give AUC = (d+1)/(2d)."""
+    """B.2: `d` equal singular values give AUC = (d+1)/(2d)."""
     return (d + 1) / (2 * d)
 
 
 def auc_rank_k(k: int, d: int) -> float:
-    """B.2: ``k`` equal singular values and ``d - k`` zeros give AUC = 1 - (k-1)/(2d)."""
+    """B.2: `k` equal singular values and `d - k` zeros give AUC = 1 - (k-1)/(2d)."""
     return 1 - (k - 1) / (2 * d)
 
 
 def effective_rank(s):
-    """Effective rank from eigenvalues ``s`` of :math:`WW^\\top`; 0 for an all-zero spectrum."""
+    """Effective rank from eigenvalues `s` of $WW^\\top$; 0 for an all-zero spectrum."""
     return jnp.where(jnp.sum(s, axis=-1) > 0, _effective_rank(jnp.where(s > 0, s, 0.0)), 0.0)
 
 
 def surviving_modes(s_final, threshold):
-    """Number of modes with :math:`s_j > \\theta` (``(..., M)`` → ``(...)``)."""
+    """Number of modes with $s_j > \\theta$ (`(..., M)` → `(...)`)."""
     return jnp.sum(s_final > threshold, axis=-1)
 
 
 def time_to_fraction(ts, total, fraction):
-    """First time ``total(t)`` (shape ``(T,)``) is within ``(1-fraction)|total(0) - total(T)|`` of its end
-    value, interpolated linearly between saves; ``0`` when it never moved."""
+    """First time `total(t)` (shape `(T,)`) is within `(1-fraction)|total(0) - total(T)|` of its end
+    value, interpolated linearly between saves; `0` when it never moved."""
     gap = jnp.abs(total - total[-1])
     tol = (1 - fraction) * gap[0]
     inside = gap <= tol
@@ -72,14 +72,14 @@ def time_to_fraction(ts, total, fraction):
 
 
 def summarize(traj, recipe) -> dict:
-    r"""The summaries stored per configuration, from a :class:`~dynsim.sweeps.models.Trajectory`:
+    r"""The summaries stored per configuration, from a [`Trajectory`][dynsim.sweeps.Trajectory]:
 
-    ``final_spectrum`` (M,) :math:`s_j(t_1)`; ``final_variance`` (M,) the representation variances
-    :math:`\lambda_j(W\Sigma_xW^\top)` at :math:`t_1`; ``spectrum`` (T, M) :math:`s_j` at the saves; ``collapsed`` (bool:
-    every :math:`s_j \le \theta` by the end, the solver's event when ``collapse = "all"``); ``collapse_time``
-    (event time, ``inf`` if none; with ``collapse = "none"`` the first save below θ); ``surviving_modes``;
-    ``auc`` (final, σ or σ² per the recipe); ``auc_t`` (T,); ``effective_rank``; ``time_to_fraction``;
-    ``converged`` (relative change of :math:`S` over the last save interval < 1e-3); ``status``.
+    `final_spectrum` (M,) $s_j(t_1)$; `final_variance` (M,) the representation variances
+    $\lambda_j(W\Sigma_xW^\top)$ at $t_1$; `spectrum` (T, M) $s_j$ at the saves; `collapsed` (bool:
+    every $s_j \le \theta$ by the end, the solver's event when `collapse = "all"`); `collapse_time`
+    (event time, `inf` if none; with `collapse = "none"` the first save below θ); `surviving_modes`;
+    `auc` (final, σ or σ² per the recipe); `auc_t` (T,); `effective_rank`; `time_to_fraction`;
+    `converged` (relative change of $S$ over the last save interval < 1e-3); `status`.
     """
     s, v = traj.strength, traj.variance
     sf = s[-1]

@@ -1,39 +1,30 @@
 r"""What a sweep can run: adapters from a flat dict of traced scalars to one simulation.
 
-Each adapter is a frozen (hashable, hence static under ``jit``) dataclass holding the model's
-*structural* options (branches, sizes) and names its sweepable float parameters in ``PARAMS`` with
-their defaults. :meth:`simulate` maps ``(p, key, recipe)`` — ``p`` a dict of scalar (traced) values,
-``key`` the configuration's PRNG key — to a :class:`Trajectory` of two spectra at the save times:
+Each adapter is a frozen (hashable, hence static under `jit`) dataclass holding the model's
+*structural* options (branches, sizes) and names its sweepable float parameters in `PARAMS` with
+their defaults. `simulate` maps `(p, key, recipe)` — `p` a dict of scalar (traced) values,
+`key` the configuration's PRNG key — to a [`Trajectory`][dynsim.sweeps.Trajectory] of two spectra at the save times:
 
-* ``strength`` :math:`s_j(t)`, the eigenvalues of :math:`WW^\top` (the collapse observable), and
-* ``variance`` :math:`v_j(t)`, the eigenvalues of the representation covariance :math:`W\Sigma_xW^\top`
+* `strength` $s_j(t)$, the eigenvalues of $WW^\top$ (the collapse observable), and
+* `variance` $v_j(t)$, the eigenvalues of the representation covariance $W\Sigma_xW^\top$
   of clean inputs, whose square roots are the singular values of Li et al.'s collapse metric
   (Li et al. 2022).
 
-=================  ===========================================================================
-kind               model
-=================  ===========================================================================
-``tian_modes``     :class:`dynsim.eigenmodes.TianModes` (Tian et al. 2021 App. D.4, Eqs. 11-13)
-``ssl_modes``      :class:`dynsim.eigenmodes.SSLModes` (Euclidean / cosine, closed-form predictors,
-                   IsoLoss; Halvagal et al. 2023)
-``network``        :class:`dynsim.networks.SSLNet` expected-gradient flow of a linear network
-                   (online, predictor, target matrices; Tian Lemma 1 generalised)
-``grassmann``      :class:`dynsim.grassmann.OjaFlow` (orthogonality constrained) or
-                   :class:`dynsim.grassmann.NaiveFlow` on a trace-form loss (Esser et al. 2023)
-``modes``          :class:`dynsim.Modes` assembled from components named in ``[model]`` (built-in
-                   names or ``"package.module:Class"`` for components written outside dynsim); its
-                   sweepable parameters are the model's own float leaves, by path
-                   (``weight_decay``, ``target.beta``, ``predictor.alpha_p``, ``loss.mu``, ...)
-``net``            :class:`dynsim.Network` from components, its expected-gradient flow on isotropic
-                   views; parameters as ``modes`` (the model's float leaves by path)
-=================  ===========================================================================
+| kind | model |
+|---|---|
+| `tian_modes` | [`dynsim.eigenmodes.TianModes`][dynsim.eigenmodes.TianModes] (Tian et al. 2021 App. D.4, Eqs. 11-13) |
+| `ssl_modes` | [`dynsim.eigenmodes.SSLModes`][dynsim.eigenmodes.SSLModes] (Euclidean / cosine, closed-form predictors, IsoLoss; Halvagal et al. 2023) |
+| `network` | [`dynsim.networks.SSLNet`][dynsim.networks.SSLNet] expected-gradient flow of a linear network (online, predictor, target matrices; Tian Lemma 1 generalised) |
+| `grassmann` | [`dynsim.grassmann.OjaFlow`][dynsim.grassmann.OjaFlow] (orthogonality constrained) or [`dynsim.grassmann.NaiveFlow`][dynsim.grassmann.NaiveFlow] on a trace-form loss (Esser et al. 2023) |
+| `modes` | [`dynsim.Modes`][dynsim.models.Modes] assembled from components named in `[model]` (built-in names or `"package.module:Class"` for components written outside dynsim); its sweepable parameters are the model's own float leaves, by path (`weight_decay`, `target.beta`, `predictor.alpha_p`, `loss.mu`, ...) |
+| `net` | [`dynsim.Network`][dynsim.models.Network] from components, its expected-gradient flow on isotropic views; parameters as `modes` (the model's float leaves by path) |
 
-Data of the mode models: :math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`,
-:math:`\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}` (isotropic, Tian's Assumption 2, when ``data_decay = 0``);
-the network runs on isotropic views. The ``views`` option (:data:`dynsim.params.VIEWS`, ``docs/theory/views.md``) says which view
-carries the noise: ``same`` (default: both, variance ``sigma2``), ``clean_online`` (only the target view, variance
-``sigma2``: Halvagal et al.'s toy) or ``per_view`` (online ``sigma2``, target ``sigma2_target``, a parameter only
-then). Initial states use the configuration's key only through the ``init_std`` / ``init_scale`` noise, so
+Data of the mode models: $\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}$,
+$\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}$ (isotropic, Tian's Assumption 2, when `data_decay = 0`);
+the network runs on isotropic views. The `views` option (`dynsim.params.VIEWS`, `docs/theory/views.md`) says which view
+carries the noise: `same` (default: both, variance `sigma2`), `clean_online` (only the target view, variance
+`sigma2`: Halvagal et al.'s toy) or `per_view` (online `sigma2`, target `sigma2_target`, a parameter only
+then). Initial states use the configuration's key only through the `init_std` / `init_scale` noise, so
 results never depend on chunking or devices.
 """
 
@@ -59,8 +50,8 @@ from dynsim.sweeps._errors import ConfigError
 
 
 class Trajectory(NamedTuple):
-    """One configuration's saved spectra. Shapes: ``ts (T,)``, ``strength``/``variance`` ``(T, M)``
-    (descending per save), ``status`` and ``event_time`` scalars (:class:`dynsim.solvers.Status`)."""
+    """One configuration's saved spectra. Shapes: `ts (T,)`, `strength`/`variance` `(T, M)`
+    (descending per save), `status` and `event_time` scalars ([`dynsim.solvers.Status`][dynsim.solvers.Status])."""
 
     ts: jax.Array
     strength: jax.Array
@@ -84,12 +75,12 @@ class Recipe:
 
 
 def _all_modes_strength(y: ModeState):
-    """``max_j w_j^2`` as a length-1 vector: :class:`CollapseEvent` fires when *every* mode is below θ."""
+    """`max_j w_j^2` as a length-1 vector: [`CollapseEvent`][dynsim.solvers.CollapseEvent] fires when *every* mode is below θ."""
     return jnp.max(jnp.asarray(y.w) ** 2, axis=-1, keepdims=True)
 
 
 def _network_strength(y):
-    """Largest eigenvalue of :math:`WW^\\top` (length-1 vector) for the complete-collapse event."""
+    """Largest eigenvalue of $WW^\\top$ (length-1 vector) for the complete-collapse event."""
     return jnp.linalg.eigvalsh(y.W @ y.W.T)[-1:]
 
 
@@ -98,9 +89,9 @@ def _desc(x):
 
 
 def mode_data(p, n_modes: int, views: str = "same") -> ModeData:
-    r""":math:`\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}`, :math:`\ell_{11,j} = (1+\sigma_1^2)\lambda_{d,j}`,
-    :math:`\ell_{22,j} = (1+\sigma_2^2)\lambda_{d,j}` with the views' noises (:func:`dynsim.params.view_noises`)
-    (``same``: :math:`\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}`, ``lambda_2`` unset)."""
+    r"""$\lambda_{d,j} = (j+1)^{-\mathrm{data\_decay}}$, $\ell_{11,j} = (1+\sigma_1^2)\lambda_{d,j}$,
+    $\ell_{22,j} = (1+\sigma_2^2)\lambda_{d,j}$ with the views' noises ([`dynsim.params.view_noises`][dynsim.params.view_noises])
+    (`same`: $\lambda_{s,j} = (1+\sigma^2)\lambda_{d,j}$, `lambda_2` unset)."""
     lam_d = jnp.arange(1, n_modes + 1, dtype=jnp.result_type(float)) ** (-p["data_decay"])
     if views == "same":
         return ModeData(lambda_s=(1.0 + p["sigma2"]) * lam_d, lambda_d=lam_d)
@@ -109,8 +100,8 @@ def mode_data(p, n_modes: int, views: str = "same") -> ModeData:
 
 
 def view_data(p, n1: int, views: str = "same") -> ViewData:
-    r"""Isotropic network views, :math:`\Sigma_x = I`, noise :math:`\sigma_1^2I` and :math:`\sigma_2^2I` per view
-    (:func:`dynsim.params.view_noises`; ``same``: one ``noise_cov``)."""
+    r"""Isotropic network views, $\Sigma_x = I$, noise $\sigma_1^2I$ and $\sigma_2^2I$ per view
+    ([`dynsim.params.view_noises`][dynsim.params.view_noises]; `same`: one `noise_cov`)."""
     if views == "same":
         eye = jnp.eye(n1, dtype=jnp.result_type(float))
         return ViewData(eye, p["sigma2"] * eye)
@@ -123,7 +114,7 @@ def _check_nonneg(values, names):
 
 
 class _Adapter:
-    """Shared plumbing. An adapter with a ``MODEL`` class holds an instance of it as ``ode``: the ``[model]``
+    """Shared plumbing. An adapter with a `MODEL` class holds an instance of it as `ode`: the `[model]`
     table's keys are that class's own options (plus the adapter's sizes), so nothing is declared twice."""
 
     kind: ClassVar[str]
@@ -137,7 +128,7 @@ class _Adapter:
 
     @property
     def view_parameters(self) -> dict:
-        """``{"sigma2_target": 0.0}`` with ``views = "per_view"``, else nothing."""
+        """`{"sigma2_target": 0.0}` with `views = "per_view"`, else nothing."""
         return {"sigma2_target": 0.0} if getattr(self, "views", "same") == "per_view" else {}
 
     def _check_views(self) -> None:
@@ -154,7 +145,7 @@ class _Adapter:
         return 3 * self.n_modes
 
     def boundary(self, x: str, y: str, fixed: dict):
-        """Analytic collapse boundary in the ``(x, y)`` plane as ``y = f(x)`` (or ``None``)."""
+        """Analytic collapse boundary in the `(x, y)` plane as `y = f(x)` (or `None`)."""
         return None
 
     def used_parameters(self) -> set[str]:
@@ -167,24 +158,24 @@ _MODE_PARAMS = {"alpha_p": 1.0, "beta": 1.0, "eta": 0.0, "tau": 1.0, "sigma2": 0
 
 
 def start_normals(key, shape, dtype):
-    """Standard normals for a configuration's start: drawn in float32 and cast to ``dtype``, so a seed gives the
+    """Standard normals for a configuration's start: drawn in float32 and cast to `dtype`, so a seed gives the
     same start (to float32 resolution) in every precision and a collapse verdict does not flip with it."""
     return jax.random.normal(key, shape, jnp.float32).astype(dtype)
 
 
 def _mode_start(p, key, n_modes, dtype):
-    """``w_j(0) = w0 + init_std ξ_j``, ``w_{p,j}(0) = wp0 + init_std ξ'_j`` (ξ: :func:`start_normals` from ``key``)."""
+    """`w_j(0) = w0 + init_std ξ_j`, `w_{p,j}(0) = wp0 + init_std ξ'_j` (ξ: `start_normals` from `key`)."""
     xi = start_normals(key, (2, n_modes), dtype)
     return p["w0"] + p["init_std"] * xi[0], p["wp0"] + p["init_std"] * xi[1]
 
 
 def _tian_boundary(x, y, fixed, target, n_modes, views="same"):
-    r"""Tian et al. (2021) Obs. 5: with a fixed target ratio τ (``fixed_tau``; SimSiam is
-    τ = 1) mode j collapses for every start iff :math:`\eta > \tau^2\ell_{12,j}^2/(4\ell_{11,j})
-    = \tau^2\lambda_{d,j}/(4(1+\sigma_1^2))` (:math:`\sigma_1^2` the online view's noise, ``docs/theory/views.md``;
-    0 for ``clean_online``), so the whole representation does iff :math:`\eta > \tau^2\max_j\lambda_{d,j}/(4(1+\sigma_1^2))`
-    (below it, collapse depends on the start: the line is the boundary for starts inside :math:`p^*_+`'s basin).
-    Returned as ``eta = f(x)`` for the planes (σ², η) and (τ, η) when the other parameters are fixed, else ``None``."""
+    r"""Tian et al. (2021) Obs. 5: with a fixed target ratio τ (`fixed_tau`; SimSiam is
+    τ = 1) mode j collapses for every start iff $\eta > \tau^2\ell_{12,j}^2/(4\ell_{11,j})
+    = \tau^2\lambda_{d,j}/(4(1+\sigma_1^2))$ ($\sigma_1^2$ the online view's noise, `docs/theory/views.md`;
+    0 for `clean_online`), so the whole representation does iff $\eta > \tau^2\max_j\lambda_{d,j}/(4(1+\sigma_1^2))$
+    (below it, collapse depends on the start: the line is the boundary for starts inside $p^*_+$'s basin).
+    Returned as `eta = f(x)` for the planes (σ², η) and (τ, η) when the other parameters are fixed, else `None`."""
     if target not in ("fixed_tau", "online") or y != "eta" or "data_decay" not in fixed:
         return None
     lam_max = max(1.0, float(n_modes) ** (-fixed["data_decay"]))  # max_j (j+1)^(-decay)
@@ -199,15 +190,15 @@ def _tian_boundary(x, y, fixed, target, n_modes, views="same"):
 
 
 def _check_target_direction(model, v: dict) -> None:
-    """A loss that needs a direction (cosine) with an EMA target needs ``tau0 > 0`` (a zero target has none)."""
+    """A loss that needs a direction (cosine) with an EMA target needs `tau0 > 0` (a zero target has none)."""
     if model.loss.needs_direction and isinstance(model.target, components.EMA) and np.any(np.asarray(v["tau0"]) == 0):
         raise ValueError(f"the {type(model.loss).__name__.lower()} loss with an EMA target needs tau0 > 0 (a zero "
                          "target has no direction)")
 
 
 def _tian_boundary_of(model, x, y, fixed, n_modes, views="same"):
-    """:func:`_tian_boundary` where it applies: the Euclidean loss (not IsoLoss) with a trainable predictor and
-    the stop-gradient (Tian et al. 2021's setting), else ``None``."""
+    """`_tian_boundary` where it applies: the Euclidean loss (not IsoLoss) with a trainable predictor and
+    the stop-gradient (Tian et al. 2021's setting), else `None`."""
     if not (isinstance(model.loss, components.Euclidean) and not model.loss.iso and model.predictor.trainable
             and model.target.stop_gradient):
         return None
@@ -215,9 +206,9 @@ def _tian_boundary_of(model, x, y, fixed, n_modes, views="same"):
 
 
 class _PresetSweep(_Adapter):
-    """An option-string kind (``tian_modes``, ``ssl_modes``, ``network``): its ``ode`` is a preset, and it runs the
-    component-built adapter of the model the preset names (:meth:`family_sweep`), with its parameter names mapped
-    to the model's paths by ``NAMES`` (names the model does not have, e.g. ``beta`` without an EMA target, are
+    """An option-string kind (`tian_modes`, `ssl_modes`, `network`): its `ode` is a preset, and it runs the
+    component-built adapter of the model the preset names (`family_sweep`), with its parameter names mapped
+    to the model's paths by `NAMES` (names the model does not have, e.g. `beta` without an EMA target, are
     accepted and unused)."""
 
     NAMES: ClassVar[dict]
@@ -257,11 +248,11 @@ class _PresetSweep(_Adapter):
 
 @dataclass(frozen=True)
 class TianModesSweep(_PresetSweep):
-    """``tian_modes``: options of :class:`~dynsim.eigenmodes.TianModes` plus ``n_modes``.
+    """`tian_modes`: options of [`TianModes`][dynsim.eigenmodes.TianModes] plus `n_modes`.
 
-    Parameters: ``alpha_p, beta, eta, tau`` (:class:`~dynsim.params.TianParams`), ``sigma2``,
-    ``data_decay`` (:func:`mode_data`), start ``w0, wp0`` (+ ``init_std`` noise) and ``tau0`` =
-    :math:`w_a(0)/w(0)` of an EMA target (Tian's τ(0) = 0)."""
+    Parameters: `alpha_p, beta, eta, tau` ([`TianParams`][dynsim.params.TianParams]), `sigma2`,
+    `data_decay` ([`mode_data`][dynsim.sweeps.mode_data]), start `w0, wp0` (+ `init_std` noise) and `tau0` =
+    $w_a(0)/w(0)$ of an EMA target (Tian's τ(0) = 0)."""
 
     kind: ClassVar[str] = "tian_modes"
     BASE_PARAMS: ClassVar[dict] = _MODE_PARAMS
@@ -302,8 +293,8 @@ def _mode_trajectory(ode, y0, args, recipe: Recipe, event, data: ModeData) -> Tr
 
 @dataclass(frozen=True)
 class SSLModesSweep(_PresetSweep):
-    """``ssl_modes``: options of :class:`~dynsim.eigenmodes.SSLModes` plus ``n_modes``; parameters as
-    ``tian_modes`` plus the closed-form predictor's ``power`` and ``eps``."""
+    """`ssl_modes`: options of [`SSLModes`][dynsim.eigenmodes.SSLModes] plus `n_modes`; parameters as
+    `tian_modes` plus the closed-form predictor's `power` and `eps`."""
 
     kind: ClassVar[str] = "ssl_modes"
     BASE_PARAMS: ClassVar[dict] = _MODE_PARAMS | {"power": 1.0, "eps": 0.0}
@@ -334,12 +325,12 @@ class SSLModesSweep(_PresetSweep):
 
 @dataclass(frozen=True)
 class NetworkSweep(_PresetSweep):
-    r"""``network``: the expected-gradient flow of :class:`~dynsim.networks.SSLNet` on isotropic views
-    (:math:`\Sigma_x = I`, noise :math:`\sigma^2 I` in the views ``views`` names) with ``n1`` inputs and ``n2`` outputs.
+    r"""`network`: the expected-gradient flow of [`SSLNet`][dynsim.networks.SSLNet] on isotropic views
+    ($\Sigma_x = I$, noise $\sigma^2 I$ in the views `views` names) with `n1` inputs and `n2` outputs.
 
-    Start: :math:`W(0) = \mathrm{init\_scale}\,\xi/\sqrt{n_1}` (ξ standard normal from the configuration's
-    key), :math:`W_p(0) = \mathrm{wp0}\,I`, :math:`W_a(0) = \mathrm{tau0}\,W(0)` (EMA target).
-    Parameters ``alpha_p, beta, wd, wd_p, power, eps`` as :class:`~dynsim.networks.NetParams`."""
+    Start: $W(0) = \mathrm{init\_scale}\,\xi/\sqrt{n_1}$ (ξ standard normal from the configuration's
+    key), $W_p(0) = \mathrm{wp0}\,I$, $W_a(0) = \mathrm{tau0}\,W(0)$ (EMA target).
+    Parameters `alpha_p, beta, wd, wd_p, power, eps` as [`NetParams`][dynsim.networks.NetParams]."""
 
     kind: ClassVar[str] = "network"
     BASE_PARAMS: ClassVar[dict] = {"alpha_p": 1.0, "beta": 1.0, "wd": 0.0, "wd_p": 0.0, "sigma2": 0.0, "power": 1.0,
@@ -372,25 +363,25 @@ class NetworkSweep(_PresetSweep):
 
 
 def _frame_strength(W):
-    """Largest eigenvalue of :math:`W^\\top W` (length-1 vector) for the complete-collapse event."""
+    """Largest eigenvalue of $W^\\top W$ (length-1 vector) for the complete-collapse event."""
     return jnp.linalg.eigvalsh(W.T @ W)[-1:]
 
 
 @dataclass(frozen=True)
 class GrassmannSweep(_Adapter):
-    r"""``grassmann``: an encoder :math:`W\in\mathbb R^{d\times h}` on a trace-form loss (Esser et al. 2023) with the
-    population dynamics matrix of additive augmentation, :math:`x\sim N(0,\Sigma)`,
-    :math:`\Sigma = \mathrm{diag}((1+i)^{-\mathrm{data\_decay}})`, :math:`x^+ = x + \mathrm{noise}\,\Sigma^{1/2}\xi`
-    (Esser et al. (2023)'s augmentation): :math:`A = 2\Sigma` (``contrastive`` / ``alignment``, independent
-    negatives) or :math:`A = -2\,\mathrm{noise}^2\Sigma` (``mse``); as
-    :func:`dynsim.grassmann.trace_losses.population_dynamics_matrix` with ``GRADIENT_FACTOR = 2``.
+    r"""`grassmann`: an encoder $W\in\mathbb R^{d\times h}$ on a trace-form loss (Esser et al. 2023) with the
+    population dynamics matrix of additive augmentation, $x\sim N(0,\Sigma)$,
+    $\Sigma = \mathrm{diag}((1+i)^{-\mathrm{data\_decay}})$, $x^+ = x + \mathrm{noise}\,\Sigma^{1/2}\xi$
+    (Esser et al. (2023)'s augmentation): $A = 2\Sigma$ (`contrastive` / `alignment`, independent
+    negatives) or $A = -2\,\mathrm{noise}^2\Sigma$ (`mse`); as
+    [`dynsim.grassmann.trace_losses.population_dynamics_matrix`][dynsim.grassmann.population_dynamics_matrix] with `GRADIENT_FACTOR = 2`.
 
-    ``flow``: ``"oja"`` (orthogonality constrained, :class:`~dynsim.grassmann.OjaFlow`; :math:`W(0)` = qf of the
-    draw), ``"naive"`` (:math:`\dot W = (A - \gamma I)W`, γ = ``weight_decay``; grows like
-    :math:`e^{t(\lambda_1-\gamma)}`, so long runs without decay overflow and are flagged ``NONFINITE``) or
-    ``"sphere"`` (the naive flow on the Frobenius sphere), :class:`~dynsim.grassmann.NaiveFlow`.
-    :math:`W(0) = \mathrm{init\_scale}\,\xi/\sqrt d`. Spectra: ``strength`` = eigenvalues of :math:`W^\top W`,
-    ``variance`` = eigenvalues of :math:`W^\top\Sigma W`."""
+    `flow`: `"oja"` (orthogonality constrained, [`OjaFlow`][dynsim.grassmann.OjaFlow]; $W(0)$ = qf of the
+    draw), `"naive"` ($\dot W = (A - \gamma I)W$, γ = `weight_decay`; grows like
+    $e^{t(\lambda_1-\gamma)}$, so long runs without decay overflow and are flagged `NONFINITE`) or
+    `"sphere"` (the naive flow on the Frobenius sphere), [`NaiveFlow`][dynsim.grassmann.NaiveFlow].
+    $W(0) = \mathrm{init\_scale}\,\xi/\sqrt d$. Spectra: `strength` = eigenvalues of $W^\top W$,
+    `variance` = eigenvalues of $W^\top\Sigma W$."""
 
     kind: ClassVar[str] = "grassmann"
     BASE_PARAMS: ClassVar[dict] = {"data_decay": 1.0, "noise": 0.3, "weight_decay": 0.0, "init_scale": 1.0}
@@ -452,7 +443,7 @@ class GrassmannSweep(_Adapter):
 
 
 def parameter_paths(model) -> dict[str, float]:
-    """The model's float leaves by dotted path (``{"weight_decay": 0.0, "target.beta": 1.0, ...}``): the names
+    """The model's float leaves by dotted path (`{"weight_decay": 0.0, "target.beta": 1.0, ...}`): the names
     under which a sweep sets them."""
     out = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(model)[0]:
@@ -463,7 +454,7 @@ def parameter_paths(model) -> dict[str, float]:
 
 
 def with_parameters(model, values: dict):
-    """``model`` with the float leaves named in ``values`` (dotted paths, :func:`parameter_paths`) replaced."""
+    """`model` with the float leaves named in `values` (dotted paths, [`parameter_paths`][dynsim.sweeps.parameter_paths]) replaced."""
     leaves, treedef = jax.tree_util.tree_flatten_with_path(model)
     new = [values.get(".".join(str(getattr(k, "name", k)) for k in path), leaf) for path, leaf in leaves]
     return jax.tree_util.tree_unflatten(treedef, new)
@@ -503,7 +494,7 @@ def _component_name(role: str, component) -> str:
 
 
 def build_component(role: str, spec):
-    """A component from its config spec: a name, or a table ``{kind = name, <options>}``; floats given here are
+    """A component from its config spec: a name, or a table `{kind = name, <options>}`; floats given here are
     the defaults of the corresponding sweep parameters."""
     if isinstance(spec, str):
         spec = {"kind": spec}
@@ -518,15 +509,15 @@ def build_component(role: str, spec):
 
 def component_options(role: str, component) -> dict:
     """The TOML spec of a component: its name and static options (its floats are sweep parameters; options left at
-    ``None``, a default chosen by the precision, are omitted)."""
+    `None`, a default chosen by the precision, are omitted)."""
     static = {f.name: getattr(component, f.name) for f in dataclasses.fields(component) if f.metadata.get("static")}
     # None is a component's "default for the precision" (which the config records): omitted, as TOML has no None
     return {"kind": _component_name(role, component)} | {k: v for k, v in static.items() if v is not None}
 
 
 class _FamilySweep(_Adapter):
-    """Shared by the adapters of component-built models: ``ode`` is the model; its float leaves by path plus
-    :attr:`START` (data and start) are the parameters; ``SIZES`` are the integer options besides the components."""
+    """Shared by the adapters of component-built models: `ode` is the model; its float leaves by path plus
+    `START` (data and start) are the parameters; `SIZES` are the integer options besides the components."""
 
     START: ClassVar[dict]
     SIZES: ClassVar[dict]
@@ -581,9 +572,9 @@ class _FamilySweep(_Adapter):
 
 @dataclass(frozen=True)
 class ModesSweep(_FamilySweep):
-    """``modes``: a :class:`dynsim.Modes` from components; parameters are the model's float leaves by path plus
-    the data (``sigma2``, ``data_decay``, and ``sigma2_target`` with ``views = "per_view"``: :func:`mode_data`) and the start (``w0``, ``wp0`` + ``init_std`` noise,
-    ``tau0`` = :math:`w_a(0)/w(0)` of an EMA target)."""
+    """`modes`: a [`dynsim.Modes`][dynsim.models.Modes] from components; parameters are the model's float leaves by path plus
+    the data (`sigma2`, `data_decay`, and `sigma2_target` with `views = "per_view"`: [`mode_data`][dynsim.sweeps.mode_data]) and the start (`w0`, `wp0` + `init_std` noise,
+    `tau0` = $w_a(0)/w(0)$ of an EMA target)."""
 
     kind: ClassVar[str] = "modes"
     MODEL: ClassVar[type] = Modes
@@ -606,11 +597,11 @@ class ModesSweep(_FamilySweep):
 
 @dataclass(frozen=True)
 class NetSweep(_FamilySweep):
-    r"""``net``: the expected-gradient flow of a :class:`dynsim.Network` from components on isotropic views
-    (:math:`\Sigma_x = I`, noise :math:`\sigma^2 I` in the views ``views`` names: :func:`view_data`) with ``n1``
-    inputs and ``n2`` outputs; parameters are the model's float leaves by path plus ``sigma2`` (and
-    ``sigma2_target`` with ``views = "per_view"``) and the start: :math:`W(0) = \mathrm{init\_scale}\,\xi/\sqrt{n_1}`
-    (ξ from the configuration's key), :math:`W_p(0) = \mathrm{wp0}\,I` (trainable), :math:`W_a(0) = \mathrm{tau0}\,W(0)` (EMA)."""
+    r"""`net`: the expected-gradient flow of a [`dynsim.Network`][dynsim.models.Network] from components on isotropic views
+    ($\Sigma_x = I$, noise $\sigma^2 I$ in the views `views` names: [`view_data`][dynsim.sweeps.view_data]) with `n1`
+    inputs and `n2` outputs; parameters are the model's float leaves by path plus `sigma2` (and
+    `sigma2_target` with `views = "per_view"`) and the start: $W(0) = \mathrm{init\_scale}\,\xi/\sqrt{n_1}$
+    (ξ from the configuration's key), $W_p(0) = \mathrm{wp0}\,I$ (trainable), $W_a(0) = \mathrm{tau0}\,W(0)$ (EMA)."""
 
     kind: ClassVar[str] = "net"
     MODEL: ClassVar[type] = Network
@@ -652,8 +643,8 @@ KINDS = tuple(ADAPTERS)
 
 
 def build_model(options: dict):
-    """The adapter for ``options = {"kind": ..., <static options>}``: the options of the adapter's model class
-    (e.g. :class:`~dynsim.eigenmodes.SSLModes`) and its own sizes. Raises ``ConfigError`` naming unknown kinds,
+    """The adapter for `options = {"kind": ..., <static options>}`: the options of the adapter's model class
+    (e.g. [`SSLModes`][dynsim.eigenmodes.SSLModes]) and its own sizes. Raises `ConfigError` naming unknown kinds,
     unknown options and options of the wrong type or value."""
     opts = dict(options)
     kind = opts.pop("kind", None)

@@ -1,4 +1,4 @@
-"""Plots of a loaded sweep (:class:`~dynsim.sweeps.store.SweepResult`): phase diagrams over two swept
+"""Plots of a loaded sweep ([`SweepResult`][dynsim.sweeps.SweepResult]): phase diagrams over two swept
 parameters with the analytic boundary where theory gives one, and spectra over time."""
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ def _axis_of(res, name):
 
 
 def failed_mask(res) -> np.ndarray:
-    """``True`` where a configuration's solve failed (status other than success or event; :class:`~dynsim.solvers.Status`),
+    """`True` where a configuration's solve failed (status other than success or event; [`Status`][dynsim.solvers.Status]),
     on the sweep's axes: its summaries are not results."""
     return ~np.isin(res.grid("status"), GOOD_STATUSES)
 
 
 def phase_data(res, x: str, y: str, metric: str = "collapsed"):
-    """``(xs, ys, Z)``: the metric averaged over every other axis (non-finite values and failed solves ignored,
-    :func:`failed_mask`; a cell whose every configuration failed is NaN), ``Z`` of shape ``(len(ys), len(xs))``,
+    """`(xs, ys, Z)`: the metric averaged over every other axis (non-finite values and failed solves ignored,
+    `failed_mask`; a cell whose every configuration failed is NaN), `Z` of shape `(len(ys), len(xs))`,
     for two parameters swept on *different* axes."""
     kx, ax_x = _axis_of(res, x)
     ky, ax_y = _axis_of(res, y)
@@ -72,7 +72,7 @@ def phase_data(res, x: str, y: str, metric: str = "collapsed"):
 
 
 def phase_diagram(res, x: str, y: str, metric: str = "collapsed", ax=None):
-    """Colour map of ``metric`` over ``(x, y)`` with the analytic boundary (dashed) when the model has one."""
+    """Colour map of `metric` over `(x, y)` with the analytic boundary (dashed) when the model has one."""
     import matplotlib.pyplot as plt
 
     xs, ys, Z = phase_data(res, x, y, metric)
@@ -112,7 +112,7 @@ def phase_diagram(res, x: str, y: str, metric: str = "collapsed", ax=None):
 
 
 def metric_curve(res, x: str, metric: str = "auc", ax=None):
-    """``metric`` against one ``[grid]`` parameter: mean over every other axis, with its min-max band."""
+    """`metric` against one `[grid]` parameter: mean over every other axis, with its min-max band."""
     import matplotlib.pyplot as plt
 
     k, axis = _axis_of(res, x)
@@ -131,7 +131,7 @@ def metric_curve(res, x: str, metric: str = "auc", ax=None):
 
 
 def pick_configs(res, n: int, metric: str = "auc") -> np.ndarray:
-    """``n`` configurations spread over the range of ``metric`` (quantiles), for the spectra figure."""
+    """`n` configurations spread over the range of `metric` (quantiles), for the spectra figure."""
     vals = np.asarray(res.summaries[metric], float)
     ok = np.flatnonzero(np.isfinite(vals) & res.done)
     if ok.size == 0:
@@ -141,7 +141,7 @@ def pick_configs(res, n: int, metric: str = "auc") -> np.ndarray:
 
 
 def spectra_over_time(res, indices, axes=None):
-    """Per configuration, the mode strengths :math:`s_j(t)` (log scale) with the collapse threshold."""
+    """Per configuration, the mode strengths $s_j(t)$ (log scale) with the collapse threshold."""
     import matplotlib.pyplot as plt
 
     indices = list(indices)
@@ -168,8 +168,8 @@ def spectra_over_time(res, indices, axes=None):
 
 
 def plot_run(res, out: Path, x=None, y=None, metric="collapsed", n_spectra=4) -> list[Path]:
-    """Write ``phase.png/.pdf`` (a phase diagram over two ``[grid]`` parameters, or the metric against the
-    only one) and ``spectra.png/.pdf`` into ``out``."""
+    """Write `phase.png/.pdf` (a phase diagram over two `[grid]` parameters, or the metric against the
+    only one) and `spectra.png/.pdf` into `out`."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

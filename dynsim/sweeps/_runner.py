@@ -1,25 +1,25 @@
-r"""Executing a sweep: flatten → fixed-size chunks → ``vmap`` → shard over devices → chunk files.
+r"""Executing a sweep: flatten → fixed-size chunks → `vmap` → shard over devices → chunk files.
 
-Parameters flow one way: :class:`~dynsim.sweeps.config.SweepConfig` (values per configuration) →
-adapter (:mod:`dynsim.sweeps.models`) → :func:`dynsim.solvers.api.integrate` → summaries
-(:mod:`dynsim.sweeps.metrics`) → chunk files (:mod:`dynsim.sweeps.store`).
+Parameters flow one way: [`SweepConfig`][dynsim.sweeps.SweepConfig] (values per configuration) →
+adapter (`dynsim.sweeps.models`) → [`dynsim.solvers.api.integrate`][dynsim.solvers.integrate] → summaries
+(`dynsim.sweeps.metrics`) → chunk files (`dynsim.sweeps.store`).
 
 * **One compile.** Every chunk is padded (repeating its last configuration) to the same size
-  ``C_pad`` = a multiple of ``devices × width``; swept *and* fixed floats enter as traced arrays, so
+  `C_pad` = a multiple of `devices × width`; swept *and* fixed floats enter as traced arrays, so
   neither new values nor a new seed recompile.
-* **Batching.** On each device the chunk's configurations run as ``lax.map`` over groups of ``width``
-  ``vmap``-ed solves (``width`` from the model's working set, as :func:`dynsim.solvers.default_chunk_size`).
+* **Batching.** On each device the chunk's configurations run as `lax.map` over groups of `width`
+  `vmap`-ed solves (`width` from the model's working set, as [`dynsim.solvers.default_chunk_size`][dynsim.solvers.default_chunk_size]).
   Each solve keeps its own step control, so results do not depend on the chunk size.
-* **Devices.** With several devices the chunk is split over ``jax.devices()`` with
-  ``jax.shard_map`` (each device runs its own solver loop; no per-step synchronisation). On CPU,
-  expose the cores as devices before JAX starts: ``XLA_FLAGS=--xla_force_host_platform_device_count=N``
-  (``dynsim sweep`` does it, one device per core, unless ``XLA_FLAGS`` already sets it).
-* **Keys.** Configuration ``i`` gets ``jax.random.fold_in(PRNGKey(seed), i)``: results depend on the
+* **Devices.** With several devices the chunk is split over `jax.devices()` with
+  `jax.shard_map` (each device runs its own solver loop; no per-step synchronisation). On CPU,
+  expose the cores as devices before JAX starts: `XLA_FLAGS=--xla_force_host_platform_device_count=N`
+  (`dynsim sweep` does it, one device per core, unless `XLA_FLAGS` already sets it).
+* **Keys.** Configuration `i` gets `jax.random.fold_in(PRNGKey(seed), i)`: results depend on the
   root seed and the index only, never on chunking, devices or parts.
-* **Parts and hosts.** ``part=(i, n)`` computes chunks ``[i K/n, (i+1) K/n)`` of the ``K`` chunks (job
-  arrays; ``i`` from 0); ``distributed=True`` calls ``jax.distributed.initialize()`` and uses the
+* **Parts and hosts.** `part=(i, n)` computes chunks `[i K/n, (i+1) K/n)` of the `K` chunks (job
+  arrays; `i` from 0); `distributed=True` calls `jax.distributed.initialize()` and uses the
   process index and count as the part, on each process's local devices. Parts write chunk files into
-  their own (or a shared) run folder; :func:`dynsim.sweeps.store.merge` assembles them.
+  their own (or a shared) run folder; [`dynsim.sweeps.store.merge`][dynsim.sweeps.merge] assembles them.
 * **Resume.** Valid chunk files are skipped, so rerunning the same command after a kill recomputes
   only chunks that were in flight; corrupt ones are detected by checksum and recomputed.
 """
@@ -48,7 +48,7 @@ from dynsim.sweeps._models import Recipe, build_model
 
 
 def recipe_for(cfg: SweepConfig) -> Recipe:
-    """The static settings of ``cfg`` (model adapter, save grid, solver, metric options)."""
+    """The static settings of `cfg` (model adapter, save grid, solver, metric options)."""
     model = build_model(cfg.model)
     s, m = cfg.solve, cfg.metrics
     ts = np.linspace(0.0, float(s["t1"]), int(s["saves"]))
@@ -60,14 +60,14 @@ def recipe_for(cfg: SweepConfig) -> Recipe:
 
 
 def vmap_width(model, per_device: int) -> int:
-    """Solves per ``vmap`` group: the rule of :func:`dynsim.solvers.api.default_chunk_size` (cache-sized
+    """Solves per `vmap` group: the rule of [`dynsim.solvers.api.default_chunk_size`][dynsim.solvers.default_chunk_size] (cache-sized
     groups on CPU, the whole per-device share on accelerators) for the adapter's state size."""
     return default_chunk_size(per_device, model, state_size=model.state_size)
 
 
 @dataclass(frozen=True)
 class Layout:
-    """How chunks map onto devices: ``padded = n_devices × groups × width`` configurations per call."""
+    """How chunks map onto devices: `padded = n_devices × groups × width` configurations per call."""
 
     chunk_size: int
     n_devices: int
@@ -80,7 +80,7 @@ class Layout:
 
 
 def layout(cfg: SweepConfig, recipe: Recipe, n_devices: int) -> Layout:
-    """Chunk size, device count, vmap width and ``lax.map`` length for ``cfg`` on ``n_devices`` devices."""
+    """Chunk size, device count, vmap width and `lax.map` length for `cfg` on `n_devices` devices."""
     C = min(cfg.chunk_size, cfg.n_configs)
     per_device = -(-C // n_devices)
     width = vmap_width(recipe.model, per_device)
@@ -92,7 +92,7 @@ def _run_one(recipe: Recipe, p: dict, key):
 
 
 def _local(recipe: Recipe, lay: Layout, fixed: dict, values: dict, idx, root):
-    """One device's share: ``(n,)`` configurations as ``lax.map`` over ``vmap`` groups of ``lay.width``."""
+    """One device's share: `(n,)` configurations as `lax.map` over `vmap` groups of `lay.width`."""
     n = idx.shape[0]
     keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(idx)
     grouped = jax.tree.map(lambda x: x.reshape((n // lay.width, lay.width) + x.shape[1:]), (values, keys))
@@ -118,7 +118,7 @@ def _chunk_call(recipe, lay, devices, fixed, values, idx, root):
 
 
 def part_chunks(n_chunks: int, part: tuple[int, int] | None) -> range:
-    """Chunk range of part ``(i, n)`` (contiguous, sizes differing by at most one)."""
+    """Chunk range of part `(i, n)` (contiguous, sizes differing by at most one)."""
     if part is None:
         return range(n_chunks)
     i, n = part
@@ -128,8 +128,8 @@ def part_chunks(n_chunks: int, part: tuple[int, int] | None) -> range:
 
 
 def distributed_part(devices=None):
-    """Join the ``jax.distributed`` cluster (once; before JAX computes anything) and return this process's
-    ``((process_index, process_count), local devices)``. Without a cluster: ``ValueError`` saying so."""
+    """Join the `jax.distributed` cluster (once; before JAX computes anything) and return this process's
+    `((process_index, process_count), local devices)`. Without a cluster: `ValueError` saying so."""
     if not jax.distributed.is_initialized():
         try:
             jax.distributed.initialize()
@@ -140,7 +140,7 @@ def distributed_part(devices=None):
 
 
 class ChunkRunner:
-    """Computes chunks of one sweep on ``devices``; ``__call__(k)`` returns chunk ``k``'s summaries (numpy)."""
+    """Computes chunks of one sweep on `devices`; `__call__(k)` returns chunk `k`'s summaries (numpy)."""
 
     def __init__(self, cfg: SweepConfig, devices=None):
         self.cfg = cfg
@@ -153,7 +153,7 @@ class ChunkRunner:
         self.root = jax.random.PRNGKey(cfg.seed)
 
     def dispatch(self, k: int):
-        """Start chunk ``k`` (asynchronously); returns ``(indices, device outputs)``."""
+        """Start chunk `k` (asynchronously); returns `(indices, device outputs)`."""
         idx = store.chunk_indices(self.cfg, k)
         pad = np.concatenate([idx, np.full(self.layout.padded - idx.size, idx[-1], np.int64)])
         vals = {name: v[pad] for name, v in self.values.items()}
@@ -169,7 +169,7 @@ class ChunkRunner:
         return self.collect(self.dispatch(k))
 
     def time_chunk(self) -> tuple[float, float]:
-        """``(first, again)``: wall seconds of chunk 0 computed twice; the first includes compilation."""
+        """`(first, again)`: wall seconds of chunk 0 computed twice; the first includes compilation."""
         times = []
         for _ in range(2):
             t = time.perf_counter()
@@ -205,7 +205,7 @@ def _duration(seconds: float) -> str:
 
 
 def describe(cfg: SweepConfig, devices=None, part=None, timed: bool = False) -> str:
-    """The ``--dry-run`` report: configurations, axes, chunks, layout and memory estimates; ``timed``: also a time
+    """The `--dry-run` report: configurations, axes, chunks, layout and memory estimates; `timed`: also a time
     estimate from computing chunk 0 twice (compile, then one chunk; adaptive solves vary between chunks, so it
     is a rough figure)."""
     r = ChunkRunner(cfg, devices)
@@ -240,7 +240,7 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def _count_failures(status, failed: dict) -> np.ndarray:
-    """Add the failed solves among ``status`` to ``failed`` (by :class:`~dynsim.solvers.Status` name); returns the
+    """Add the failed solves among `status` to `failed` (by [`Status`][dynsim.solvers.Status] name); returns the
     mask of failed configurations."""
     status = np.asarray(status)
     bad = ~np.isin(status, GOOD_STATUSES)
@@ -252,19 +252,19 @@ def _count_failures(status, failed: dict) -> np.ndarray:
 
 def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool = True, overwrite: bool = False,
               distributed: bool = False, command=None, log=print, on_chunk=None) -> dict:
-    """Run (or resume) ``cfg`` (a :class:`SweepConfig` or the path of a TOML config) into the run folder
-    ``out``; returns the metadata written.
+    """Run (or resume) `cfg` (a [`SweepConfig`][dynsim.sweeps.SweepConfig] or the path of a TOML config) into the run folder
+    `out`; returns the metadata written.
 
     Skips valid chunk files, recomputes missing/corrupt ones, writes each chunk atomically as it
     finishes (dispatching the next chunk first, so the devices stay busy while the host writes).
-    Failed solves are counted (over every chunk of the part, reused ones included), flagged in the ``status`` summary
-    and recorded under ``failed`` in the metadata;
-    ``run.on_failure`` says what else happens: ``"warn"`` (default) also logs and issues a ``RuntimeWarning`` at
-    the end, ``"flag"`` nothing more, ``"raise"`` stops after the first chunk with a failure (that chunk written,
-    the metadata's status ``"failed"``) with :class:`~dynsim.solvers.SolveError`.
-    ``on_chunk(k, n_written)`` is called after each chunk file is written (e.g. for a GUI or a test). An
-    interrupt (Ctrl-C) leaves the written chunks and the status ``"interrupted"``; rerunning resumes. A lock file
-    per part (:func:`~dynsim.sweeps._store.acquire_lock`) refuses a second run into the same folder while the first
+    Failed solves are counted (over every chunk of the part, reused ones included), flagged in the `status` summary
+    and recorded under `failed` in the metadata;
+    `run.on_failure` says what else happens: `"warn"` (default) also logs and issues a `RuntimeWarning` at
+    the end, `"flag"` nothing more, `"raise"` stops after the first chunk with a failure (that chunk written,
+    the metadata's status `"failed"`) with [`SolveError`][dynsim.solvers.SolveError].
+    `on_chunk(k, n_written)` is called after each chunk file is written (e.g. for a GUI or a test). An
+    interrupt (Ctrl-C) leaves the written chunks and the status `"interrupted"`; rerunning resumes. A lock file
+    per part (`acquire_lock`) refuses a second run into the same folder while the first
     is alive.
     """
     if not isinstance(cfg, SweepConfig):

@@ -7,9 +7,9 @@ Layout of a run folder::
                            (a part writes metadata.part-I-of-N.json instead)
     chunks/chunk_000017.npz  summaries of configurations [17*C, 18*C) (C = run.chunk_size)
 
-Every chunk is written to a temporary name in ``chunks/`` and renamed (``os.replace``, atomic on
+Every chunk is written to a temporary name in `chunks/` and renamed (`os.replace`, atomic on
 POSIX), so a killed run leaves whole chunk files or none. Each chunk carries the configuration
-digest, its configuration indices and a sha256 of its arrays; :func:`read_chunk` checks all three,
+digest, its configuration indices and a sha256 of its arrays; `read_chunk` checks all three,
 so a truncated, corrupted or foreign file is detected (and recomputed by the runner).
 """
 
@@ -36,12 +36,12 @@ CHUNK_DIR = "chunks"
 
 
 def chunk_path(run: Path, k: int) -> Path:
-    """Path of chunk ``k``'s result file in the run folder."""
+    """Path of chunk `k`'s result file in the run folder."""
     return Path(run) / CHUNK_DIR / f"chunk_{k:06d}.npz"
 
 
 def chunk_indices(cfg: SweepConfig, k: int) -> np.ndarray:
-    """Configuration indices of chunk ``k`` (the last chunk may be shorter)."""
+    """Configuration indices of chunk `k` (the last chunk may be shorter)."""
     return np.arange(k * cfg.chunk_size, min((k + 1) * cfg.chunk_size, cfg.n_configs), dtype=np.int64)
 
 
@@ -54,8 +54,8 @@ def _checksum(arrays: dict) -> str:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a uniquely named temporary file beside ``path``, fsync it, and rename it onto
-    ``path`` (``os.replace``: readers see the old file or the whole new one; concurrent writers never share
+    """Write `data` to a uniquely named temporary file beside `path`, fsync it, and rename it onto
+    `path` (`os.replace`: readers see the old file or the whole new one; concurrent writers never share
     a temporary name)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -71,7 +71,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_chunk(run: Path, k: int, cfg: SweepConfig, arrays: dict) -> Path:
-    """Write chunk ``k`` atomically (:func:`atomic_write`)."""
+    """Write chunk `k` atomically (`atomic_write`)."""
     arrays = {name: np.asarray(a) for name, a in arrays.items()}
     arrays["index"] = chunk_indices(cfg, k)
     final = chunk_path(run, k)
@@ -83,7 +83,7 @@ def write_chunk(run: Path, k: int, cfg: SweepConfig, arrays: dict) -> Path:
 
 
 def read_chunk(run: Path, k: int, cfg: SweepConfig) -> dict | None:
-    """Chunk ``k``'s arrays, or ``None`` when the file is missing, unreadable, truncated, from another
+    """Chunk `k`'s arrays, or `None` when the file is missing, unreadable, truncated, from another
     configuration, or its checksum does not match (i.e. it must be (re)computed)."""
     path = chunk_path(run, k)
     if not path.is_file():
@@ -117,9 +117,9 @@ def _alive(pid: int) -> bool:
 
 
 def acquire_lock(path: Path) -> None:
-    """Take the run folder's lock file ``path`` (created exclusively, holding ``pid host``), so two runs of one
+    """Take the run folder's lock file `path` (created exclusively, holding `pid host`), so two runs of one
     part never write the same folder. A lock left by a process that no longer exists on this host is taken over;
-    one held by a live process, or from another host, raises ``FileExistsError`` naming it."""
+    one held by a live process, or from another host, raises `FileExistsError` naming it."""
     path = Path(path)
     me = f"{os.getpid()} {socket.gethostname()}"
     for _ in range(2):
@@ -143,7 +143,7 @@ def acquire_lock(path: Path) -> None:
 
 
 def release_lock(path: Path) -> None:
-    """Remove the lock file ``path`` if this process holds it."""
+    """Remove the lock file `path` if this process holds it."""
     path = Path(path)
     try:
         if path.read_text().split()[:1] == [str(os.getpid())]:
@@ -162,19 +162,19 @@ def clean_temporaries(run: Path) -> int:
 
 
 def metadata_name(part: tuple[int, int] | None) -> str:
-    """``metadata.json``, or ``metadata.part-i-of-n.json`` for ``--part i/n``."""
+    """`metadata.json`, or `metadata.part-i-of-n.json` for `--part i/n`."""
     return "metadata.json" if part is None else f"metadata.part-{part[0]}-of-{part[1]}.json"
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write ``obj`` as indented JSON through :func:`atomic_write`."""
+    """Write `obj` as indented JSON through `atomic_write`."""
     atomic_write(path, json.dumps(obj, indent=2, default=str).encode())
 
 
 def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
-    """Create the run folder with ``config.toml``, or check that an existing one holds the same sweep
+    """Create the run folder with `config.toml`, or check that an existing one holds the same sweep
     (same digest: model, parameters, resolved solver settings and precision), which is what makes rerunning the
-    same command resume; another precision or other settings are refused unless ``overwrite``."""
+    same command resume; another precision or other settings are refused unless `overwrite`."""
     run = Path(run)
     cfg_path = run / "config.toml"
     if run.is_dir() and any(run.iterdir()) and not cfg_path.is_file():
@@ -203,9 +203,9 @@ def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
 
 @dataclass
 class SweepResult:
-    """A loaded sweep. ``params[name]`` and ``summaries[name]`` have the configuration axis first
-    (``(N, ...)``, flattened C order over ``dims``/``shape``); ``ts`` are the save times; ``done`` marks
-    configurations with results (all ``True`` unless loaded with ``allow_partial``)."""
+    """A loaded sweep. `params[name]` and `summaries[name]` have the configuration axis first
+    (`(N, ...)`, flattened C order over `dims`/`shape`); `ts` are the save times; `done` marks
+    configurations with results (all `True` unless loaded with `allow_partial`)."""
 
     config: SweepConfig
     params: dict
@@ -223,7 +223,7 @@ class SweepResult:
         return self.config.shape
 
     def grid(self, name: str) -> np.ndarray:
-        """A summary or swept parameter reshaped to the sweep's axes, ``shape + trailing dims``."""
+        """A summary or swept parameter reshaped to the sweep's axes, `shape + trailing dims`."""
         a = self.summaries[name] if name in self.summaries else self.params[name]
         return np.asarray(a).reshape(self.shape + np.shape(a)[1:])
 
@@ -232,8 +232,8 @@ class SweepResult:
         return {ax.name: ax.values for ax in self.config.axes}
 
     def to_xarray(self):
-        """An ``xarray.Dataset`` with one dimension per sweep axis (``zip``/``sample`` for groups), plus
-        ``time`` and ``mode``; needs the optional ``xarray`` (``pip install dynsim[xarray]``)."""
+        """An `xarray.Dataset` with one dimension per sweep axis (`zip`/`sample` for groups), plus
+        `time` and `mode`; needs the optional `xarray` (`pip install dynsim[xarray]`)."""
         try:
             import xarray as xr
         except ImportError:
@@ -256,8 +256,8 @@ class SweepResult:
 
 
 def read_metadata(run: Path) -> dict:
-    """The run's ``metadata.json``; without one (parts not merged yet), ``{file name: contents}`` of the part files.
-    An unreadable file warns and reads as ``{"status": "unknown", "error": ...}`` (the chunks hold the results)."""
+    """The run's `metadata.json`; without one (parts not merged yet), `{file name: contents}` of the part files.
+    An unreadable file warns and reads as `{"status": "unknown", "error": ...}` (the chunks hold the results)."""
     run = Path(run)
     out = {}
     for p in sorted(run.glob("metadata*.json")):
@@ -270,9 +270,9 @@ def read_metadata(run: Path) -> dict:
 
 
 def load(run, allow_partial: bool = False) -> SweepResult:
-    """Load a run folder's results in one call. Missing or invalid chunks raise ``FileNotFoundError``
-    (naming them) unless ``allow_partial``, which fills them with NaN (``-1`` for integers) and marks
-    them in ``done``."""
+    """Load a run folder's results in one call. Missing or invalid chunks raise `FileNotFoundError`
+    (naming them) unless `allow_partial`, which fills them with NaN (`-1` for integers) and marks
+    them in `done`."""
     run = Path(run)
     if not (run / "config.toml").is_file():
         raise FileNotFoundError(f"{run} is not a sweep run folder (no config.toml)")
@@ -308,10 +308,10 @@ def load(run, allow_partial: bool = False) -> SweepResult:
 
 
 def merge(out, parts, overwrite: bool = False) -> tuple[Path, list[int]]:
-    """Assemble the chunk files of ``parts`` (run folders of one sweep, e.g. ``--part i/n`` runs on
-    different hosts) into ``out``. Checks that every part holds the same configuration and copies each
-    valid chunk (atomically). A part given twice is read once; ``overwrite`` with ``out`` among the parts is refused
-    (it would delete that part's chunks first). Returns ``(out, missing_chunks)``."""
+    """Assemble the chunk files of `parts` (run folders of one sweep, e.g. `--part i/n` runs on
+    different hosts) into `out`. Checks that every part holds the same configuration and copies each
+    valid chunk (atomically). A part given twice is read once; `overwrite` with `out` among the parts is refused
+    (it would delete that part's chunks first). Returns `(out, missing_chunks)`."""
     parts = [Path(p) for p in parts]
     if not parts:
         raise ValueError("merge needs at least one part folder")
