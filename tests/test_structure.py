@@ -134,22 +134,20 @@ def test_no_private_name_from_another_subpackage(name):
     assert not bad, f"{name} imports private names of another sub-package: {bad}"
 
 
-def test_readme_layout_table_matches_the_tree():
-    """Every top-level module and sub-package of ``dynsim/`` has a row in the README's layout table, and every
-    ``dynsim/...`` path the table names exists."""
+def test_layout_table_matches_the_tree():
+    """Every top-level module and sub-package of ``dynsim/`` has a row in the layout table of the docs
+    (``docs/guide/layout.md``), and every ``dynsim/...`` path the table names exists."""
     import re
 
-    readme = (ROOT.parent / "README.md").read_text()
-    table = readme[readme.index("## Layout: where things live"):]
-    table = table[:table.index("\n## ")]
+    table = (ROOT.parent / "docs" / "guide" / "layout.md").read_text()
     named = set(re.findall(r"`(dynsim/[\w/.]*)`", table))
     entries = {f"dynsim/{p.name}" + ("/" if p.is_dir() else "") for p in ROOT.iterdir()
                if p.name != "__pycache__" and (p.suffix == ".py" or (p / "__init__.py").exists())}
     entries -= {"dynsim/__init__.py", "dynsim/__main__.py"}
     missing = sorted(e for e in entries if e not in named)
-    assert not missing, f"README layout table lacks {missing}"
+    assert not missing, f"docs/guide/layout.md lacks {missing}"
     stale = sorted(n for n in named if not (ROOT.parent / n).exists())
-    assert not stale, f"README layout table names paths that do not exist: {stale}"
+    assert not stale, f"docs/guide/layout.md names paths that do not exist: {stale}"
 
 
 def test_subpackages_keep_implementation_private():

@@ -1,0 +1,46 @@
+"""Build-time additions to the documentation site (an MkDocs hook, see ``mkdocs.yml``).
+
+* ``cli.md``: the command-line reference, written from the ``dynsim`` argparse parsers themselves, so it cannot
+  drift from ``dynsim --help``.
+* The notebooks (``notebooks/*.ipynb``, rendered by mkdocs-jupyter) and the gallery images (``figures/*.png``) are
+  served from where they live in the repository, not copied into ``docs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mkdocs.structure.files import File
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _parsers(parser: argparse.ArgumentParser, prog: str):
+    """``(command, parser)`` for the parser and every subcommand below it, depth first."""
+    yield prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, f"{prog} {name}")
+
+
+def cli_reference() -> str:
+    """The ``dynsim`` command's reference page: every command's ``--help``."""
+    from dynsim.cli import build_parser
+
+    parts = ["# Command line", "",
+             "`dynsim` is installed with the package. Every command below prints this text with `--help`; the page "
+             "is generated from the same parsers when the site is built.", ""]
+    for prog, parser in _parsers(build_parser(), "dynsim"):
+        parser.prog = prog
+        parts += [f"## `{prog}`", "", "```text", parser.format_help().rstrip(), "```", ""]
+    return "\n".join(parts)
+
+
+def on_files(files, config):
+    files.append(File.generated(config, "cli.md", content=cli_reference()))
+    for folder, pattern in (("notebooks", "*.ipynb"), ("figures", "*.png")):
+        for path in sorted((ROOT / folder).glob(pattern)):
+            files.append(File.generated(config, f"{folder}/{path.name}", abs_src_path=str(path)))
+    return files
