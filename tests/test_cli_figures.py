@@ -131,7 +131,7 @@ def test_halvagal_fig2_data_match_theory(tmp_path, name):
     clean = str(d["views"]) == "clean_online"
     k = 1.0 if clean else 1 + s2  # l11 / l12
     # columns: 0 no stop-grad, 1 no predictor, 2 plain, 3 IsoLoss
-    if clean:
+    if clean:  # the published run's start: smallest eigenvalue 0.020, trace 7.882 (docs/theory/halvagal2023.md#oracles)
         assert np.min(c0) == pytest.approx(0.020, abs=5e-4) and np.sum(c0) == pytest.approx(7.882, rel=1e-12)
         c = d["c_euclidean_0"]
         assert np.all(np.diff(c, axis=0) <= 1e-12) and c[-1, 0] < 1e-2 * c0[0]

@@ -92,3 +92,23 @@ def test_every_command_line_option_the_docs_name_exists():
     unknown = [(f.name, i, m) for f in files for i, line in enumerate(f.read_text().splitlines(), 1)
                for m in flag.findall(line) if m not in known]
     assert unknown == []
+
+
+def test_every_theory_citation_resolves():
+    """Docstrings, tests, notebooks and pages cite the theory pages as ``docs/theory/<page>.md#<anchor>``: every such
+    page exists and has that anchor (a heading's slug or an explicit ``{#id}``)."""
+    from markdown.extensions.toc import slugify
+
+    anchors = {}
+    for page in (DOCS / "theory").glob("*.md"):
+        text = page.read_text()
+        ids = set(re.findall(r"\{#([\w-]+)\}", text))
+        for heading in re.findall(r"^#+ (.*?)\s*(?:\{#[\w-]+\})?$", text, re.M):
+            ids.add(slugify(heading, "-"))
+        anchors[page.name] = ids
+    cite = re.compile(r"docs/theory/([\w]+\.md)(?:#([\w-]+))?")
+    files = [*(ROOT / "dynsim").rglob("*.py"), *(ROOT / "tests").glob("*.py"), *(ROOT / "notebooks").glob("*.ipynb"),
+             ROOT / "README.md", *DOCS.rglob("*.md")]
+    bad = [(f.name, page, anchor) for f in files for page, anchor in cite.findall(f.read_text())
+           if page not in anchors or (anchor and anchor not in anchors[page])]
+    assert bad == []

@@ -149,7 +149,7 @@ def test_tian_fig9_commutator_identity_and_decay_bound():
 
 
 def test_richemond_filters_matrix_iterations_equal_scalar_recurrences():
-    """A.6: each matrix predictor is diagonal in Sigma's eigenbasis with the scalar recurrence's values; NS
+    """docs/theory/richemond_li_wang.md#filters: each matrix predictor is diagonal in Sigma's eigenbasis with the scalar recurrence's values; NS
     is sqrt on the top (a_9(1e-2) = 0.0999996) and linear at the bottom (a_n ~ 1.5^n lambda)."""
     from dynsim.networks._predictors import ns_filter
 

@@ -31,8 +31,9 @@ def oja_ode(A, W0, ts):
 
 
 def test_protocol_spectrum_is_two_over_one_plus_i(problem):
-    """Top eigenvalues of a sample covariance near 1.99, 0.99, 0.68, 0.49, 0.39 (population 2/(1+i)); draws differ, so
-    the check is against 2/(1+i) to sampling error (0.1 at n = 2000)."""
+    """The dynamics matrix of the protocol in population is A = 2 Sigma with Sigma's spectrum 1/(1+i), so its top
+    eigenvalues are 2/(1+i) (docs/theory/esser2023.md#protocol); a sample of n = 2000 gives them to sampling error
+    (0.1)."""
     A, _ = problem
     lam = np.sort(np.linalg.eigvalsh(A))[::-1]
     np.testing.assert_allclose(lam[:5], 2.0 / (1.0 + np.arange(5)), atol=0.1)

@@ -236,9 +236,9 @@ def test_no_stop_gradient_and_no_predictor_collapse():
         assert (np.sum(c < 1e-6 * c[-1]) >= 2) if not sg else (c[0] > 0.8 * c[-1]), c
 
 
-# --- Richemond et al. 2023 predictors (A.6) ---------------------------------------------------
+# --- Richemond et al. 2023 predictors (docs/theory/richemond_li_wang.md) ---------------------------------------------------
 def test_lrp_is_the_least_squares_predictor_and_its_projection():
-    """A.6 item 1: with Z, Z' batches (rows), P* = (Z^T Z)^-1 Z^T Z'; Z P* = H Z' with H symmetric
+    """docs/theory/richemond_li_wang.md#lrp: with Z, Z' batches (rows), P* = (Z^T Z)^-1 Z^T Z'; Z P* = H Z' with H symmetric
     idempotent; ||P* - I|| is linear in sigma for Z' = Z + sigma G, and P* = I at sigma = 0."""
     rng = np.random.default_rng(8)
     b, f = 64, 6
@@ -265,13 +265,15 @@ def test_lrp_is_the_least_squares_predictor_and_its_projection():
                                           (9, 1e-4, 0.0036983, 36.983), (9, 1e-5, 3.829e-4, 38.29),
                                           (7, 1e-3, 0.015850, 15.850)])
 def test_newton_schulz_scalar_filter(n, lam, a, b):
-    """A.6 item 3 table (5 significant digits)."""
+    """The table of docs/theory/richemond_li_wang.md#filters: the coupled Newton-Schulz recurrence, printed there to
+    five significant digits."""
     an, bn = cf.ns_filter(lam, n)
     assert float(an) == pytest.approx(a, rel=1e-4) and float(bn) == pytest.approx(b, rel=1e-4)
 
 
 def test_matrix_iterations_are_their_spectral_filters():
-    """NS, NS^2, Stiefel (A.6 item 4 values) and Visser (item 5 errors) on a rotated spectrum."""
+    """NS, NS^2, Stiefel and Visser on a rotated spectrum: the values and errors of
+    docs/theory/richemond_li_wang.md#filters."""
     s = np.array([1, 0.5, 0.2, 0.1, 0.03, 0.01, 1e-3, 1e-4])
     Q = np.linalg.qr(np.random.default_rng(9).standard_normal((8, 8)))[0]
     S = jnp.asarray((Q * s) @ Q.T)

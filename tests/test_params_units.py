@@ -78,7 +78,8 @@ def test_unit_conversion_errors():
 
 
 def test_import_does_not_flip_global_jax_flags_and_float32_path_runs():
-    """Run in a fresh interpreter: importing dynsim keeps float32 default; a float32 solve works."""
+    """Run in a fresh interpreter: importing dynsim keeps float32 default; a float32 solve works and reaches Eq. 16's
+    p*+ = (1 + sqrt(0.7))/3 = 0.612220 (docs/theory/tian2021.md#eq-16) to float32's solver tolerance."""
     import subprocess
     import sys
 

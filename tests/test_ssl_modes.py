@@ -48,7 +48,8 @@ def test_trainable_euclidean_reproduces_the_tian_system(target):
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
 @pytest.mark.parametrize("iso", [False, True])
 def test_euclidean_fixed_point(alpha, iso):
-    """Every lambda -> 1/(1+sigma2), c -> (1+sigma2)^(-1/alpha) (0.9901 for alpha = 1)."""
+    """Every lambda -> 1/(1+sigma2), c -> (1+sigma2)^(-1/alpha) (0.9901 for alpha = 1;
+    docs/theory/halvagal2023.md#euclidean)."""
     m = ds.SSLModes(loss="euclidean", iso=iso)
     args = (P0, ds.ModeData.isotropic(SIGMA2, 10), ds.PredictorParams(power=alpha))
     y0 = m.initial_state(jnp.sqrt(_toy_c0()), pred=args[2])
@@ -61,7 +62,7 @@ def test_euclidean_fixed_point(alpha, iso):
 
 def test_weight_decay_threshold_and_iso_survival():
     """wd = 0.05: lambda_- = 0.0528; modes with c0 = 0.02, 0.04 die, the rest reach 0.9373;
-    IsoLoss keeps every mode and reaches (1 - wd)/k = 0.9406."""
+    IsoLoss keeps every mode and reaches (1 - wd)/k = 0.9406 (docs/theory/halvagal2023.md#oracles)."""
     wd = 0.05
     c0 = jnp.array([0.02, 0.04, 0.07, 0.1, 0.3, 0.6, 1.2])
     fp = hv.euclidean_fixed_points(K, wd)
@@ -84,7 +85,8 @@ def _half_reached(t, y, args):  # event: c = lambda (alpha = 1) rises through la
 @pytest.mark.slow  # ~25 s; notebooks/halvagal2023.ipynb checks both escape times against the closed forms by default
 def test_escape_time_euclidean_inverse_vs_iso_logarithmic():
     """Time to lambda*/2 scales like 1/lambda0 (Euclidean) but like ln(1/lambda0) (IsoLoss);
-    both match the exact solutions and the table (lr = 0.01: 5130, 2595, ... / 229, 194, ... steps)."""
+    both match the exact solutions and the table (lr = 0.01: 5130, 2595, ... / 229, 194, ... steps; the escape-time
+    formulas of docs/theory/halvagal2023.md#euclidean and #isoloss)."""
     lam0 = np.array([0.01, 0.02, 0.04, 0.08, 0.16])
     table = {False: [5130, 2595, 1309, 647, 295], True: [229, 194, 158, 122, 82]}
     times = {}
@@ -121,7 +123,8 @@ def test_cosine_conservation_laws(iso, alpha):
 
 @pytest.mark.slow  # ~25 s; the exact end levels are checked by test_cli_figures::test_halvagal_fig2_data_match_theory
 def test_cosine_end_levels_exact_and_mean_field():
-    """Cosine -> tr C0 / M = 0.8694; cosine IsoLoss (alpha = 1) -> (sum c0^2 / M)^(1/2) = 1.1017.
+    """Cosine -> tr C0 / M = 0.8694; cosine IsoLoss (alpha = 1) -> (sum c0^2 / M)^(1/2) = 1.1017
+    (docs/theory/halvagal2023.md#cosine, for the start of _toy_c0).
     Exact expectation within its node error (4096 nodes: ~1e-3), mean field exactly."""
     c0 = _toy_c0()
     levels = {False: float(hv.cosine_end_level(c0)), True: float(hv.cosine_iso_end_level(c0, 1.0))}

@@ -144,7 +144,8 @@ def test_on_failure_warns_flags_or_stops_the_run(tmp_path):
 
 # --- metrics -----------------------------------------------------------------------------------
 def test_auc_closed_forms_b2():
-    """Li et al. 2022: flat (d+1)/(2d), rank-k 1-(k-1)/(2d), the d=512 numbers, power laws."""
+    """Li et al. 2022: flat (d+1)/(2d), rank-k 1-(k-1)/(2d), the d=512 numbers, power laws (derived and printed in
+    docs/theory/richemond_li_wang.md#auc-closed-forms)."""
     d = 512
     assert float(sm.collapse_auc(jnp.ones(d))) == pytest.approx(sm.auc_flat(d), abs=1e-14)
     assert sm.auc_flat(d) == pytest.approx(0.500977, abs=1e-6)
@@ -278,7 +279,7 @@ def test_grassmann_sweep_constrained_vs_naive():
                                           "grid": {"weight_decay": [1.9, 2.1]}}), jax.devices()[:1])(0)
     assert list(nai["collapsed"]) == [False, True] and set(nai["status"]) <= {0, 1}
     s = nai["final_spectrum"][0]  # gamma = 1.9: grows, but onto one direction (sigma_2/sigma_1 ~ e^{-t})
-    assert s[1] / s[0] < 1e-12 and nai["auc"][0] == pytest.approx(1.0, abs=1e-6)  # rank one: B.2's k = 1
+    assert s[1] / s[0] < 1e-12 and nai["auc"][0] == pytest.approx(1.0, abs=1e-6)  # rank one: AUC = 1 - (k-1)/(2d) at k = 1 (docs/theory/richemond_li_wang.md#auc-closed-forms)
 
 
 # --- storage: resume, corruption, parts -------------------------------------------------------
@@ -471,6 +472,7 @@ def test_views_option_moves_the_tian_boundary_and_names_its_parameter():
     model = build_model(raw["model"])
     assert model.boundary("sigma2", "eta", {"tau": 1.0, "data_decay": 0.0})(np.array([0.0, 1.0, 3.0])) == \
         pytest.approx([0.25, 0.25, 0.25])
+    # symmetric views: Obs. 5, eta_c = tau^2/(4(1+sigma2)) = 1/8 at sigma2 = 1 (docs/theory/tian2021.md#eq-16)
     assert build_model(small()["model"]).boundary("sigma2", "eta", {"tau": 1.0, "data_decay": 0.0})(1.0) == 0.125
 
     with pytest.raises(ConfigError, match="sigma2_target"):

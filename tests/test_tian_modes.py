@@ -35,7 +35,8 @@ def test_w_form_matches_paper_pst_form_eqs_11_to_13():
 
 
 def test_eta0_limits():
-    """alpha_p=1.5, sigma2=0.5, tau=1, p0=0.05, s0=0.2 -> p=0.666667, s=0.494630."""
+    """alpha_p=1.5, sigma2=0.5, tau=1, p0=0.05, s0=0.2 -> p=0.666667, s=0.494630 (the eta = 0 limit,
+    docs/theory/tian2021.md#eta-zero: p = tau/(1+sigma2) = 2/3, s = 0.2 + (4/9 - 0.0025)/1.5)."""
     params = ds.TianParams(alpha_p=1.5, eta=0.0, tau=1.0)
     lim = th.eta0_limit(0.05, 0.2, 1.5, 1.0, 1.5)
     assert bool(lim.guaranteed)
@@ -49,7 +50,8 @@ def test_eta0_limits():
 
 
 def test_fixed_points_threshold_and_basin_on_parabola():
-    """sigma2=0.5, eta=0.05, tau=1, alpha_p=1: p*- = 0.05445, p*+ = 0.61222, eta_c = 1/6;
+    """sigma2=0.5, eta=0.05, tau=1, alpha_p=1: p*- = 0.05445, p*+ = 0.61222, eta_c = 1/6 (Eq. 16,
+    docs/theory/tian2021.md#eq-16: p*+- = (1 +- sqrt(0.7))/3, s* = p*+^2 = 0.374813);
     starts on the parabola below p*- collapse, above it converge to (p*+, p*+^2)."""
     fp = th.parabola_fixed_points(1.0, 0.05, 1.5)
     assert bool(fp.exists)

@@ -10,7 +10,7 @@ otherwise, and at a closed-form predictor). `AbstractLoss.per_sample` returns th
 | [`Euclidean`][dynsim.components.Euclidean] | $\tfrac12\Vert p - z_2\Vert ^2$ | Tian et al. 2021, Eq. 1 |
 | [`Cosine`][dynsim.components.Cosine] | $\tfrac12\Vert \hat p - \hat z_2\Vert ^2 = 1 - \cos(p, z_2)$ | BYOL's $2-2\cos$, halved |
 | `Euclidean(iso=True)` | $\tfrac12\Vert z_1 - \mathrm{sg}(z_2 + z_1 - p)\Vert ^2$ | Halvagal et al. 2023 |
-| `Cosine(iso=True)` | $-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\\|p\\|\\|z_2\\|)} | + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\\|p\\|^3\\|z_2\\|}\big) z_1^\top W_p z_1$   Halvagal et al. 2023 |
+| `Cosine(iso=True)` | $-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\Vert p\Vert \Vert z_2\Vert )} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\Vert p\Vert ^3\Vert z_2\Vert }\big) z_1^\top W_p z_1$ | Halvagal et al. 2023 |
 
 **Scale.** Every loss carries the ½ of Tian et al.'s Eq. 1, so the cosine loss is $1-\cos$, half
 BYOL's $2-2\cos$, with exactly the gradient of Halvagal et al.'s $-\cos$; the eigenmode

@@ -18,17 +18,18 @@ have an eigenmode form (a user-defined spectral predictor gets one too):
 
 | component | $\lambda_m$ | source |
 |---|---|---|
-| [`Power`][dynsim.components.Power] | $\|c_m\|^{\alpha} + \varepsilon$ | Halvagal et al. 2023 toy (α = 1, ε = 0) |
-| [`DirectPred`][dynsim.components.DirectPred] | $\sqrt{c_m} + \varepsilon \max_k c_k$ $\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{ | Tian et al. 2021, Eq. 18 ($`"paper"``) -4})`  their released code (`"code"`) |
+| [`Power`][dynsim.components.Power] | $\vert c_m\vert ^{\alpha} + \varepsilon$ | Halvagal et al. 2023 toy (α = 1, ε = 0) |
+| [`DirectPred`][dynsim.components.DirectPred] (`"paper"`) | $\sqrt{c_m} + \varepsilon \max_k c_k$ | Tian et al. 2021, Eq. 18 |
+| [`DirectPred`][dynsim.components.DirectPred] (`"code"`) | $\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{-4})$ | the authors' released code (`docs/theory/tian2021.md`) |
 | [`DirectSet`][dynsim.components.DirectSet] | $(c_m/\Vert c\Vert )^{\alpha} + \varepsilon$ | Wang et al. 2021; DirectCopy is α = 1 |
 
 The other closed forms act on whole matrices (no eigenmode form unless noted):
 
 |  |  |  |
 |---|---|---|
-| [`LRP`][dynsim.components.LRP] | $S_{21} S_{11}^{-1}$ (the least-squares predictor) | Richemond et al. 2023, A.2 |
+| [`LRP`][dynsim.components.LRP] | $S_{21} S_{11}^{-1}$ (the least-squares predictor) | Richemond et al. 2023 (`docs/theory/richemond_li_wang.md#lrp`) |
 | [`NE`][dynsim.components.NE] | $2S_{21} - S_{21}S_{11}$ | Richemond et al. 2023, Prop. 4 |
-| [`Visser`][dynsim.components.Visser] | $P_{k+1} = P_k + h(\Sigma - P_k^2)$, $P_0 = I/(2h)$, n | steps   Richemond et al. 2023, Prop. 6 |
+| [`Visser`][dynsim.components.Visser] | $P_{k+1} = P_k + h(\Sigma - P_k^2)$, $P_0 = I/(2h)$, n steps | Richemond et al. 2023, Prop. 6 |
 | [`NS`][dynsim.components.NS] | coupled Newton–Schulz, n steps, $A_n\sqrt{\Vert \Sigma\Vert _F}$ | Richemond et al. 2023, Prop. 7 |
 | [`NS2`][dynsim.components.NS2] | [`NS`][dynsim.components.NS] applied twice ($\approx\Sigma^{1/4}$) | Richemond et al. 2023 |
 | [`Stiefel`][dynsim.components.Stiefel] | $B_n\Sigma/\Vert B_n\Vert _F$, NS on $\Sigma^2$ | Richemond et al. 2023, Prop. 10 |
@@ -288,7 +289,7 @@ class DirectSet(AbstractSpectral):
 
 
 class LRP(AbstractClosedForm):
-    r"""The least-squares predictor $W_p = S_{21}S_{11}^{-1}$ (Richemond et al. 2023, A.2)."""
+    r"""The least-squares predictor $W_p = S_{21}S_{11}^{-1}$ (Richemond et al. 2023; `docs/theory/richemond_li_wang.md#lrp`)."""
 
     name: ClassVar[str] = "lrp"
 

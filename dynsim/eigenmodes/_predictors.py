@@ -5,9 +5,9 @@ for both levels); [`PredictorParams`][dynsim.eigenmodes.PredictorParams] carries
 
 | `kind` | $\lambda_m$ | component |
 |---|---|---|
-| `"power"` | $\|c_m\|^{\alpha} + \varepsilon$ | [`Power`][dynsim.components.Power] |
+| `"power"` | $\vert c_m\vert ^{\alpha} + \varepsilon$ | [`Power`][dynsim.components.Power] |
 | `"directpred_paper"` | $\sqrt{c_m} + \varepsilon \max_k c_k$ | [`DirectPred`][dynsim.components.DirectPred] (`"paper"`) |
-| `"directpred_code"` | $\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{ | -4})$  [`DirectPred`][dynsim.components.DirectPred] (`"code"`) |
+| `"directpred_code"` | $\max(\sqrt{c_m/\max_k c_k} + \varepsilon, 10^{-4})$ | [`DirectPred`][dynsim.components.DirectPred] (`"code"`) |
 | `"directset"` | $(c_m/\Vert c\Vert )^{\alpha} + \varepsilon$ | [`DirectSet`][dynsim.components.DirectSet] |
 """
 

@@ -1,7 +1,7 @@
 r"""Figures for Richemond et al. (2023) and Li, Efros & Pathak (2022).
 
 `richemond2023_filters`: the finite-iteration predictors as **spectral filters** at their iteration counts
-(A.4, A.6): the eigenvalues of the matrix predictors of `dynsim.networks.predictors` (NS, n = 9; NS²,
+(`docs/theory/richemond_li_wang.md#filters`): the eigenvalues of the matrix predictors of `dynsim.networks.predictors` (NS, n = 9; NS²,
 7 + 7; Stiefel, n = 9; Visser, 50 steps of h = 0.5, both **unconfirmed** defaults) applied to a rotated
 $\Sigma$ with eigenvalues log-spaced over 10 decades, against the scalar recurrences (markers) and
 the limits $\sqrt\lambda$ (NS, Visser), $\lambda^{1/4}$ (NS²) and the flat identity (Stiefel).
@@ -10,7 +10,7 @@ $\sqrt{\lambda/\lambda_{\max}}$, where a converged square root is flat. NS is a 
 of the spectrum and linear (DirectCopy-like) below about $2.25^{-n}$ of the Frobenius scale.
 
 `li2022_auc`: Li et al.'s collapse metric (cumulative explained variance of the un-squared singular values,
-B.1) on the eigenmode theory: SimSiam-like per-mode dynamics (Eqs. 11-12, fixed τ = 1, α_p = 1, σ² = 0.5)
+`docs/theory/richemond_li_wang.md#auc`) on the eigenmode theory: SimSiam-like per-mode dynamics (Eqs. 11-12, fixed τ = 1, α_p = 1, σ² = 0.5)
 on data with a power-law spectrum $\lambda_{d,j} = 1/j$, from the parabola at $p_j(0) = 0.3$,
 for several weight decays η. Mode j survives iff $\eta < \lambda_{d,j}/(4(1+\sigma^2))$ (Obs. 5 with
 $\lambda_d$), so a wider model adds modes that collapse: AUC rises with the width m. Modes are decoupled
@@ -43,7 +43,7 @@ COLORS = {"ns": "#1f77b4", "ns2": "#ff7f0e", "stiefel": "#2ca02c", "visser": "#d
 def scalar_filter(kind: str, s, n: int, h: float = 0.5):
     """The scalar recurrence each iterative predictor applies to the eigenvalues `s` of a PSD Σ
     (Richemond et al. 2023; NS² is NS on NS's output, each stage renormalised by its own
-    Frobenius norm, the unconfirmed A.4 reading that [`dynsim.networks.predictors.closed_form_predictor`][dynsim.networks.closed_form_predictor]
+    Frobenius norm, the unconfirmed reading (`docs/theory/richemond_li_wang.md#filters`) that [`dynsim.networks.predictors.closed_form_predictor`][dynsim.networks.closed_form_predictor]
     implements)."""
     s = jnp.asarray(s, float)
 
@@ -97,7 +97,7 @@ def richemond_filters(fast: bool = False):
     a.set_ylabel("predictor eigenvalue / largest")
     a.set_ylim(1e-8, 2)
     a.legend(fontsize=8, frameon=False, loc="lower right")
-    a.set_title("lines: matrix iterations on a rotated $\\Sigma$; o: scalar recurrences (A.6)", fontsize=10)
+    a.set_title("lines: matrix iterations on a rotated $\\Sigma$; o: scalar recurrences", fontsize=10)
     b.axhline(1, color="k", ls="--", lw=0.9)
     b.set_xlabel(r"$\lambda / \lambda_{\max}$")
     b.set_ylabel(r"(predictor / largest) / $\sqrt{\lambda/\lambda_{\max}}$")

@@ -2,14 +2,14 @@ r"""What is recorded along every network run, computed from the saved states.
 
 | key | quantity (per saved time) | source |
 |---|---|---|
-| `spectrum_F` | eigenvalues of $F = WW^\top$, ascending, `(T, n2)` (the modes' $s | _j$)  Tian Eqs. 11-13 |
+| `spectrum_F` | eigenvalues of $F = WW^\top$, ascending, `(T, n2)` (the modes' $s_j$) | Tian Eqs. 11-13 |
 | `spectrum_Wp` | eigenvalues of the symmetric part of $W_p$, ascending, `(T, n2)` | Tian Eq. 11 |
 | `asymmetry_Wp` | $\Vert W_p - W_p^\top\Vert _F / (2\Vert W_p\Vert _F)$ (0 for a symmetric predictor) | Tian App. B, Fig. 8 |
 | `commutator` | $\Vert [F, W_p]\Vert _F$ | Tian Thm. 3, Fig. 9 |
 | `loss` | the expected loss (exact/QMC nodes) at the saved state | `losses` |
-| `balancing` | $\Vert WW^\top - \alpha_p^{-1}W_p^\top W_p - e^{-2\eta t}C\Vert _F / n_0$, Theore | m 1  Tian Eq. 5 (Tian et al. 2021) |
-| `stable_rank` | $\Vert W\Vert _F^2/\Vert W\Vert _2^2 = \sum s_j / \max s_j$ | Richemond A.2 |
-| `effective_rank` | $\exp H(\sigma/\textstyle\sum\sigma)$, $\sigma$ singular values of | W   Roy & Vetterli 2007 |
+| `balancing` | $\Vert WW^\top - \alpha_p^{-1}W_p^\top W_p - e^{-2\eta t}C\Vert _F / n_0$, Theorem 1 | Tian Eq. 5 (Tian et al. 2021) |
+| `stable_rank` | $\Vert W\Vert _F^2/\Vert W\Vert _2^2 = \sum s_j / \max s_j$ | Richemond et al. 2023's rank diagnostic |
+| `effective_rank` | $\exp H(\sigma/\textstyle\sum\sigma)$, $\sigma$ singular values of W | Roy & Vetterli 2007 |
 
 The balancing residual is normalised by $n_0 = \|W_0W_0^\top\|_F + \alpha_p^{-1}\|W_{p,0}^\top W_{p,0}\|_F$;
 it is an invariant (zero up to round-off for the flow, $O(\mathrm{lr})$ for GD) for any loss of

@@ -13,7 +13,7 @@ output), each `(B, n2)`; each function returns the per-sample loss `(B,)`. The c
 | `"euclidean"` | $\tfrac12\Vert p - z_2\Vert ^2$ | Tian et al. 2021 Eq. 1; Halvagal toy |
 | `"cosine"` | $\tfrac12\Vert \hat p - \hat z_2\Vert ^2 = 1 - \cos(p, z_2)$ | BYOL's $2-2\cos$, halved |
 | `"euclidean_iso"` | $\tfrac12\Vert z_1 - \mathrm{sg}(z_2 + z_1 - p)\Vert ^2$ | Halvagal et al. 2023 |
-| `"cosine_iso"` | $-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\\|p\\|\\|z_2\\|)} + | \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\\|p\\|^3\\|z_2\\|}\big) z_1^\top W_p z_1$   Halvagal et al. 2023 |
+| `"cosine_iso"` | $-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\Vert p\Vert \Vert z_2\Vert )} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\Vert p\Vert ^3\Vert z_2\Vert }\big) z_1^\top W_p z_1$ | Halvagal et al. 2023 |
 
 **Scale convention.** Every loss carries the ½ of Tian's Eq. 1, so the cosine loss is
 $1-\cos$, half the BYOL $2-2\cos$, and has exactly the gradient of Halvagal's toy

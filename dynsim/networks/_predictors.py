@@ -15,15 +15,15 @@ through these maps (the caller applies `stop_gradient`).
 
 | `kind` | $W_p$ | source |
 |---|---|---|
-| `"power"` | $U\,\mathrm{diag}(\|s\|^{\alpha} + \varepsilon)\,U^\top$ | Halvagal et al. 2023 toy (α = 1, ε = 0) |
+| `"power"` | $U\,\mathrm{diag}(\vert s\vert ^{\alpha} + \varepsilon)\,U^\top$ | Halvagal et al. 2023 toy (α = 1, ε = 0) |
 | `"directpred_paper"` | $U\,\mathrm{diag}(\sqrt{s} + \varepsilon\max s)\,U^\top$ | Tian et al. 2021, Eq. 18 |
-| `"directpred_code"` | $U\,\mathrm{diag}(\max(\sqrt{s/\max s} + \varepsilon, 10^ | {-4}))U^\top$  luckmatters `compute_w_corr` |
+| `"directpred_code"` | $U\,\mathrm{diag}(\max(\sqrt{s/\max s} + \varepsilon, 10^{-4}))U^\top$ | Tian et al. 2021's reference code (`compute_w_corr`; `docs/theory/tian2021.md`) |
 | `"directset"` | $(S/\Vert S\Vert )^{\alpha} + \varepsilon I$; DirectCopy is α = 1 | Wang et al. 2021 |
-| `"lrp"` | $S_{21} S_{11}^{-1}$ ($P^* = S_{11}^{-1}S_{12}$) | Richemond et al. 2023, A.2 (Grill et al.) |
-| `"ne"` | $2S_{21} - S_{21}S_{11}$ ($P = 2S_{12} - S_{11}S_{1 | 2}$)  Richemond et al. 2023, Prop. 4 |
-| `"visser"` | $P_{k+1} = P_k + h(\Sigma - P_k^2)$, $P_0 = I/(2h)$ | , n steps   Richemond et al. 2023, Prop. 6 |
+| `"lrp"` | $S_{21} S_{11}^{-1}$ ($P^* = S_{11}^{-1}S_{12}$) | Richemond et al. 2023 (Grill et al.; `docs/theory/richemond_li_wang.md#lrp`) |
+| `"ne"` | $2S_{21} - S_{21}S_{11}$ ($P = 2S_{12} - S_{11}S_{12}$) | Richemond et al. 2023, Prop. 4 |
+| `"visser"` | $P_{k+1} = P_k + h(\Sigma - P_k^2)$, $P_0 = I/(2h)$, n steps | Richemond et al. 2023, Prop. 6 |
 | `"ns"` | coupled Newton–Schulz, n steps, $A_n\sqrt{\Vert \Sigma\Vert _F}$ | Richemond et al. 2023, Prop. 7 (n = 9) |
-| `"ns2"` | `ns` applied twice ($\approx\Sigma^{1/4}$), n steps eac | h        Richemond et al. 2023 (n = 7) |
+| `"ns2"` | `ns` applied twice ($\approx\Sigma^{1/4}$), n steps each | Richemond et al. 2023 (n = 7) |
 | `"stiefel"` | $B_n\Sigma/\Vert B_n\Vert _F$, NS on $\Sigma^2$, n steps | Richemond et al. 2023, Prop. 10 (n = 9) |
 
 $s, U$ are the eigenvalues/vectors of the symmetrised `S11`. The finite-iteration

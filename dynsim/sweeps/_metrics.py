@@ -8,9 +8,9 @@ All spectra are per save time, modes on the last axis, sorted descending.
   $\mathrm{AUC} = \frac1d\sum_{k=1}^d \mathrm{CEV}_k \in [\frac{d+1}{2d}, 1]$; higher = more collapsed.
   Un-squared $\sigma$ by default (the authors' code), $\sigma^2$ with `squared=True`
   (the explained-variance reading of their Eq. 2; never mix the two). For a linear encoder the
-  population singular values are $\sigma_i = \sqrt{\lambda_i(W\Sigma_xW^\top)}$ (B.4; the
+  population singular values are $\sigma_i = \sqrt{\lambda_i(W\Sigma_xW^\top)}$ (`docs/theory/richemond_li_wang.md#auc`; the
   $\sqrt N$ cancels in the ratio).
-* [`auc_flat`][dynsim.sweeps.auc_flat], [`auc_rank_k`][dynsim.sweeps.auc_rank_k]: the closed forms of B.2.
+* [`auc_flat`][dynsim.sweeps.auc_flat], [`auc_rank_k`][dynsim.sweeps.auc_rank_k]: the closed forms of `docs/theory/richemond_li_wang.md#auc-closed-forms`.
 * `effective_rank`: Roy & Vetterli's $\exp H(\sigma/\sum\sigma)$ (`dynsim.networks.diagnostics`).
 * `surviving_modes`: modes with $s_j > \theta$ at the end.
 * `time_to_fraction`: first time the total strength $S(t) = \sum_j s_j(t)$ has covered the
@@ -38,12 +38,12 @@ def collapse_auc(sv, squared: bool = False):
 
 
 def auc_flat(d: int) -> float:
-    """B.2: `d` equal singular values give AUC = (d+1)/(2d)."""
+    """`d` equal singular values give AUC = (d+1)/(2d)."""
     return (d + 1) / (2 * d)
 
 
 def auc_rank_k(k: int, d: int) -> float:
-    """B.2: `k` equal singular values and `d - k` zeros give AUC = 1 - (k-1)/(2d)."""
+    """`k` equal singular values and `d - k` zeros give AUC = 1 - (k-1)/(2d)."""
     return 1 - (k - 1) / (2 * d)
 
 
