@@ -36,6 +36,8 @@ BASELINE = "0545bb4"
 
 def _parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--record", action="store_true",
+                   help="also write the output, date, machine and versions to benchmarks/results/ (the docs include it)")
     p.add_argument("--baseline", default=BASELINE, help="git revision to compare against (default: %(default)s)")
     p.add_argument("--baseline-as-is", action="store_true",
                    help="run the baseline with its own defaults even if it has a cache and workers")
@@ -129,4 +131,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _record import run
+
+    run(main, "bench_figures", precision="float64 (the dynsim figures processes it times)")

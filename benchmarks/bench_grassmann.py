@@ -29,6 +29,8 @@ import time
 
 def _parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--record", action="store_true",
+                   help="also write the output, date, machine and versions to benchmarks/results/ (the docs include it)")
     p.add_argument("--seeds", type=int, default=256)
     p.add_argument("--d", type=int, default=64)
     p.add_argument("--h", type=int, default=8)
@@ -112,4 +114,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from _record import run
+
+    run(main, "bench_grassmann")

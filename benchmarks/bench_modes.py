@@ -126,6 +126,8 @@ def network_gd_study(steps=300, repeats=5):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--record", action="store_true",
+                    help="also write the output, date, machine and versions to benchmarks/results/ (the docs include it)")
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--modes", type=int, default=64)
     ap.add_argument("--t1", type=float, default=100.0)
@@ -187,4 +189,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from _record import run
+
+    run(main, "bench_modes")

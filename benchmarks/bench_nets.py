@@ -131,6 +131,8 @@ def bench_toy(loss="euclidean", steps=1500, baseline_steps=100, n_samples=50_000
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--record", action="store_true",
+                    help="also write the output, date, machine and versions to benchmarks/results/ (the docs include it)")
     ap.add_argument("--quick", action="store_true", help="fewer baseline steps")
     a = ap.parse_args()
     print(f"jax {jax.__version__}, devices {jax.devices()}, float64")
@@ -142,4 +144,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from _record import run
+
+    run(main, "bench_nets")

@@ -33,6 +33,8 @@ import time
 
 def _parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--record", action="store_true",
+                   help="also write the output, date, machine and versions to benchmarks/results/ (the docs include it)")
     p.add_argument("--configs", type=int, default=10_000, help="sweep size (a square eta x sigma2 grid)")
     p.add_argument("--modes", type=int, default=64)
     p.add_argument("--t1", type=float, default=100.0)
@@ -144,4 +146,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _record import run
+
+    run(main, "bench_sweep")

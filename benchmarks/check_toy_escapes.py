@@ -66,6 +66,8 @@ def escape_steps(c, level):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--record", action="store_true",
+                    help="also write the output, date, machine and versions to benchmarks/results/ (the docs include it)")
     ap.add_argument("--quick", action="store_true", help="2^14 samples per step")
     a = ap.parse_args()
     n_samples = 1 << (14 if a.quick else 18)
@@ -93,4 +95,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from _record import run
+
+    run(main, "check_toy_escapes")

@@ -112,3 +112,25 @@ def test_every_theory_citation_resolves():
     bad = [(f.name, page, anchor) for f in files for page, anchor in cite.findall(f.read_text())
            if page not in anchors or (anchor and anchor not in anchors[page])]
     assert bad == []
+
+
+def test_benchmark_records_are_written_and_shown(tmp_path, monkeypatch):
+    """``--record`` turns a benchmark's ``name=value`` lines into the record's table, with the command; every record
+    in ``benchmarks/results`` is included by the performance page."""
+    import datetime
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_record", ROOT / "benchmarks" / "_record.py")
+    record = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record)
+    monkeypatch.setattr(record, "RESULTS", tmp_path)
+    started = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.timezone.utc)
+    path = record.write("bench_x", ["--method", "tsit5"], "a=1 b=2\nspeedup_vs_x=3.5  (target >= 2)\n", started)
+    text = path.read_text()
+    assert path.name == "bench_x_method_tsit5.md" and text.startswith("Measured 2026-01-02 (03:04 UTC) on ")
+    assert "| `speedup_vs_x` | 3.5 |" in text and "`a`" not in text  # only whole key=value lines are results
+    assert "Command: `python benchmarks/bench_x.py --method tsit5`." in text
+
+    page = (DOCS / "performance.md").read_text()
+    shown = set(re.findall(r'--8<-- "benchmarks/results/([\w.]+)"', page))
+    assert shown == {p.name for p in (ROOT / "benchmarks" / "results").glob("*.md")}
