@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -16,23 +15,14 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _parsers(parser: argparse.ArgumentParser, prog: str):
-    """``(command, parser)`` for the parser and every subcommand below it, depth first."""
-    yield prog, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _parsers(sub, f"{prog} {name}")
-
-
 def cli_reference() -> str:
     """The ``dynsim`` command's reference page: every command's ``--help``."""
-    from dynsim.cli import build_parser
+    from dynsim.cli import commands
 
     parts = ["# Command line", "",
              "`dynsim` is installed with the package. Every command below prints this text with `--help`; the page "
              "is generated from the same parsers when the site is built.", ""]
-    for prog, parser in _parsers(build_parser(), "dynsim"):
+    for prog, parser in commands():
         parser.prog = prog
         parts += [f"## `{prog}`", "", "```text", parser.format_help().rstrip(), "```", ""]
     return "\n".join(parts)

@@ -303,6 +303,17 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def commands(parser: argparse.ArgumentParser | None = None, prog: str = "dynsim"):
+    """`(command, parser)` for the `dynsim` parser (default: `build_parser()`'s) and every
+    subcommand below it, depth first: what the documentation's command-line page lists."""
+    parser = build_parser() if parser is None else parser
+    yield prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from commands(sub, f"{prog} {name}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dynsim import components
     from dynsim import networks as ssl_net

@@ -4,6 +4,7 @@ the site's Markdown dialect."""
 import ast
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 import subprocess
@@ -37,8 +38,7 @@ def test_site_builds_strictly(tmp_path):
     """``mkdocs build --strict``: a broken link, an unresolved cross-reference in a docstring, a docstring parameter
     that is not in the signature or a page missing from the navigation fails the build."""
     out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                         cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ,
-                                                                         "NO_MKDOCS_2_WARNING": "1"})
+                         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert out.returncode == 0, out.stderr[-4000:]
     assert (tmp_path / "site" / "reference" / "solvers" / "index.html").is_file()
     cli = (tmp_path / "site" / "cli" / "index.html").read_text()
@@ -71,19 +71,9 @@ def test_docstrings_are_markdown():
 def test_every_command_line_option_the_docs_name_exists():
     """Every ``--option`` written in the README, the documentation pages or the package's docstrings is an option of
     the ``dynsim`` command (any subcommand) or of a benchmark script: no documented flag that the parser lacks."""
-    import argparse
+    from dynsim.cli import commands
 
-    from dynsim.cli import build_parser
-
-    def options(parser, found):
-        for action in parser._actions:
-            found.update(action.option_strings)
-            if isinstance(action, argparse._SubParsersAction):
-                for sub in action.choices.values():
-                    options(sub, found)
-        return found
-
-    known = options(build_parser(), set())
+    known = {option for _, parser in commands() for action in parser._actions for option in action.option_strings}
     known |= {"--strict"}  # mkdocs build --strict, named where the docs explain their own test
     for script in (ROOT / "benchmarks").glob("*.py"):
         known.update(re.findall(r'add_argument\("(--[a-z0-9-]+)"', script.read_text()))
