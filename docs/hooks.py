@@ -2,12 +2,15 @@
 
 * ``cli.md``: the command-line reference, written from the ``dynsim`` argparse parsers themselves, so it cannot
   drift from ``dynsim --help``.
+* `index.md`, the home page: the README, its links into `docs/` made relative to the site, so the two cannot
+  drift apart.
 * The notebooks (``notebooks/*.ipynb``, rendered by mkdocs-jupyter) and the gallery images (``figures/*.png``) are
   served from where they live in the repository, not copied into ``docs/``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -28,7 +31,13 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
+def home_page() -> str:
+    """The README as the site's home page: its links into `docs/` point at the same pages of the site."""
+    return re.sub(r"\]\(docs/", "](", (ROOT / "README.md").read_text())
+
+
 def on_files(files, config):
+    files.append(File.generated(config, "index.md", content=home_page()))
     files.append(File.generated(config, "cli.md", content=cli_reference()))
     for folder, pattern in (("notebooks", "*.ipynb"), ("figures", "*.png")):
         for path in sorted((ROOT / folder).glob(pattern)):
