@@ -2,7 +2,9 @@
 with a PID step-size controller, and the L-stable implicit Kvaerno5 for stiff systems.
 
 diffrax is used with `throw=False`; its result codes become [`Status`][dynsim.solvers.Status]
-values, and non-finite saved states are flagged as `NONFINITE`.
+values, and non-finite saved states are flagged as `NONFINITE`. Derivatives: `SolverConfig.adjoint` picks
+diffrax's checkpointed reverse mode (`"reverse"`, for `jax.grad`) or its forward mode (`"forward"`, for
+`jax.jvp` / `jax.jacfwd`); event times are differentiated by diffrax through its root finder's implicit function.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ def adaptive_solve(model, y0, args, t0, t1, ts, cfg, event=None):
             root_finder=optx.Newton(rtol=cfg.rtol, atol=cfg.atol),
             direction=False,  # trigger on a falling edge, > 0 to <= 0
         )
+    adjoint = diffrax.ForwardMode() if cfg.adjoint == "forward" else diffrax.RecursiveCheckpointAdjoint()
     sol = diffrax.diffeqsolve(
         term, solver, t0, t1, dt0=cfg.dt0, y0=y0, args=args, saveat=saveat,
-        stepsize_controller=controller, max_steps=cfg.max_steps, throw=False, event=ev,
+        stepsize_controller=controller, max_steps=cfg.max_steps, throw=False, event=ev, adjoint=adjoint,
     )
     r = sol.result
     status = jnp.where(

@@ -40,7 +40,7 @@ from dynsim.solvers._adaptive import ADAPTIVE_METHODS, adaptive_solve
 from dynsim.solvers._reference import SCIPY_METHODS, scipy_solve
 from dynsim.solvers._rk4 import rk4_solve
 from dynsim.solvers._rk45 import rk45_solve
-from dynsim.solvers._defaults import DEFAULTS
+from dynsim.solvers._defaults import ADJOINTS, DEFAULTS
 from dynsim.solvers._solution import Solution, check_on_failure, handle_failure
 
 METHODS = tuple(ADAPTIVE_METHODS) + ("rk45", "rk4") + tuple(f"scipy:{m}" for m in SCIPY_METHODS)
@@ -57,6 +57,7 @@ class SolverConfig:
     dt0: float | None = None
     substeps: int = 1  # RK4 steps per save interval
     step_to_saves: bool = False  # adaptive: force steps to land on the save times
+    adjoint: str = DEFAULTS.adjoint  # diffrax methods: "reverse" (jax.grad) or "forward" (jax.jvp)
 
 
 def _state_dtype(y0):
@@ -90,9 +91,12 @@ def save_times(t0, t1, saveat) -> np.ndarray:
     return ts
 
 
-def _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves=False) -> SolverConfig:
+def _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves=False,
+            adjoint=DEFAULTS.adjoint) -> SolverConfig:
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if adjoint not in ADJOINTS:
+        raise ValueError(f"unknown adjoint {adjoint!r}; choose one of {', '.join(ADJOINTS)}")
     rtol, atol = DEFAULTS.tolerances(_state_dtype(y0), rtol, atol)
     _checks.check_positive("rtol", rtol)
     _checks.check_positive("atol", atol)
@@ -108,7 +112,7 @@ def _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves=Fa
         substeps = max(1, math.ceil(widest / float(dt) - 1e-9))
     return SolverConfig(method=method, rtol=float(rtol), atol=float(atol), max_steps=int(max_steps),
                         dt0=None if dt0 is None else float(dt0), substeps=substeps,
-                        step_to_saves=bool(step_to_saves))
+                        step_to_saves=bool(step_to_saves), adjoint=adjoint)
 
 
 def _core(model, y0, args, t0, t1, ts, cfg: SolverConfig, event):
@@ -140,13 +144,13 @@ def integrate(model, y0, args, t0, t1, ts, cfg: SolverConfig, event=None) -> Sol
 
 
 def solver_config(method=DEFAULTS.method, y0=None, rtol=None, atol=None, max_steps=DEFAULTS.max_steps, dt=None, t0=0.0,
-                  ts=(1.0,), dt0=None, step_to_saves=False) -> SolverConfig:
+                  ts=(1.0,), dt0=None, step_to_saves=False, adjoint=DEFAULTS.adjoint) -> SolverConfig:
     """The static [`SolverConfig`][dynsim.solvers.SolverConfig] [`solve`][dynsim.solvers.solve] would use (tolerances default by `y0`'s dtype; the
     defaults are those of `dynsim.solvers.defaults`, as for [`solve`][dynsim.solvers.solve])."""
     if method.startswith("scipy:"):
         raise ValueError("integrate() runs the JAX methods only")
     y0 = jnp.zeros(()) if y0 is None else y0
-    return _config(method, y0, rtol, atol, max_steps, dt, t0, np.asarray(ts, float), dt0, step_to_saves)
+    return _config(method, y0, rtol, atol, max_steps, dt, t0, np.asarray(ts, float), dt0, step_to_saves, adjoint)
 
 
 def _leaf_axes(tree, axes):
@@ -232,7 +236,7 @@ def _validate_args(args):
 
 def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method=DEFAULTS.method, rtol=None, atol=None,
           max_steps=DEFAULTS.max_steps, dt=None, dt0=None, step_to_saves=False, event=None,
-          on_failure=DEFAULTS.on_failure) -> Solution:
+          on_failure=DEFAULTS.on_failure, adjoint=DEFAULTS.adjoint) -> Solution:
     r"""Integrate $\dot y = \mathrm{model}(t, y, \mathrm{args})$ from `t0` to `t1`.
 
     Args:
@@ -253,16 +257,24 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method=DEFAULTS.method, r
             carry the solver's step error only, not the (lower-order) dense-interpolation error.
         event: terminating event `cond(t, y, args)`, e.g. [`CollapseEvent`][dynsim.solvers.CollapseEvent].
         on_failure: `"raise"` ([`SolveError`][dynsim.solvers.SolveError]), `"warn"` or `"flag"` (inspect `Solution.status`).
+            Under a JAX transformation (`jax.jacfwd`, `jax.grad`, `jit`) the status is not concrete and is
+            returned unchecked: read `Solution.status`.
+        adjoint: how the diffrax methods are differentiated, `"reverse"` (`jax.grad`) or `"forward"`
+            (`jax.jvp`, `jax.jacfwd`); `rk45` is differentiated in forward mode and `rk4` in both whatever it says.
 
     Returns:
         [`Solution`][dynsim.solvers.Solution] with `ts` of shape `(T,)` and `ys` leaves of shape `(T, ...)`.
+
+    Derivatives of the solution with respect to `y0`, `args` and the model's float leaves are those of the
+    discrete scheme (the step-size control is held fixed); event times are differentiated by the
+    implicit-function theorem at the event. See `docs/guide/sensitivities.md`.
     """
     check_on_failure(on_failure)
     _validate_args(args)
     if hasattr(model, "validate"):
         model.validate(y0, args)
     ts = save_times(t0, t1, saveat)
-    cfg = _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves)
+    cfg = _config(method, y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves, adjoint)
     _check_event(event, y0, args, t0)
     if method.startswith("scipy:"):
         sol = scipy_solve(model, y0, args, t0, t1, ts, method=method.split(":", 1)[1],
@@ -286,7 +298,7 @@ def _check_event(event, y0, args, t0) -> None:
 
 def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, saveat=None, method=DEFAULTS.method,
                 rtol=None, atol=None, max_steps=DEFAULTS.max_steps, dt=None, dt0=None, step_to_saves=False,
-                event=None, chunk_size=None, on_failure=DEFAULTS.on_failure) -> Solution:
+                event=None, chunk_size=None, on_failure=DEFAULTS.on_failure, adjoint=DEFAULTS.adjoint) -> Solution:
     """Solve a batch of problems in one jitted `vmap` call (same save times for all).
 
     `batch_y0`: `False` (shared initial state) or `True` (leading batch axis on every leaf).
@@ -311,7 +323,7 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
     if hasattr(model, "validate"):
         model.validate(first_y0, first_args)
     ts = save_times(t0, t1, saveat)
-    cfg = _config(method, first_y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves)
+    cfg = _config(method, first_y0, rtol, atol, max_steps, dt, t0, ts, dt0, step_to_saves, adjoint)
     B = batch_size(y0, args, in_axes)
     chunk = default_chunk_size(B, model, first_y0) if chunk_size is None else int(chunk_size)
     if chunk < 1:

@@ -6,6 +6,9 @@ finding on the solver's dense interpolant (Newton on diffrax's interpolant for
 the adaptive methods, bisection on the cubic Hermite interpolant for RK4,
 scipy's own event location for the reference), never rounded to a step.
 
+The located time is differentiated by the implicit-function theorem
+([`implicit_event_time`][dynsim.solvers.implicit_event_time]), never through the iterations that found it.
+
 Events are static arguments of the jitted solve: use hashable callables
 (module-level functions, or frozen dataclasses such as [`CollapseEvent`][dynsim.solvers.CollapseEvent])
 so that repeated solves reuse the compiled code.
@@ -64,3 +67,24 @@ def locate_crossing(g, t, h, y0, y1, f0, f1):
 
     _, theta = jax.lax.fori_loop(0, BISECTIONS, bisect, (jnp.zeros((), dtype), jnp.ones((), dtype)))
     return t + theta * h, hermite(theta, h, y0, y1, f0, f1)
+
+
+def implicit_event_time(g, t_event, state_at):
+    r"""`t_event` (a root of $g(t, y(t)) = 0$ found by any iteration) carrying the derivative the implicit-function
+    theorem gives. Along a parameter $\theta$, $G(\theta) = g(t_e, y(t_e; \theta); \theta) = 0$ gives
+
+    $$
+    \frac{dt_e}{d\theta} = -\frac{\partial_\theta g + \partial_y g\,\partial_\theta y(t_e)}
+    {\partial_t g + \partial_y g\, f(t_e, y(t_e))} .
+    $$
+
+    Written as one Newton step from the held root, $t_e - (G - \mathrm{sg}\,G)/\mathrm{sg}\,\dot G$ ($\mathrm{sg}$:
+    `stop_gradient`): its value is `t_event` exactly and its derivative (forward or reverse mode) is the formula
+    above, whatever the root finder did. `state_at(t) -> (y, f)` is the solver's state and slope at `t`, differentiable
+    in the parameters (a step from the bracket start). A crossing with $\dot G = 0$ (tangential) gets no derivative
+    through the time."""
+    t_event = jax.lax.stop_gradient(t_event)
+    y, slope = state_at(t_event)
+    value, rate = jax.jvp(g, (t_event, y), (jnp.ones_like(t_event), slope))
+    rate = jax.lax.stop_gradient(rate)
+    return t_event - (value - jax.lax.stop_gradient(value)) / jnp.where(rate == 0, 1.0, rate)

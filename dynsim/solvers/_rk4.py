@@ -15,7 +15,9 @@ times is split into `substeps` equal steps, so every save time is hit exactly.
 Events: the carry keeps the first step whose end has `cond <= 0` while its
 start had `cond > 0`; after the scan the crossing is located by bisection on
 the cubic Hermite interpolant of that step ($O(h^4)$, like the method),
-and saves after it hold the interpolated event state.
+and saves after it hold the interpolated event state. Derivatives (forward and reverse mode through the
+`lax.scan`) are those of the scheme; the event time's comes from the implicit-function theorem on the
+interpolant ([`implicit_event_time`][dynsim.solvers.implicit_event_time]).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from dynsim.solvers._events import locate_crossing
+from dynsim.solvers._events import hermite, implicit_event_time, locate_crossing
 from dynsim.solvers._solution import Status
 
 
@@ -80,7 +82,16 @@ def rk4_solve(model, y0, args, t0, ts, substeps: int, event=None):
     event_time = inf
     if event is not None:
         tb, hb, yb0, yb1, fb0 = bracket
-        t_ev, y_ev = locate_crossing(g, tb, hb, yb0, yb1, fb0, f(tb + hb, yb1))
+        fb1 = f(tb + hb, yb1)
+        t_ev, _ = locate_crossing(g, tb, hb, yb0, yb1, fb0, fb1)
+        hb_safe = jnp.where(done, hb, 1.0)
+
+        def state_at(te):
+            y_te = hermite((te - tb) / hb_safe, hb, yb0, yb1, fb0, fb1)
+            return y_te, f(te, y_te)
+
+        t_ev = implicit_event_time(g, jnp.where(done, t_ev, t0), state_at)
+        y_ev = hermite((t_ev - tb) / hb_safe, hb, yb0, yb1, fb0, fb1)
         event_time = jnp.where(done, t_ev, inf)
         ys = jnp.where(done & (ts > t_ev)[:, None], y_ev[None, :], ys)
         status = jnp.where(done, Status.EVENT, status).astype(jnp.int32)

@@ -15,8 +15,15 @@ accept when $\|e\| \le 1$, new step $h\cdot\mathrm{clip}(0.9\|e\|^{-1/5}, 0.2, 1
 shortened to land exactly on every save time, so saves carry no interpolation error.
 Events: the crossing step is bracketed, the root found on the cubic Hermite interpolant
 (FSAL supplies the end slope) as for RK4, then polished by three Newton iterations on true
-Dormand–Prince steps from the bracket start. The loop stops early, with a failure status, on a
-non-finite slope (`NONFINITE`) or a step below 16 ulp of `t` (`FAILED`, step underflow).
+Dormand–Prince steps from the bracket start.
+
+Derivatives (`jax.jvp`, `jax.jacfwd`; the `while_loop` has no reverse mode) are those of the scheme on its
+own mesh: the step-size control is held constant (`stop_gradient`), so a tangent is integrated by the same
+Dormand–Prince steps as the state, and an event time is differentiated by the implicit-function theorem at the
+event ([`implicit_event_time`][dynsim.solvers.implicit_event_time]), not through the root finding.
+
+The loop stops early, with a failure status, on a non-finite slope (`NONFINITE`) or a step below 16 ulp of `t`
+(`FAILED`, step underflow).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from dynsim.solvers._events import locate_crossing
+from dynsim.solvers._events import implicit_event_time, locate_crossing
 from dynsim.solvers._solution import Status
 
 # Python floats (weakly typed): they take the state's dtype, so float32 states stay float32 with x64 enabled
@@ -83,7 +90,8 @@ def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
         k7 = f(t + h, y1)
         ks.append(k7)
         err = h * sum(e * k for e, k in zip(_E, ks) if e != 0.0)
-        norm = rms(err / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y1))))
+        # the step-size control carries no derivative: derivatives are those of the scheme on its mesh
+        norm = jax.lax.stop_gradient(rms(err / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y1)))))
         return y1, k7, norm
 
     f0 = f(t0, y0f)
@@ -95,8 +103,8 @@ def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
     bracket0 = (inf, jnp.zeros((), dtype), y0f, y0f, y0f, y0f)
     g0 = g(t0, y0f) if event is not None else jnp.zeros((), dtype)
     # state: t, y, f, h, next save, saves, accepted steps, iterations, g(t,y), event found, bracket
-    state0 = (t0, y0f, f0, initial_step(f0), idx0, out0, jnp.int32(0), jnp.int32(0), g0, jnp.asarray(False),
-              bracket0)
+    state0 = (t0, y0f, f0, jax.lax.stop_gradient(initial_step(f0)), idx0, out0, jnp.int32(0), jnp.int32(0), g0,
+              jnp.asarray(False), bracket0)
 
     tiny = 16 * jnp.finfo(dtype).eps
 
@@ -150,6 +158,12 @@ def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
             y_a, k_a, _ = step(tb_safe, yb0, fb0, t_ev - tb_safe)
             g_a, dg = jax.jvp(g, (t_ev, y_a), (jnp.ones((), dtype), k_a))
             t_ev = jnp.clip(t_ev - g_a / jnp.where(dg == 0, 1.0, dg), tb_safe, tb_safe + hb_safe)
+
+        def state_at(te):
+            y_a, k_a, _ = step(tb_safe, yb0, fb0, te - tb_safe)
+            return y_a, f(te, y_a)
+
+        t_ev = implicit_event_time(g, t_ev, state_at)
         y_ev, _, _ = step(tb_safe, yb0, fb0, t_ev - tb_safe)
         event_time = jnp.where(found, t_ev, inf)
         out = jnp.where(found & (ts > t_ev)[:, None], y_ev[None], out)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dynsim import _checks
 from dynsim.solvers._defaults import ON_FAILURE
 
 
@@ -100,6 +101,8 @@ def check_on_failure(on_failure) -> None:
 def handle_failure(sol: Solution, on_failure: str, stacklevel: int = 3) -> Solution:
     """Apply `on_failure` to a finished solve: raise [`SolveError`][dynsim.solvers.SolveError], warn, or return it flagged."""
     check_on_failure(on_failure)
+    if not _checks.is_concrete(sol.status):  # under jax.jacfwd / jax.grad / jit: the caller reads sol.status
+        return sol
     if on_failure == "raise":
         return sol.raise_if_failed()
     if on_failure == "warn" and not np.all(sol.ok):
