@@ -215,6 +215,8 @@ def _cmd_sweep_run(args) -> int:
         if args.chunk_size is not None:
             overrides.append(("run.chunk_size", args.chunk_size))
         cfg = load_config(args.config, overrides)
+        if cfg.boundary:
+            raise ConfigError("this configuration has a [boundary] table: run it with dynsim boundary")
         part = _parse_part(args.part)
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"dynsim sweep: {e}", file=sys.stderr)
@@ -291,6 +293,78 @@ def _cmd_sweep_plot(args) -> int:
         return 2
     for p in paths:
         print(f"wrote {p}")
+    return 0
+
+
+def _cmd_boundary_run(args) -> int:
+    from pathlib import Path
+
+    from dynsim.sweeps import describe_boundary, load_boundary_config, run_boundary
+    from dynsim.sweeps import ConfigError
+
+    try:
+        if args.config is None:
+            raise ConfigError("give a CONFIG file: a sweep config with a [boundary] table (see the boundaries guide)")
+        overrides = list(args.set or [])
+        if args.chunk_size is not None:
+            overrides.append(("run.chunk_size", args.chunk_size))
+        cfg = load_boundary_config(args.config, overrides)
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"dynsim boundary: {e}", file=sys.stderr)
+        return 2
+    print(describe_boundary(cfg))
+    if args.dry_run:
+        return 0
+    out = Path(args.out) if args.out else Path("runs") / cfg.name
+    print(f"  run folder: {out}")
+    try:
+        meta = run_boundary(cfg, out, progress=not args.quiet, overwrite=args.overwrite,
+                            command=["dynsim"] + list(sys.argv[1:]))
+    except FileExistsError as e:
+        print(f"dynsim boundary: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dynsim boundary: interrupted; the blocks written so far are kept in {out}: run the same command to "
+              f"resume", file=sys.stderr)
+        return 130
+    print(f"done: {meta['chunks_computed']} block(s) computed, {meta['chunks_reused']} reused, "
+          f"{meta['seconds']:.1f} s -> {out}")
+    return 0
+
+
+def _cmd_boundary_plot(args) -> int:
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from dynsim.sweeps import fold_boundary, plot_boundary
+    from dynsim.sweeps import load
+
+    try:
+        res = load(args.run)
+        if not res.config.boundary:
+            raise ValueError(f"{args.run} holds a sweep, not a boundary search (plot it with dynsim sweep plot)")
+        grid = load(args.grid) if args.grid else None
+        ax = plot_boundary(res, grid=grid)
+        if args.fold:
+            folds = fold_boundary(res.config, res)
+            (x, xs), = res.config.axes[0].values.items()
+            ax.plot(xs, folds["fold"], "-", color="tab:orange", lw=1.2, label="fold of fixed points")
+            ax.legend(fontsize=8, framealpha=0.85)
+            np.savez(Path(args.out or args.run) / "fold.npz", **{x: xs} | folds)
+    except (ValueError, FileNotFoundError, KeyError, NotImplementedError) as e:
+        print(f"dynsim boundary plot: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(args.run)
+    out.mkdir(parents=True, exist_ok=True)
+    for ext in ("png", "pdf"):
+        ax.figure.savefig(out / f"boundary.{ext}", dpi=150)
+        print(f"wrote {out / f'boundary.{ext}'}")
+    plt.close(ax.figure)
     return 0
 
 
@@ -396,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.set_defaults(func=_cmd_compare)
 
     _add_sweep_parser(sub)
+    _add_boundary_parser(sub)
 
     info = sub.add_parser("info", help="print versions, backend, devices and precision",
                           description="Print the metadata dynsim stores with every run.")
@@ -464,27 +539,68 @@ def _add_sweep_parser(sub) -> None:
     sw.set_defaults(func=lambda a: (sw.print_help(), 0)[1])
 
 
+BOUNDARY_COMMANDS = ("run", "plot")
+
+
+def _add_boundary_parser(sub) -> None:
+    bd = sub.add_parser(
+        "boundary", help="collapse boundaries by bisection along rays, without a grid",
+        description="dynsim boundary CONFIG [options] runs a boundary search (same as 'dynsim boundary run'): a "
+                    "sweep config whose axes are the rays and whose [boundary] table names the searched parameter, "
+                    "its bracket, the switching criterion and the tolerances. Subcommands: run, plot. Load results "
+                    "with dynsim.sweeps.load(RUN).")
+    bsub = bd.add_subparsers(dest="boundary_command", metavar="SUBCOMMAND")
+    run = bsub.add_parser(
+        "run", help="run or resume a boundary search",
+        description="Scan each ray's bracket, then bisect the switch of the criterion to the tolerance, all rays "
+                    "of a block in one batched solve per step, and write the run folder (config.toml, "
+                    "metadata.json, chunks/). Killed runs resume with the same command.")
+    run.add_argument("config", nargs="?", metavar="CONFIG", help="TOML file: a sweep config with [boundary]")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override one key, value read as TOML: --set boundary.rtol=1e-6")
+    run.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+    run.add_argument("--dry-run", action="store_true", help="print rays, bracket, tolerance and solves; run nothing")
+    run.add_argument("--chunk-size", type=int, default=None, help="rays per block and chunk file (run.chunk_size)")
+    run.add_argument("--overwrite", action="store_true", help="discard an existing run folder's results")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_boundary_run)
+    plt = bsub.add_parser("plot", help="the boundary against the ray parameter",
+                          description="Plot the boundary of a finished search against its ray parameter, with the "
+                                      "closed form where the model has one, or over a grid sweep's phase diagram "
+                                      "(--grid). Writes boundary.png/.pdf.")
+    plt.add_argument("run", metavar="RUN", help="run folder of a boundary search")
+    plt.add_argument("--grid", default=None, metavar="SWEEP", help="run folder of a grid sweep over the same plane")
+    plt.add_argument("--fold", action="store_true",
+                     help="also locate the fold of fixed points on every ray (Newton on F = 0, J v = 0) and draw it; "
+                          "writes fold.npz")
+    plt.add_argument("--out", default=None, help="output folder (default: the run folder)")
+    plt.set_defaults(func=_cmd_boundary_plot)
+    bd.set_defaults(func=lambda a: (bd.print_help(), 0)[1])
+
+
 def _command_index(argv) -> int | None:
     """Position of the command (the first argument that is not a global option), or `None`."""
     return next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
 
 
 def _route_sweep(argv):
-    """`dynsim sweep CONFIG ...` is `dynsim sweep run CONFIG ...`."""
+    """`dynsim sweep CONFIG ...` is `dynsim sweep run CONFIG ...`, and `dynsim boundary CONFIG ...` is
+    `dynsim boundary run CONFIG ...`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     i = _command_index(argv)
-    if i is not None and argv[i] == "sweep":
+    subcommands = {"sweep": SWEEP_COMMANDS, "boundary": BOUNDARY_COMMANDS}
+    if i is not None and argv[i] in subcommands:
         rest = argv[i + 1:]
-        if rest and rest[0] not in SWEEP_COMMANDS and rest[0] not in ("-h", "--help"):
+        if rest and rest[0] not in subcommands[argv[i]] and rest[0] not in ("-h", "--help"):
             argv.insert(i + 1, "run")
     return argv
 
 
 def _expose_cpu_devices(argv) -> None:
-    """For sweeps on CPU: expose every core as a JAX device unless XLA_FLAGS says otherwise (read when the
+    """For sweeps and boundary searches on CPU: expose every core as a JAX device unless XLA_FLAGS says otherwise (read when the
     backend starts, so it has no effect once JAX has run something in this process)."""
     i = _command_index(argv)
-    if i is not None and argv[i] == "sweep" and "xla_force_host_platform_device_count" not in \
+    if i is not None and argv[i] in ("sweep", "boundary") and "xla_force_host_platform_device_count" not in \
             os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={os.cpu_count() or 1}").strip()

@@ -127,3 +127,71 @@ def test_gradient_descent_map_is_differentiable():
     fd = (final(lr + h) - final(lr - h)) / (2 * h)
     np.testing.assert_allclose(float(jax.jacfwd(final)(lr)), float(fd), rtol=1e-6)
     np.testing.assert_allclose(float(jax.grad(final)(lr)), float(fd), rtol=1e-6)
+
+
+# --- a sweep's [sensitivity] table ----------------------------------------------------------------------------
+def _sweep(config):
+    from dynsim.sweeps._runner import ChunkRunner
+
+    cfg = sweeps.load_config(config)
+    return cfg, ChunkRunner(cfg)(0)
+
+
+@pytest.mark.parametrize("mode,method", [("forward", "rk45"), ("reverse", "tsit5")])
+def test_sweep_sensitivities_match_the_fixed_point(mode, method):
+    """tian_modes with a fixed target, one mode started above p*_+ on the parabola: by t1 = 400 the final strength is
+    s* = (p*_+)^2 (alpha_p = 1), so d s*/d eta = 2 p*_+ dp*_+/d eta and d s*/d sigma^2 = 2 p*_+ dp*_+/d lambda_s with
+    dp*_+/d lambda_s = -(4 eta lambda_s / D + 2 tau + 2 D) / (4 lambda_s^2), D = sqrt(tau^2 - 4 eta lambda_s)
+    (docs/theory/tian2021.md#eq-16), to 1e-8."""
+    etas = np.array([0.02, 0.05, 0.1])
+    cfg, out = _sweep({"model": {"kind": "tian_modes", "target": "fixed_tau", "n_modes": 1},
+                       "params": {"tau": 1.0, "w0": 1.0, "wp0": 1.0, "sigma2": LS - 1},
+                       "solve": {"t1": 400.0, "saves": 3, "rtol": 1e-12, "atol": 1e-14, "method": method},
+                       "metrics": {"collapse": "none"}, "grid": {"eta": etas.tolist()},
+                       "sensitivity": {"wrt": ["eta", "sigma2"], "outcomes": ["final_spectrum", "auc"], "mode": mode}})
+    D = np.sqrt(1 - 4 * etas * LS)
+    p = (1 + D) / (2 * LS)
+    np.testing.assert_allclose(out["d_final_spectrum_d_eta"][:, 0], 2 * p * (-1 / D), rtol=1e-8)
+    dp_dls = -(4 * etas * LS / D + 2 + 2 * D) / (4 * LS**2)
+    np.testing.assert_allclose(out["d_final_spectrum_d_sigma2"][:, 0], 2 * p * dp_dls, rtol=1e-8)
+    # one mode: the AUC is 1 whatever the parameters, so its derivative is 0 to round-off (and not NaN)
+    np.testing.assert_allclose(out["d_auc_d_eta"], 0.0, atol=1e-14)
+
+
+NET = {"model": {"kind": "net", "n1": 4, "n2": 2, "loss": "euclidean", "predictor": "trainable",
+                 "target": {"kind": "ema", "beta": 0.5}},
+       "params": {"sigma2": 0.3, "init_scale": 0.8, "wp0": 0.4, "tau0": 0.5},
+       "solve": {"t1": 20.0, "saves": 3, "rtol": 1e-12, "atol": 1e-14}, "metrics": {"collapse": "none"}}
+GRASSMANN = {"model": {"kind": "grassmann", "loss": "contrastive", "flow": "oja", "d": 6, "h": 2},
+             "params": {"noise": 0.3},
+             "solve": {"t1": 3.0, "saves": 3, "rtol": 1e-12, "atol": 1e-14}, "metrics": {"collapse": "none"}}
+
+
+@pytest.mark.parametrize("config,x,wrt", [(NET, "weight_decay", ["weight_decay", "sigma2"]),
+                                          (GRASSMANN, "data_decay", ["data_decay"])])
+def test_sweep_sensitivities_match_finite_differences(config, x, wrt):
+    """The network flow and the Grassmann flow have no closed form here: the forward-mode derivatives of the final
+    spectrum, the AUC and the effective rank equal central differences over x +- h of the same sweep, to the
+    differences' error (h = 1e-5: truncation h^2 f'''/6f' ~ 1e-8, solver rtol / h ~ 1e-7; asserted rtol 1e-6, atol 1e-9)."""
+    h, x0 = 1e-5, 0.05 if x == "weight_decay" else 1.0
+    sens = {"wrt": wrt, "outcomes": ["final_spectrum", "auc", "effective_rank"]}
+    # one configuration per sweep, so all three share configuration 0's key, hence the same random start
+    lo, mid, hi = (_sweep(config | {"grid": {x: [v]}, "sensitivity": sens})[1] for v in (x0 - h, x0, x0 + h))
+    for outcome in ("final_spectrum", "auc", "effective_rank"):
+        fd = (hi[outcome][0] - lo[outcome][0]) / (2 * h)
+        np.testing.assert_allclose(mid[sweeps.derivative_name(outcome, x)][0], fd, rtol=1e-6, atol=1e-9)
+        assert all(np.all(np.isfinite(mid[sweeps.derivative_name(outcome, w)])) for w in wrt)
+
+
+def test_sensitivity_config_errors():
+    """Unknown parameters or outcomes, and reverse mode with the forward-only rk45 loop, are refused by name."""
+    base = {"model": {"kind": "tian_modes", "n_modes": 2}}
+    for table, words in [({"wrt": ["nope"]}, "sensitivity.wrt"), ({"wrt": ["eta"], "outcomes": ["collapsed"]},
+                                                                   "sensitivity.outcomes"),
+                         ({"wrt": ["eta"], "mode": "reverse"}, "rk45"), ({"wrt": []}, "non-empty")]:
+        with pytest.raises(sweeps.ConfigError, match=words):
+            sweeps.load_config(base | {"sensitivity": table})
+    # IsoLoss defines its gradient through stop_gradient, which would silently drop parameter derivatives
+    with pytest.raises(sweeps.ConfigError, match="IsoLoss"):
+        sweeps.load_config({"model": {"kind": "ssl_modes", "loss": "euclidean", "iso": True, "n_modes": 2},
+                            "sensitivity": {"wrt": ["eta"]}})

@@ -122,11 +122,13 @@ class AbstractLoss(AbstractComponent):
             z1 = wv * u1
             return jnp.sum(weights * self.per_sample(z1, lv * z1, wb * u2, jnp.diag(lv)))
 
+        # the stop-gradient: the target w_bar is an argument the gradient does not differentiate (lax.stop_gradient
+        # would also stop derivatives with respect to the parameters)
         if stop_gradient:
-            g_w = jax.grad(expected, 0)(w, lam, lax.stop_gradient(w_bar))
+            g_w = jax.grad(expected, 0)(w, lam, w_bar)
         else:  # the target is the online network, differentiated too
             g_w = jax.grad(lambda wv: expected(wv, lam, wv))(w)
-        g_lam = jax.grad(expected, 1)(w, lam, lax.stop_gradient(w_bar))
+        g_lam = jax.grad(expected, 1)(w, lam, w_bar)
         return -g_w, -g_lam
 
 

@@ -30,7 +30,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from dynsim import _checks
 from dynsim.components import EMA, ExactViews, GaussianExact, GaussianNodes, Identity, SecondMoments, Trainable
@@ -121,13 +120,17 @@ class Network(AbstractModel):
         return self.predictor.batch_moments(W, W_t, data, batch)
 
     def closed_predictor(self, S11, S12):
-        """The closed-form $W_p$ from moment estimates (no gradient flows through it)."""
-        return lax.stop_gradient(self.predictor(S11, S12))
+        """The closed-form $W_p$ from moment estimates. No loss gradient flows through it: the flow and the steps
+        pass it to [`gradients`][dynsim.models.Network.gradients] as the predictor argument (a
+        `stop_gradient` here would also stop the derivatives with respect to the parameters)."""
+        return self.predictor(S11, S12)
 
     def loss_value(self, W, W_p, W_t, batch):
         """$\\sum_b w_b \\ell_b$, or the closed-form expected loss for [`ExactViews`][dynsim.components.ExactViews]
-        (averaged over both view orders if `symmetric_loss`)."""
-        tgt = W_t if not self.target.stop_gradient else lax.stop_gradient(W_t)
+        (averaged over both view orders if `symmetric_loss`), with the target weights `W_t` as given: the
+        stop-gradient is [`gradients`][dynsim.models.Network.gradients]', which differentiates with respect to `W` and
+        `W_p` only."""
+        tgt = W_t
         if isinstance(batch, ExactViews):
             value = self.loss.exact_network_value(W, W_p, tgt, batch)
             if self.symmetric_loss:
@@ -142,7 +145,13 @@ class Network(AbstractModel):
         return 0.5 * (one(x1, x2) + one(x2, x1)) if self.symmetric_loss else one(x1, x2)
 
     def gradients(self, y: NetState, W_p, batch):
-        """`(dL/dW, dL/dW_p)` at predictor `W_p` (the target the loss sees is a function of `W`)."""
+        """`(dL/dW, dL/dW_p)` at predictor `W_p`. With the stop-gradient the target weights enter as a constant of
+        this gradient (an argument it does not differentiate, not `lax.stop_gradient`, so derivatives of the flow
+        with respect to the parameters still see them); without it they are `target.in_loss(W, W_a)`, a function of
+        `W`."""
+        if self.target.stop_gradient:
+            W_t = self.target.in_loss(y.W, y.W_a)
+            return jax.grad(lambda W, P: self.loss_value(W, P, W_t, batch), argnums=(0, 1))(y.W, W_p)
         return jax.grad(lambda W, P: self.loss_value(W, P, self.target.in_loss(W, y.W_a), batch),
                         argnums=(0, 1))(y.W, W_p)
 

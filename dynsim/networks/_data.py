@@ -43,10 +43,27 @@ from dynsim.components import gaussian_nodes as _std_nodes
 from dynsim.params import MomentData
 
 
+@jax.custom_jvp
 def _sqrt_psd(S):
-    """Symmetric square root factor `L` with `L L^T = S` (eigh, negative round-off clipped)."""
+    r"""Square-root factor $L = U\,\mathrm{diag}(\sqrt{s})$ with $LL^\top = S$ (eigh, negative round-off clipped).
+
+    Its derivative is that of $L = RU$ with $R = U\sqrt{s}\,U^\top$ the symmetric square root and the eigenbasis $U$
+    held: $R\,\dot R + \dot R R = \dot S$ gives $(U^\top\dot RU)_{ij} = (U^\top\dot SU)_{ij}/(\sqrt{s_i} + \sqrt{s_j})$ (0 where
+    both vanish), so $\frac{d}{d\theta}(LL^\top) = \dot S$ exactly, and it stays finite where eigenvalues coincide
+    (isotropic noise), where the eigenvectors, and eigh's derivative, are not defined."""
     s, U = jnp.linalg.eigh((S + S.T) / 2)
     return U * jnp.sqrt(jnp.maximum(s, 0.0))
+
+
+@_sqrt_psd.defjvp
+def _sqrt_psd_jvp(primals, tangents):
+    (S,), (dS,) = primals, tangents
+    s, U = jnp.linalg.eigh((S + S.T) / 2)
+    r = jnp.sqrt(jnp.maximum(s, 0.0))
+    denom = r[:, None] + r[None, :]
+    dS_u = U.T @ ((dS + dS.T) / 2) @ U
+    dR_u = jnp.where(denom > 0, dS_u / jnp.where(denom > 0, denom, 1.0), 0.0)
+    return U * r, U @ dR_u  # dL = dR U = U (U^T dR U)
 
 
 @jax.tree_util.register_dataclass

@@ -38,7 +38,8 @@ def stable_rank(s):
 def effective_rank(s):
     r"""Roy & Vetterli's effective rank $\exp(-\sum_i q_i\ln q_i)$, $q = \sigma/\sum\sigma$, with
     $\sigma = \sqrt{s}$ the singular values of W from the eigenvalues `s` of $WW^\top$ (last axis)."""
-    sv = jnp.sqrt(jnp.maximum(s, 0.0))
+    pos = s > 0
+    sv = jnp.where(pos, jnp.sqrt(jnp.where(pos, s, 1.0)), 0.0)  # sqrt(max(s, 0)), differentiable at 0
     q = sv / jnp.sum(sv, axis=-1, keepdims=True)
     return jnp.exp(-jnp.sum(jnp.where(q > 0, q * jnp.log(jnp.where(q > 0, q, 1.0)), 0.0), axis=-1))
 

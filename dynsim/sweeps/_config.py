@@ -19,6 +19,10 @@ Layout (every section but `[model]` is optional; `dynsim sweep examples` lists f
     [solve]   t1 = 100.0, saves = 21, method = "rk45", rtol, atol, max_steps
     [metrics] collapse_threshold = 1e-6, collapse = "all" | "none", auc = "sigma" | "sigma2", fp_fraction = 0.9
     [run]     chunk_size = 64, on_failure = "warn" | "raise" | "flag" (what a failed solve does)
+    [sensitivity]  wrt = ["eta"], outcomes = ["final_spectrum", ...], mode = "forward" | "reverse"
+                   (derivatives stored beside the summaries as d_<outcome>_d_<parameter>)
+    [boundary]     parameter = "eta", bracket = [0.0, 0.5], criterion = "collapsed", level, rtol, atol, scan,
+                   log, max_iter: a boundary search (`dynsim boundary`) along each configuration, a ray
 
     [grid]                      # cartesian product, in the order written (first = slowest)
     eta = { start = 0.0, stop = 0.3, num = 31 }      # linspace; log = true for geomspace
@@ -55,7 +59,8 @@ from dynsim.solvers import DEFAULTS, METHODS, ON_FAILURE
 from dynsim.sweeps import _models
 from dynsim.sweeps._errors import ConfigError
 
-TOP_KEYS = ("name", "seed", "precision", "model", "params", "solve", "metrics", "run", "grid", "zip", "random")
+TOP_KEYS = ("name", "seed", "precision", "model", "params", "solve", "metrics", "run", "grid", "zip", "random",
+            "sensitivity", "boundary")
 PRECISIONS = ("float64", "float32")
 SOLVE_DEFAULTS = {"t1": 100.0, "saves": 21, "method": DEFAULTS.batch_method, "rtol": None, "atol": None,
                   "max_steps": DEFAULTS.max_steps}
@@ -66,6 +71,10 @@ COLLAPSE_RULES = ("all", "none")
 MAX_CONFIGS = 10**8  #: most configurations one sweep may expand to (checked before anything is allocated)
 LARGE_SWEEP = 10**6  #: the CLI asks for --yes above this many configurations
 AUC_KINDS = ("sigma", "sigma2")
+SENSITIVITY_MODES = ("forward", "reverse")
+BOUNDARY_DEFAULTS = {"criterion": "collapsed", "level": 1.0, "rtol": 1e-8, "atol": 0.0, "scan": 9, "log": False,
+                     "max_iter": 64}
+SENSITIVITY_DEFAULTS = {"outcomes": ["final_spectrum", "collapse_time", "auc", "effective_rank"], "mode": "forward"}
 
 
 EXAMPLES = Path(__file__).parent / "examples"  #: packaged example configs (`dynsim sweep examples`)
@@ -207,6 +216,16 @@ class SweepConfig:
     @property
     def metrics(self) -> dict:
         return self.raw["metrics"]
+
+    @property
+    def sensitivity(self) -> dict:
+        """The resolved `[sensitivity]` table (`wrt`, `outcomes`, `mode`), or `{}` without one."""
+        return self.raw.get("sensitivity", {})
+
+    @property
+    def boundary(self) -> dict:
+        """The resolved `[boundary]` table of a boundary search, or `{}` for a plain sweep."""
+        return self.raw.get("boundary", {})
 
     @property
     def on_failure(self) -> str:
@@ -382,9 +401,22 @@ def load_config(source, overrides=(), *, models=None) -> SweepConfig:
     if both:
         raise ConfigError(f"{both} both fixed in [params] and swept; remove them from [params]")
     raw["params"] = {k: v for k, v in fixed.items() if k not in seen}
+    if "sensitivity" in raw:
+        raw["sensitivity"] = _check_sensitivity(raw["sensitivity"], model, raw["solve"]["method"])
+    if "boundary" in raw:
+        raw["boundary"] = _check_boundary(raw["boundary"], model, seen)
+        searched = raw["boundary"]["parameter"]
+        if searched in params:
+            raise ConfigError(f"{searched!r} is both fixed in [params] and the boundary.parameter; remove it from "
+                              f"[params]")
+        del raw["params"][searched]  # the search sets it
     cfg = SweepConfig(raw=raw, axes=tuple(axes))
     try:
-        model.check_values(cfg.fixed | cfg.values)
+        if cfg.boundary:  # both ends of the bracket are valid values of the searched parameter
+            for end in cfg.boundary["bracket"]:
+                model.check_values(cfg.fixed | cfg.values | {cfg.boundary["parameter"]: np.array(end)})
+        else:
+            model.check_values(cfg.fixed | cfg.values)
     except ValueError as e:
         raise ConfigError(f"bad parameter values: {e}") from None
     return cfg
@@ -425,6 +457,71 @@ def _check_solve(s: dict) -> None:
         if k in s and not _number(f"solve.{k}", s[k]) > 0:
             raise ConfigError(f"solve.{k} must be > 0")
     _integer("solve.max_steps", s["max_steps"], 1)
+
+
+def _check_boundary(table: dict, model, swept) -> dict:
+    """`[boundary]`: the searched `parameter` (a model parameter, not swept), its `bracket = [lo, hi]`, the
+    `criterion` (`dynsim.sweeps.metrics.CRITERIA`) and its `level`, the tolerances `rtol`/`atol` (the search stops
+    when the bracket is narrower than `atol + rtol |boundary|`), the `scan` points that bracket the switch
+    (`log` spacing), and `max_iter` bisections at most; defaults filled in."""
+    from dynsim.sweeps._metrics import CRITERIA
+
+    _check_keys("boundary", table, ("parameter", "bracket") + tuple(BOUNDARY_DEFAULTS))
+    table = BOUNDARY_DEFAULTS | table
+    name = table.get("parameter")
+    if name not in model.PARAMS:
+        raise ConfigError(f"boundary.parameter must name a parameter of the model ({', '.join(sorted(model.PARAMS))}), "
+                          f"got {name!r}")
+    if name in swept:
+        raise ConfigError(f"boundary.parameter {name!r} is also swept: the search sets it, remove it from the axes")
+    br = table.get("bracket")
+    if not isinstance(br, list) or len(br) != 2:
+        raise ConfigError(f"boundary.bracket must be [low, high], got {br!r}")
+    lo, hi = _number("boundary.bracket[0]", br[0]), _number("boundary.bracket[1]", br[1])
+    if not lo < hi:
+        raise ConfigError(f"boundary.bracket must have low < high, got {br}")
+    if table["criterion"] not in CRITERIA:
+        raise ConfigError(f"boundary.criterion must be one of {', '.join(CRITERIA)}, got {table['criterion']!r}")
+    level = _number("boundary.level", table["level"])
+    rtol, atol = _number("boundary.rtol", table["rtol"]), _number("boundary.atol", table["atol"])
+    if rtol < 0 or atol < 0 or rtol == atol == 0:
+        raise ConfigError(f"boundary.rtol and boundary.atol must be >= 0 and not both 0, got {rtol}, {atol}")
+    scan = _integer("boundary.scan", table["scan"], 2)
+    if not isinstance(table["log"], bool):
+        raise ConfigError(f"boundary.log must be true or false, got {table['log']!r}")
+    if table["log"] and lo <= 0:
+        raise ConfigError(f"boundary.log needs a bracket above 0, got {br}")
+    max_iter = _integer("boundary.max_iter", table["max_iter"], 1)
+    return {"parameter": name, "bracket": [lo, hi], "criterion": table["criterion"], "level": level, "rtol": rtol,
+            "atol": atol, "scan": scan, "log": table["log"], "max_iter": max_iter}
+
+
+def _check_sensitivity(table: dict, model, method: str) -> dict:
+    """`[sensitivity]`: `wrt` (parameters of the model, at least one), `outcomes` (`DIFFERENTIABLE` summaries) and
+    `mode` (`forward`, or `reverse` with a diffrax method), defaults filled in."""
+    from dynsim.sweeps._metrics import DIFFERENTIABLE
+
+    _check_keys("sensitivity", table, ("wrt", "outcomes", "mode"))
+    table = SENSITIVITY_DEFAULTS | table
+    for key, allowed in (("wrt", model.PARAMS), ("outcomes", DIFFERENTIABLE)):
+        names = table.get(key)
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"sensitivity.{key} must be a non-empty list of names, got {names!r}")
+        unknown = sorted(set(names) - set(allowed))
+        if unknown:
+            raise ConfigError(f"sensitivity.{key}: unknown {unknown}; choose from {', '.join(sorted(allowed))}")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"sensitivity.{key} names a value twice: {names}")
+    if table["mode"] not in SENSITIVITY_MODES:
+        raise ConfigError(f"sensitivity.mode must be one of {', '.join(SENSITIVITY_MODES)}, got {table['mode']!r}")
+    family = model.family_sweep() if hasattr(model, "family_sweep") else model
+    if getattr(getattr(getattr(family, "ode", None), "loss", None), "iso", False):
+        raise ConfigError("[sensitivity] is not available for IsoLoss models: their gradient is defined through "
+                          "stop_gradient, which also stops the derivatives with respect to the parameters")
+    if table["mode"] == "reverse" and method == "rk45":
+        raise ConfigError("sensitivity.mode = 'reverse' needs a diffrax method (solve.method = 'tsit5', 'dopri5', "
+                          "...): the rk45 loop is differentiated in forward mode only")
+    return table
 
 
 def _check_metrics(m: dict) -> None:

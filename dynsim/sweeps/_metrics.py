@@ -13,6 +13,8 @@ All spectra are per save time, modes on the last axis, sorted descending.
 * [`auc_flat`][dynsim.sweeps.auc_flat], [`auc_rank_k`][dynsim.sweeps.auc_rank_k]: the closed forms of `docs/theory/richemond_li_wang.md#auc-closed-forms`.
 * `effective_rank`: Roy & Vetterli's $\exp H(\sigma/\sum\sigma)$ (`dynsim.networks.diagnostics`).
 * `surviving_modes`: modes with $s_j > \theta$ at the end.
+* [`derivative_name`][dynsim.sweeps.derivative_name] / `derivatives`: the sensitivities of the
+  `DIFFERENTIABLE` summaries to chosen parameters (a sweep's `[sensitivity]` table).
 * `time_to_fraction`: first time the total strength $S(t) = \sum_j s_j(t)$ has covered the
   fraction `f` of its way to the end value, $|S(t) - S(t_1)| \le (1-f)|S(0) - S(t_1)|$; the end state
   stands in for the fixed point (check `converged`), and the time is linearly interpolated between saves.
@@ -20,10 +22,21 @@ All spectra are per save time, modes on the last axis, sorted descending.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from dynsim.networks import effective_rank as _effective_rank
 from dynsim.solvers import Status
+
+#: the summaries that have a derivative with respect to the parameters (the rest are counts, flags and codes)
+DIFFERENTIABLE = ("final_spectrum", "final_variance", "spectrum", "collapse_time", "auc", "auc_t", "effective_rank",
+                  "time_to_fraction")
+
+
+def safe_sqrt(x):
+    r"""$\sqrt{\max(x, 0)}$ with a zero (not NaN) derivative where $x \le 0$."""
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
 def collapse_auc(sv, squared: bool = False):
@@ -92,7 +105,7 @@ def summarize(traj, recipe) -> dict:
         collapsed = below[-1]
         t_c = jnp.where(jnp.any(below), traj.ts[jnp.argmax(below)], jnp.inf)
     total = jnp.sum(s, axis=-1)
-    auc_t = collapse_auc(jnp.sqrt(jnp.maximum(v, 0.0)), squared=recipe.auc_squared)
+    auc_t = collapse_auc(safe_sqrt(v), squared=recipe.auc_squared)
     scale = jnp.maximum(jnp.abs(total[-1]), thr)
     return {
         "final_spectrum": sf,
@@ -108,3 +121,46 @@ def summarize(traj, recipe) -> dict:
         "converged": collapsed | (jnp.abs(total[-1] - total[-2]) / scale < 1e-3),
         "status": traj.status,
     }
+
+
+def derivative_name(outcome: str, parameter: str) -> str:
+    r"""The stored name of $\partial(\mathrm{outcome})/\partial(\mathrm{parameter})$: `d_<outcome>_d_<parameter>`
+    (e.g. `d_final_spectrum_d_eta`, `d_auc_d_target.beta`)."""
+    return f"d_{outcome}_d_{parameter}"
+
+
+def derivatives(recipe, p: dict, key) -> dict:
+    r"""$\partial(\mathrm{outcome})/\partial(\mathrm{parameter})$ for every `recipe.outcomes` × `recipe.wrt`, at the
+    configuration `p`, through the whole solve: forward mode (`jax.jacfwd`: the `rk45` loop, diffrax with its
+    forward adjoint), or reverse mode (`jax.jacrev`, diffrax's checkpointed adjoint) when `recipe.reverse`. The
+    solver's step-size control carries no derivative and an event time is differentiated by the implicit-function
+    theorem at the event (`dynsim.solvers`), so each derivative is that of the computed outcome, exact to the
+    solver's tolerance. Shapes: the outcome's, e.g. `(M,)` for `final_spectrum`."""
+    def outcomes(x):
+        s = summarize(recipe.model.simulate(p | x, key, recipe), recipe)
+        return {o: s[o] for o in recipe.outcomes}
+
+    jac = (jax.jacrev if recipe.reverse else jax.jacfwd)(outcomes)({w: p[w] for w in recipe.wrt})
+    return {derivative_name(o, w): jac[o][w] for o in recipe.outcomes for w in recipe.wrt}
+
+
+#: switching criteria of a boundary search (`[boundary] criterion`): what is true on the collapsed side
+CRITERIA = {
+    "collapsed": "every mode has collapsed by t1 (the summary `collapsed`); `level` unused",
+    "surviving_modes": "fewer than `level` modes survive (level = k: the switch from k to k - 1 modes)",
+    "effective_rank": "the final effective rank is below `level`",
+    "auc": "Li et al.'s final AUC is above `level` (more collapsed)",
+}
+
+
+def criterion(summaries: dict, name: str, level: float):
+    """The boolean criterion `name` ([`CRITERIA`][dynsim.sweeps.CRITERIA]) of each configuration's summaries."""
+    if name == "collapsed":
+        return summaries["collapsed"]
+    if name == "surviving_modes":
+        return summaries["surviving_modes"] < level
+    if name == "effective_rank":
+        return summaries["effective_rank"] < level
+    if name == "auc":
+        return summaries["auc"] > level
+    raise ValueError(f"unknown criterion {name!r}; choose one of {', '.join(CRITERIA)}")

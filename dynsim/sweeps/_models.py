@@ -72,6 +72,9 @@ class Recipe:
     threshold: float = 1e-6
     auc_squared: bool = False
     fp_fraction: float = 0.9
+    wrt: tuple = ()  # parameters to differentiate the outcomes by ([sensitivity])
+    outcomes: tuple = ()  # the summaries differentiated (dynsim.sweeps.metrics.DIFFERENTIABLE)
+    reverse: bool = False  # reverse mode (diffrax methods) instead of forward mode
 
 
 def _all_modes_strength(y: ModeState):
@@ -151,6 +154,12 @@ class _Adapter:
     def used_parameters(self) -> set[str]:
         """The parameter names this model reads (a title lists only these)."""
         return set(self.PARAMS)
+
+    def field(self, p, key):
+        """`(model, y0, args)`: the vector field `model(t, y, args)`, the start and the arguments `simulate`
+        integrates for the values `p` (model kinds with an autonomous vector field; fixed points are found on it)."""
+        raise NotImplementedError(f"model kind {self.kind!r} exposes no vector field (kinds that do: modes, "
+                                  f"tian_modes, ssl_modes, net, network)")
 
 
 _MODE_PARAMS = {"alpha_p": 1.0, "beta": 1.0, "eta": 0.0, "tau": 1.0, "sigma2": 0.0, "data_decay": 0.0,
@@ -244,6 +253,10 @@ class _PresetSweep(_Adapter):
     def simulate(self, p, key, recipe: Recipe) -> Trajectory:
         family = self.family_sweep()
         return family.simulate(self._family_values(p, family), key, recipe)
+
+    def field(self, p, key):
+        family = self.family_sweep()
+        return family.field(self._family_values(p, family), key)
 
 
 @dataclass(frozen=True)
@@ -587,11 +600,15 @@ class ModesSweep(_FamilySweep):
     def event(self, recipe):
         return CollapseEvent(_all_modes_strength, recipe.threshold) if recipe.collapse == "all" else None
 
-    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+    def field(self, p, key):
+        """`(model, y0, data)`: the vector field, start and data `simulate` integrates for the values `p`."""
         model = with_parameters(self.ode, p)
         data = mode_data(p, self.n_modes, self.views)
         w, wp = _mode_start(p, key, self.n_modes, jnp.result_type(float))
-        y0 = model.initial_state(w, wp, p["tau0"] * w, data=data)
+        return model, model.initial_state(w, wp, p["tau0"] * w, data=data), data
+
+    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+        model, y0, data = self.field(p, key)
         return _mode_trajectory(model, y0, data, recipe, self.event(recipe), data)
 
 
@@ -624,13 +641,19 @@ class NetSweep(_FamilySweep):
     def event(self, recipe):
         return CollapseEvent(_network_strength, recipe.threshold) if recipe.collapse == "all" else None
 
-    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+    def field(self, p, key):
+        """`(model, y0, data)`: the vector field, start and views `simulate` integrates for the values `p`."""
         dtype = jnp.result_type(float)
         model = with_parameters(self.ode, p)
         data = view_data(p, self.n1, self.views)
         W = p["init_scale"] * start_normals(key, (self.n2, self.n1), dtype) / np.sqrt(self.n1)
         wp = p["wp0"] * jnp.eye(self.n2, dtype=dtype) if model.predictor.trainable else None
         y0 = model.initial_state(W, wp, p["tau0"] * W if isinstance(model.target, components.EMA) else None, data)
+        return model, y0, data
+
+    def simulate(self, p, key, recipe: Recipe) -> Trajectory:
+        dtype = jnp.result_type(float)
+        model, y0, data = self.field(p, key)
         ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
         sol = integrate(model, y0, data, 0.0, recipe.t1, ts, recipe.solver, self.event(recipe))
         s = _desc(jnp.linalg.eigvalsh(sol.ys.W @ jnp.swapaxes(sol.ys.W, -1, -2)))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dynsim.solvers import GOOD_STATUSES
+from dynsim.sweeps._bisect import Flag
 from dynsim.sweeps._models import build_model
 
 LABELS = {
@@ -195,3 +196,45 @@ def plot_run(res, out: Path, x=None, y=None, metric="collapsed", n_spectra=4) ->
             paths.append(out / f"spectra.{ext}")
         plt.close(axes[0].figure)
     return paths
+
+
+def plot_boundary(res, grid=None, ax=None, label: str = "bisection"):
+    """Plot a boundary search `res` (a [`SweepResult`][dynsim.sweeps.SweepResult] with one ray axis holding one
+    parameter): the boundary per ray (markers; open where the search did not end `OK`, with its bracket as an error
+    bar), the model's closed form where it has one (dashed), and, when `grid` (a grid sweep's result over the ray
+    parameter and the searched one) is given, its phase diagram underneath."""
+    import matplotlib.pyplot as plt
+
+    cfg = res.config
+    name = cfg.boundary["parameter"]
+    if len(cfg.axes) != 1 or len(cfg.axes[0].values) != 1:
+        raise ValueError("plot_boundary needs rays along one swept parameter (one [grid] entry)")
+    (x, xs), = cfg.axes[0].values.items()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.2), constrained_layout=True)
+    if grid is not None:
+        phase_diagram(grid, x, name, "collapsed", ax=ax)
+    else:
+        curve = build_model(cfg.model).boundary(x, name, cfg.fixed)
+        if curve is not None:
+            xx = np.linspace(np.min(xs), np.max(xs), 200)
+            ax.plot(xx, curve(xx), "k--", lw=2, label="closed form")
+    s = res.summaries
+    good = s["flag"] == Flag.OK
+    b = s["boundary"]
+    ax.errorbar(np.asarray(xs)[good], b[good], yerr=np.abs(s["upper"] - s["lower"])[good] / 2, fmt="o", ms=3.5,
+                color="tab:cyan" if grid is not None else "tab:blue", label=label)
+    if (~good).any():
+        ax.plot(np.asarray(xs)[~good], np.where(np.isfinite(b), b, np.nan)[~good], "o", mfc="none", color="tab:red",
+                label="flagged (dynsim.sweeps.Flag)")
+    ax.set_xlabel(SYMBOLS.get(x, x))
+    ax.set_ylabel(SYMBOLS.get(name, name))
+    lo, hi = cfg.boundary["bracket"]
+    if cfg.boundary["log"]:
+        ax.set_yscale("log")
+    ax.set_ylim(lo, hi)
+    ax.legend(fontsize=8, loc="best", framealpha=0.85)
+    b_cfg = cfg.boundary
+    ax.set_title(f"{cfg.model['kind']} ({cfg.model.get('target', '')}): {b_cfg['criterion']} boundary, "
+                 f"rtol {b_cfg['rtol']:g}", fontsize=9)
+    return ax

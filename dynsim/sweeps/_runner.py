@@ -50,13 +50,15 @@ from dynsim.sweeps._models import Recipe, build_model
 def recipe_for(cfg: SweepConfig) -> Recipe:
     """The static settings of `cfg` (model adapter, save grid, solver, metric options)."""
     model = build_model(cfg.model)
-    s, m = cfg.solve, cfg.metrics
+    s, m, d = cfg.solve, cfg.metrics, cfg.sensitivity
     ts = np.linspace(0.0, float(s["t1"]), int(s["saves"]))
+    reverse = bool(d) and d["mode"] == "reverse"
     solver = solver_config(s["method"], jnp.zeros((), jnp.result_type(float)), s.get("rtol"), s.get("atol"),
-                           int(s["max_steps"]), ts=ts)
+                           int(s["max_steps"]), ts=ts, adjoint="reverse" if reverse or not d else "forward")
     return Recipe(model=model, t1=float(s["t1"]), saves=int(s["saves"]), solver=solver, collapse=m["collapse"],
                   threshold=float(m["collapse_threshold"]), auc_squared=m["auc"] == "sigma2",
-                  fp_fraction=float(m["fp_fraction"]))
+                  fp_fraction=float(m["fp_fraction"]), wrt=tuple(d.get("wrt", ())), outcomes=tuple(d.get("outcomes", ())),
+                  reverse=reverse)
 
 
 def vmap_width(model, per_device: int) -> int:
@@ -88,7 +90,10 @@ def layout(cfg: SweepConfig, recipe: Recipe, n_devices: int) -> Layout:
 
 
 def _run_one(recipe: Recipe, p: dict, key):
-    return metrics.summarize(recipe.model.simulate(p, key, recipe), recipe)
+    out = metrics.summarize(recipe.model.simulate(p, key, recipe), recipe)
+    if recipe.wrt:
+        out |= metrics.derivatives(recipe, p, key)
+    return out
 
 
 def _local(recipe: Recipe, lay: Layout, fixed: dict, values: dict, idx, root):
@@ -147,16 +152,20 @@ class ChunkRunner:
         self.recipe = recipe_for(cfg)
         self.devices = tuple(jax.devices() if devices is None else devices)
         self.layout = layout(cfg, self.recipe, len(self.devices))
-        dtype = jnp.result_type(float)
+        dtype = self.dtype = jnp.result_type(float)
         self.fixed = {k: jnp.asarray(v, dtype) for k, v in cfg.fixed.items()}
         self.values = {k: np.asarray(v, dtype) for k, v in cfg.values.items()}
         self.root = jax.random.PRNGKey(cfg.seed)
 
-    def dispatch(self, k: int):
-        """Start chunk `k` (asynchronously); returns `(indices, device outputs)`."""
+    def dispatch(self, k: int, extra: dict | None = None):
+        """Start chunk `k` (asynchronously); returns `(indices, device outputs)`. `extra` gives further parameter
+        values per configuration of the chunk (`(n_k,)` arrays, e.g. the searched parameter of a boundary search)."""
         idx = store.chunk_indices(self.cfg, k)
         pad = np.concatenate([idx, np.full(self.layout.padded - idx.size, idx[-1], np.int64)])
         vals = {name: v[pad] for name, v in self.values.items()}
+        for name, v in (extra or {}).items():
+            v = np.asarray(v, self.dtype)
+            vals[name] = np.concatenate([v, np.full(self.layout.padded - idx.size, v[-1], v.dtype)])
         out = _chunk_call(self.recipe, self.layout, self.devices, self.fixed, vals, jnp.asarray(pad), self.root)
         return idx, out
 
@@ -165,8 +174,8 @@ class ChunkRunner:
         idx, out = pending
         return {name: np.asarray(a)[: idx.size] for name, a in out.items()}
 
-    def __call__(self, k: int) -> dict:
-        return self.collect(self.dispatch(k))
+    def __call__(self, k: int, extra: dict | None = None) -> dict:
+        return self.collect(self.dispatch(k, extra))
 
     def time_chunk(self) -> tuple[float, float]:
         """`(first, again)`: wall seconds of chunk 0 computed twice; the first includes compilation."""

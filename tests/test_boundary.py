@@ -1,0 +1,191 @@
+"""Boundary searches: bisection along rays against Tian et al.'s Obs. 5 closed form and a grid sweep, folds of fixed
+points from their defining equations, flags, run folders and the command line (docs/guide/boundaries.md)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dynsim import cli, sweeps
+from dynsim.sweeps import Flag
+from dynsim.eigenmodes import ModeState
+from dynsim.sweeps._runner import ChunkRunner, recipe_for
+
+SIGMA2 = [0.0, 0.5, 1.0, 2.0]
+# Fixed target ratio tau = 1 (SimSiam-like), one mode started above p*_+ on the parabola (w = w_p = 1, alpha_p = 1).
+# Just above eta_c the mode collapses after a bottleneck passage of about pi / (p_m sqrt(lambda_s delta)),
+# p_m = 1/(2 lambda_s) (docs/theory/tian2021.md#eq-16): with t1 = 4e6 every delta above 1e-10 eta_c collapses
+# in time, so "collapsed by t1" switches at eta_c to better than the 1e-8 asserted.
+TIAN = {"model": {"kind": "tian_modes", "target": "fixed_tau", "n_modes": 1},
+        "params": {"tau": 1.0, "w0": 1.0, "wp0": 1.0},
+        "solve": {"t1": 4e6, "saves": 2, "rtol": 1e-10, "atol": 1e-12, "max_steps": 2_000_000},
+        "grid": {"sigma2": SIGMA2},
+        "boundary": {"parameter": "eta", "bracket": [0.0, 0.5], "rtol": 1e-9}}
+
+
+def _eta_c(sigma2, tau=1.0):
+    """Tian et al. 2021, Obs. 5: eta_c = tau^2 / (4 (1 + sigma^2)) (docs/theory/tian2021.md#eq-16)."""
+    return tau**2 / (4 * (1 + np.asarray(sigma2)))
+
+
+@pytest.fixture(scope="module")
+def tian_search():
+    return sweeps.find_boundary(TIAN)
+
+
+def test_obs5_boundary_from_trajectories_to_1e8(tian_search):
+    """Bisection of "collapsed by t1" along 4 rays in sigma^2 in [0, 2] recovers eta_c to 1e-8 relative; every ray
+    has one switch, with survival below it."""
+    s = tian_search.summaries
+    np.testing.assert_array_equal(s["flag"], Flag.OK)
+    np.testing.assert_array_equal(s["below"], False)
+    np.testing.assert_allclose(s["boundary"], _eta_c(SIGMA2), rtol=1e-8)
+    assert np.all(s["upper"] - s["lower"] <= 1e-9 * s["upper"])
+
+
+def test_fold_of_fixed_points_is_the_trajectory_boundary(tian_search):
+    """The same boundary from the fixed-point conditions (F = 0, J v = 0 by Newton from the trajectory's end state
+    on the surviving side): eta_c to 1e-12, and within the bisection's bracket."""
+    folds = sweeps.fold_boundary(tian_search.config, tian_search)
+    assert folds["ok"].all()
+    np.testing.assert_allclose(folds["fold"], _eta_c(SIGMA2), rtol=1e-12)
+    s = tian_search.summaries
+    assert np.all((s["lower"] - 1e-12 <= folds["fold"]) & (folds["fold"] <= s["upper"] + 1e-12))
+
+
+@pytest.mark.parametrize("sigma2", [0.0, 0.7, 2.0])
+def test_fold_derivative_matches_closed_form(sigma2):
+    """d eta_c / d sigma^2 = -tau^2 / (4 (1 + sigma^2)^2) (Obs. 5 differentiated), from the fold's extended system
+    by the implicit-function theorem (optimistix), forward and reverse, to 1e-8."""
+    cfg = sweeps.load_config({k: v for k, v in TIAN.items() if k not in ("grid", "boundary")})
+    adapter = recipe_for(cfg).model
+    key = jax.random.PRNGKey(0)
+    ls = 1 + sigma2
+    pm = 1 / (2 * ls)  # where p*_- and p*_+ merge; on the parabola w = w_p = p
+    guess = ModeState(jnp.array([pm * 1.01]), jnp.array([pm * 0.99]), jnp.array([pm]))
+    fixed = {k: jnp.asarray(v) for k, v in cfg.fixed.items()}
+    model, _, args = adapter.field(fixed | {"sigma2": sigma2}, key)
+    active = sweeps.active_coordinates(model, guess, args)
+    assert active == (0, 1)  # the target tau * w is not read by the field: left out of the system
+
+    def eta_c(s2):
+        return sweeps.fold_point(adapter, fixed | {"sigma2": s2}, "eta", 0.9 * _eta_c(sigma2), guess, key,
+                                   active).x
+
+    exact = -1 / (4 * ls**2)
+    np.testing.assert_allclose(float(eta_c(sigma2)), _eta_c(sigma2), rtol=1e-12)
+    np.testing.assert_allclose(float(jax.jacfwd(eta_c)(sigma2)), exact, rtol=1e-8)
+    np.testing.assert_allclose(float(jax.grad(eta_c)(sigma2)), exact, rtol=1e-8)
+
+
+# An EMA target started at zero (Tian's tau(0) = 0), beta = 0.5: no closed form gives this boundary.
+EMA = {"model": {"kind": "tian_modes", "target": "ema", "n_modes": 1},
+       "params": {"beta": 0.5, "w0": 0.8, "wp0": 0.8, "tau0": 0.0},
+       "solve": {"t1": 2000.0, "saves": 2, "rtol": 1e-10, "atol": 1e-12},
+       "metrics": {"collapse": "all"}}
+
+
+def test_ema_boundary_agrees_with_a_grid_sweep():
+    """The bisected EMA-target boundary (rtol 1e-6) lies, on every ray, between the last surviving and the first
+    collapsed eta of a grid sweep of the same configuration (spacing 0.0025). It is at most the fold eta_c (an EMA
+    target's fixed points have tau = 1, so none survives above it) up to the finite-time allowance: a bottleneck of
+    pi / (p_m sqrt(lambda_s delta)) must fit in t1 = 2000, delta <= 2e-5 = 1.6e-4 eta_c at sigma^2 = 1."""
+    rays = [0.0, 1.0]
+    res = sweeps.find_boundary(EMA | {"grid": {"sigma2": rays},
+                                        "boundary": {"parameter": "eta", "bracket": [0.0, 0.3], "rtol": 1e-6}})
+    s = res.summaries
+    np.testing.assert_array_equal(s["flag"], Flag.OK)
+    etas = np.linspace(0.0, 0.3, 121)
+    cfg = sweeps.load_config(EMA | {"grid": {"sigma2": rays, "eta": etas.tolist()}, "run": {"chunk_size": 256}})
+    collapsed = ChunkRunner(cfg)(0)["collapsed"].reshape(len(rays), etas.size)
+    for i in range(len(rays)):
+        first = np.argmax(collapsed[i])
+        assert collapsed[i, first:].all() and not collapsed[i, :first].any()  # one switch on the grid too
+        assert etas[first - 1] <= s["boundary"][i] <= etas[first]
+    assert np.all(s["boundary"] < _eta_c(rays) * (1 + 1e-3))
+
+
+def test_bisect_rays_flags():
+    """Synthetic criteria: a step at x_i (OK, to the tolerance), none in the bracket (NO_SWITCH), two switches
+    (SEVERAL: the first is refined), a failed solve (FAILED) and too few iterations (NOT_CONVERGED)."""
+    steps = np.array([0.3, 2.0, 0.2, 0.6, 0.45])
+
+    def evaluate(x):
+        c = x > steps
+        c[2] = 0.2 < x[2] < 0.7  # switches at 0.2 and back at 0.7
+        ok = np.ones(5, bool)
+        ok[3] = x[3] < 0.5  # the solve fails above 0.5 on ray 3
+        return c, ok
+
+    out = sweeps.bisect_rays(evaluate, 5, 0.0, 1.0, scan=11, rtol=1e-10)
+    np.testing.assert_array_equal(out["flag"], [Flag.OK, Flag.NO_SWITCH, Flag.SEVERAL, Flag.FAILED, Flag.OK])
+    np.testing.assert_allclose(out["boundary"][[0, 2, 4]], steps[[0, 2, 4]], rtol=1e-9)
+    assert np.isnan(out["boundary"][1]) and not out["below"][1]
+    short = sweeps.bisect_rays(evaluate, 5, 0.0, 1.0, scan=11, rtol=1e-10, max_iter=3)
+    assert short["flag"][0] == Flag.NOT_CONVERGED and short["upper"][0] - short["lower"][0] == pytest.approx(0.1 / 8)
+    logged = sweeps.bisect_rays(evaluate, 5, 0.01, 1.0, scan=5, log=True, rtol=1e-10)
+    np.testing.assert_allclose(logged["boundary"][0], 0.3, rtol=1e-9)
+
+
+def test_boundary_config_errors():
+    """The [boundary] table is validated by name before anything runs."""
+    base = {"model": {"kind": "tian_modes", "n_modes": 1}, "grid": {"sigma2": [0.0, 1.0]}}
+    cases = [({"parameter": "nope", "bracket": [0, 1]}, "boundary.parameter"),
+             ({"parameter": "sigma2", "bracket": [0, 1]}, "also swept"),
+             ({"parameter": "eta", "bracket": [1, 0]}, "low < high"),
+             ({"parameter": "eta", "bracket": [0, 1], "criterion": "x"}, "boundary.criterion"),
+             ({"parameter": "eta", "bracket": [0, 1], "log": True}, "above 0"),
+             ({"parameter": "eta", "bracket": [0, 1], "rtol": 0, "atol": 0}, "not both 0"),
+             ({"parameter": "eta", "bracket": [-1, 1]}, "bad parameter values")]
+    for table, words in cases:
+        with pytest.raises(sweeps.ConfigError, match=words):
+            sweeps.load_config(base | {"boundary": table})
+    with pytest.raises(sweeps.ConfigError, match="both fixed"):
+        sweeps.load_config(base | {"params": {"eta": 0.1}, "boundary": {"parameter": "eta", "bracket": [0, 1]}})
+    with pytest.raises(sweeps.ConfigError, match="no \\[boundary\\]"):
+        sweeps.find_boundary(base)
+
+
+CLI_TOML = """
+name = "cli_boundary"
+[model]
+kind = "tian_modes"
+target = "fixed_tau"
+n_modes = 1
+[params]
+w0 = 1.0
+wp0 = 1.0
+[solve]
+t1 = 2000.0
+saves = 2
+[grid]
+sigma2 = [0.0, 1.0, 2.0]
+[boundary]
+parameter = "eta"
+bracket = [0.0, 0.5]
+rtol = 1e-4
+"""
+
+
+def test_cli_boundary_run_resume_and_plot(tmp_path, capsys):
+    """dynsim boundary: --dry-run, a run folder (config, metadata, chunks) loaded by dynsim.sweeps.load, resume
+    (nothing recomputed), and dynsim boundary plot with the fold; sweep and boundary refuse each other's configs."""
+    cfg = tmp_path / "b.toml"
+    cfg.write_text(CLI_TOML)
+    run = tmp_path / "run"
+    assert cli.main(["boundary", str(cfg), "--dry-run"]) == 0
+    assert "3 ray(s)" in capsys.readouterr().out
+    assert cli.main(["boundary", str(cfg), "--out", str(run), "--quiet"]) == 0
+    res = sweeps.load(run)
+    np.testing.assert_allclose(res.summaries["boundary"], _eta_c([0.0, 1.0, 2.0]), rtol=2e-3)  # t1 = 2000 only
+    assert cli.main(["boundary", str(cfg), "--out", str(run), "--quiet"]) == 0
+    assert "0 block(s) computed, 1 reused" in capsys.readouterr().out
+    assert cli.main(["boundary", "plot", str(run), "--fold"]) == 0
+    assert (run / "boundary.png").is_file() and (run / "fold.npz").is_file()
+    np.testing.assert_allclose(np.load(run / "fold.npz")["fold"], _eta_c([0.0, 1.0, 2.0]), rtol=1e-10)
+    assert cli.main(["sweep", str(cfg), "--out", str(tmp_path / "s"), "--quiet"]) == 2
+    assert "dynsim boundary" in capsys.readouterr().err
+    plain = tmp_path / "plain.toml"
+    plain.write_text(CLI_TOML.split("[boundary]")[0])
+    assert cli.main(["boundary", str(plain), "--quiet"]) == 2
+    assert "no [boundary] table" in capsys.readouterr().err
