@@ -14,7 +14,7 @@ from dynsim.sweeps._runner import ChunkRunner, recipe_for
 SIGMA2 = [0.0, 0.5, 1.0, 2.0]
 # Fixed target ratio tau = 1 (SimSiam-like), one mode started above p*_+ on the parabola (w = w_p = 1, alpha_p = 1).
 # Just above eta_c the mode collapses after a bottleneck passage of about pi / (p_m sqrt(lambda_s delta)),
-# p_m = 1/(2 lambda_s) (docs/theory/tian2021.md#eq-16): with t1 = 4e6 every delta above 1e-10 eta_c collapses
+# p_m = 1/(2 lambda_s) (docs/theory/tian2021.md#bottleneck): with t1 = 4e6 every delta above 1e-10 eta_c collapses
 # in time, so "collapsed by t1" switches at eta_c to better than the 1e-8 asserted.
 TIAN = {"model": {"kind": "tian_modes", "target": "fixed_tau", "n_modes": 1},
         "params": {"tau": 1.0, "w0": 1.0, "wp0": 1.0},
@@ -55,8 +55,8 @@ def test_fold_of_fixed_points_is_the_trajectory_boundary(tian_search):
 
 @pytest.mark.parametrize("sigma2", [0.0, 0.7, 2.0])
 def test_fold_derivative_matches_closed_form(sigma2):
-    """d eta_c / d sigma^2 = -tau^2 / (4 (1 + sigma^2)^2) (Obs. 5 differentiated), from the fold's extended system
-    by the implicit-function theorem (optimistix), forward and reverse, to 1e-8."""
+    """d eta_c / d sigma^2 = -tau^2 / (4 (1 + sigma^2)^2) (Obs. 5 differentiated, docs/theory/tian2021.md#bottleneck),
+    from the fold's extended system by the implicit-function theorem (optimistix), forward and reverse, to 1e-8."""
     cfg = sweeps.load_config({k: v for k, v in TIAN.items() if k not in ("grid", "boundary")})
     adapter = recipe_for(cfg).model
     key = jax.random.PRNGKey(0)
@@ -189,3 +189,13 @@ def test_cli_boundary_run_resume_and_plot(tmp_path, capsys):
     plain.write_text(CLI_TOML.split("[boundary]")[0])
     assert cli.main(["boundary", str(plain), "--quiet"]) == 2
     assert "no [boundary] table" in capsys.readouterr().err
+
+
+def test_guide_lists_every_criterion_and_flag():
+    """The boundaries guide's tables name every criterion of dynsim.sweeps.CRITERIA and every Flag, and no other."""
+    from pathlib import Path
+    import re
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guide" / "boundaries.md").read_text()
+    rows = set(re.findall(r"^\| `(\w+)` \|", guide, re.M))
+    assert rows == set(sweeps.CRITERIA) | {f.name for f in Flag}

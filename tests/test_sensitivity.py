@@ -19,7 +19,7 @@ DATA = ds.ModeData(lambda_s=jnp.array([LS]), lambda_d=jnp.array([1.0]))
 
 
 def _dp_plus_deta(eta, ls=LS, tau=1.0):
-    """d p*_+ / d eta from p*_+ = (tau + sqrt(tau^2 - 4 eta ls)) / (2 ls) (docs/theory/tian2021.md#eq-16):
+    """d p*_+ / d eta from p*_+ = (tau + sqrt(tau^2 - 4 eta ls)) / (2 ls) (docs/theory/tian2021.md#bottleneck):
     -1 / sqrt(tau^2 - 4 eta ls)."""
     return -1.0 / math.sqrt(tau**2 - 4 * eta * ls)
 
