@@ -23,7 +23,7 @@ def test_registry_lists_every_figure_of_the_issue():
     assert {"tian2021_fig3", "tian2021_fig4", "tian2021_fig5", "tian2021_fig7", "tian2021_fig9", "tian2021_fig10",
             "halvagal2023_fig2_eigenvalues", "halvagal2023_fig2_trajectories", "halvagal2023_fig5",
             "esser2023_grassmann", "richemond2023_filters", "li2022_auc", "theory_vs_simulation",
-            "sweep_tian_boundary"} <= names
+            "sweep_tian_boundary", "sweep_boundaries"} <= names
     order = registry.figure_names()  # by paper, then figure number
     assert order.index("tian2021_fig9") < order.index("tian2021_fig10") and order[0] == "esser2023_grassmann"
 
@@ -239,3 +239,27 @@ def test_halvagal_fig2_trajectories_network_vs_modes():
     for kind in ("net", "ode"):
         c = d[f"c_{kind}_cosine_0"][-1]
         assert c[0] < 1e-3 * c[1]
+
+
+def test_sweep_boundaries_data():
+    """The bisected boundaries and the sensitivity map (docs/theory/tian2021.md#bottleneck for the fold and
+    dp*_+/deta): (a) every ray ends OK; no EMA boundary lies above the fold eta_c = 1/(4(1+sigma^2)) by more than the
+    finite-time allowance (1e-3 relative at t1 = 2000), and for beta >= 3 it is the fold to that allowance;
+    (b) weaker modes collapse first and no mode survives above its own fold (allowance 1 %: a weak mode is slower by
+    lambda_d); (c) where the state has settled on p*_+ (beta >= 1, eta <= 0.12) the stored final strength is
+    (p*_+)^2 to 1e-8 and its eta-derivative -2 p*_+ / sqrt(1 - 4 eta (1 + sigma^2)) to 1e-5 (the tangent of a solve at
+    rtol 1e-9)."""
+    d = _make("sweep_boundaries")
+    assert np.all(d["a_flag"] == 0) and np.all(d["c_flag"] == 0)
+    ratio = d["a_boundary"] / d["a_fold"][:, None]
+    assert np.all(ratio < 1 + 1e-3)
+    np.testing.assert_allclose(ratio[:, d["a_beta"] >= 3], 1.0, atol=1e-3)
+    assert np.all(np.diff(d["a_boundary"], axis=1) > -1e-3 * d["a_fold"][:, None])  # a faster target survives more
+    fold_c = d["c_lambda_d"][:, None] / (4 * (1 + d["c_sigma2"][None]))
+    assert np.all(d["c_boundary"] < fold_c * 1.01) and np.all(np.diff(d["c_boundary"], axis=0) < 0)
+    B, E = np.meshgrid(d["d_beta"], d["d_eta"], indexing="ij")
+    settled = (B >= 1) & (E <= 0.12)
+    D = np.sqrt(1 - 4 * E[settled] * 1.5)
+    p_plus = (1 + D) / 3
+    np.testing.assert_allclose(d["d_strength"][settled], p_plus**2, rtol=1e-8)
+    np.testing.assert_allclose(d["d_ds_deta"][settled], -2 * p_plus / D, rtol=1e-5)

@@ -1,9 +1,12 @@
-r"""Figure from a parameter sweep ([`dynsim.sweeps`][dynsim.sweeps]): the packaged `tian_boundary` example.
+r"""Figures from parameter sweeps and boundary searches ([`dynsim.sweeps`][dynsim.sweeps]).
 
 `sweep_tian_boundary`: (a) complete collapse of the Tian per-mode system with a fixed target ratio
 τ = 1 (Tian et al. 2021, Obs. 5) over (σ², η), with the analytic boundary η = τ²/(4(1+σ²)) dashed;
 (b) mode strengths over time for two configurations on either side of the boundary at σ² = 1
 (η_c = 1/8). `fast` uses a coarser grid.
+
+`sweep_boundaries`: boundaries found by bisection where no closed form gives them (an EMA target, a
+non-isotropic spectrum) and a sensitivity map (its docstring has the panels).
 """
 
 from __future__ import annotations
@@ -53,3 +56,116 @@ def sweep_tian_boundary(fast: bool = False):
             "spectrum_below": res.summaries["spectrum"][below], "spectrum_above": res.summaries["spectrum"][above],
             "eta_below": eta[below], "eta_above": eta[above], "sigma2_pick": s_pick}
     return fig, data
+
+
+EMA_START = {"w0": 0.8, "wp0": 0.8, "tau0": 0.0}  #: an EMA target started at zero, Tian et al.'s tau(0) = 0
+
+
+def _ema(n_modes: int, fixed: dict, t1: float = 2000.0) -> dict:
+    return {"model": {"kind": "tian_modes", "target": "ema", "n_modes": n_modes},
+            "params": EMA_START | fixed, "solve": {"t1": t1, "saves": 2, "rtol": 1e-9, "atol": 1e-11},
+            "metrics": {"collapse": "all"}, "run": {"chunk_size": 256}}
+
+
+def boundaries_data(fast: bool = False) -> dict:
+    r"""The data of `sweep_boundaries` (its docstring says what each panel holds)."""
+    from dynsim.sweeps import find_boundary, load, load_config, run_sweep
+
+    rtol = 1e-4 if fast else 1e-6
+    n_beta = 7 if fast else 17
+    betas = np.geomspace(0.01, 10.0, n_beta)
+    sig_a = np.array([0.0, 0.5, 1.0])
+    a = find_boundary(_ema(1, {}) | {"grid": {"sigma2": sig_a.tolist(), "beta": betas.tolist()},
+                                     "boundary": {"parameter": "eta", "bracket": [0.0, 0.3], "rtol": rtol}})
+    sig_c = np.linspace(0.0, 2.0, 5 if fast else 9)
+    n_modes, decay = 4, 1.0
+    c = {}
+    for k in range(1, n_modes + 1):  # the switch from k to k - 1 surviving modes
+        c[k] = find_boundary(_ema(n_modes, {"beta": 0.5, "data_decay": decay}) | {
+            "grid": {"sigma2": sig_c.tolist()},
+            "boundary": {"parameter": "eta", "bracket": [0.0, 0.3], "rtol": rtol, "criterion": "surviving_modes",
+                         "level": k}})
+    n_d = 8 if fast else 24
+    eta_d = np.linspace(0.005, 0.25, n_d)
+    beta_d = np.geomspace(0.01, 10.0, n_d)
+    cfg_d = load_config(_ema(1, {"sigma2": 0.5}) | {"grid": {"beta": beta_d.tolist(), "eta": eta_d.tolist()},
+                                                   "run": {"chunk_size": n_d * n_d},
+                                                   "sensitivity": {"wrt": ["eta", "beta"],
+                                                                   "outcomes": ["final_spectrum"]}})
+    with tempfile.TemporaryDirectory() as tmp:
+        run_sweep(cfg_d, Path(tmp) / "run", progress=False, log=lambda *_: None)
+        d = load(Path(tmp) / "run")
+    shape = (n_d, n_d)
+    data = {
+        "a_sigma2": sig_a, "a_beta": betas,
+        "a_boundary": a.summaries["boundary"].reshape(sig_a.size, n_beta),
+        "a_flag": a.summaries["flag"].reshape(sig_a.size, n_beta),
+        "a_fold": 1.0 / (4 * (1 + sig_a)),
+        "c_sigma2": sig_c, "c_lambda_d": np.arange(1, n_modes + 1, dtype=float) ** (-decay),
+        "c_boundary": np.stack([c[k].summaries["boundary"] for k in range(1, n_modes + 1)]),
+        "c_flag": np.stack([c[k].summaries["flag"] for k in range(1, n_modes + 1)]),
+        "d_beta": beta_d, "d_eta": eta_d,
+        "d_strength": d.summaries["final_spectrum"][:, 0].reshape(shape),
+        "d_ds_deta": d.summaries["d_final_spectrum_d_eta"][:, 0].reshape(shape),
+        "d_ds_dbeta": d.summaries["d_final_spectrum_d_beta"][:, 0].reshape(shape),
+        "d_collapsed": d.summaries["collapsed"].reshape(shape),
+        "rtol": rtol,
+    }
+    return data
+
+
+@register("sweep_boundaries", "Collapse boundaries no closed form gives, by bisection, and a "
+          "sensitivity map", cost=25)
+def sweep_boundaries(fast: bool = False):
+    r"""Boundaries found by bisection along rays (`dynsim boundary`) where no closed form gives them, Tian et al.'s
+    per-mode system with an EMA target started at zero ($\tau(0) = 0$, $w = w_p = 0.8$; collapse by $t_1 = 2000$):
+
+    (a) the weight decay $\eta$ above which every mode collapses, against the EMA rate $\beta$, for three noise
+    levels; dashed: the fold $\eta_c = 1/(4(1+\sigma^2))$ of the fixed points (Obs. 5), which an EMA target shares
+    (its fixed points have $\tau = 1$). A slow target ($\beta \lesssim 0.3$) collapses well below the fold.
+    (b) Non-isotropic data, 4 modes with $\lambda_{d,j} = 1/(j+1)$, $\beta = 0.5$: the weight decay at which the number of
+    surviving modes drops from $k$ to $k - 1$; dashed: each mode's fold $\lambda_{d,j}/(4(1+\sigma^2))$.
+    (c) The sensitivity $-\partial s/\partial\eta$ of the final strength over $(\beta, \eta)$ at $\sigma^2 = 0.5$, from a
+    sweep's `[sensitivity]` table (forward mode through the solve), with (a)'s boundary: where the boundary is the
+    fold ($\beta \gtrsim 0.3$), $s$ is most sensitive just below it, where $p_+^*$ has its square-root singularity
+    ($\partial s^*/\partial\eta = -2p_+^*/\sqrt{1 - 4\eta(1+\sigma^2)}$, `docs/theory/tian2021.md#bottleneck`)."""
+    from matplotlib.colors import LogNorm
+
+    d = boundaries_data(fast)
+    fig = Figure(figsize=(13.0, 4.0), constrained_layout=True)
+    ax = fig.subplots(1, 3)
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for i, s2 in enumerate(d["a_sigma2"]):
+        ok = d["a_flag"][i] == 0
+        ax[0].semilogx(d["a_beta"][ok], d["a_boundary"][i][ok], "o-", ms=3.5, color=colors[i],
+                       label=rf"$\sigma^2 = {s2:g}$")
+        ax[0].axhline(d["a_fold"][i], color=colors[i], ls="--", lw=1)
+    ax[0].set_xlabel(r"EMA rate $\beta$")
+    ax[0].set_ylabel(r"collapse boundary $\eta$")
+    ax[0].set_title("(a) EMA target: boundary vs the fold (dashed)", fontsize=9)
+    ax[0].legend(fontsize=8)
+    for j in range(d["c_boundary"].shape[0]):
+        ok = d["c_flag"][j] == 0
+        ax[1].plot(d["c_sigma2"][ok], d["c_boundary"][j][ok], "o-", ms=3.5, color=colors[j],
+                   label=f"{j + 1} -> {j} surviving")
+        ax[1].plot(d["c_sigma2"], d["c_lambda_d"][j] / (4 * (1 + d["c_sigma2"])), "--", color=colors[j], lw=1)
+    ax[1].set_xlabel(r"$\sigma^2$")
+    ax[1].set_ylabel(r"$\eta$")
+    ax[1].set_title(r"(b) 4 modes, $\lambda_{d,j} = 1/(j+1)$, $\beta = 0.5$; dashed: per-mode folds", fontsize=9)
+    ax[1].legend(fontsize=8)
+    Z = np.where(d["d_collapsed"], np.nan, -d["d_ds_deta"]).T
+    mesh = ax[2].pcolormesh(d["d_beta"], d["d_eta"], Z, cmap="magma", shading="nearest",
+                            norm=LogNorm(vmin=np.nanmin(Z[Z > 0]), vmax=np.nanmax(Z)))
+    ax[2].set_xscale("log")
+    ax[2].set_facecolor("0.85")
+    fig.colorbar(mesh, ax=ax[2], label=r"$-\partial s(t_1)/\partial\eta$ (grey: collapsed)")
+    k = int(np.argmin(np.abs(d["a_sigma2"] - 0.5)))
+    ok = d["a_flag"][k] == 0
+    ax[2].plot(d["a_beta"][ok], d["a_boundary"][k][ok], "k-", lw=1.5, label="boundary (bisection)")
+    ax[2].set_xlim(d["d_beta"][0], d["d_beta"][-1])
+    ax[2].set_ylim(d["d_eta"][0], d["d_eta"][-1])
+    ax[2].set_xlabel(r"EMA rate $\beta$")
+    ax[2].set_ylabel(r"$\eta$")
+    ax[2].set_title(r"(c) sensitivity of the final strength, $\sigma^2 = 0.5$", fontsize=9)
+    ax[2].legend(fontsize=8, loc="upper left")
+    return fig, d

@@ -12,7 +12,7 @@
 * Sensitivities: a `[sensitivity]` table adds the derivatives of the summaries with respect to chosen parameters,
   through the whole solve ([`derivative_name`][dynsim.sweeps.derivative_name]; `docs/guide/sensitivities.md`).
 * Boundaries without grids: a `[boundary]` table makes the configurations rays along which a switching criterion
-  ([`CRITERIA`][dynsim.sweeps.CRITERIA]) is bracketed and bisected to a tolerance
+  (`CRITERIA`) is bracketed and bisected to a tolerance
   ([`find_boundary`][dynsim.sweeps.find_boundary], [`run_boundary`][dynsim.sweeps.run_boundary],
   [`bisect_rays`][dynsim.sweeps.bisect_rays], [`plot_boundary`][dynsim.sweeps.plot_boundary]); where the boundary
   is a fold of fixed points, [`fold_boundary`][dynsim.sweeps.fold_boundary] locates it from the fixed-point

@@ -154,7 +154,7 @@ CRITERIA = {
 
 
 def criterion(summaries: dict, name: str, level: float):
-    """The boolean criterion `name` ([`CRITERIA`][dynsim.sweeps.CRITERIA]) of each configuration's summaries."""
+    """The boolean criterion `name` (`CRITERIA`) of each configuration's summaries."""
     if name == "collapsed":
         return summaries["collapsed"]
     if name == "surviving_modes":
