@@ -1,4 +1,5 @@
-"""``dynsim figures`` (every figure, the README's first command) against an earlier version, in the same run.
+"""``dynsim figures`` (the README's first command) against an earlier version, in the same run: every figure the
+earlier version makes (figures added since are left out, so both sides do the same work).
 
 * ``baseline``: the figures as a checkout of ``--baseline`` (a git revision; a temporary ``git worktree``) makes
   them, with this interpreter and its packages, in a fresh process (``python -m dynsim figures``). A baseline without
@@ -46,7 +47,7 @@ def _parse(argv=None):
     p.add_argument("--jobs", type=int, default=None, help="worker processes of this version (default: its own)")
     p.add_argument("--data-rtol", type=float, default=1e-12,
                    help="largest relative difference of the figures' data allowed between versions")
-    p.add_argument("names", nargs="*", help="figures (default: all)")
+    p.add_argument("names", nargs="*", help="figures (default: every figure the baseline makes)")
     return p.parse_args(argv)
 
 
@@ -104,16 +105,21 @@ def main(argv=None) -> None:
             help_text = subprocess.run([sys.executable, "-m", "dynsim", "figures", "--help"], cwd=base_src,
                                        env=dict(os.environ, PYTHONPATH=str(base_src)), capture_output=True,
                                        text=True, check=True).stdout
+            listed = subprocess.run([sys.executable, "-m", "dynsim", "figures", "--list"], cwd=base_src,
+                                    env=dict(os.environ, PYTHONPATH=str(base_src)), capture_output=True, text=True,
+                                    check=True).stdout
+            # the same work on both sides: by default the figures the baseline makes (later figures are extra work)
+            names = args.names or [line.split()[0] for line in listed.splitlines() if line.strip()]
             base_extra = list(extra)
             if not args.baseline_as_is and "--jobs" in help_text:
                 base_extra += ["--jobs", "1"]
             own = extra + (["--jobs", str(args.jobs)] if args.jobs else [])
             times = {"baseline": [], "cold": [], "warm": []}
             for r in range(args.repeat):
-                times["baseline"].append(_run(base_src, tmp / "out_base", None, base_extra, args.names))
+                times["baseline"].append(_run(base_src, tmp / "out_base", None, base_extra, names))
                 cache_dir = tmp / f"cache_{r}"
-                times["cold"].append(_run(ROOT, tmp / "out_cold", cache_dir, own, args.names))
-                times["warm"].append(_run(ROOT, tmp / "out_warm", cache_dir, own, args.names))
+                times["cold"].append(_run(ROOT, tmp / "out_cold", cache_dir, own, names))
+                times["warm"].append(_run(ROOT, tmp / "out_warm", cache_dir, own, names))
                 print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
             worst = max(_data_difference(tmp / "out_base", tmp / "out_cold"),
                         _data_difference(tmp / "out_base", tmp / "out_warm"))
