@@ -302,3 +302,28 @@ def test_work_factor_and_preset_sweep_defaults():
                     assert adapter.PARAMS[name] == family.PARAMS[path], (kind, name)
             for name, value in family.START.items():
                 assert adapter.PARAMS[name] == value, (kind, name)
+
+
+def test_expected_loss_of_the_mode_model_is_the_networks():
+    """The expected loss (a sweep summary, differentiable) is one definition at both levels: for every
+    second-moment combination the mode model's expected_loss at the reduced state equals the network's at the aligned
+    start (1e-12; the Euclidean closed form of Euclidean.mode_value), and that closed form
+    equals the generic value on the second-moment nodes. The cosine loss's exact two-radius value agrees between the
+    levels too (1e-10)."""
+    rng = np.random.default_rng(5)
+    data = _commuting_views(rng, isotropic=False)
+    for loss, predictor, target in COMBOS:
+        net = Network(loss=loss, predictor=predictor, target=target, weight_decay=0.03)
+        y0, _, _ = _aligned(rng, net, data)
+        modes, mdata, y0m = reduce_to_modes(net, y0, data)
+        value = float(modes.expected_loss(y0m, mdata))
+        np.testing.assert_allclose(value, float(net.expected_loss(y0, data)), rtol=1e-12)
+        w_bar = modes.target.in_loss(y0m.w, y0m.w_a)
+        generic = cp.AbstractLoss.mode_value(modes.loss, y0m.w, w_bar, modes.predictor_eigenvalues(y0m, mdata), mdata,
+                                             cp.SecondMoments())
+        np.testing.assert_allclose(float(generic), value, rtol=1e-12)
+    cos = Network(loss=cp.Cosine(), predictor=cp.Trainable(), target=cp.EMA(beta=0.5), expectation=cp.GaussianExact())
+    iso = ViewData.isotropic(N1, 0.4)
+    y0, _, _ = _aligned(rng, cos, iso)
+    modes, mdata, y0m = reduce_to_modes(cos, y0, iso)
+    np.testing.assert_allclose(float(modes.expected_loss(y0m, mdata)), float(cos.expected_loss(y0, iso)), rtol=1e-10)

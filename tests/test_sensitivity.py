@@ -148,10 +148,15 @@ def test_sweep_sensitivities_match_the_fixed_point(mode, method):
                        "params": {"tau": 1.0, "w0": 1.0, "wp0": 1.0, "sigma2": LS - 1},
                        "solve": {"t1": 400.0, "saves": 3, "rtol": 1e-12, "atol": 1e-14, "method": method},
                        "metrics": {"collapse": "none"}, "grid": {"eta": etas.tolist()},
-                       "sensitivity": {"wrt": ["eta", "sigma2"], "outcomes": ["final_spectrum", "auc"], "mode": mode}})
+                       "sensitivity": {"wrt": ["eta", "sigma2"], "outcomes": ["final_spectrum", "auc", "loss"],
+                                       "mode": mode}})
     D = np.sqrt(1 - 4 * etas * LS)
     p = (1 + D) / (2 * LS)
     np.testing.assert_allclose(out["d_final_spectrum_d_eta"][:, 0], 2 * p * (-1 / D), rtol=1e-8)
+    # the expected loss at the fixed point, w = w_p = p and target p (tau = 1): L = (ls p^4 - 2 p^3 + ls p^2) / 2
+    # (Euclidean.mode_value), so dL/deta = (2 ls p^3 - 3 p^2 + ls p) dp*_+/deta
+    np.testing.assert_allclose(out["loss"], (LS * p**4 - 2 * p**3 + LS * p**2) / 2, rtol=1e-9)
+    np.testing.assert_allclose(out["d_loss_d_eta"], (2 * LS * p**3 - 3 * p**2 + LS * p) * (-1 / D), rtol=1e-8)
     dp_dls = -(4 * etas * LS / D + 2 + 2 * D) / (4 * LS**2)
     np.testing.assert_allclose(out["d_final_spectrum_d_sigma2"][:, 0], 2 * p * dp_dls, rtol=1e-8)
     # one mode: the AUC is 1 whatever the parameters, so its derivative is 0 to round-off (and not NaN)
@@ -171,13 +176,14 @@ GRASSMANN = {"model": {"kind": "grassmann", "loss": "contrastive", "flow": "oja"
                                           (GRASSMANN, "data_decay", ["data_decay"])])
 def test_sweep_sensitivities_match_finite_differences(config, x, wrt):
     """The network flow and the Grassmann flow have no closed form here: the forward-mode derivatives of the final
-    spectrum, the AUC and the effective rank equal central differences over x +- h of the same sweep, to the
+    spectrum, the AUC, the effective rank and (network) the expected loss equal central differences over x +- h of the same sweep, to the
     differences' error (h = 1e-5: truncation h^2 f'''/6f' ~ 1e-8, solver rtol / h ~ 1e-7; asserted rtol 1e-6, atol 1e-9)."""
     h, x0 = 1e-5, 0.05 if x == "weight_decay" else 1.0
-    sens = {"wrt": wrt, "outcomes": ["final_spectrum", "auc", "effective_rank"]}
+    outcomes = ["final_spectrum", "auc", "effective_rank"] + (["loss"] if config is NET else [])
+    sens = {"wrt": wrt, "outcomes": outcomes}
     # one configuration per sweep, so all three share configuration 0's key, hence the same random start
     lo, mid, hi = (_sweep(config | {"grid": {x: [v]}, "sensitivity": sens})[1] for v in (x0 - h, x0, x0 + h))
-    for outcome in ("final_spectrum", "auc", "effective_rank"):
+    for outcome in outcomes:
         fd = (hi[outcome][0] - lo[outcome][0]) / (2 * h)
         np.testing.assert_allclose(mid[sweeps.derivative_name(outcome, x)][0], fd, rtol=1e-6, atol=1e-9)
         assert all(np.all(np.isfinite(mid[sweeps.derivative_name(outcome, w)])) for w in wrt)
@@ -191,6 +197,8 @@ def test_sensitivity_config_errors():
                          ({"wrt": ["eta"], "mode": "reverse"}, "rk45"), ({"wrt": []}, "non-empty")]:
         with pytest.raises(sweeps.ConfigError, match=words):
             sweeps.load_config(base | {"sensitivity": table})
+    with pytest.raises(sweeps.ConfigError, match="no expected loss"):
+        sweeps.load_config({"model": {"kind": "grassmann"}, "sensitivity": {"wrt": ["noise"], "outcomes": ["loss"]}})
     # IsoLoss defines its gradient through stop_gradient, which would silently drop parameter derivatives
     with pytest.raises(sweeps.ConfigError, match="IsoLoss"):
         sweeps.load_config({"model": {"kind": "ssl_modes", "loss": "euclidean", "iso": True, "n_modes": 2},

@@ -109,6 +109,15 @@ class AbstractLoss(AbstractComponent):
         loss with a two-radius form (`gaussian_exact`); its gradients are the expected gradients."""
         raise ValueError(f"the {type(self).__name__} loss has no exact Gaussian form; use GaussianNodes")
 
+    def mode_value(self, w, w_bar, lam, data, expectation):
+        r"""The expected loss of the restricted network, $E[\ell]$ over the per-mode view law, by `per_sample` on
+        `expectation`'s per-mode nodes (exact where those nodes are: second moments for a quadratic loss)."""
+        if isinstance(expectation, MeanField):
+            raise ValueError(f"the mean-field expectation gives drives, not a loss value ({type(self).__name__})")
+        u1, u2, weights = expectation.mode_nodes(data, w.shape[-1], w.dtype)
+        z1 = w * u1
+        return jnp.sum(weights * self.per_sample(z1, lam * z1, w_bar * u2, jnp.diag(lam)))
+
     def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
         """`(online drive, predictor drive)`, each `(M,)`: the restricted network's
         $-\\partial_w E[\\ell]$ and $-\\partial_\\lambda E[\\ell]$ (module docstring), by autodiff of
@@ -142,6 +151,11 @@ class Euclidean(AbstractLoss):
     def per_sample(self, z1, p, z2, W_p):
         return euclidean_iso(z1, p, z2, W_p) if self.iso else euclidean(z1, p, z2, W_p)
 
+    def mode_value(self, w, w_bar, lam, data, expectation):
+        r"""$E[\tfrac12\|p - z_2\|^2] = \tfrac12\sum_m(\lambda_m^2w_m^2\ell_{11} - 2\lambda_mw_m\bar w_m\ell_{12}
+        + \bar w_m^2\ell_{22})$ (IsoLoss has the same value), exact for every expectation."""
+        return 0.5 * jnp.sum(lam**2 * w**2 * data.l11 - 2 * lam * w * w_bar * data.l12 + w_bar**2 * data.l22)
+
     def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
         """Closed form (module docstring); exact for every expectation."""
         r = w_bar * data.l12 - lam * w * data.l11
@@ -159,6 +173,14 @@ class Cosine(AbstractLoss):
 
     def per_sample(self, z1, p, z2, W_p):
         return cosine_iso(z1, p, z2, W_p) if self.iso else cosine(z1, p, z2, W_p)
+
+    def mode_value(self, w, w_bar, lam, data, expectation):
+        """$1 - E[\\cos(p, z_2)]$: exact ([`mode_cosine_expectation`][dynsim.components.mode_cosine_expectation]) with
+        [`GaussianExact`][dynsim.components.GaussianExact], else on the expectation's nodes."""
+        if isinstance(expectation, GaussianExact):
+            sigma, weights = expectation.rule(jnp.result_type(w), False)
+            return 1.0 - mode_cosine_expectation(lam * w, w_bar, data.l11, data.l12, data.l22, sigma, weights)
+        return super().mode_value(w, w_bar, lam, data, expectation)
 
     def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
         if isinstance(expectation, MeanField):

@@ -91,6 +91,11 @@ class Modes(AbstractModel):
             dw_p = jax.jvp(lambda ww: self.predictor_values(ww, data), (w,), (dw,))[1]
         return ModeState(dw, dw_p, self.target.rate(w, y.w_a, dw))
 
+    def expected_loss(self, y: ModeState, data: ModeData):
+        """The loss's expectation over the views at state `y` (the restricted network's; `loss.mode_value`)."""
+        return self.loss.mode_value(y.w, self.target.in_loss(y.w, y.w_a), self.predictor_eigenvalues(y, data), data,
+                                    self.resolved_expectation)
+
     def after_step(self, y: ModeState, data: ModeData) -> ModeState:
         """A closed-form predictor's recorded $w_p$ is $\\lambda(c(w))$ at the stepped $w$ (the
         network's GD recomputes $W_p$ from the current moments the same way); other states are unchanged."""

@@ -144,6 +144,12 @@ class Network(AbstractModel):
 
         return 0.5 * (one(x1, x2) + one(x2, x1)) if self.symmetric_loss else one(x1, x2)
 
+    def expected_loss(self, y: NetState, data):
+        """The loss's expectation over the views at state `y`, with the predictor the flow uses
+        ([`predictor_now`][dynsim.models.Network.predictor_now]) and the expectation's nodes."""
+        return self.loss_value(y.W, self.predictor_now(y, data), self.target.in_loss(y.W, y.W_a),
+                               self.expectation_nodes(data))
+
     def gradients(self, y: NetState, W_p, batch):
         """`(dL/dW, dL/dW_p)` at predictor `W_p`. With the stop-gradient the target weights enter as a constant of
         this gradient (an argument it does not differentiate, not `lax.stop_gradient`, so derivatives of the flow

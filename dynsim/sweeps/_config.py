@@ -514,6 +514,8 @@ def _check_sensitivity(table: dict, model, method: str) -> dict:
             raise ConfigError(f"sensitivity.{key} names a value twice: {names}")
     if table["mode"] not in SENSITIVITY_MODES:
         raise ConfigError(f"sensitivity.mode must be one of {', '.join(SENSITIVITY_MODES)}, got {table['mode']!r}")
+    if not model.has_loss and {"loss", "loss_t"} & set(table["outcomes"]):
+        raise ConfigError(f"sensitivity.outcomes: model kind {model.kind!r} has no expected loss (loss, loss_t)")
     family = model.family_sweep() if hasattr(model, "family_sweep") else model
     if getattr(getattr(getattr(family, "ode", None), "loss", None), "iso", False):
         raise ConfigError("[sensitivity] is not available for IsoLoss models: their gradient is defined through "

@@ -30,7 +30,7 @@ from dynsim.solvers import Status
 
 #: the summaries that have a derivative with respect to the parameters (the rest are counts, flags and codes)
 DIFFERENTIABLE = ("final_spectrum", "final_variance", "spectrum", "collapse_time", "auc", "auc_t", "effective_rank",
-                  "time_to_fraction")
+                  "time_to_fraction", "loss", "loss_t")
 
 
 def safe_sqrt(x):
@@ -92,7 +92,8 @@ def summarize(traj, recipe) -> dict:
     every $s_j \le \theta$ by the end, the solver's event when `collapse = "all"`); `collapse_time`
     (event time, `inf` if none; with `collapse = "none"` the first save below θ); `surviving_modes`;
     `auc` (final, σ or σ² per the recipe); `auc_t` (T,); `effective_rank`; `time_to_fraction`;
-    `converged` (relative change of $S$ over the last save interval < 1e-3); `status`.
+    `converged` (relative change of $S$ over the last save interval < 1e-3); `status`; and, for the kinds with an
+    expected loss (all but `grassmann`), `loss` (at $t_1$) and `loss_t` (T,).
     """
     s, v = traj.strength, traj.variance
     sf = s[-1]
@@ -120,7 +121,7 @@ def summarize(traj, recipe) -> dict:
         "time_to_fraction": time_to_fraction(traj.ts, total, recipe.fp_fraction),
         "converged": collapsed | (jnp.abs(total[-1] - total[-2]) / scale < 1e-3),
         "status": traj.status,
-    }
+    } | ({} if traj.loss is None else {"loss": traj.loss[-1], "loss_t": traj.loss})
 
 
 def derivative_name(outcome: str, parameter: str) -> str:

@@ -51,13 +51,15 @@ from dynsim.sweeps._errors import ConfigError
 
 class Trajectory(NamedTuple):
     """One configuration's saved spectra. Shapes: `ts (T,)`, `strength`/`variance` `(T, M)`
-    (descending per save), `status` and `event_time` scalars ([`dynsim.solvers.Status`][dynsim.solvers.Status])."""
+    (descending per save), `status` and `event_time` scalars ([`dynsim.solvers.Status`][dynsim.solvers.Status]), and
+    `loss (T,)`, the expected loss at the saves (`None` for a kind without one: `grassmann`)."""
 
     ts: jax.Array
     strength: jax.Array
     variance: jax.Array
     status: jax.Array
     event_time: jax.Array
+    loss: jax.Array | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class _Adapter:
     def boundary(self, x: str, y: str, fixed: dict):
         """Analytic collapse boundary in the `(x, y)` plane as `y = f(x)` (or `None`)."""
         return None
+
+    has_loss: ClassVar[bool] = True  #: whether its trajectories carry the expected loss (the `loss` summaries)
 
     def used_parameters(self) -> set[str]:
         """The parameter names this model reads (a title lists only these)."""
@@ -301,7 +305,8 @@ def _mode_trajectory(ode, y0, args, recipe: Recipe, event, data: ModeData) -> Tr
     ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
     sol = integrate(ode, y0, args, 0.0, recipe.t1, ts, recipe.solver, event)
     s = sol.ys.w**2
-    return Trajectory(ts, _desc(s), _desc(s * data.lambda_d), sol.status, sol.event_time)
+    loss = jax.vmap(lambda y: ode.expected_loss(y, data))(sol.ys)
+    return Trajectory(ts, _desc(s), _desc(s * data.lambda_d), sol.status, sol.event_time, loss)
 
 
 @dataclass(frozen=True)
@@ -397,6 +402,7 @@ class GrassmannSweep(_Adapter):
     `variance` = eigenvalues of $W^\top\Sigma W$."""
 
     kind: ClassVar[str] = "grassmann"
+    has_loss: ClassVar[bool] = False
     BASE_PARAMS: ClassVar[dict] = {"data_decay": 1.0, "noise": 0.3, "weight_decay": 0.0, "init_scale": 1.0}
     loss: str = "contrastive"
     flow: str = "oja"
@@ -657,7 +663,8 @@ class NetSweep(_FamilySweep):
         ts = jnp.linspace(0.0, recipe.t1, recipe.saves, dtype=dtype)
         sol = integrate(model, y0, data, 0.0, recipe.t1, ts, recipe.solver, self.event(recipe))
         s = _desc(jnp.linalg.eigvalsh(sol.ys.W @ jnp.swapaxes(sol.ys.W, -1, -2)))
-        return Trajectory(ts, s, s, sol.status, sol.event_time)  # Sigma_x = I: variance = strength
+        loss = jax.vmap(lambda y: model.expected_loss(y, data))(sol.ys)
+        return Trajectory(ts, s, s, sol.status, sol.event_time, loss)  # Sigma_x = I: variance = strength
 
 
 ADAPTERS = {cls.kind: cls for cls in (TianModesSweep, SSLModesSweep, NetworkSweep, GrassmannSweep, ModesSweep,

@@ -189,7 +189,7 @@ class ChunkRunner:
     def estimate(self) -> dict:
         """Rough memory figures in bytes: one call's working set, one chunk's results, the whole sweep on disk."""
         T, M = self.recipe.saves, self.recipe.model.n_modes
-        per_result = 8 * (M + 2 * T * M + T + 8)
+        per_result = 8 * (M + 2 * T * M + 2 * T + 9)
         work = 8 * self.recipe.model.state_size * (T + 12)  # saves + solver stages and scratch
         return {"per_call": self.layout.padded * (work + per_result), "per_chunk_file": self.cfg.chunk_size * per_result,
                 "disk": self.cfg.n_configs * per_result}

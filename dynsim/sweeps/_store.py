@@ -248,7 +248,7 @@ class SweepResult:
             a = self.grid(name)
             extra = a.ndim - len(self.shape)
             trailing = {0: (), 1: ("mode",), 2: ("time", "mode")}[extra]
-            if name == "auc_t":
+            if name in ("auc_t", "loss_t"):
                 trailing = ("time",)
             data[name] = (self.dims + trailing, a)
         return xr.Dataset(data, coords=coords, attrs={"config": to_toml(self.config.raw),
