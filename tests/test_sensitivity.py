@@ -190,8 +190,11 @@ def test_sweep_sensitivities_match_finite_differences(config, x, wrt):
 
 
 def test_sensitivity_config_errors():
-    """Unknown parameters or outcomes, and reverse mode with the forward-only rk45 loop, are refused by name."""
+    """Unknown parameters or outcomes, and reverse mode with the forward-only rk45 loop, are refused by name; the
+    dry-run report names what will be differentiated."""
     base = {"model": {"kind": "tian_modes", "n_modes": 2}}
+    report = sweeps.describe(sweeps.load_config(base | {"sensitivity": {"wrt": ["eta", "beta"]}}))
+    assert "sensitivities (forward mode): d(final_spectrum, collapse_time, auc, effective_rank) / d(eta, beta)" in report
     for table, words in [({"wrt": ["nope"]}, "sensitivity.wrt"), ({"wrt": ["eta"], "outcomes": ["collapsed"]},
                                                                    "sensitivity.outcomes"),
                          ({"wrt": ["eta"], "mode": "reverse"}, "rk45"), ({"wrt": []}, "non-empty")]:

@@ -233,6 +233,10 @@ def describe(cfg: SweepConfig, devices=None, part=None, timed: bool = False) -> 
         f"  solve: t1={cfg.solve['t1']} saves={cfg.solve['saves']} method={cfg.solve['method']}; "
         f"collapse={cfg.metrics['collapse']} threshold={cfg.metrics['collapse_threshold']} auc={cfg.metrics['auc']}",
     ]
+    if cfg.sensitivity:
+        d = cfg.sensitivity
+        lines.append(f"  sensitivities ({d['mode']} mode): d({', '.join(d['outcomes'])}) / d({', '.join(d['wrt'])}), "
+                     f"stored as d_<outcome>_d_<parameter>")
     if timed:
         first, again = r.time_chunk()
         n = len(chunks)
