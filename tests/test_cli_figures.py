@@ -42,7 +42,9 @@ def test_parallel_workers_and_the_compilation_cache_leave_the_data_unchanged(tmp
                              timeout=600)
         stored.append({p.name for p in folder.glob("*-cache")})
         hits.append(out.stderr.count("Persistent compilation cache hit"))
-    assert len(stored[0]) >= 5 and stored[0] <= stored[1] and hits[1] >= len(stored[0]), (len(stored[0]), hits)
+    # at least the solves' three programs: smaller ones compile in about the 0.05 s below which dynsim.cache does not
+    # store a program (MIN_COMPILE_SECONDS), so whether they are stored depends on the machine's speed at the time
+    assert len(stored[0]) >= 3 and stored[0] <= stored[1] and hits[1] >= len(stored[0]), (len(stored[0]), hits)
     assert cli.main(["figures", "--fast", "--jobs", "1", "--out", str(tmp_path / "one"), *names]) == 0
     for name in names:
         with np.load(tmp_path / "one" / f"{name}.npz") as ref:
