@@ -481,6 +481,17 @@ def build_parser() -> argparse.ArgumentParser:
 SWEEP_COMMANDS = ("run", "merge", "plot", "examples")
 
 
+def _add_run_options(run, set_example: str, dry_run: str, chunk: str) -> None:
+    """The options `dynsim sweep run` and `dynsim boundary run` share (their wording differs)."""
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help=f"override one key, value read as TOML: {set_example}")
+    run.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+    run.add_argument("--dry-run", action="store_true", help=dry_run)
+    run.add_argument("--chunk-size", type=int, default=None, help=f"{chunk} (run.chunk_size)")
+    run.add_argument("--overwrite", action="store_true", help="discard an existing run folder's results")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _add_sweep_parser(sub) -> None:
     sw = sub.add_parser(
         "sweep", help="parameter sweeps from a TOML config: run, merge parts, plot phase diagrams",
@@ -500,18 +511,13 @@ def _add_sweep_parser(sub) -> None:
     run.add_argument("--yes", action="store_true", help="start a sweep of more than a million configurations")
     run.add_argument("--estimate", action="store_true",
                      help="with --dry-run: also time chunk 0 (compile + one chunk) and estimate the run time")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override one key, value read as TOML: --set solve.t1=50 --set 'grid.eta=[0, 0.1]'")
-    run.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
-    run.add_argument("--dry-run", action="store_true", help="print configurations, chunks and memory; run nothing")
-    run.add_argument("--chunk-size", type=int, default=None, help="configurations per chunk file (run.chunk_size)")
+    _add_run_options(run, "--set solve.t1=50 --set 'grid.eta=[0, 0.1]'",
+                     "print configurations, chunks and memory; run nothing", "configurations per chunk file")
     run.add_argument("--part", default=None, metavar="I/N",
                      help="run only part I of N (0 <= I < N; contiguous chunk ranges) for job arrays; "
                           "assemble with 'dynsim sweep merge'")
     run.add_argument("--distributed", action="store_true",
                      help="call jax.distributed.initialize() and run this process's part on its local devices")
-    run.add_argument("--overwrite", action="store_true", help="discard an existing run folder's results")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_sweep_run)
     mrg = ssub.add_parser("merge", help="assemble the run folders of --part runs into one",
                           description="Check that the parts hold the same sweep and copy their chunk files into "
@@ -556,13 +562,8 @@ def _add_boundary_parser(sub) -> None:
                     "of a block in one batched solve per step, and write the run folder (config.toml, "
                     "metadata.json, chunks/). Killed runs resume with the same command.")
     run.add_argument("config", nargs="?", metavar="CONFIG", help="TOML file: a sweep config with [boundary]")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override one key, value read as TOML: --set boundary.rtol=1e-6")
-    run.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
-    run.add_argument("--dry-run", action="store_true", help="print rays, bracket, tolerance and solves; run nothing")
-    run.add_argument("--chunk-size", type=int, default=None, help="rays per block and chunk file (run.chunk_size)")
-    run.add_argument("--overwrite", action="store_true", help="discard an existing run folder's results")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_run_options(run, "--set boundary.rtol=1e-6", "print rays, bracket, tolerance and solves; run nothing",
+                     "rays per block and chunk file")
     run.set_defaults(func=_cmd_boundary_run)
     plt = bsub.add_parser("plot", help="the boundary against the ray parameter",
                           description="Plot the boundary of a finished search against its ray parameter, with the "

@@ -29,7 +29,7 @@ from dynsim.sweeps import _store as store
 from dynsim.sweeps._config import SweepConfig, current_precision, load_config
 from dynsim.sweeps._errors import ConfigError
 from dynsim.sweeps._metrics import criterion
-from dynsim.sweeps._runner import ChunkRunner
+from dynsim.sweeps._runner import ChunkRunner, progress_bar as _progress
 
 
 def load_boundary_config(source, overrides=()) -> SweepConfig:
@@ -67,13 +67,6 @@ class BlockSearch:
                            max_iter=b["max_iter"], on_call=on_call)
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="solve", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
-                smoothing=0.1)
-
-
 def _advance(bar, n: int) -> None:
     """Count `n` solves; a search that needs more bisections than estimated raises the total instead of overflowing."""
     if bar.total is not None and bar.n + n > bar.total:
@@ -87,7 +80,7 @@ def find_boundary(cfg, overrides=(), *, devices=None, progress: bool = False):
     [`bisect_rays`][dynsim.sweeps.bisect_rays] (`result.grid("boundary")` has the shape of the sweep's axes)."""
     cfg = load_boundary_config(cfg, overrides)
     search = BlockSearch(cfg, devices)
-    bar = _progress(cfg.n_configs * search.evaluations_per_ray(), cfg.name, progress)
+    bar = _progress(cfg.n_configs * search.evaluations_per_ray(), cfg.name, progress, unit="solve")
     parts = []
     try:
         for k in range(cfg.n_chunks):
@@ -167,7 +160,7 @@ def _run_locked(cfg, out, devices, progress, command, log) -> dict:
     }
     store.write_json_atomic(meta_path, meta)
     n_rays = sum(store.chunk_indices(cfg, k).size for k in todo)
-    bar = _progress(n_rays * search.evaluations_per_ray(), cfg.name, progress)
+    bar = _progress(n_rays * search.evaluations_per_ray(), cfg.name, progress, unit="solve")
     t0 = time.perf_counter()
     try:
         for k in todo:
@@ -177,15 +170,11 @@ def _run_locked(cfg, out, devices, progress, command, log) -> dict:
             _count_flags(res["flag"], flags)
             meta["chunks_computed"] += 1
     except KeyboardInterrupt:
-        meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="interrupted",
-                    seconds=round(time.perf_counter() - t0, 3), flags=flags)
-        store.write_json_atomic(meta_path, meta)
+        store.close_metadata(meta_path, meta, "interrupted", t0, flags=flags)
         raise
     finally:
         bar.close()
-    meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="complete",
-                seconds=round(time.perf_counter() - t0, 3), flags=flags)
-    store.write_json_atomic(meta_path, meta)
+    store.close_metadata(meta_path, meta, "complete", t0, flags=flags)
     if flags:
         message = (f"{sum(flags.values())} ray(s) did not end with one bracketed switch {flags} (see "
                    f"dynsim.sweeps.Flag; their brackets are stored)")

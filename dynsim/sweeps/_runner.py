@@ -245,10 +245,11 @@ def describe(cfg: SweepConfig, devices=None, part=None, timed: bool = False) -> 
     return "\n".join(lines)
 
 
-def _progress(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool, unit: str = "cfg"):
+    """The progress bar of sweeps and boundary searches (tqdm on stderr)."""
     from tqdm import tqdm  # plain text bar: works in terminals, logs and notebooks without ipywidgets
 
-    return tqdm(total=total, desc=desc, unit="cfg", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, dynamic_ncols=True,
                 smoothing=0.1)
 
 
@@ -330,7 +331,7 @@ def _run_locked(cfg, out, part, devices, progress, command, log, on_chunk) -> di
     store.write_json_atomic(meta_path, meta)
     n_cfg = sum(store.chunk_indices(cfg, k).size for k in todo)
     t0 = time.perf_counter()
-    bar = _progress(n_cfg, cfg.name, progress)
+    bar = progress_bar(n_cfg, cfg.name, progress)
     try:
         pending = None
         for k in todo + [None]:
@@ -346,24 +347,18 @@ def _run_locked(cfg, out, part, devices, progress, command, log, on_chunk) -> di
                     on_chunk(kk, meta["chunks_computed"])
                 if bad.any() and cfg.on_failure == "raise":
                     first = store.chunk_indices(cfg, kk)[bad][:5].tolist()
-                    meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="failed",
-                                seconds=round(time.perf_counter() - t0, 3), failed=failed)
-                    store.write_json_atomic(meta_path, meta)
+                    store.close_metadata(meta_path, meta, "failed", t0, failed=failed)
                     raise SolveError(f"{int(bad.sum())} configuration(s) of chunk {kk} failed to solve {failed} "
                                      f"(first: {first}); the chunk is written, the run stopped "
                                      f"(run.on_failure = 'raise'; 'warn' or 'flag' finish the run)")
             pending = nxt
     except KeyboardInterrupt:
         # written chunks are complete files; the metadata says so, and the same command resumes
-        meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="interrupted",
-                    seconds=round(time.perf_counter() - t0, 3), failed=failed)
-        store.write_json_atomic(meta_path, meta)
+        store.close_metadata(meta_path, meta, "interrupted", t0, failed=failed)
         raise
     finally:
         bar.close()
-    meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status="complete",
-                seconds=round(time.perf_counter() - t0, 3), failed=failed)
-    store.write_json_atomic(meta_path, meta)
+    store.close_metadata(meta_path, meta, "complete", t0, failed=failed)
     if failed and cfg.on_failure == "warn":
         message = (f"{sum(failed.values())} configuration(s) failed to solve {failed}; their summaries are "
                    f"flagged in 'status' (see dynsim.solvers.Status)")

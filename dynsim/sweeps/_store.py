@@ -171,6 +171,18 @@ def write_json_atomic(path: Path, obj) -> None:
     atomic_write(path, json.dumps(obj, indent=2, default=str).encode())
 
 
+def close_metadata(path: Path, meta: dict, status: str, started: float, **counts) -> dict:
+    """Record a run's end in its metadata file: the UTC end time, `status` ("complete", "interrupted", "failed"),
+    the seconds since `started` (a `time.perf_counter()` value) and `counts` (failed solves, flagged rays)."""
+    import datetime as _dt
+    import time
+
+    meta.update(end=_dt.datetime.now(_dt.timezone.utc).isoformat(), status=status,
+                seconds=round(time.perf_counter() - started, 3), **counts)
+    write_json_atomic(path, meta)
+    return meta
+
+
 def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
     """Create the run folder with `config.toml`, or check that an existing one holds the same sweep
     (same digest: model, parameters, resolved solver settings and precision), which is what makes rerunning the
