@@ -129,3 +129,16 @@ def test_iterate_static_and_traced_step_counts_agree_and_differentiate():
     np.testing.assert_allclose(static.ys[-1], closed(a), rtol=1e-14)
     grad = jax.grad(lambda a: iterate(step(a), y0, 3, 4, 0.5).ys[-1])(a)
     np.testing.assert_allclose(grad, jax.grad(closed)(a), rtol=1e-13)
+
+
+def test_rk45_starts_a_float32_state_at_rest():
+    """A state exactly at rest (zero slope) gets the initial-step heuristic's 1e-6 floor, which is below the smallest
+    step the loop accepts in float32 (16 ulp of t = 1.9e-6): the first step is now at least twice that, so the solve
+    succeeds instead of stopping at once as a step underflow (found by a float32 boundary search)."""
+    model = ds.TianModes(target="fixed_tau")
+    params = ds.TianParams(1.0, 1.0, 0.0, 1.0)
+    data = ds.ModeData(lambda_s=jnp.ones(1, jnp.float32), lambda_d=jnp.ones(1, jnp.float32))
+    y0 = model.initial_state(jnp.ones(1, jnp.float32), jnp.ones(1, jnp.float32), params=params)  # r = 0: at rest
+    sol = ds.solve(model, y0, (params, data), 100.0, method="rk45", on_failure="flag")
+    assert int(sol.status) == ds.Status.SUCCESS and sol.ys.w.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(sol.ys.w), 1.0)

@@ -79,7 +79,9 @@ def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
         d2 = rms((f(t0 + h0, y0f + h0 * f0) - f0) / scale) / h0
         h1 = jnp.where(jnp.maximum(d1, d2) <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3),
                        (0.01 / jnp.maximum(d1, d2)) ** 0.2)
-        return jnp.minimum(100 * h0, h1)
+        # at least twice the smallest step the loop accepts (16 ulp of t): the heuristic's 1e-6 floor for a state at
+        # rest is below that in float32, where the solve stopped at once as a step underflow
+        return jnp.maximum(jnp.minimum(100 * h0, h1), 32 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(t0), 1.0))
 
     def step(t, y, k1, h):
         ks = [k1]
