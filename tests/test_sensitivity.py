@@ -172,14 +172,22 @@ GRASSMANN = {"model": {"kind": "grassmann", "loss": "contrastive", "flow": "oja"
              "solve": {"t1": 3.0, "saves": 3, "rtol": 1e-12, "atol": 1e-14}, "metrics": {"collapse": "none"}}
 
 
+# IsoLoss at mode level (its drives are closed forms, no stop_gradient inside): Halvagal et al.'s power predictor
+ISO_MODES = {"model": {"kind": "ssl_modes", "loss": "euclidean", "iso": True, "predictor": "power", "target": "online",
+                       "n_modes": 3},
+             "params": {"w0": 0.6, "wp0": 0.6, "data_decay": 0.5, "sigma2": 0.3, "init_std": 0.1},
+             "solve": {"t1": 5.0, "saves": 2, "rtol": 1e-12, "atol": 1e-14}, "metrics": {"collapse": "none"}}
+
+
 @pytest.mark.parametrize("config,x,wrt", [(NET, "weight_decay", ["weight_decay", "sigma2"]),
-                                          (GRASSMANN, "data_decay", ["data_decay"])])
+                                          (GRASSMANN, "data_decay", ["data_decay"]), (ISO_MODES, "eta", ["eta"])],
+                         ids=["net", "grassmann", "isoloss_modes"])
 def test_sweep_sensitivities_match_finite_differences(config, x, wrt):
-    """The network flow and the Grassmann flow have no closed form here: the forward-mode derivatives of the final
-    spectrum, the AUC, the effective rank and (network) the expected loss equal central differences over x +- h of the same sweep, to the
+    """The network flow, the Grassmann flow and the mode-level IsoLoss have no closed form here: the forward-mode
+    derivatives of the final spectrum, the AUC, the effective rank and (not Grassmann) the expected loss equal central differences over x +- h of the same sweep, to the
     differences' error (h = 1e-5: truncation h^2 f'''/6f' ~ 1e-8, solver rtol / h ~ 1e-7; asserted rtol 1e-6, atol 1e-9)."""
-    h, x0 = 1e-5, 0.05 if x == "weight_decay" else 1.0
-    outcomes = ["final_spectrum", "auc", "effective_rank"] + (["loss"] if config is NET else [])
+    h, x0 = 1e-5, 1.0 if x == "data_decay" else 0.05
+    outcomes = ["final_spectrum", "auc", "effective_rank"] + ([] if config is GRASSMANN else ["loss"])
     sens = {"wrt": wrt, "outcomes": outcomes}
     # one configuration per sweep, so all three share configuration 0's key, hence the same random start
     lo, mid, hi = (_sweep(config | {"grid": {x: [v]}, "sensitivity": sens})[1] for v in (x0 - h, x0, x0 + h))
@@ -202,7 +210,13 @@ def test_sensitivity_config_errors():
             sweeps.load_config(base | {"sensitivity": table})
     with pytest.raises(sweeps.ConfigError, match="no expected loss"):
         sweeps.load_config({"model": {"kind": "grassmann"}, "sensitivity": {"wrt": ["noise"], "outcomes": ["loss"]}})
-    # IsoLoss defines its gradient through stop_gradient, which would silently drop parameter derivatives
+    # a network's IsoLoss defines its gradient through stop_gradient, which would silently drop parameter derivatives
     with pytest.raises(sweeps.ConfigError, match="IsoLoss"):
-        sweeps.load_config({"model": {"kind": "ssl_modes", "loss": "euclidean", "iso": True, "n_modes": 2},
+        sweeps.load_config({"model": {"kind": "network", "loss": "euclidean_iso", "predictor": "power"},
+                            "sensitivity": {"wrt": ["wd"]}})
+    # the exact cosine expectation has a custom reverse rule only
+    with pytest.raises(sweeps.ConfigError, match="reverse"):
+        sweeps.load_config({"model": {"kind": "ssl_modes", "loss": "cosine", "n_modes": 2},
                             "sensitivity": {"wrt": ["eta"]}})
+    sweeps.load_config({"model": {"kind": "ssl_modes", "loss": "cosine", "n_modes": 2}, "solve": {"method": "tsit5"},
+                        "sensitivity": {"wrt": ["eta"], "mode": "reverse"}})

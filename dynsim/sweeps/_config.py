@@ -516,10 +516,19 @@ def _check_sensitivity(table: dict, model, method: str) -> dict:
         raise ConfigError(f"sensitivity.mode must be one of {', '.join(SENSITIVITY_MODES)}, got {table['mode']!r}")
     if not model.has_loss and {"loss", "loss_t"} & set(table["outcomes"]):
         raise ConfigError(f"sensitivity.outcomes: model kind {model.kind!r} has no expected loss (loss, loss_t)")
+    from dynsim.components import GaussianExact
+    from dynsim.models import Network
+
     family = model.family_sweep() if hasattr(model, "family_sweep") else model
-    if getattr(getattr(getattr(family, "ode", None), "loss", None), "iso", False):
-        raise ConfigError("[sensitivity] is not available for IsoLoss models: their gradient is defined through "
-                          "stop_gradient, which also stops the derivatives with respect to the parameters")
+    ode = getattr(family, "ode", None)
+    loss = getattr(ode, "loss", None)
+    if getattr(loss, "iso", False) and isinstance(ode, Network):
+        raise ConfigError("[sensitivity] is not available for IsoLoss networks: their per-sample gradient is defined "
+                          "through stop_gradient, which also stops the derivatives with respect to the parameters "
+                          "(the mode-level IsoLoss models, kinds modes and ssl_modes, have them)")
+    if table["mode"] == "forward" and isinstance(getattr(ode, "resolved_expectation", None), GaussianExact):
+        raise ConfigError("the exact cosine expectation is differentiated by a custom reverse rule: use "
+                          "sensitivity.mode = 'reverse' with a diffrax method (solve.method = 'tsit5')")
     if table["mode"] == "reverse" and method == "rk45":
         raise ConfigError("sensitivity.mode = 'reverse' needs a diffrax method (solve.method = 'tsit5', 'dopri5', "
                           "...): the rk45 loop is differentiated in forward mode only")
