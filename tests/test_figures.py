@@ -245,16 +245,23 @@ def test_sweep_boundaries_data():
     """The bisected boundaries and the sensitivity map (docs/theory/tian2021.md#bottleneck for the fold and
     dp*_+/deta): (a) every ray ends OK; no EMA boundary lies above the fold eta_c = 1/(4(1+sigma^2)) by more than the
     finite-time allowance (1e-3 relative at t1 = 2000), and for beta >= 3 it is the fold to that allowance;
-    (b) weaker modes collapse first and no mode survives above its own fold (allowance 1 %: a weak mode is slower by
-    lambda_d); (c) where the state has settled on p*_+ (beta >= 1, eta <= 0.12) the stored final strength is
-    (p*_+)^2 to 1e-8 and its eta-derivative -2 p*_+ / sqrt(1 - 4 eta (1 + sigma^2)) to 1e-5 (the tangent of a solve at
-    rtol 1e-9)."""
+    (b) see the comments below; (c) weaker modes collapse first and no mode survives above its own fold (allowance 1 %:
+    a weak mode is slower by lambda_d); (d) where the state has settled on p*_+ (beta >= 1, eta <= 0.12) the stored
+    final strength is (p*_+)^2 to 1e-8 and its eta-derivative -2 p*_+ / sqrt(1 - 4 eta (1 + sigma^2)) to 1e-5 (the
+    tangent of a solve at rtol 1e-9)."""
     d = _make("sweep_boundaries")
     assert np.all(d["a_flag"] == 0) and np.all(d["c_flag"] == 0)
     ratio = d["a_boundary"] / d["a_fold"][:, None]
     assert np.all(ratio < 1 + 1e-3)
     np.testing.assert_allclose(ratio[:, d["a_beta"] >= 3], 1.0, atol=1e-3)
     assert np.all(np.diff(d["a_boundary"], axis=1) > -1e-3 * d["a_fold"][:, None])  # a faster target survives more
+    # (b): the upper boundary rises with the predictor rate to the fold; a window of collapse near eta = 0 exists for
+    # the slowest predictors only (alpha_p <= 0.12), below the upper boundary; panel (a)'s rays (alpha_p = 1) have none
+    assert np.all(d["b_flag"] == 0) and np.all(np.diff(d["b_boundary"]) > -1e-3 * d["b_fold"])
+    np.testing.assert_allclose(d["b_boundary"][d["b_alpha_p"] >= 1.5], d["b_fold"], rtol=1e-3)
+    slow, fast = d["b_alpha_p"] <= 0.125, d["b_alpha_p"] >= 0.7
+    assert np.all(d["b_low_flag"][slow] == 0) and np.all(d["b_low_flag"][fast] == 1)  # Flag.OK / Flag.NO_SWITCH
+    assert np.all(d["b_low_boundary"][slow] < d["b_boundary"][slow]) and np.all(d["a_low_flag"] == 1)
     fold_c = d["c_lambda_d"][:, None] / (4 * (1 + d["c_sigma2"][None]))
     assert np.all(d["c_boundary"] < fold_c * 1.01) and np.all(np.diff(d["c_boundary"], axis=0) < 0)
     B, E = np.meshgrid(d["d_beta"], d["d_eta"], indexing="ij")

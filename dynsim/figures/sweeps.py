@@ -75,8 +75,20 @@ def boundaries_data(fast: bool = False) -> dict:
     n_beta = 7 if fast else 17
     betas = np.geomspace(0.01, 10.0, n_beta)
     sig_a = np.array([0.0, 0.5, 1.0])
-    a = find_boundary(_ema(1, {}) | {"grid": {"sigma2": sig_a.tolist(), "beta": betas.tolist()},
-                                     "boundary": {"parameter": "eta", "bracket": [0.0, 0.3], "rtol": rtol}})
+    alphas = np.geomspace(0.05, 10.0, 7 if fast else 15)
+    # panels (a) and (b) as one zip axis of rays: one search, one compiled program
+    rays_a = {"sigma2": np.repeat(sig_a, n_beta), "beta": np.tile(betas, sig_a.size),
+              "alpha_p": np.ones(sig_a.size * n_beta)}
+    rays_b = {"sigma2": np.full(alphas.size, 0.5), "beta": np.full(alphas.size, 0.5), "alpha_p": alphas}
+    rays = {k: np.concatenate([rays_a[k], rays_b[k]]).tolist() for k in rays_a}
+    n_a = sig_a.size * n_beta
+
+    def search(bracket):
+        res = find_boundary(_ema(1, {}) | {"zip": rays, "boundary": {"parameter": "eta", "bracket": bracket,
+                                                                     "rtol": rtol, "atol": 1e-9}})
+        return res.summaries
+    upper = search([0.01, 0.3])  # a slow predictor adds a collapse window near eta = 0: start above it
+    lower = search([0.0, 0.01])  # that window's edge
     sig_c = np.linspace(0.0, 2.0, 5 if fast else 9)
     n_modes, decay = 4, 1.0
     c = {}
@@ -98,9 +110,12 @@ def boundaries_data(fast: bool = False) -> dict:
     shape = (n_d, n_d)
     data = {
         "a_sigma2": sig_a, "a_beta": betas,
-        "a_boundary": a.summaries["boundary"].reshape(sig_a.size, n_beta),
-        "a_flag": a.summaries["flag"].reshape(sig_a.size, n_beta),
+        "a_boundary": upper["boundary"][:n_a].reshape(sig_a.size, n_beta),
+        "a_flag": upper["flag"][:n_a].reshape(sig_a.size, n_beta),
         "a_fold": 1.0 / (4 * (1 + sig_a)),
+        "a_low_flag": lower["flag"][:n_a].reshape(sig_a.size, n_beta),
+        "b_alpha_p": alphas, "b_boundary": upper["boundary"][n_a:], "b_flag": upper["flag"][n_a:],
+        "b_low_boundary": lower["boundary"][n_a:], "b_low_flag": lower["flag"][n_a:], "b_fold": 1.0 / 6,
         "c_sigma2": sig_c, "c_lambda_d": np.arange(1, n_modes + 1, dtype=float) ** (-decay),
         "c_boundary": np.stack([c[k].summaries["boundary"] for k in range(1, n_modes + 1)]),
         "c_flag": np.stack([c[k].summaries["flag"] for k in range(1, n_modes + 1)]),
@@ -123,17 +138,21 @@ def sweep_boundaries(fast: bool = False):
     (a) the weight decay $\eta$ above which every mode collapses, against the EMA rate $\beta$, for three noise
     levels; dashed: the fold $\eta_c = 1/(4(1+\sigma^2))$ of the fixed points (Obs. 5), which an EMA target shares
     (its fixed points have $\tau = 1$). A slow target ($\beta \lesssim 0.3$) collapses well below the fold.
-    (b) Non-isotropic data, 4 modes with $\lambda_{d,j} = 1/(j+1)$, $\beta = 0.5$: the weight decay at which the number of
-    surviving modes drops from $k$ to $k - 1$; dashed: each mode's fold $\lambda_{d,j}/(4(1+\sigma^2))$.
-    (c) The sensitivity $-\partial s/\partial\eta$ of the final strength over $(\beta, \eta)$ at $\sigma^2 = 0.5$, from a
+    (b) The predictor rate $\alpha_p$ at $\beta = 0.5$, $\sigma^2 = 0.5$: the boundary above which the mode collapses
+    rises to the fold as the predictor speeds up; a slow predictor ($\alpha_p \lesssim 0.3$) also collapses in a window
+    $0 \le \eta < \eta_\text{low}$, so it survives only between the two curves (searched in the brackets [0.01, 0.3]
+    and [0, 0.01]; why a little weight decay rescues it is not analysed here).
+    (c) Non-isotropic data, 4 modes with $\lambda_{d,j} = 1/(j+1)$, $\beta = 0.5$: the weight decay at which the number
+    of surviving modes drops from $k$ to $k - 1$; dashed: each mode's fold $\lambda_{d,j}/(4(1+\sigma^2))$.
+    (d) The sensitivity $-\partial s/\partial\eta$ of the final strength over $(\beta, \eta)$ at $\sigma^2 = 0.5$, from a
     sweep's `[sensitivity]` table (forward mode through the solve), with (a)'s boundary: where the boundary is the
     fold ($\beta \gtrsim 0.3$), $s$ is most sensitive just below it, where $p_+^*$ has its square-root singularity
     ($\partial s^*/\partial\eta = -2p_+^*/\sqrt{1 - 4\eta(1+\sigma^2)}$, `docs/theory/tian2021.md#bottleneck`)."""
     from matplotlib.colors import LogNorm
 
     d = boundaries_data(fast)
-    fig = Figure(figsize=(13.0, 4.0), constrained_layout=True)
-    ax = fig.subplots(1, 3)
+    fig = Figure(figsize=(17.0, 4.0), constrained_layout=True)
+    ax = fig.subplots(1, 4)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     for i, s2 in enumerate(d["a_sigma2"]):
         ok = d["a_flag"][i] == 0
@@ -144,28 +163,41 @@ def sweep_boundaries(fast: bool = False):
     ax[0].set_ylabel(r"collapse boundary $\eta$")
     ax[0].set_title("(a) EMA target: boundary vs the fold (dashed)", fontsize=9)
     ax[0].legend(fontsize=8)
+    ok = d["b_flag"] == 0
+    ax[1].semilogx(d["b_alpha_p"][ok], d["b_boundary"][ok], "o-", ms=3.5, color="tab:orange",
+                   label="collapse above")
+    low = d["b_low_flag"] == 0
+    ax[1].semilogx(d["b_alpha_p"][low], d["b_low_boundary"][low], "s-", ms=3.5, color="tab:purple",
+                   label=r"collapse below (window at $\eta \to 0$)")
+    ax[1].axhline(d["b_fold"], color="tab:orange", ls="--", lw=1)
+    ax[1].set_xlabel(r"predictor rate $\alpha_p$")
+    ax[1].set_ylabel(r"$\eta$")
+    ax[1].set_yscale("log")
+    ax[1].set_ylim(3e-7, 0.3)
+    ax[1].set_title(r"(b) predictor rate ($\beta = 0.5$, $\sigma^2 = 0.5$): survives between", fontsize=9)
+    ax[1].legend(fontsize=8)
     for j in range(d["c_boundary"].shape[0]):
         ok = d["c_flag"][j] == 0
-        ax[1].plot(d["c_sigma2"][ok], d["c_boundary"][j][ok], "o-", ms=3.5, color=colors[j],
+        ax[2].plot(d["c_sigma2"][ok], d["c_boundary"][j][ok], "o-", ms=3.5, color=colors[j],
                    label=f"{j + 1} -> {j} surviving")
-        ax[1].plot(d["c_sigma2"], d["c_lambda_d"][j] / (4 * (1 + d["c_sigma2"])), "--", color=colors[j], lw=1)
-    ax[1].set_xlabel(r"$\sigma^2$")
-    ax[1].set_ylabel(r"$\eta$")
-    ax[1].set_title(r"(b) 4 modes, $\lambda_{d,j} = 1/(j+1)$, $\beta = 0.5$; dashed: per-mode folds", fontsize=9)
-    ax[1].legend(fontsize=8)
+        ax[2].plot(d["c_sigma2"], d["c_lambda_d"][j] / (4 * (1 + d["c_sigma2"])), "--", color=colors[j], lw=1)
+    ax[2].set_xlabel(r"$\sigma^2$")
+    ax[2].set_ylabel(r"$\eta$")
+    ax[2].set_title(r"(c) 4 modes, $\lambda_{d,j} = 1/(j+1)$, $\beta = 0.5$ (dashed: folds)", fontsize=9)
+    ax[2].legend(fontsize=8)
     Z = np.where(d["d_collapsed"], np.nan, -d["d_ds_deta"]).T
-    mesh = ax[2].pcolormesh(d["d_beta"], d["d_eta"], Z, cmap="magma", shading="nearest",
+    mesh = ax[3].pcolormesh(d["d_beta"], d["d_eta"], Z, cmap="magma", shading="nearest",
                             norm=LogNorm(vmin=np.nanmin(Z[Z > 0]), vmax=np.nanmax(Z)))
-    ax[2].set_xscale("log")
-    ax[2].set_facecolor("0.85")
-    fig.colorbar(mesh, ax=ax[2], label=r"$-\partial s(t_1)/\partial\eta$ (grey: collapsed)")
+    ax[3].set_xscale("log")
+    ax[3].set_facecolor("0.85")
+    fig.colorbar(mesh, ax=ax[3], label=r"$-\partial s(t_1)/\partial\eta$ (grey: collapsed)")
     k = int(np.argmin(np.abs(d["a_sigma2"] - 0.5)))
     ok = d["a_flag"][k] == 0
-    ax[2].plot(d["a_beta"][ok], d["a_boundary"][k][ok], "k-", lw=1.5, label="boundary (bisection)")
-    ax[2].set_xlim(d["d_beta"][0], d["d_beta"][-1])
-    ax[2].set_ylim(d["d_eta"][0], d["d_eta"][-1])
-    ax[2].set_xlabel(r"EMA rate $\beta$")
-    ax[2].set_ylabel(r"$\eta$")
-    ax[2].set_title(r"(c) sensitivity of the final strength, $\sigma^2 = 0.5$", fontsize=9)
-    ax[2].legend(fontsize=8, loc="upper left")
+    ax[3].plot(d["a_beta"][ok], d["a_boundary"][k][ok], "k-", lw=1.5, label="boundary (bisection)")
+    ax[3].set_xlim(d["d_beta"][0], d["d_beta"][-1])
+    ax[3].set_ylim(d["d_eta"][0], d["d_eta"][-1])
+    ax[3].set_xlabel(r"EMA rate $\beta$")
+    ax[3].set_ylabel(r"$\eta$")
+    ax[3].set_title(r"(d) sensitivity of the final strength, $\sigma^2 = 0.5$", fontsize=9)
+    ax[3].legend(fontsize=8, loc="upper left")
     return fig, d
