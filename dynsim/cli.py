@@ -196,6 +196,14 @@ def _parse_part(text):
     return i, n
 
 
+def _overrides(args) -> list:
+    """The config overrides of a run command: every `--set`, then `--chunk-size` as `run.chunk_size`."""
+    overrides = list(args.set or [])
+    if args.chunk_size is not None:
+        overrides.append(("run.chunk_size", args.chunk_size))
+    return overrides
+
+
 def _cmd_sweep_run(args) -> int:
     from pathlib import Path
 
@@ -211,10 +219,7 @@ def _cmd_sweep_run(args) -> int:
             args.config = str(path)
         if args.config is None:
             raise ConfigError("give a CONFIG file (or --example NAME; 'dynsim sweep examples' lists them)")
-        overrides = list(args.set or [])
-        if args.chunk_size is not None:
-            overrides.append(("run.chunk_size", args.chunk_size))
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(args.config, _overrides(args))
         if cfg.boundary:
             raise ConfigError("this configuration has a [boundary] table: run it with dynsim boundary")
         part = _parse_part(args.part)
@@ -305,10 +310,7 @@ def _cmd_boundary_run(args) -> int:
     try:
         if args.config is None:
             raise ConfigError("give a CONFIG file: a sweep config with a [boundary] table (see the boundaries guide)")
-        overrides = list(args.set or [])
-        if args.chunk_size is not None:
-            overrides.append(("run.chunk_size", args.chunk_size))
-        cfg = load_boundary_config(args.config, overrides)
+        cfg = load_boundary_config(args.config, _overrides(args))
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"dynsim boundary: {e}", file=sys.stderr)
         return 2
@@ -344,23 +346,23 @@ def _cmd_boundary_plot(args) -> int:
     from dynsim.sweeps import fold_boundary, plot_boundary
     from dynsim.sweeps import load
 
+    out = Path(args.out) if args.out else Path(args.run)
     try:
         res = load(args.run)
         if not res.config.boundary:
             raise ValueError(f"{args.run} holds a sweep, not a boundary search (plot it with dynsim sweep plot)")
         grid = load(args.grid) if args.grid else None
         ax = plot_boundary(res, grid=grid)
+        out.mkdir(parents=True, exist_ok=True)
         if args.fold:
             folds = fold_boundary(res.config, res)
             (x, xs), = res.config.axes[0].values.items()
             ax.plot(xs, folds["fold"], "-", color="tab:orange", lw=1.2, label="fold of fixed points")
             ax.legend(fontsize=8, framealpha=0.85)
-            np.savez(Path(args.out or args.run) / "fold.npz", **{x: xs} | folds)
+            np.savez(out / "fold.npz", **{x: xs} | folds)
     except (ValueError, FileNotFoundError, KeyError, NotImplementedError) as e:
         print(f"dynsim boundary plot: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else Path(args.run)
-    out.mkdir(parents=True, exist_ok=True)
     for ext in ("png", "pdf"):
         ax.figure.savefig(out / f"boundary.{ext}", dpi=150)
         print(f"wrote {out / f'boundary.{ext}'}")

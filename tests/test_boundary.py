@@ -43,6 +43,22 @@ def test_obs5_boundary_from_trajectories_to_1e8(tian_search):
     assert np.all(s["upper"] - s["lower"] <= 1e-9 * s["upper"])
 
 
+def test_bottleneck_passage_time_near_the_fold():
+    """Just above eta_c the collapse is delayed by the bottleneck at p_m = tau/(2 lambda_s): the passage takes
+    pi / (p_m sqrt(lambda_s delta)) (docs/theory/tian2021.md#bottleneck), so the collapse times at two small
+    delta differ by pi / (p_m sqrt(lambda_s)) (delta_1^-1/2 - delta_2^-1/2), the rest of the path cancelling; to 1 %
+    (the next order is O(1) in the times, against differences of about 1e4 here)."""
+    ls = 1.5  # sigma^2 = 0.5
+    p_m, eta_c = 1 / (2 * ls), 1 / (4 * ls)
+    deltas = np.array([1e-7, 4e-7])
+    cfg = sweeps.load_config({k: v for k, v in TIAN.items() if k not in ("grid", "boundary")}
+                             | {"params": TIAN["params"] | {"sigma2": 0.5},
+                                "zip": {"eta": (eta_c + deltas).tolist()}})
+    t = ChunkRunner(cfg)(0)["collapse_time"]
+    expected = np.pi / (p_m * np.sqrt(ls)) * (deltas[0] ** -0.5 - deltas[1] ** -0.5)
+    np.testing.assert_allclose(t[0] - t[1], expected, rtol=1e-2)
+
+
 def test_fold_of_fixed_points_is_the_trajectory_boundary(tian_search):
     """The same boundary from the fixed-point conditions (F = 0, J v = 0 by Newton from the trajectory's end state
     on the surviving side): eta_c to 1e-12, and within the bisection's bracket."""
@@ -190,6 +206,9 @@ def test_cli_boundary_run_resume_and_plot(tmp_path, capsys):
     assert cli.main(["boundary", "plot", str(run), "--fold"]) == 0
     assert (run / "boundary.png").is_file() and (run / "fold.npz").is_file()
     np.testing.assert_allclose(np.load(run / "fold.npz")["fold"], _eta_c([0.0, 1.0, 2.0]), rtol=1e-10)
+    plots = tmp_path / "plots"  # a new folder: made before anything is written into it
+    assert cli.main(["boundary", "plot", str(run), "--fold", "--out", str(plots)]) == 0
+    assert (plots / "boundary.pdf").is_file() and (plots / "fold.npz").is_file()
     assert cli.main(["sweep", str(cfg), "--out", str(tmp_path / "s"), "--quiet"]) == 2
     assert "dynsim boundary" in capsys.readouterr().err
     plain = tmp_path / "plain.toml"

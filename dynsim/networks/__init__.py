@@ -13,7 +13,7 @@
 
 from dynsim import _aliases
 from dynsim.networks._data import ViewData
-from dynsim.networks._diagnostics import diagnostics, effective_rank, stable_rank
+from dynsim.networks._diagnostics import diagnostics, effective_rank, singular_values, stable_rank
 from dynsim.networks._losses import LOSS_FUNCTIONS, LOSSES
 from dynsim.networks._predictors import CLOSED_FORMS, closed_form_predictor, network_predictor
 from dynsim.networks._ssl_net import EXPECTATIONS, PREDICTOR_INPUTS, PREDICTORS, TARGETS, NetParams, NetState, SSLNet
@@ -23,6 +23,6 @@ from dynsim.networks._training import as_network, flow, train, train_core
 __all__ = ["CLOSED_FORMS", "EXPECTATIONS", "LOSSES", "LOSS_FUNCTIONS", "PREDICTORS", "PREDICTOR_INPUTS", "TARGETS",
            "CorrelationState", "MatrixState", "NetParams", "NetState", "SSLNet", "TianCorrelationFlow",
            "TianMatrixFlow", "ViewData", "as_network", "closed_form_predictor", "diagnostics", "effective_rank",
-           "flow", "network_predictor", "stable_rank", "train", "train_core"]
+           "flow", "network_predictor", "singular_values", "stable_rank", "train", "train_core"]
 
 _aliases.register(__name__)

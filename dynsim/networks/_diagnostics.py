@@ -35,11 +35,17 @@ def stable_rank(s):
     return jnp.sum(s, axis=-1) / jnp.max(s, axis=-1)
 
 
+def singular_values(s):
+    r"""$\sigma = \sqrt{\max(s, 0)}$ from eigenvalues `s` of $WW^\top$ (round-off below 0 clipped), with a zero (not
+    NaN) derivative where $s \le 0$, so collapsed modes leave derivatives through the dynamics finite."""
+    pos = s > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, s, 1.0)), 0.0)
+
+
 def effective_rank(s):
     r"""Roy & Vetterli's effective rank $\exp(-\sum_i q_i\ln q_i)$, $q = \sigma/\sum\sigma$, with
     $\sigma = \sqrt{s}$ the singular values of W from the eigenvalues `s` of $WW^\top$ (last axis)."""
-    pos = s > 0
-    sv = jnp.where(pos, jnp.sqrt(jnp.where(pos, s, 1.0)), 0.0)  # sqrt(max(s, 0)), differentiable at 0
+    sv = singular_values(s)
     q = sv / jnp.sum(sv, axis=-1, keepdims=True)
     return jnp.exp(-jnp.sum(jnp.where(q > 0, q * jnp.log(jnp.where(q > 0, q, 1.0)), 0.0), axis=-1))
 

@@ -29,7 +29,7 @@ from dynsim.sweeps import _store as store
 from dynsim.sweeps._config import SweepConfig, current_precision, load_config
 from dynsim.sweeps._errors import ConfigError
 from dynsim.sweeps._metrics import criterion
-from dynsim.sweeps._runner import ChunkRunner, progress_bar as _progress
+from dynsim.sweeps._runner import ChunkRunner, check_precision, progress_bar as _progress, tally_codes
 
 
 def load_boundary_config(source, overrides=()) -> SweepConfig:
@@ -120,10 +120,7 @@ def run_boundary(cfg, out, *, devices=None, progress: bool = True, overwrite: bo
     Blocks with a valid chunk file are skipped; each finished block is written atomically. Rays whose search
     did not end `OK` are counted by [`Flag`][dynsim.sweeps.Flag] name in the metadata and reported."""
     cfg = load_boundary_config(cfg)
-    here = current_precision()
-    if cfg.raw["precision"] != here:
-        raise ConfigError(f"the config says precision = {cfg.raw['precision']!r} but this process computes in {here} "
-                          f"({'drop' if here == 'float32' else 'add'} --float32, or change the config)")
+    check_precision(cfg)
     out = Path(out)
     store.prepare_run(out, cfg, overwrite=overwrite)
     lock = out / f".{store.metadata_name(None)}.lock"
@@ -134,20 +131,15 @@ def run_boundary(cfg, out, *, devices=None, progress: bool = True, overwrite: bo
         store.release_lock(lock)
 
 
-def _count_flags(flag, counts: dict) -> None:
-    for code in np.unique(flag[flag != Flag.OK]):
-        counts[Flag(int(code)).name] = counts.get(Flag(int(code)).name, 0) + int(np.sum(flag == code))
-
-
 def _run_locked(cfg, out, devices, progress, command, log) -> dict:
     store.clean_temporaries(out)
     todo, flags = [], {}
     for k in range(cfg.n_chunks):
-        kept = store.read_chunk(out, k, cfg) if store.chunk_path(out, k).is_file() else None
+        kept = store.read_chunk(out, k, cfg)  # None when missing, partial or from another search
         if kept is None:
             todo.append(k)
         else:
-            _count_flags(kept["flag"], flags)
+            tally_codes(kept["flag"], (Flag.OK,), Flag, flags)
     search = BlockSearch(cfg, devices)
     meta_path = out / store.metadata_name(None)
     meta = run_metadata() | {
@@ -167,7 +159,7 @@ def _run_locked(cfg, out, devices, progress, command, log) -> dict:
             n = store.chunk_indices(cfg, k).size
             res = search(k, on_call=lambda: _advance(bar, n))
             store.write_chunk(out, k, cfg, res)
-            _count_flags(res["flag"], flags)
+            tally_codes(res["flag"], (Flag.OK,), Flag, flags)
             meta["chunks_computed"] += 1
     except KeyboardInterrupt:
         store.close_metadata(meta_path, meta, "interrupted", t0, flags=flags)

@@ -34,12 +34,13 @@ from jax.flatten_util import ravel_pytree
 
 from dynsim.solvers import integrate
 from dynsim.sweeps._config import SweepConfig
-from dynsim.sweeps._runner import recipe_for
+from dynsim.sweeps._runner import ChunkRunner, config_keys
 
 
 class Fold(NamedTuple):
     """A located fold: the parameter value `x`, the fixed point `y` (the model's state type), the null vector `v` of
-    the Jacobian (active coordinates, unit norm), the largest residual `residual` and Newton's `ok`."""
+    the Jacobian (active coordinates, normalised by $v_0^\\top v = 1$), the largest residual `residual` and Newton's
+    `ok`."""
 
     x: jax.Array
     y: object
@@ -93,15 +94,13 @@ def fold_boundary(cfg: SweepConfig, result, *, rtol: float = 1e-12, atol: float 
     `t1` of a solve at the surviving end of its final bracket. Returns `(n_rays,)` arrays `fold` (the parameter value,
     NaN where Newton failed), `residual` and `ok`."""
     name = cfg.boundary["parameter"]
-    recipe = recipe_for(cfg)
-    adapter = recipe.model
+    runner = ChunkRunner(cfg)  # the values, the start keys and the recipe every solve of the search used
+    adapter, solver, t1, dtype = runner.recipe.model, runner.recipe.solver, runner.recipe.t1, runner.dtype
     s = result.summaries
     x_alive = np.where(s["below"], s["upper"], s["lower"])  # the end where the criterion (collapse) is false
-    dtype = jnp.result_type(float)
-    values = {k: jnp.asarray(v, dtype) for k, v in cfg.values.items()}
-    fixed = {k: jnp.asarray(v, dtype) for k, v in cfg.fixed.items()}
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i))(jnp.arange(cfg.n_configs))
-    solver, t1 = recipe.solver, recipe.t1
+    values = {k: jnp.asarray(v) for k, v in runner.values.items()}
+    fixed = runner.fixed
+    keys = config_keys(runner.root, jnp.arange(cfg.n_configs))
 
     def settle(v, x, key):
         p = fixed | v | {name: x}

@@ -25,18 +25,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from dynsim.networks import effective_rank as _effective_rank
+from dynsim.networks import effective_rank as _effective_rank, singular_values
 from dynsim.solvers import Status
 
 #: the summaries that have a derivative with respect to the parameters (the rest are counts, flags and codes)
 DIFFERENTIABLE = ("final_spectrum", "final_variance", "spectrum", "collapse_time", "auc", "auc_t", "effective_rank",
                   "time_to_fraction", "loss", "loss_t")
-
-
-def safe_sqrt(x):
-    r"""$\sqrt{\max(x, 0)}$ with a zero (not NaN) derivative where $x \le 0$."""
-    pos = x > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
 def collapse_auc(sv, squared: bool = False):
@@ -106,7 +100,7 @@ def summarize(traj, recipe) -> dict:
         collapsed = below[-1]
         t_c = jnp.where(jnp.any(below), traj.ts[jnp.argmax(below)], jnp.inf)
     total = jnp.sum(s, axis=-1)
-    auc_t = collapse_auc(safe_sqrt(v), squared=recipe.auc_squared)
+    auc_t = collapse_auc(singular_values(v), squared=recipe.auc_squared)
     scale = jnp.maximum(jnp.abs(total[-1]), thr)
     return {
         "final_spectrum": sf,
@@ -136,13 +130,16 @@ def derivatives(recipe, p: dict, key) -> dict:
     forward adjoint), or reverse mode (`jax.jacrev`, diffrax's checkpointed adjoint) when `recipe.reverse`. The
     solver's step-size control carries no derivative and an event time is differentiated by the implicit-function
     theorem at the event (`dynsim.solvers`), so each derivative is that of the computed outcome, exact to the
-    solver's tolerance. Shapes: the outcome's, e.g. `(M,)` for `final_spectrum`."""
+    solver's tolerance. Shapes: the outcome's, e.g. `(M,)` for `final_spectrum`.
+
+    Returns `(summaries, derivatives)`: every summary of the configuration comes from the same solve."""
     def outcomes(x):
         s = summarize(recipe.model.simulate(p | x, key, recipe), recipe)
-        return {o: s[o] for o in recipe.outcomes}
+        return {o: s[o] for o in recipe.outcomes}, s
 
-    jac = (jax.jacrev if recipe.reverse else jax.jacfwd)(outcomes)({w: p[w] for w in recipe.wrt})
-    return {derivative_name(o, w): jac[o][w] for o in recipe.outcomes for w in recipe.wrt}
+    jac, summaries = (jax.jacrev if recipe.reverse else jax.jacfwd)(outcomes, has_aux=True)(
+        {w: p[w] for w in recipe.wrt})
+    return summaries, {derivative_name(o, w): jac[o][w] for o in recipe.outcomes for w in recipe.wrt}
 
 
 #: switching criteria of a boundary search (`[boundary] criterion`): what is true on the collapsed side

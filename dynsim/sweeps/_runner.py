@@ -90,16 +90,16 @@ def layout(cfg: SweepConfig, recipe: Recipe, n_devices: int) -> Layout:
 
 
 def _run_one(recipe: Recipe, p: dict, key):
-    out = metrics.summarize(recipe.model.simulate(p, key, recipe), recipe)
-    if recipe.wrt:
-        out |= metrics.derivatives(recipe, p, key)
-    return out
+    if recipe.wrt:  # the summaries come with the derivatives, from the same solve
+        summaries, derivs = metrics.derivatives(recipe, p, key)
+        return summaries | derivs
+    return metrics.summarize(recipe.model.simulate(p, key, recipe), recipe)
 
 
 def _local(recipe: Recipe, lay: Layout, fixed: dict, values: dict, idx, root):
     """One device's share: `(n,)` configurations as `lax.map` over `vmap` groups of `lay.width`."""
     n = idx.shape[0]
-    keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(idx)
+    keys = config_keys(root, idx)
     grouped = jax.tree.map(lambda x: x.reshape((n // lay.width, lay.width) + x.shape[1:]), (values, keys))
 
     def group(args):
@@ -253,15 +253,34 @@ def progress_bar(total: int, desc: str, enabled: bool, unit: str = "cfg"):
                 smoothing=0.1)
 
 
-def _count_failures(status, failed: dict) -> np.ndarray:
-    """Add the failed solves among `status` to `failed` (by [`Status`][dynsim.solvers.Status] name); returns the
-    mask of failed configurations."""
-    status = np.asarray(status)
-    bad = ~np.isin(status, GOOD_STATUSES)
-    for code in np.unique(status[bad]):
-        name = Status(int(code)).name
-        failed[name] = failed.get(name, 0) + int(np.sum(status == code))
+def tally_codes(codes, good, names, counts: dict) -> np.ndarray:
+    """Add the entries of `codes` that are not in `good` to `counts`, by the name the enum `names` gives each code
+    (failed solves by [`Status`][dynsim.solvers.Status], searches by `Flag`); returns the mask of those entries."""
+    codes = np.asarray(codes)
+    bad = ~np.isin(codes, good)
+    for code in np.unique(codes[bad]):
+        name = names(int(code)).name
+        counts[name] = counts.get(name, 0) + int(np.sum(codes == code))
     return bad
+
+
+def _count_failures(status, failed: dict) -> np.ndarray:
+    """Add the failed solves among `status` to `failed`; returns the mask of failed configurations."""
+    return tally_codes(status, GOOD_STATUSES, Status, failed)
+
+
+def config_keys(root, idx):
+    """The PRNG key of each configuration index in `idx`: `fold_in(root, i)`, so results depend on the root seed and
+    the index only."""
+    return jax.vmap(lambda i: jax.random.fold_in(root, i))(idx)
+
+
+def check_precision(cfg: SweepConfig) -> None:
+    """A [`ConfigError`][dynsim.sweeps.ConfigError] unless `cfg`'s precision is the one this process computes in."""
+    here = current_precision()
+    if cfg.raw["precision"] != here:
+        raise ConfigError(f"the config says precision = {cfg.raw['precision']!r} but this process computes in {here} "
+                          f"({'drop' if here == 'float32' else 'add'} --float32, or change the config)")
 
 
 def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool = True, overwrite: bool = False,
@@ -283,10 +302,7 @@ def run_sweep(cfg: SweepConfig, out, *, part=None, devices=None, progress: bool 
     """
     if not isinstance(cfg, SweepConfig):
         cfg = load_config(cfg)
-    here = current_precision()
-    if cfg.raw["precision"] != here:
-        raise ConfigError(f"the config says precision = {cfg.raw['precision']!r} but this process computes in {here} "
-                          f"({'drop' if here == 'float32' else 'add'} --float32, or change the config)")
+    check_precision(cfg)
     if distributed:
         part, devices = distributed_part(devices)
     out = Path(out)
