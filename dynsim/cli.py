@@ -196,6 +196,21 @@ def _parse_part(text):
     return i, n
 
 
+def _use_example(args) -> bool:
+    """`--example NAME`: run the packaged config NAME (`args.config` becomes its path), or, with `--print-example`,
+    print it; returns whether the command is done (printed)."""
+    from dynsim.sweeps import example_path
+
+    if not args.example:
+        return False
+    path = example_path(args.example)
+    if args.print_example:
+        print(path.read_text(), end="")
+        return True
+    args.config = str(path)
+    return False
+
+
 def _overrides(args) -> list:
     """The config overrides of a run command: every `--set`, then `--chunk-size` as `run.chunk_size`."""
     overrides = list(args.set or [])
@@ -208,15 +223,11 @@ def _cmd_sweep_run(args) -> int:
     from pathlib import Path
 
     from dynsim.sweeps import ConfigError, load_config
-    from dynsim.sweeps import describe, example_path, run_sweep
+    from dynsim.sweeps import describe, run_sweep
 
     try:
-        if args.example:
-            path = example_path(args.example)
-            if args.print_example:
-                print(path.read_text(), end="")
-                return 0
-            args.config = str(path)
+        if _use_example(args):
+            return 0
         if args.config is None:
             raise ConfigError("give a CONFIG file (or --example NAME; 'dynsim sweep examples' lists them)")
         cfg = load_config(args.config, _overrides(args))
@@ -308,8 +319,11 @@ def _cmd_boundary_run(args) -> int:
     from dynsim.sweeps import ConfigError
 
     try:
+        if _use_example(args):
+            return 0
         if args.config is None:
-            raise ConfigError("give a CONFIG file: a sweep config with a [boundary] table (see the boundaries guide)")
+            raise ConfigError("give a CONFIG file: a sweep config with a [boundary] table, or --example NAME "
+                              "('dynsim sweep examples' lists them; the boundaries guide explains the table)")
         cfg = load_boundary_config(args.config, _overrides(args))
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"dynsim boundary: {e}", file=sys.stderr)
@@ -485,6 +499,8 @@ SWEEP_COMMANDS = ("run", "merge", "plot", "examples")
 
 def _add_run_options(run, set_example: str, dry_run: str, chunk: str) -> None:
     """The options `dynsim sweep run` and `dynsim boundary run` share (their wording differs)."""
+    run.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
+    run.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help=f"override one key, value read as TOML: {set_example}")
     run.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
@@ -508,8 +524,6 @@ def _add_sweep_parser(sub) -> None:
                     "fixed-size chunks vmapped and sharded over the JAX devices, and write the run folder. "
                     "Killed runs resume with the same command.")
     run.add_argument("config", nargs="?", metavar="CONFIG", help="sweep TOML file")
-    run.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
-    run.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
     run.add_argument("--yes", action="store_true", help="start a sweep of more than a million configurations")
     run.add_argument("--estimate", action="store_true",
                      help="with --dry-run: also time chunk 0 (compile + one chunk) and estimate the run time")

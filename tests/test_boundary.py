@@ -211,6 +211,13 @@ def test_cli_boundary_run_resume_and_plot(tmp_path, capsys):
     assert (plots / "boundary.pdf").is_file() and (plots / "fold.npz").is_file()
     assert cli.main(["sweep", str(cfg), "--out", str(tmp_path / "s"), "--quiet"]) == 2
     assert "dynsim boundary" in capsys.readouterr().err
+    # the packaged example is a boundary search: dynsim boundary describes and prints it, dynsim sweep refuses it
+    assert cli.main(["boundary", "--example", "tian_obs5_boundary", "--dry-run"]) == 0
+    assert "9 ray(s)" in capsys.readouterr().out
+    assert cli.main(["boundary", "--example", "tian_obs5_boundary", "--print-example"]) == 0
+    assert "[boundary]" in capsys.readouterr().out
+    assert cli.main(["sweep", "--example", "tian_obs5_boundary", "--dry-run"]) == 2
+    capsys.readouterr()
     plain = tmp_path / "plain.toml"
     plain.write_text(CLI_TOML.split("[boundary]")[0])
     assert cli.main(["boundary", str(plain), "--quiet"]) == 2
