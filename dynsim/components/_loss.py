@@ -190,8 +190,8 @@ class Cosine(AbstractLoss):
                              "MeanField")
         if isinstance(expectation, GaussianExact):
             return self.exact_drives(w, w_bar, lam, data, stop_gradient, expectation)
-        drive, pred_drive = self.node_terms(w, w_bar, lam, data, stop_gradient, expectation)
-        return jnp.mean(drive, axis=0), jnp.mean(pred_drive, axis=0)
+        drive, pred_drive = self._node_samples(w, w_bar, lam, data, stop_gradient, expectation)
+        return jnp.mean(drive, axis=-1), jnp.mean(pred_drive, axis=-1)
 
     def exact_network_value(self, W, W_p, W_t, views):
         r"""$1 - E[\cos(W_pWx_1, W_tx_2)]$ ([`network_cosine_expectation`][dynsim.components.network_cosine_expectation]; the caller stops the
@@ -227,12 +227,20 @@ class Cosine(AbstractLoss):
     def node_terms(self, w, w_bar, lam, data, stop_gradient: bool, expectation: GaussianNodes):
         """Per-node samples, shape `(K, M)`, of the online drive and the predictor drive (Halvagal et al.
         2023): $\\partial\\mathcal L/\\partial p = -[z_2/(\\|p\\|\\|z_2\\|) - (p\\cdot z_2)p/(\\|p\\|^3\\|z_2\\|)]$."""
+        drive, pred_drive = self._node_samples(w, w_bar, lam, data, stop_gradient, expectation)
+        return jnp.swapaxes(drive, -1, -2), jnp.swapaxes(pred_drive, -1, -2)
+
+    def _node_samples(self, w, w_bar, lam, data, stop_gradient: bool, expectation: GaussianNodes):
+        """[`node_terms`][dynsim.components.Cosine.node_terms] laid out `(M, K)`: the sums over modes then run
+        along the short second-to-last axis, several times faster on a CPU than along a trailing axis of length M."""
         u1, u2, _ = expectation.mode_nodes(data, w.shape[-1], w.dtype)
+        u1, u2 = u1.T, u2.T
+        w, w_bar, lam = w[..., None], w_bar[..., None], lam[..., None]
         z1, z2 = w * u1, w_bar * u2
         p = lam * z1
-        n_p = jnp.sqrt(jnp.sum(p * p, axis=-1, keepdims=True))
-        n_z = jnp.sqrt(jnp.sum(z2 * z2, axis=-1, keepdims=True))
-        A = jnp.sum(p * z2, axis=-1, keepdims=True)
+        n_p = jnp.sqrt(jnp.sum(p * p, axis=-2, keepdims=True))
+        n_z = jnp.sqrt(jnp.sum(z2 * z2, axis=-2, keepdims=True))
+        A = jnp.sum(p * z2, axis=-2, keepdims=True)
         dL_dp = -(z2 / (n_p * n_z) - A * p / (n_p**3 * n_z))
         g = dL_dp if self.iso else lam * dL_dp
         drive = -g * u1
