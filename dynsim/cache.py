@@ -31,8 +31,10 @@ from pathlib import Path
 ENV = "DYNSIM_COMPILE_CACHE"
 #: size limit of the cache folder; the least recently used programs are removed beyond it
 MAX_BYTES = 2 * 1024**3
-#: programs that compile faster than this are not written (reading them back would not be faster)
-MIN_COMPILE_SECONDS = 0.05
+#: programs that compile faster than this are not written. Every program is: reading a small one back (a few ms)
+#: is still faster than compiling it again (10-20 ms for a single array operation on a CPU), and a figure run
+#: compiles hundreds of those for its set-up and summaries
+MIN_COMPILE_SECONDS = 0.0
 _OFF = {"off", "0", "no", "false", ""}
 
 
