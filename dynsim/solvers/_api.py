@@ -58,6 +58,7 @@ class SolverConfig:
     substeps: int = 1  # RK4 steps per save interval
     step_to_saves: bool = False  # adaptive: force steps to land on the save times
     adjoint: str = DEFAULTS.adjoint  # diffrax methods: "reverse" (jax.grad) or "forward" (jax.jvp)
+    rk45_stages: str = "auto"  # rk45: "loop" (the right-hand side compiled once), "unrolled" (seven times), "auto"
 
 
 def _state_dtype(y0):
