@@ -18,6 +18,8 @@ every width, unlike a supervised model's NTK.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,7 +27,7 @@ from jax.scipy.linalg import expm
 
 from dynsim import _checks
 from dynsim.grassmann import _subspace as subspace
-from dynsim.grassmann._linalg import check_frame, qf
+from dynsim.grassmann._linalg import check_frame, qf, random_stiefel
 from dynsim.grassmann._trace_losses import GRADIENT_FACTOR, trace_loss_spec
 
 
@@ -146,6 +148,10 @@ def random_features(key, X, m: int, activation: str = "linear"):
         raise ValueError(f"width m must be >= 1, got {m}")
     X = jnp.asarray(X)
     key = jax.random.key(key) if isinstance(key, (int, np.integer)) else key
+    return _features(key, X, int(m), activation)
+
+
+def _features(key, X, m: int, activation: str):
     R = jax.random.normal(key, (m, X.shape[0]), X.dtype)
     F = R @ X
     return ACTIVATIONS[activation](F) / jnp.sqrt(m)
@@ -154,19 +160,28 @@ def random_features(key, X, m: int, activation: str = "linear"):
 def drift_vs_width(X_views, loss: str, widths, ts, *, h: int = 2, seeds=(0,), activation: str = "linear"):
     r"""Tangent-kernel drift $\|K_t - K_0\|_F/\|K_0\|_F$ for width-m random-feature models, `(W, S, T)`
     over `widths` x `seeds` x `ts`. `X_views` is `(X, X_pos)` or `(X, X_pos, X_neg)` (columns);
-    seed `s` draws the features from `key(s)` and the Haar start $W_0\in St(m, h)$ from `fold_in(key(s), 1)`."""
-    from dynsim.grassmann._linalg import random_stiefel
-
+    seed `s` draws the features from `key(s)` and the Haar start $W_0\in St(m, h)$ from `fold_in(key(s), 1)`.
+    Each width is one compiled program over all seeds."""
+    _checks.check_choice("activation", activation, tuple(ACTIVATIONS))
     X_all = jnp.concatenate([jnp.asarray(Z) for Z in X_views], axis=1)
+    _checks.check_finite("X_views", X_all)
     n = np.shape(X_views[0])[1]
     Mp = pairing_matrix(loss, n, X_all.dtype)
     if Mp.shape[0] != X_all.shape[1]:
         raise ValueError(f"loss {loss!r} needs {Mp.shape[0] // n} views, got {len(X_views)}")
-    out = np.empty((len(widths), len(seeds), len(np.atleast_1d(ts))))
-    for i, m in enumerate(widths):
-        for j, s in enumerate(seeds):
-            key = jax.random.key(int(s))
-            Phi = random_features(key, X_all, int(m), activation)
-            W0 = random_stiefel(jax.random.fold_in(key, 1), int(m), h, dtype=X_all.dtype)
-            out[i, j] = np.asarray(kernel_drift(Phi, Mp, W0, ts))
-    return out
+    widths = [int(m) for m in widths]
+    if any(m < h for m in widths) or h < 1:
+        raise ValueError(f"every width must be >= h >= 1, got widths {widths}, h={h}")
+    keys = jnp.stack([jax.random.key(int(s)) for s in seeds])
+    ts = jnp.atleast_1d(jnp.asarray(ts, X_all.dtype))
+    return np.stack([np.asarray(_drift_of_seeds(keys, X_all, Mp, ts, m, int(h), activation)) for m in widths])
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6))
+def _drift_of_seeds(keys, X_all, Mp, ts, m: int, h: int, activation: str):
+    def one(key):
+        Phi = _features(key, X_all, m, activation)
+        W0 = random_stiefel(jax.random.fold_in(key, 1), m, h, dtype=X_all.dtype)
+        return _drift(Phi, Mp, W0, ts)
+
+    return jax.vmap(one)(keys)
