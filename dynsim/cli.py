@@ -348,6 +348,44 @@ def _cmd_boundary_run(args) -> int:
     return 0
 
 
+def _cmd_boundary_trace(args) -> int:
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from dynsim.sweeps import ConfigError, Flag, load_boundary_config, plot_curve, trace_boundary
+
+    try:
+        if _use_example(args):
+            return 0
+        if args.config is None:
+            raise ConfigError("give a CONFIG file: a boundary config with one [grid] axis (the anchors), or "
+                              "--example NAME")
+        cfg = load_boundary_config(args.config, _overrides(args))
+        b = cfg.boundary
+        print(f"boundary curve {cfg.name!r}: {b['parameter']} in {b['bracket']} against {', '.join(cfg.dims)} from "
+              f"{cfg.n_configs} anchors; bend {args.bend if args.bend is not None else 'default'}, at most "
+              f"{args.max_rays} rays in {args.max_rounds} rounds")
+        out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}_curve"
+        curve = trace_boundary(cfg, bend=args.bend, max_rays=args.max_rays, max_rounds=args.max_rounds,
+                               progress=not args.quiet, out=out, command=["dynsim"] + list(sys.argv[1:]))
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"dynsim boundary trace: {e}", file=sys.stderr)
+        return 2
+    ax = plot_curve(cfg, curve)
+    for ext in ("png", "pdf"):
+        ax.figure.savefig(out / f"curve.{ext}", dpi=150)
+    plt.close(ax.figure)
+    print(f"done: {curve['s'].size} rays ({int(np.sum(curve['warm']))} warm-started), "
+          f"{int(np.sum(curve['flag'] == Flag.OK))} with a boundary, {int(np.sum(curve['n_evaluations']))} solves "
+          f"-> {out}/curve.npz, curve.png")
+    return 0
+
+
 def _cmd_boundary_plot(args) -> int:
     from pathlib import Path
 
@@ -561,7 +599,7 @@ def _add_sweep_parser(sub) -> None:
     sw.set_defaults(func=lambda a: (sw.print_help(), 0)[1])
 
 
-BOUNDARY_COMMANDS = ("run", "plot")
+BOUNDARY_COMMANDS = ("run", "trace", "plot")
 
 
 def _add_boundary_parser(sub) -> None:
@@ -569,7 +607,7 @@ def _add_boundary_parser(sub) -> None:
         "boundary", help="collapse boundaries by bisection along rays, without a grid",
         description="dynsim boundary CONFIG [options] runs a boundary search (same as 'dynsim boundary run'): a "
                     "sweep config whose axes are the rays and whose [boundary] table names the searched parameter, "
-                    "its bracket, the switching criterion and the tolerances. Subcommands: run, plot. Load results "
+                    "its bracket, the switching criterion and the tolerances. Subcommands: run, trace, plot. Load results "
                     "with dynsim.sweeps.load(RUN).")
     bsub = bd.add_subparsers(dest="boundary_command", metavar="SUBCOMMAND")
     run = bsub.add_parser(
@@ -581,6 +619,26 @@ def _add_boundary_parser(sub) -> None:
     _add_run_options(run, "--set boundary.rtol=1e-6", "print rays, bracket, tolerance and solves; run nothing",
                      "rays per block and chunk file")
     run.set_defaults(func=_cmd_boundary_run)
+    tr = bsub.add_parser(
+        "trace", help="a boundary curve by continuation: rays added where it bends, warm-started brackets",
+        description="The config's one [grid] axis gives the anchors, searched as rays; then, in rounds, a ray is "
+                    "added in the middle of every interval next to a point that lies farther than --bend from its "
+                    "neighbours' chord, its bracket centred on the chord and checked at both ends (widened where it "
+                    "misses). Writes curve.npz (arrays, metadata), config.toml and curve.png/.pdf into --out.")
+    tr.add_argument("config", nargs="?", metavar="CONFIG", help="TOML file: a boundary config with one [grid] axis")
+    tr.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
+    tr.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override one key, value read as TOML: --set boundary.rtol=1e-6")
+    tr.add_argument("--bend", type=float, default=None,
+                    help="largest distance of a point from its neighbours' chord, in the searched parameter (default: "
+                         "1e-3 of the bracket's width)")
+    tr.add_argument("--max-rays", type=_positive_int, default=256, help="most rays, anchors included (default: 256)")
+    tr.add_argument("--max-rounds", type=_positive_int, default=8, help="most refinement rounds (default: 8)")
+    tr.add_argument("--chunk-size", type=int, default=None, help="rays per batched call (run.chunk_size)")
+    tr.add_argument("--out", default=None, help="output folder (default: runs/<name>_curve)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_boundary_trace)
     plt = bsub.add_parser("plot", help="the boundary against the ray parameter",
                           description="Plot the boundary of a finished search against its ray parameter, with the "
                                       "closed form where the model has one, or over a grid sweep's phase diagram "

@@ -128,6 +128,94 @@ def test_ema_boundary_agrees_with_a_grid_sweep():
     assert np.all(s["boundary"] < _eta_c(rays) * (1 + 1e-3))
 
 
+EMA_CURVE = EMA | {"grid": {"sigma2": [0.0, 1.0, 2.0]},
+                   "boundary": {"parameter": "eta", "bracket": [0.0, 0.3], "rtol": 1e-6}}
+
+
+@pytest.fixture(scope="module")
+def ema_curve():
+    return sweeps.trace_boundary(EMA_CURVE, bend=1e-3)
+
+
+def test_trace_boundary_refines_where_the_curve_bends_and_agrees_with_independent_rays(ema_curve):
+    """Continuation of the EMA-target boundary over sigma^2 in [0, 2] from three anchors: rays are added where the
+    curve bends until every point lies within `bend` of its neighbours' chord, more of them where the curve is more
+    curved (small sigma^2); every added ray is bracketed from its neighbours, and its boundary equals that of an
+    independent search of the same sigma^2 from the whole bracket (the criterion is deterministic, so the two final
+    brackets overlap: their midpoints differ by at most the sum of their widths)."""
+    from dynsim.sweeps._continuation import _deviations
+
+    bend, cfg, c = 1e-3, EMA_CURVE, ema_curve
+    assert c["axis"] == "sigma2" and c["parameter"] == "eta"
+    np.testing.assert_array_equal(c["flag"], Flag.OK)
+    assert np.all(np.diff(c["s"]) > 0) and c["s"].size > 3
+    np.testing.assert_array_equal(c["warm"], c["round"] > 0)
+    assert np.all(np.nan_to_num(_deviations(c["s"], c["boundary"], np.ones(c["s"].size, bool))) <= bend)
+    assert np.sum(c["s"] < 1.0) > np.sum(c["s"] > 1.0)  # the boundary bends most at small sigma^2
+    assert c["n_evaluations"][c["warm"]].mean() < c["n_evaluations"][~c["warm"]].mean()
+    added = c["s"][c["warm"]]
+    independent = sweeps.find_boundary(cfg | {"grid": {"sigma2": added.tolist()}}).summaries
+    width = (c["upper"] - c["lower"])[c["warm"]] + independent["upper"] - independent["lower"]
+    assert np.all(np.abs(c["boundary"][c["warm"]] - independent["boundary"]) <= width)
+
+
+def test_continuation_widens_a_missed_bracket_and_finds_where_the_curve_ends():
+    """A synthetic criterion c = x > f(s) (no solves): f jumps at s = 0.55, so the chord's guess at s = 0.75 misses
+    and the warm bracket is widened until it holds the switch; above s = 1.2 the boundary leaves the bracket
+    (NO_SWITCH), and the interval where it ends is searched from scratch. Every found boundary equals f to the
+    tolerance."""
+    def f(s):
+        return np.where(s < 0.55, 0.2 + 0.1 * s, 0.47) + np.where(s > 1.2, 1.0, 0.0)
+
+    at_075 = []
+
+    def evaluate(s, x):
+        s, x = np.asarray(s), np.asarray(x)
+        at_075.extend(x[s == 0.75])
+        return x > f(s), np.ones(len(s), bool)
+
+    c = sweeps.continue_boundary(evaluate, [0.0, 0.25, 0.5, 1.0, 1.5], 0.0, 0.6, rtol=0.0, atol=1e-9, bend=1e-3,
+                                 max_rounds=3)
+    found = c["flag"] == Flag.OK
+    np.testing.assert_allclose(c["boundary"][found], f(c["s"][found]), atol=1e-9)
+    np.testing.assert_array_equal(c["flag"][~found], Flag.NO_SWITCH)
+    assert np.all(c["s"][~found] > 1.2) and np.all(c["s"][found] < 1.2)
+    # s = 0.75 is added next to s = 0.5, where the chord misses by 0.057: its first bracket, around the chord's
+    # 0.36, lies below the boundary 0.47 (the criterion is the same at both ends), the widened one holds it
+    at = c["s"] == 0.75
+    first, second = at_075[:2], at_075[2:4]
+    assert c["warm"][at] and max(first) < 0.47 < second[1] and second[0] < first[0]
+    assert c["n_evaluations"][at] == len(at_075)
+    assert np.any(~c["warm"] & (c["round"] > 0))  # a ray between a found and a missing boundary, from scratch
+    with pytest.raises(ValueError, match="anchor"):
+        sweeps.continue_boundary(evaluate, [0.5], 0.0, 0.6)
+    with pytest.raises(ValueError, match="margin"):
+        sweeps.continue_boundary(evaluate, [0.0, 1.0], 0.0, 0.6, margin=0.0)
+    with pytest.raises(sweeps.ConfigError, match="one swept parameter"):
+        sweeps.trace_boundary(EMA | {"grid": {"sigma2": [0.0, 1.0], "w0": [0.8, 0.9]}, "params": {"beta": 0.5},
+                                     "boundary": {"parameter": "eta", "bracket": [0.0, 0.3]}})
+
+
+def test_cli_boundary_trace(tmp_path, ema_curve):
+    """`dynsim boundary trace CONFIG` writes the curve (the same arrays as `trace_boundary`), the resolved config and
+    the picture; a config with two axes is refused by name."""
+    from dynsim.sweeps._config import to_toml
+
+    path = tmp_path / "ema.toml"
+    path.write_text(to_toml(sweeps.load_config(EMA_CURVE).raw))
+    out = tmp_path / "curve"
+    assert cli.main(["boundary", "trace", str(path), "--bend", "1e-3", "--quiet", "--out", str(out)]) == 0
+    with np.load(out / "curve.npz") as d:
+        for key in sweeps.CURVE_KEYS:
+            np.testing.assert_array_equal(d[key], ema_curve[key], err_msg=key)
+        assert str(d["axis"]) == "sigma2" and "config_digest" in str(d["metadata"])
+    assert (out / "curve.png").exists() and (out / "config.toml").exists()
+    two = tmp_path / "two.toml"
+    two.write_text(to_toml(sweeps.load_config(EMA_CURVE | {"grid": {"sigma2": [0.0, 1.0], "w0": [0.8, 0.9]},
+                                                           "params": {"beta": 0.5}}).raw))
+    assert cli.main(["boundary", "trace", str(two), "--quiet", "--out", str(tmp_path / "no")]) == 2
+
+
 def test_bisect_rays_flags():
     """Synthetic criteria: a step at x_i (OK, to the tolerance), none in the bracket (NO_SWITCH), two switches
     (SEVERAL: the first is refined), a failed solve (FAILED) and too few iterations (NOT_CONVERGED)."""

@@ -90,15 +90,42 @@ def bisect_rays(evaluate, n: int, lo: float, hi: float, *, scan: int = 9, log: b
     upper = np.where(n_switch == 0, hi, upper)
     below = np.where(n_switch == 0, crit[:, 0], below)
 
+    active = n_switch > 0
+    lower, upper, good, evaluations, active = refine_brackets(evaluate, lower, upper, below, active, log=log,
+                                                              rtol=rtol, atol=atol, max_iter=max_iter, on_call=on_call)
+    ok &= good
+    evaluations += scan
+    flag = np.where(active, Flag.NOT_CONVERGED, flag)
+    flag = np.where(~ok, Flag.FAILED, flag).astype(np.int32)
+    boundary = np.where(n_switch == 0, np.nan, midpoint(lower, upper, log))
+    return {"boundary": boundary, "lower": lower, "upper": upper, "below": below, "flag": flag,
+            "n_evaluations": evaluations}
+
+
+def midpoint(lower, upper, log: bool = False):
+    """The bisection point of brackets: arithmetic, or geometric with `log`."""
+    return np.sqrt(lower * upper) if log else 0.5 * (lower + upper)
+
+
+def refine_brackets(evaluate, lower, upper, below, active, *, log: bool = False, rtol: float = 1e-8,
+                    atol: float = 0.0, max_iter: int = 64, on_call=None):
+    """Bisect the brackets `[lower, upper]` of the `active` rays, the criterion being `below` at `lower` and the
+    other value at `upper`, until each satisfies the tolerance (module docstring) or `max_iter` steps are spent.
+    Returns `(lower, upper, ok, evaluations, active)`: `ok` false where a solve failed, `evaluations` per ray,
+    `active` true where the bracket is still wider than the tolerance."""
+    lower, upper = np.array(lower, float), np.array(upper, float)
+    below = np.asarray(below, bool)
+    ok = np.ones(lower.shape, bool)
+    evaluations = np.zeros(lower.shape, np.int32)
+
     def converged():
         return upper - lower <= atol + rtol * np.maximum(np.abs(lower), np.abs(upper))
 
-    active = (n_switch > 0) & ~converged()
-    evaluations = np.full(n, scan, np.int32)
+    active = np.asarray(active, bool) & ~converged()
     for _ in range(max_iter):
         if not active.any():
             break
-        mid = np.sqrt(lower * upper) if log else 0.5 * (lower + upper)
+        mid = midpoint(lower, upper, log)
         c, good = evaluate(mid)
         c, good = np.asarray(c, bool), np.asarray(good, bool)
         ok = np.where(active, ok & good, ok)
@@ -109,8 +136,4 @@ def bisect_rays(evaluate, n: int, lo: float, hi: float, *, scan: int = 9, log: b
         active = active & ~converged()
         if on_call is not None:
             on_call()
-    flag = np.where(active, Flag.NOT_CONVERGED, flag)
-    flag = np.where(~ok, Flag.FAILED, flag).astype(np.int32)
-    boundary = np.where(n_switch == 0, np.nan, np.sqrt(lower * upper) if log else 0.5 * (lower + upper))
-    return {"boundary": boundary, "lower": lower, "upper": upper, "below": below, "flag": flag,
-            "n_evaluations": evaluations}
+    return lower, upper, ok, evaluations, active

@@ -14,6 +14,7 @@ holding `boundary`, `lower`, `upper`, `below`, `flag` and `n_evaluations`; rerun
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import sys
 import time
 import warnings
@@ -23,10 +24,11 @@ import jax
 import numpy as np
 
 from dynsim.sweeps._bisect import Flag, bisect_rays, iterations_needed
+from dynsim.sweeps._continuation import continue_boundary
 from dynsim.provenance import run_metadata
 from dynsim.solvers import GOOD_STATUSES
 from dynsim.sweeps import _store as store
-from dynsim.sweeps._config import SweepConfig, current_precision, load_config
+from dynsim.sweeps._config import SweepConfig, current_precision, load_config, to_toml
 from dynsim.sweeps._errors import ConfigError
 from dynsim.sweeps._metrics import criterion
 from dynsim.sweeps._runner import ChunkRunner, check_precision, progress_bar as _progress, tally_codes
@@ -92,6 +94,73 @@ def find_boundary(cfg, overrides=(), *, devices=None, progress: bool = False):
     params = cfg.values | {k: np.full(cfg.n_configs, v) for k, v in cfg.fixed.items()}
     ts = np.linspace(0.0, float(cfg.solve["t1"]), int(cfg.solve["saves"]))
     return store.SweepResult(cfg, params, summaries, ts, np.ones(cfg.n_configs, bool), run_metadata())
+
+
+def curve_axis(cfg: SweepConfig) -> str:
+    """The swept parameter of a boundary curve: the configuration's one axis, a `[grid]` parameter (else
+    [`ConfigError`][dynsim.sweeps.ConfigError])."""
+    grid = cfg.raw.get("grid") or {}
+    if len(cfg.axes) != 1 or cfg.axes[0].name not in grid:
+        raise ConfigError(f"a boundary curve needs exactly one swept parameter, in [grid] (the curve's coordinate); "
+                          f"this configuration's axes are {list(cfg.dims) or 'none'}")
+    return cfg.axes[0].name
+
+
+def trace_boundary(cfg, overrides=(), *, bend: float | None = None, margin: float = 2.0, expansions: int = 6,
+                   max_rounds: int = 8, max_rays: int = 256, devices=None, progress: bool = False, out=None,
+                   command=None) -> dict:
+    """The boundary curve of `cfg` (a boundary configuration with one `[grid]` axis: its values are the anchors) by
+    [`continue_boundary`][dynsim.sweeps.continue_boundary]: the anchors searched as rays, then rays added where
+    the curve bends, each bracketed from its neighbours. Every call of the criterion is one batched solve through
+    the sweep's compiled program. A ray added by refinement gets the configuration index `N + j` (`N` the
+    configurations of `cfg`, `j` in order of creation), which chooses its PRNG key (start noise).
+
+    Returns the arrays of [`continue_boundary`][dynsim.sweeps.continue_boundary] (ordered by the swept parameter)
+    plus `axis` and `parameter`, the two parameters' names. With `out` (a folder) it also writes `config.toml` (the
+    resolved configuration) and `curve.npz` (the arrays and a `metadata` JSON string: provenance, the command, the
+    options and the wall time) there."""
+    cfg = load_boundary_config(cfg, overrides)
+    axis = curve_axis(cfg)
+    t0 = time.perf_counter()
+    b, name = cfg.boundary, cfg.boundary["parameter"]
+    runner = ChunkRunner(cfg, devices)
+    width = runner.layout.padded
+    anchors = np.asarray(cfg.values[axis], float)
+    index = {float(v): i for i, v in enumerate(anchors)}
+
+    def evaluate(s, x):
+        s, x = np.asarray(s, float), np.asarray(x, float)
+        idx = np.array([index.setdefault(float(v), len(index)) for v in s], np.int64)
+        c, ok = np.empty(s.size, bool), np.empty(s.size, bool)
+        for start in range(0, s.size, width):
+            part = slice(start, start + width)
+            summary = runner.collect(runner.dispatch_values(idx[part], {axis: s[part], name: x[part]}))
+            c[part] = criterion(summary, b["criterion"], b["level"])
+            ok[part] = np.isin(summary["status"], GOOD_STATUSES)
+        return c, ok
+
+    spec = (cfg.raw.get("grid") or {}).get(axis)
+    bar = _progress(None, cfg.name, progress, unit="call")
+    try:
+        curve = continue_boundary(evaluate, anchors, *b["bracket"], scan=b["scan"], log=b["log"], rtol=b["rtol"],
+                                  atol=b["atol"], max_iter=b["max_iter"], bend=bend, margin=margin,
+                                  expansions=expansions, max_rounds=max_rounds, max_rays=max_rays,
+                                  log_axis=isinstance(spec, dict) and bool(spec.get("log", False)),
+                                  on_call=lambda: bar.update(1))
+    finally:
+        bar.close()
+    curve = curve | {"axis": axis, "parameter": name}
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        meta = run_metadata() | {
+            "kind": "boundary_curve", "command": list(sys.argv) if command is None else command,
+            "config_digest": cfg.digest(), "seconds": time.perf_counter() - t0,
+            "options": {"bend": bend, "margin": margin, "expansions": expansions, "max_rounds": max_rounds,
+                        "max_rays": max_rays}}
+        store.atomic_write(out / "config.toml", to_toml(cfg.raw).encode())
+        np.savez(out / "curve.npz", metadata=json.dumps(meta), **curve)
+    return curve
 
 
 def describe_boundary(cfg: SweepConfig, devices=None) -> str:

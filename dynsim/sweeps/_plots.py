@@ -238,3 +238,37 @@ def plot_boundary(res, grid=None, ax=None, label: str = "bisection"):
     ax.set_title(f"{cfg.model['kind']} ({cfg.model.get('target', '')}): {b_cfg['criterion']} boundary, "
                  f"rtol {b_cfg['rtol']:g}", fontsize=9)
     return ax
+
+
+def plot_curve(cfg, curve: dict, ax=None):
+    """Plot a boundary curve from [`trace_boundary`][dynsim.sweeps.trace_boundary] for its configuration `cfg`: the
+    curve through its rays, the anchors (filled) and the rays added where it bends (small, open), rays without a
+    boundary at the bracket's edge in red, and the model's closed form where it has one (dashed)."""
+    import matplotlib.pyplot as plt
+
+    x, name = curve["axis"], curve["parameter"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.2), constrained_layout=True)
+    s, b = np.asarray(curve["s"]), np.asarray(curve["boundary"])
+    closed = build_model(cfg.model).boundary(x, name, cfg.fixed)
+    if closed is not None:
+        xx = np.linspace(s.min(), s.max(), 200)
+        ax.plot(xx, closed(xx), "k--", lw=2, label="closed form")
+    good = np.asarray(curve["flag"]) == Flag.OK
+    warm = np.asarray(curve["warm"], bool)
+    ax.plot(s[good], b[good], "-", color="tab:blue", lw=1.2)
+    ax.plot(s[good & ~warm], b[good & ~warm], "o", color="tab:blue", ms=4.5, label="anchors (whole bracket)")
+    ax.plot(s[good & warm], b[good & warm], "o", mfc="none", color="tab:blue", ms=3,
+            label="added where the curve bends (warm bracket)")
+    lo, hi = cfg.boundary["bracket"]
+    if (~good).any():
+        ax.plot(s[~good], np.full((~good).sum(), hi), "x", color="tab:red", label="no boundary in the bracket")
+    ax.set_xlabel(SYMBOLS.get(x, x))
+    ax.set_ylabel(SYMBOLS.get(name, name))
+    if cfg.boundary["log"]:
+        ax.set_yscale("log")
+    ax.set_ylim(lo, hi)
+    ax.legend(fontsize=8, loc="best", framealpha=0.85)
+    ax.set_title(f"{cfg.model['kind']}: {cfg.boundary['criterion']} boundary by continuation, {s.size} rays",
+                 fontsize=9)
+    return ax

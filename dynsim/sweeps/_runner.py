@@ -161,12 +161,24 @@ class ChunkRunner:
         """Start chunk `k` (asynchronously); returns `(indices, device outputs)`. `extra` gives further parameter
         values per configuration of the chunk (`(n_k,)` arrays, e.g. the searched parameter of a boundary search)."""
         idx = store.chunk_indices(self.cfg, k)
-        pad = np.concatenate([idx, np.full(self.layout.padded - idx.size, idx[-1], np.int64)])
-        vals = {name: v[pad] for name, v in self.values.items()}
-        for name, v in (extra or {}).items():
-            v = np.asarray(v, self.dtype)
-            vals[name] = np.concatenate([v, np.full(self.layout.padded - idx.size, v[-1], v.dtype)])
-        out = _chunk_call(self.recipe, self.layout, self.devices, self.fixed, vals, jnp.asarray(pad), self.root)
+        return self.dispatch_values(idx, {name: v[idx] for name, v in self.values.items()} | dict(extra or {}))
+
+    def dispatch_values(self, indices, values: dict):
+        """Start one call for configurations given by value: `values` maps every swept parameter to `(n,)` arrays
+        and `indices` (`(n,)`, `n` at most the layout's padded width) are the configurations' indices, which only
+        choose their PRNG keys. Returns `(indices, device outputs)` as `dispatch` does."""
+        idx = np.asarray(indices, np.int64)
+        if not 1 <= idx.size <= self.layout.padded:
+            raise ValueError(f"one call takes 1 to {self.layout.padded} configurations, got {idx.size}")
+        missing = sorted(set(self.values) - set(values))
+        if missing:
+            raise ValueError(f"no values given for the swept parameter(s) {missing}")
+
+        def pad(v):
+            return np.concatenate([v, np.full(self.layout.padded - v.size, v[-1], v.dtype)])
+
+        vals = {name: pad(np.asarray(v, self.dtype)) for name, v in values.items()}
+        out = _chunk_call(self.recipe, self.layout, self.devices, self.fixed, vals, jnp.asarray(pad(idx)), self.root)
         return idx, out
 
     @staticmethod
@@ -245,7 +257,7 @@ def describe(cfg: SweepConfig, devices=None, part=None, timed: bool = False) -> 
     return "\n".join(lines)
 
 
-def progress_bar(total: int, desc: str, enabled: bool, unit: str = "cfg"):
+def progress_bar(total: int | None, desc: str, enabled: bool, unit: str = "cfg"):
     """The progress bar of sweeps and boundary searches (tqdm on stderr)."""
     from tqdm import tqdm  # plain text bar: works in terminals, logs and notebooks without ipywidgets
 
