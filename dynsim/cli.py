@@ -312,19 +312,28 @@ def _cmd_sweep_plot(args) -> int:
     return 0
 
 
+def _boundary_config(args, wanted: str):
+    """The boundary configuration a command's CONFIG (or --example) and --set give; `None` when --print-example has
+    printed it. `wanted` says what CONFIG should be."""
+    from dynsim.sweeps import ConfigError, load_boundary_config
+
+    if _use_example(args):
+        return None
+    if args.config is None:
+        raise ConfigError(f"give a CONFIG file: {wanted}")
+    return load_boundary_config(args.config, _overrides(args))
+
+
 def _cmd_boundary_run(args) -> int:
     from pathlib import Path
 
-    from dynsim.sweeps import describe_boundary, load_boundary_config, run_boundary
-    from dynsim.sweeps import ConfigError
+    from dynsim.sweeps import ConfigError, describe_boundary, run_boundary
 
     try:
-        if _use_example(args):
+        cfg = _boundary_config(args, "a sweep config with a [boundary] table, or --example NAME ('dynsim sweep "
+                                     "examples' lists them; the boundaries guide explains the table)")
+        if cfg is None:
             return 0
-        if args.config is None:
-            raise ConfigError("give a CONFIG file: a sweep config with a [boundary] table, or --example NAME "
-                              "('dynsim sweep examples' lists them; the boundaries guide explains the table)")
-        cfg = load_boundary_config(args.config, _overrides(args))
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"dynsim boundary: {e}", file=sys.stderr)
         return 2
@@ -357,15 +366,12 @@ def _cmd_boundary_trace(args) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from dynsim.sweeps import ConfigError, Flag, load_boundary_config, plot_curve, trace_boundary
+    from dynsim.sweeps import ConfigError, Flag, plot_curve, trace_boundary
 
     try:
-        if _use_example(args):
+        cfg = _boundary_config(args, "a boundary config with one [grid] axis (the anchors), or --example NAME")
+        if cfg is None:
             return 0
-        if args.config is None:
-            raise ConfigError("give a CONFIG file: a boundary config with one [grid] axis (the anchors), or "
-                              "--example NAME")
-        cfg = load_boundary_config(args.config, _overrides(args))
         b = cfg.boundary
         print(f"boundary curve {cfg.name!r}: {b['parameter']} in {b['bracket']} against {', '.join(cfg.dims)} from "
               f"{cfg.n_configs} anchors; bend {args.bend if args.bend is not None else 'default'}, at most "
