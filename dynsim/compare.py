@@ -131,7 +131,7 @@ def gd_order(net, y0: NetState, args, t1: float, lrs=(0.04, 0.02, 0.01), referen
     lrs = np.asarray(lrs, float)
     errs = []
     for lr in lrs:
-        run = train(net, y0, args, float(lr), int(round(float(t1) / lr)))
+        run = train(net, y0, args, float(lr), int(round(float(t1) / lr)), static_steps=False)  # one program
         errs.append(spectrum_error(_spectrum(run.final.W)[None], ref[None]))
     errs = np.asarray(errs)
     orders = np.log(errs[:-1] / errs[1:]) / np.log(lrs[:-1] / lrs[1:])

@@ -423,3 +423,22 @@ def test_closed_form_predictor_timing_orders_of_a_step(timing):
     assert float(jnp.max(jnp.abs(train(other, y0, (params, data), lr, steps).final.W - got.W))) > 1e-6
     with pytest.raises(ValueError, match="predictor_timing"):
         SSLNet(predictor_timing="later")
+
+
+def test_traced_step_counts_give_the_same_run_and_compile_once():
+    """`train(..., static_steps=False)` traces the step count (a `fori_loop` instead of a `lax.scan`): the same values
+    step by step as the compiled-in count (the same update, bit for bit), and runs of two lengths share one program."""
+    from dynsim.networks._training import _train_counted_jit
+
+    net = SSLNet(loss="euclidean", predictor="trainable", target="ema")
+    args = (NetParams(beta=0.4, wd=0.01), ViewData.isotropic(4, 0.5))
+    rng = np.random.default_rng(0)
+    y0 = net.initial_state(jnp.asarray(0.3 * rng.standard_normal((2, 4))), W_p=jnp.eye(2), args=args)
+    before = _train_counted_jit._cache_size()
+    traced = {n: train(net, y0, args, 0.05, n, n_saves=3, static_steps=False) for n in (30, 60)}
+    assert _train_counted_jit._cache_size() == before + 1
+    for n, run in traced.items():
+        fixed = train(net, y0, args, 0.05, n, n_saves=3)
+        for a, b in zip(jax.tree.leaves(fixed.ys), jax.tree.leaves(run.ys)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_array_equal(fixed.ts, run.ts)

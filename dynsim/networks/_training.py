@@ -37,8 +37,7 @@ def as_network(model, args):
     raise TypeError(f"model must be a dynsim.Network or an SSLNet, got {type(model).__name__}")
 
 
-@partial(jax.jit, static_argnames=("structure", "n_saves", "every", "batch"))
-def _train_jit(parameters, structure, y0: NetState, data, lr, key, n_saves: int, every: int, batch: int | None):
+def _train_body(parameters, structure, y0: NetState, data, lr, key, n_saves: int, every, batch: int | None):
     model = join_parameters(parameters, structure)
     lr = jnp.asarray(lr, y0.W.dtype)
     nodes = model.expectation_nodes(data) if batch is None else None
@@ -51,16 +50,23 @@ def _train_jit(parameters, structure, y0: NetState, data, lr, key, n_saves: int,
     return iterate(step, y0, n_saves, every, lr)
 
 
+_train_jit = jax.jit(_train_body, static_argnames=("structure", "n_saves", "every", "batch"))
+#: the step count between saves traced (a `fori_loop`): new counts reuse the compiled program
+_train_counted_jit = jax.jit(_train_body, static_argnames=("structure", "n_saves", "batch"))
+
+
 def train_core(model, y0: NetState, args, lr, key, n_saves: int, every: int, batch: int | None):
     """The pure, vmappable core of [`train`][dynsim.networks.train]: `n_saves * every` steps, saving every `every`.
     `batch=None` is GD on the exact expectation; `key` is a JAX PRNG key (unused by GD). The model's
     float parameters are traced (new values do not recompile)."""
     net, data = as_network(model, args)
-    return _train_jit(*split_parameters(net), y0, data, lr, key, n_saves=n_saves, every=every, batch=batch)
+    if isinstance(every, int):
+        return _train_jit(*split_parameters(net), y0, data, lr, key, n_saves=n_saves, every=every, batch=batch)
+    return _train_counted_jit(*split_parameters(net), y0, data, lr, key, n_saves=n_saves, every=every, batch=batch)
 
 
 def train(model, y0: NetState, args, lr, n_steps: int, *, batch: int | None = None, seed=0,
-          n_saves: int | None = None, on_failure: str = DEFAULTS.on_failure) -> Solution:
+          n_saves: int | None = None, on_failure: str = DEFAULTS.on_failure, static_steps: bool = True) -> Solution:
     """Train for `n_steps` steps at learning rate `lr`: GD on exact expected gradients
     (`batch=None`) or SGD with minibatches of `batch`.
 
@@ -68,6 +74,9 @@ def train(model, y0: NetState, args, lr, n_steps: int, *, batch: int | None = No
         seed: an int, or a sequence of ints to run several seeds at once (vmapped; the result then
             has a leading seed axis).
         n_saves: number of saved states after the start (must divide `n_steps`; default 1).
+        static_steps: `True`: the step count is compiled in (a `lax.scan`, differentiable in reverse mode);
+            `False`: it is traced (a `fori_loop`), so runs of other lengths reuse the compiled program, with the
+            same values step by step; forward-mode derivatives only.
     Raises:
         ValueError: `lr <= 0`, `batch < 1`, `sgd_sampling="moments"` that does not apply, an EMA decay `1 - lr*beta` outside `[0, 1]`,
             or bad parameters/state (named), or an unknown `on_failure`.
@@ -96,7 +105,8 @@ def train(model, y0: NetState, args, lr, n_steps: int, *, batch: int | None = No
             raise ValueError(f"seed must be below 2**32, got {s_}")
     seeds = np.atleast_1d(np.asarray(seed, dtype=np.uint32))
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
-    run = partial(train_core, model, y0, args, lr, n_saves=n_saves, every=n_steps // n_saves, batch=b)
+    every = n_steps // n_saves if static_steps else jnp.asarray(n_steps // n_saves, jnp.int32)
+    run = partial(train_core, model, y0, args, lr, n_saves=n_saves, every=every, batch=b)
     sol = replace(jax.vmap(run)(keys), time_axis=1) if np.ndim(seed) else run(keys[0])
     return handle_failure(sol, on_failure)
 
