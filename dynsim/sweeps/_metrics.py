@@ -22,6 +22,8 @@ All spectra are per save time, modes on the last axis, sorted descending.
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 
@@ -33,6 +35,7 @@ DIFFERENTIABLE = ("final_spectrum", "final_variance", "spectrum", "collapse_time
                   "time_to_fraction", "loss", "loss_t")
 
 
+@partial(jax.jit, static_argnames="squared")  # one program per shape, not one per array operation, when called eagerly
 def collapse_auc(sv, squared: bool = False):
     r"""Li et al.'s AUC of the cumulative explained-variance curve from singular values `sv` (`(..., d)`,
     any order, `>= 0`). A spectrum that is all zero (complete collapse) gets 1, the rank-one limit."""
