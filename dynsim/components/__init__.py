@@ -22,7 +22,8 @@ Option names, as the CLI and sweep configurations spell them, map to the classes
 from dynsim.components._base import AbstractComponent
 from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, Auto, ExactViews, GaussianExact,
                                             GaussianNodes, MeanField, SecondMoments, gaussian_nodes, radial_rule)
-from dynsim.components._loss import LOSSES, AbstractLoss, Cosine, Euclidean, cosine, cosine_iso, euclidean, euclidean_iso
+from dynsim.components._loss import (LOSSES, AbstractLoss, BarlowTwins, Cosine, Euclidean, cosine, cosine_iso, euclidean,
+                                     euclidean_iso)
 from dynsim.components._predictor import (INPUTS, LRP, NE, NE_NORMS, NS, NS2, PREDICTORS, AbstractClosedForm,
                                           AbstractPredictor, AbstractSpectral, DirectPred, DirectSet, Identity, Power,
                                           Stiefel, Trainable, Visser, input_moments, input_reads_data,
@@ -33,7 +34,7 @@ from dynsim.components._two_radius import mode_cosine_expectation, network_cosin
 
 __all__ = ["EMA", "EXPECTATIONS", "INPUTS", "LOSSES", "LRP", "NE", "NE_NORMS", "NS", "NS2", "PREDICTORS", "TARGETS",
            "AbstractClosedForm", "AbstractComponent", "AbstractExpectation", "AbstractLoss", "AbstractPredictor",
-           "AbstractSpectral", "AbstractTarget", "Auto", "Cosine", "DirectPred", "DirectSet", "Euclidean", "ExactViews",
+           "AbstractSpectral", "AbstractTarget", "Auto", "BarlowTwins", "Cosine", "DirectPred", "DirectSet", "Euclidean", "ExactViews",
            "FixedTau", "GaussianExact", "GaussianNodes", "Identity", "MeanField", "Online", "Power", "SecondMoments",
            "Stiefel", "Trainable", "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes",
            "input_moments", "input_reads_data", "mode_correlation", "mode_cosine_expectation",

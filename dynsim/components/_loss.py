@@ -11,10 +11,12 @@ otherwise, and at a closed-form predictor). `AbstractLoss.per_sample` returns th
 | [`Cosine`][dynsim.components.Cosine] | $\tfrac12\Vert \hat p - \hat z_2\Vert ^2 = 1 - \cos(p, z_2)$ | BYOL's $2-2\cos$, halved |
 | `Euclidean(iso=True)` | $\tfrac12\Vert z_1 - \mathrm{sg}(z_2 + z_1 - p)\Vert ^2$ | Halvagal et al. 2023 |
 | `Cosine(iso=True)` | $-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\Vert p\Vert \Vert z_2\Vert )} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\Vert p\Vert ^3\Vert z_2\Vert }\big) z_1^\top W_p z_1$ | Halvagal et al. 2023 |
+| [`BarlowTwins`][dynsim.components.BarlowTwins] | $\Vert C - I\Vert_F^2$ (off-diagonal weight $\lambda_\mathrm{off}$) of the batch's symmetrised cross-correlation $C$: a loss of the batch, `batch_value` | Simon et al. 2023 |
 
-**Scale.** Every loss carries the ½ of Tian et al.'s Eq. 1, so the cosine loss is $1-\cos$, half
+**Scale.** The Euclidean and cosine losses carry the ½ of Tian et al.'s Eq. 1, so the cosine loss is $1-\cos$, half
 BYOL's $2-2\cos$, with exactly the gradient of Halvagal et al.'s $-\cos$; the eigenmode
-theory and the networks share one time axis. Code with $2-2\cos$ runs at twice this speed.
+theory and the networks share one time axis. Code with $2-2\cos$ runs at twice this speed. Barlow Twins keeps
+Simon et al.'s scale (no ½), so its rates are the paper's.
 
 **IsoLoss** (Halvagal et al. 2023): the gradient with respect to $z_1$ equals the original
 loss's gradient with respect to $p$, removing one factor $W_p^\top$; it needs a closed-form
@@ -104,6 +106,12 @@ class AbstractLoss(AbstractComponent):
         """The per-sample loss `(B,)`."""
         raise NotImplementedError
 
+    def batch_value(self, z1, p, z2, W_p, weights):
+        r"""The loss of a weighted batch (`weights` `(B,)`: $1/B$ for a minibatch, the expectation's node weights
+        for an expected loss): $\sum_b w_b\ell_b$ for a per-sample loss. A loss of batch statistics (Barlow Twins)
+        overrides it; every level (network flow, GD, SGD, the per-mode drives on nodes) goes through it."""
+        return jnp.sum(weights * self.per_sample(z1, p, z2, W_p))
+
     def exact_network_value(self, W, W_p, W_t, views):
         """The expected loss over Gaussian views [`ExactViews`][dynsim.components.ExactViews] in closed form, for a
         loss with a two-radius form (`gaussian_exact`); its gradients are the expected gradients."""
@@ -116,7 +124,7 @@ class AbstractLoss(AbstractComponent):
             raise ValueError(f"the mean-field expectation gives drives, not a loss value ({type(self).__name__})")
         u1, u2, weights = expectation.mode_nodes(data, w.shape[-1], w.dtype)
         z1 = w * u1
-        return jnp.sum(weights * self.per_sample(z1, lam * z1, w_bar * u2, jnp.diag(lam)))
+        return self.batch_value(z1, lam * z1, w_bar * u2, jnp.diag(lam), weights)
 
     def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
         """`(online drive, predictor drive)`, each `(M,)`: the restricted network's
@@ -129,7 +137,7 @@ class AbstractLoss(AbstractComponent):
 
         def expected(wv, lv, wb):
             z1 = wv * u1
-            return jnp.sum(weights * self.per_sample(z1, lv * z1, wb * u2, jnp.diag(lv)))
+            return self.batch_value(z1, lv * z1, wb * u2, jnp.diag(lv), weights)
 
         # the stop-gradient: the target w_bar is an argument the gradient does not differentiate (lax.stop_gradient
         # would also stop derivatives with respect to the parameters)
@@ -263,4 +271,34 @@ class Cosine(AbstractLoss):
         return drive, w * e_u1
 
 
-LOSSES = {cls.name: cls for cls in (Euclidean, Cosine)}
+class BarlowTwins(AbstractLoss):
+    r"""Barlow Twins on the symmetrised cross-correlation of a batch,
+    $C = \sum_bw_b\,\tfrac12(p_bz_{2,b}^\top + z_{2,b}p_b^\top)$ ($= W\Gamma W^\top$ for $p = z_1 = Wx_1$,
+    $z_2 = Wx_2$, $\Gamma$ the symmetrised cross-view moment):
+    $\mathcal L = \sum_i(1 - C_{ii})^2 + \lambda_\mathrm{off}\sum_{i\ne j}C_{ij}^2$, no ½ and no per-dimension
+    normalisation (Simon et al. 2023, whose exactly solvable model is $\lambda_\mathrm{off} = 1$,
+    $\mathcal L = \Vert C - I\Vert_F^2$; `docs/theory/simon2023.md#model`). It depends on the views' second moments
+    only, so [`SecondMoments`][dynsim.components.SecondMoments] nodes give its expectation exactly. The model of the
+    paper has no predictor and lets the gradient through both branches: `predictor="identity"`,
+    `target="online"`, `stop_gradient=False`."""
+
+    name: ClassVar[str] = "barlow_twins"
+    quadratic: ClassVar[bool] = True  # a function of second moments: exact on SecondMoments nodes
+    off_diagonal: float = 1.0
+
+    def __check_init__(self):
+        if self.iso:
+            raise ValueError("Barlow Twins has no IsoLoss form (iso=True)")
+
+    def per_sample(self, z1, p, z2, W_p):
+        raise ValueError("the Barlow Twins loss is a function of the batch's cross-correlation, not a sum over "
+                         "samples: use batch_value")
+
+    def batch_value(self, z1, p, z2, W_p, weights):
+        cross = jnp.einsum("b,bi,bj->ij", weights, p, z2)
+        C = 0.5 * (cross + cross.T)
+        off = C - jnp.diag(jnp.diag(C))
+        return jnp.sum((1.0 - jnp.diag(C)) ** 2) + self.off_diagonal * jnp.sum(off * off)
+
+
+LOSSES = {cls.name: cls for cls in (Euclidean, Cosine, BarlowTwins)}

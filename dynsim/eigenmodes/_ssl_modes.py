@@ -67,7 +67,7 @@ from dynsim.models import ModeState, Modes
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers import CollapseEvent
 
-LOSSES = ("euclidean", "cosine")
+LOSSES = ("euclidean", "cosine", "barlow_twins")
 PREDICTORS = ("trainable", "identity") + KINDS
 EXPECTATIONS = ("exact", "nodes", "mean_field")
 PREDICTOR_INPUTS = ("WWt", "WXWt", "features")
@@ -148,7 +148,7 @@ class SSLModes:
         expectation = {"mean_field": cp.MeanField(),  # "exact": the closed forms, or the cosine two-radius integral
                        "exact": cp.Auto(int(self.n_nodes), int(self.seed)),
                        "nodes": cp.GaussianNodes(int(self.n_nodes), int(self.seed))}[self.expectation]
-        loss = (cp.Euclidean if self.loss == "euclidean" else cp.Cosine)(iso=self.iso)
+        loss = cp.LOSSES[self.loss](iso=self.iso)
         target = targets.component(self.target, params.beta, params.tau, self.stop_gradient)
         return Modes(loss=loss, predictor=predictor, target=target, expectation=expectation, weight_decay=params.eta,
                      predictor_weight_decay=params.eta_p)

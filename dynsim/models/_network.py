@@ -140,7 +140,7 @@ class Network(AbstractModel):
 
         def one(xa, xb):
             z1 = xa @ W.T
-            return jnp.sum(wts * self.loss.per_sample(z1, z1 @ W_p.T, xb @ tgt.T, W_p))
+            return self.loss.batch_value(z1, z1 @ W_p.T, xb @ tgt.T, W_p, wts)
 
         return 0.5 * (one(x1, x2) + one(x2, x1)) if self.symmetric_loss else one(x1, x2)
 

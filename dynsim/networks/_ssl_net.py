@@ -186,7 +186,7 @@ class SSLNet:
     def family(self, params: NetParams | None = None) -> Network:
         """The [`Network`][dynsim.models.Network] with these options and `params`' values (defaults when `None`)."""
         params = NetParams() if params is None else params
-        loss = (cp.Euclidean if self.loss.startswith("euclidean") else cp.Cosine)(iso=self.loss.endswith("_iso"))
+        loss = cp.LOSSES[self.loss.removesuffix("_iso")](iso=self.loss.endswith("_iso"))
         target = targets.component(self.target, beta=params.beta, stop_gradient=self.stop_gradient)
         expectation = {"auto": cp.Auto(int(self.n_nodes), int(self.seed)), "quadratic": cp.SecondMoments(),
                        "exact": cp.SecondMoments() if loss.quadratic else cp.GaussianExact(),

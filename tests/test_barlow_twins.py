@@ -1,0 +1,129 @@
+"""Barlow Twins (Simon et al. 2023) as a loss of the component family: the per-mode model and the network flow
+against the closed form of the stepwise dynamics, the generic small start against its effective aligned start, and the
+network gradient on a finite batch against the paper's matrix gradient and an independent autodiff of the sampled
+loss (docs/theory/simon2023.md)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dynsim as ds
+from dynsim import components as cp
+from dynsim.analytic import simon2023 as bt
+from dynsim.networks import NetParams, SSLNet, ViewData, flow
+
+GAMMA = np.array([4.0, 2.0, 1.0, 0.5, 0.3, 0.2, 0.1, 0.05])  # eigenvalues of Gamma = Sigma_x (additive noise)
+N1, D = 8, 4
+
+
+def _net():
+    """The paper's model: no predictor, the gradient through both branches."""
+    return SSLNet(loss="barlow_twins", predictor="identity", target="online", stop_gradient=False)
+
+
+def _views(noise=0.3):
+    """Additive views x_i = x + n_i: the symmetrised cross moment Gamma is the clean moment Sigma_x = diag(GAMMA)
+    whatever the noise (docs/theory/simon2023.md#model)."""
+    return ViewData(data_cov=jnp.diag(jnp.asarray(GAMMA)), noise_cov=noise * jnp.eye(N1))
+
+
+def test_mode_model_is_the_closed_form():
+    """The per-mode model (the restricted network's drives, by autodiff of the batch loss on second-moment nodes)
+    from s_j(0) = 1e-2 equals s_j(t)^2 = 1 / (gamma_j + (s_j(0)^-2 - gamma_j) exp(-8 gamma_j t))
+    (docs/theory/simon2023.md#closed-form) to 1e-10 over t in [0, 12], through every step; the loss plateaus follow."""
+    model = ds.SSLModes(loss="barlow_twins", predictor="identity", target="online", stop_gradient=False)
+    gamma = GAMMA[:D]
+    data = ds.ModeData(lambda_s=jnp.asarray(1.3 * gamma), lambda_d=jnp.asarray(gamma))  # l12 = gamma
+    s0 = np.array([1e-2, 2e-2, 5e-3, 1e-2])
+    ts = np.linspace(0.0, 12.0, 49)
+    sol = ds.solve(model, model.initial_state(jnp.asarray(s0)), (ds.TianParams(), data), 12.0, saveat=ts,
+                   method="rk45", rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(sol.ys.w), bt.singular_values(s0, gamma, ts), rtol=1e-10)
+    lam = gamma * np.asarray(sol.ys.w) ** 2
+    np.testing.assert_allclose(lam, bt.embedding_eigenvalues(gamma * s0**2, gamma, ts), rtol=1e-10)
+    family = model.family()
+    loss = np.asarray(jax.vmap(lambda y: family.expected_loss(y, data))(sol.ys))
+    np.testing.assert_allclose(loss, bt.loss(lam), rtol=1e-10, atol=1e-14)
+
+
+def test_network_flow_from_an_aligned_start_is_the_closed_form():
+    """W(0) = U S_0 V_d^T (V_d the top-4 eigenvectors of Gamma, U a random rotation): the expected-gradient flow of
+    the network keeps the form and its singular values are the closed form's, to 1e-9 over t in [0, 12]; U does
+    not move (docs/theory/simon2023.md#closed-form)."""
+    net, views = _net(), _views()
+    args = (NetParams(), views)
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((D, D)))[0]
+    s0 = np.array([1e-2, 2e-2, 5e-3, 1e-2])
+    W0 = U @ np.diag(s0) @ np.eye(N1)[:D]
+    ts = np.linspace(0.0, 12.0, 25)
+    sol = flow(net, net.initial_state(jnp.asarray(W0), args=args), args, 12.0, saveat=ts, method="rk45",
+               rtol=1e-12, atol=1e-14)
+    W = np.asarray(sol.ys.W)
+    expected = U[None] * bt.singular_values(s0, GAMMA[:D], ts)[:, None, :] @ np.eye(N1)[:D]
+    np.testing.assert_allclose(W, expected, rtol=0, atol=1e-9 * np.abs(expected).max())
+
+
+def test_generic_small_start_steps_at_the_effective_start():
+    """W(0) = 1e-8 Z (Z standard normal): the eigenvalues of C = W Gamma W^T cross 1/2 at the step times of the
+    effective aligned start |R_jj| (QR of W(0) V_d; docs/theory/simon2023.md#effective-start), to 1e-6 relative
+    (measured 3e-9: the corrections are O(alpha^2)), one mode at a time in the order of gamma; the weights approach
+    Q sgn(R) Gamma_d^(-1/2) V_d^T up to the leftovers of size alpha^(1 - gamma_5/gamma_4) = 1.6e-3 (0.4 here)."""
+    net, views = _net(), _views()
+    args = (NetParams(), views)
+    W0 = 1e-8 * np.random.default_rng(0).standard_normal((D, N1))
+    V = np.eye(N1)[:, :D]
+    gamma = GAMMA[:D]
+    predicted = bt.step_times(gamma * bt.effective_start(W0, V) ** 2, gamma)
+    assert np.all(np.diff(predicted) > 0)
+    ts = np.linspace(0.0, 1.2 * predicted.max(), 2001)
+    sol = flow(net, net.initial_state(jnp.asarray(W0), args=args), args, float(ts[-1]), saveat=ts, method="rk45",
+               rtol=1e-12, atol=1e-30)
+    W = np.asarray(sol.ys.W)
+    lam = np.linalg.eigvalsh(W @ np.diag(GAMMA) @ np.swapaxes(W, -1, -2))[:, ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = np.log(lam / (1.0 - lam))  # the logistic is linear in the log-odds: interpolate the crossing there
+    crossed = []
+    for j in range(D):
+        k = int(np.argmax(odds[:, j] > 0))
+        crossed.append(ts[k - 1] - odds[k - 1, j] * (ts[k] - ts[k - 1]) / (odds[k, j] - odds[k - 1, j]))
+    np.testing.assert_allclose(crossed, predicted, rtol=1e-6)
+    assert np.abs(W[-1] - bt.final_weights(W0, V, gamma)).max() < 1.6e-3
+
+
+def test_network_gradient_on_a_batch_is_the_papers_matrix_gradient():
+    """On a finite batch of pairs (x1_b, x2_b) with weights 1/B, the network's gradient (through both branches) equals
+    4 (C - I) W Gamma_hat with C = W Gamma_hat W^T, Gamma_hat = sym(X1^T X2 / B) (docs/theory/simon2023.md#flow), and
+    jax.grad of the sampled loss written here from scratch; to round-off (1e-12 relative). With off-diagonal weight
+    lambda, the same against the autodiff of sum_i (1 - C_ii)^2 + lambda sum_(i != j) C_ij^2."""
+    rng = np.random.default_rng(1)
+    B = 64
+    x = rng.standard_normal((B, N1)) * np.sqrt(GAMMA)
+    X1, X2 = x + 0.3 * rng.standard_normal((B, N1)), x + 0.3 * rng.standard_normal((B, N1))
+    W = 0.4 * rng.standard_normal((D, N1))
+    G = 0.5 * (X1.T @ X2 + X2.T @ X1) / B
+    C = W @ G @ W.T
+    weights = jnp.full(B, 1.0 / B)
+    for off in (1.0, 0.005):
+        model = ds.Network(loss=cp.BarlowTwins(off_diagonal=off), predictor=cp.Identity(), target=cp.Online(False))
+        y = model.initial_state(jnp.asarray(W))
+        gW, _ = model.gradients(y, jnp.eye(D), (jnp.asarray(X1), jnp.asarray(X2), weights))
+
+        def sampled(Wv):
+            Z1, Z2 = jnp.asarray(X1) @ Wv.T, jnp.asarray(X2) @ Wv.T
+            Cv = 0.5 * (Z1.T @ Z2 + Z2.T @ Z1) / B
+            mask = 1.0 - jnp.eye(D)
+            return jnp.sum((1.0 - jnp.diag(Cv)) ** 2) + off * jnp.sum((Cv * mask) ** 2)
+
+        np.testing.assert_allclose(gW, jax.grad(sampled)(jnp.asarray(W)), rtol=1e-12, atol=1e-14)
+        if off == 1.0:
+            np.testing.assert_allclose(gW, 4 * (C - np.eye(D)) @ W @ G, rtol=1e-12, atol=1e-14)
+
+
+def test_barlow_twins_refuses_what_it_does_not_have():
+    """It is a loss of the batch, so a per-sample value is an error that says so; it has no IsoLoss form."""
+    with pytest.raises(ValueError, match="batch"):
+        cp.BarlowTwins().per_sample(jnp.ones((2, 2)), jnp.ones((2, 2)), jnp.ones((2, 2)), jnp.eye(2))
+    with pytest.raises(ValueError, match="IsoLoss"):
+        cp.BarlowTwins(iso=True)
