@@ -127,3 +127,21 @@ def test_barlow_twins_refuses_what_it_does_not_have():
         cp.BarlowTwins().per_sample(jnp.ones((2, 2)), jnp.ones((2, 2)), jnp.ones((2, 2)), jnp.eye(2))
     with pytest.raises(ValueError, match="IsoLoss"):
         cp.BarlowTwins(iso=True)
+
+
+def test_sweeps_run_barlow_twins():
+    """A sweep of the per-mode model over the view noise: every mode ends at s_j = 1/gamma_j, gamma_j = (j+1)^-1
+    (`data_decay = 1`; docs/theory/simon2023.md#closed-form), with zero loss, whatever the noise (Gamma is the clean
+    moment for additive views)."""
+    from dynsim import sweeps
+    from dynsim.sweeps._runner import ChunkRunner
+
+    cfg = sweeps.load_config({"model": {"kind": "ssl_modes", "loss": "barlow_twins", "predictor": "identity",
+                                        "target": "online", "stop_gradient": False, "n_modes": 4},
+                              "params": {"w0": 0.01, "data_decay": 1.0},
+                              "solve": {"t1": 40.0, "saves": 3, "rtol": 1e-10, "atol": 1e-12},
+                              "grid": {"sigma2": [0.0, 0.5]}})
+    out = ChunkRunner(cfg)(0)
+    np.testing.assert_allclose(np.sort(out["final_spectrum"], axis=-1), np.tile([1.0, 2.0, 3.0, 4.0], (2, 1)),
+                               rtol=1e-7)
+    assert np.all(out["loss"] < 1e-12) and not np.any(out["collapsed"])
