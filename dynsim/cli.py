@@ -156,9 +156,11 @@ def _cmd_compare(args) -> int:
                                           predictor=args.predictor, target=args.target, sigma2=args.sigma2,
                                           alpha_p=args.alpha_p, beta=args.beta, wd=args.wd,
                                           predictor_input=args.predictor_input, power=args.power, eps=args.eps,
-                                          n_nodes=args.nodes, views=args.views, sigma2_target=args.sigma2_target)
+                                          n_nodes=args.nodes, views=args.views, sigma2_target=args.sigma2_target,
+                                          stop_gradient=not args.no_stop_gradient)
         lrs = _decreasing_lrs(args.lrs or "0.04,0.02,0.01")
-        print(f"dynsim compare: loss={args.loss} predictor={args.predictor} target={args.target} "
+        print(f"dynsim compare: loss={args.loss} predictor={args.predictor} target={args.target}"
+              f"{' (no stop-gradient)' if args.no_stop_gradient else ''} "
               f"n1={args.n1} n2={args.n2} sigma2={args.sigma2} views={args.views} t1={args.t1}")
         rows = [("flow", cp.agreement(net, y0, nargs, args.t1, method="flow")),
                 (f"gd lr={args.lr:g}", cp.agreement(net, y0, nargs, args.t1, method="gd", lr=args.lr)),
@@ -506,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the predictor (those with an eigenmode theory: trainable, symmetric, identity and the "
                           "spectral closed forms)")
     net.add_argument("--target", default="ema", choices=ssl_net.TARGETS)
+    net.add_argument("--no-stop-gradient", action="store_true",
+                     help="let the gradient through the target (--target online: SimSiam without the stop-gradient, "
+                          "or Barlow Twins as Simon et al. 2023 solve it, with --predictor identity)")
     net.add_argument("--predictor-input", default="features", choices=components.INPUTS,
                      help="moments fed to a closed-form predictor")
     net.add_argument("--n1", type=int, default=8, help="input dimension")

@@ -141,16 +141,17 @@ def gd_order(net, y0: NetState, args, t1: float, lrs=(0.04, 0.02, 0.01), referen
 def default_setup(n1: int = 8, n2: int = 4, seed: int = 0, loss: str = "euclidean", predictor: str = "trainable",
                   target: str = "ema", sigma2: float = 0.5, alpha_p: float = 1.0, beta: float = 0.4, wd: float = 0.01,
                   predictor_input: str = "features", power: float = 1.0, eps: float = 0.0, n_nodes: int = 4096,
-                  views: str = "same", sigma2_target: float | None = None):
+                  views: str = "same", sigma2_target: float | None = None, stop_gradient: bool = True):
     """A ready configuration for [`agreement`][dynsim.compare.agreement] (the setting of Tian et al. 2021's check by default: n1=8, n2=4,
     σ²=0.5, α_p=1, η=0.01, β=0.4): `(net, y0, args)` with an aligned start, c0 spread over [0.05, 0.6],
     p0 = 0.1 and an EMA target starting at W(0) for cosine losses, 0 for Euclidean ones. `views`
     (`dynsim.params.VIEWS`): which view carries the noise `sigma2` (`per_view`: the target view
-    `sigma2_target`)."""
+    `sigma2_target`); `stop_gradient=False` lets the gradient through the target (`target="online"` only)."""
     n1, n2 = _checks.check_count("n1", n1), _checks.check_count("n2", n2)
     if n2 > n1:
         raise ValueError(f"n2 must be <= n1 (an aligned start needs n2 orthonormal input directions), got n1={n1}, n2={n2}")
-    net = SSLNet(loss=loss, predictor=predictor, target=target, predictor_input=predictor_input, n_nodes=n_nodes)
+    net = SSLNet(loss=loss, predictor=predictor, target=target, predictor_input=predictor_input, n_nodes=n_nodes,
+                 stop_gradient=stop_gradient)
     data = (ViewData.isotropic(n1, sigma2) if views == "same"
             else ViewData.views(n1, *view_noises(views, sigma2, sigma2_target)))
     args = (NetParams(alpha_p=alpha_p, beta=beta, wd=wd, wd_p=wd, power=power, eps=eps), data)
