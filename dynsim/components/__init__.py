@@ -22,8 +22,8 @@ Option names, as the CLI and sweep configurations spell them, map to the classes
 from dynsim.components._base import AbstractComponent
 from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, Auto, ExactViews, GaussianExact,
                                             GaussianNodes, MeanField, SecondMoments, gaussian_nodes, radial_rule)
-from dynsim.components._loss import (LOSSES, AbstractLoss, BarlowTwins, Cosine, Euclidean, cosine, cosine_iso, euclidean,
-                                     euclidean_iso)
+from dynsim.components._loss import (LOSSES, AbstractLoss, BarlowTwins, Cosine, Euclidean, SpectralContrastive, cosine,
+                                     cosine_iso, euclidean, euclidean_iso)
 from dynsim.components._predictor import (INPUTS, LRP, NE, NE_NORMS, NS, NS2, PREDICTORS, AbstractClosedForm,
                                           AbstractPredictor, AbstractSpectral, DirectPred, DirectSet, Identity, Power,
                                           Stiefel, Trainable, Visser, input_moments, input_reads_data,
@@ -36,7 +36,7 @@ __all__ = ["EMA", "EXPECTATIONS", "INPUTS", "LOSSES", "LRP", "NE", "NE_NORMS", "
            "AbstractClosedForm", "AbstractComponent", "AbstractExpectation", "AbstractLoss", "AbstractPredictor",
            "AbstractSpectral", "AbstractTarget", "Auto", "BarlowTwins", "Cosine", "DirectPred", "DirectSet", "Euclidean", "ExactViews",
            "FixedTau", "GaussianExact", "GaussianNodes", "Identity", "MeanField", "Online", "Power", "SecondMoments",
-           "Stiefel", "Trainable", "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes",
+           "SpectralContrastive", "Stiefel", "Trainable", "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes",
            "input_moments", "input_reads_data", "mode_correlation", "mode_cosine_expectation",
            "network_cosine_expectation", "newton_schulz", "ns_filter", "ns_sqrt", "radial_rule", "spectral_map",
            "stiefel", "stiefel_filter", "visser", "visser_filter"]

@@ -12,11 +12,12 @@ otherwise, and at a closed-form predictor). `AbstractLoss.per_sample` returns th
 | `Euclidean(iso=True)` | $\tfrac12\Vert z_1 - \mathrm{sg}(z_2 + z_1 - p)\Vert ^2$ | Halvagal et al. 2023 |
 | `Cosine(iso=True)` | $-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\Vert p\Vert \Vert z_2\Vert )} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\Vert p\Vert ^3\Vert z_2\Vert }\big) z_1^\top W_p z_1$ | Halvagal et al. 2023 |
 | [`BarlowTwins`][dynsim.components.BarlowTwins] | $\Vert C - I\Vert_F^2$ (off-diagonal weight $\lambda_\mathrm{off}$) of the batch's symmetrised cross-correlation $C$: a loss of the batch, `batch_value` | Simon et al. 2023 |
+| [`SpectralContrastive`][dynsim.components.SpectralContrastive] | $-2\,p\cdot z_2$ averaged, plus $\Vert M\Vert_F^2$ of the batch's second moment $M$: a loss of the batch, `batch_value` | HaoChen et al. 2021 |
 
 **Scale.** The Euclidean and cosine losses carry the ½ of Tian et al.'s Eq. 1, so the cosine loss is $1-\cos$, half
 BYOL's $2-2\cos$, with exactly the gradient of Halvagal et al.'s $-\cos$; the eigenmode
-theory and the networks share one time axis. Code with $2-2\cos$ runs at twice this speed. Barlow Twins keeps
-Simon et al.'s scale (no ½), so its rates are the paper's.
+theory and the networks share one time axis. Code with $2-2\cos$ runs at twice this speed. Barlow Twins and
+the spectral contrastive loss keep their papers' scales (no ½).
 
 **IsoLoss** (Halvagal et al. 2023): the gradient with respect to $z_1$ equals the original
 loss's gradient with respect to $p$, removing one factor $W_p^\top$; it needs a closed-form
@@ -301,4 +302,31 @@ class BarlowTwins(AbstractLoss):
         return jnp.sum((1.0 - jnp.diag(C)) ** 2) + self.off_diagonal * jnp.sum(off * off)
 
 
-LOSSES = {cls.name: cls for cls in (Euclidean, Cosine, BarlowTwins)}
+class SpectralContrastive(AbstractLoss):
+    r"""The spectral contrastive loss (HaoChen et al. 2021) of a batch:
+    $\mathcal L = -2\sum_bw_b\,p_b\cdot z_{2,b} + \Vert M\Vert_F^2$,
+    $M = \sum_bw_b\,\tfrac12(p_bp_b^\top + z_{2,b}z_{2,b}^\top)$. For $p = z_1 = Wx_1$, $z_2 = Wx_2$ its expectation
+    is $-2\,\mathrm{tr}(W\Gamma W^\top) + \Vert WSW^\top\Vert_F^2$ with $S = \tfrac12E[x_1x_1^\top + x_2x_2^\top]$: the
+    paper's $E[(f(x)^\top f(x'))^2]$ over independent views $x, x'$, which a batch estimates with all its pairs (the
+    pairs of a sample with itself included). A function of second moments, exact on
+    [`SecondMoments`][dynsim.components.SecondMoments] nodes (`docs/theory/haochen2021.md#loss`). Like Barlow Twins
+    it is used without a predictor and with the gradient through both branches."""
+
+    name: ClassVar[str] = "spectral_contrastive"
+    quadratic: ClassVar[bool] = True  # a function of second moments: exact on SecondMoments nodes
+
+    def __check_init__(self):
+        if self.iso:
+            raise ValueError("the spectral contrastive loss has no IsoLoss form (iso=True)")
+
+    def per_sample(self, z1, p, z2, W_p):
+        raise ValueError("the spectral contrastive loss pairs every sample with every other: it is a function of "
+                         "the batch, not a sum over samples: use batch_value")
+
+    def batch_value(self, z1, p, z2, W_p, weights):
+        positive = jnp.sum(weights * jnp.sum(p * z2, axis=-1))
+        M = 0.5 * (jnp.einsum("b,bi,bj->ij", weights, p, p) + jnp.einsum("b,bi,bj->ij", weights, z2, z2))
+        return -2.0 * positive + jnp.sum(M * M)
+
+
+LOSSES = {cls.name: cls for cls in (Euclidean, Cosine, BarlowTwins, SpectralContrastive)}

@@ -31,5 +31,5 @@ from __future__ import annotations
 
 from dynsim.components import cosine, cosine_iso, euclidean, euclidean_iso
 
-LOSSES = ("euclidean", "cosine", "euclidean_iso", "cosine_iso", "barlow_twins")
+LOSSES = ("euclidean", "cosine", "euclidean_iso", "cosine_iso", "barlow_twins", "spectral_contrastive")
 LOSS_FUNCTIONS = {"euclidean": euclidean, "cosine": cosine, "euclidean_iso": euclidean_iso, "cosine_iso": cosine_iso}
