@@ -23,7 +23,7 @@ def test_registry_lists_every_figure_of_the_issue():
     assert {"tian2021_fig3", "tian2021_fig4", "tian2021_fig5", "tian2021_fig7", "tian2021_fig9", "tian2021_fig10",
             "halvagal2023_fig2_eigenvalues", "halvagal2023_fig2_trajectories", "halvagal2023_fig5",
             "esser2023_grassmann", "richemond2023_filters", "li2022_auc", "theory_vs_simulation",
-            "sweep_tian_boundary", "sweep_boundaries"} <= names
+            "sweep_tian_boundary", "sweep_boundaries", "simon2023_stepwise"} <= names
     order = registry.figure_names()  # by paper, then figure number
     assert order.index("tian2021_fig9") < order.index("tian2021_fig10") and order[0] == "esser2023_grassmann"
 
@@ -270,3 +270,32 @@ def test_sweep_boundaries_data():
     p_plus = (1 + D) / 3
     np.testing.assert_allclose(d["d_strength"][settled], p_plus**2, rtol=1e-8)
     np.testing.assert_allclose(d["d_ds_deta"][settled], -2 * p_plus / D, rtol=1e-5)
+
+
+def test_simon2023_stepwise_data():
+    """The stepwise figure's numbers (dynsim.figures.simon2023, docs/theory/simon2023.md): (a) the loss rests near
+    d - k between the predicted steps k and k + 1 (within 0.05) and ends at 0; (b) GD's step times are later than the
+    flow's by at most 2 lr gamma_j / (1 - 2 lr gamma_j) relative (its growth per step is ln(1 + 4 lr gamma_j) >=
+    4 lr gamma_j (1 - 2 lr gamma_j)), never earlier; (c) the end strengths: SimSiam (gamma/(gamma + sigma^2))^2 at
+    eta = 0 for the six fastest modes (1e-3), its modes with gamma^2 < 4 eta (gamma + sigma^2) collapsed at
+    eta = 0.05; Barlow Twins (1 - eta/(4 gamma))/gamma and the spectral contrastive loss gamma/(gamma + sigma^2)^2
+    (1e-6)."""
+    from dynsim.figures.simon2023 import D, WD
+
+    d = _make("simon2023_stepwise")
+    g, s2, lr = d["gamma"], float(d["sigma2"]), float(d["lr"])
+    t, loss = d["t"], d["loss"]
+    steps = d["predicted"][list(d["scales"]).index(1e-6)]
+    for k in range(1, D):
+        mid = 0.5 * (steps[k - 1] + steps[k])
+        if mid < t[-1]:
+            assert abs(np.interp(mid, t, loss) - (D - k)) < 0.05, (k, mid)
+    assert abs(loss[0] - D) < 1e-6
+    x = 2 * lr * g[:D]
+    rel = d["crossings"] / d["predicted"] - 1
+    assert np.all(rel > 0) and np.all(rel <= x / (1 - x))
+    np.testing.assert_allclose(d["c_simsiam_0"][:6], (g / (g + s2))[:6] ** 2, rtol=1e-3)
+    dead = g**2 < 4 * WD * (g + s2)
+    assert np.all(d["c_simsiam_wd"][dead] < 1e-6) and np.all(d["c_simsiam_wd"][~dead] > 0.1)
+    np.testing.assert_allclose(d["c_barlow_twins_wd"], (1 - WD / (4 * g)) / g, rtol=1e-6)
+    np.testing.assert_allclose(d["c_spectral_contrastive_0"], g / (g + s2) ** 2, rtol=1e-6)

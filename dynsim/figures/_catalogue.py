@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dynsim.figures import (agreement, esser2023, halvagal2023, richemond_li, sweeps, tian2021,  # noqa: F401
-                            tian2021_training)
+from dynsim.figures import (agreement, esser2023, halvagal2023, richemond_li, simon2023, sweeps,  # noqa: F401
+                            tian2021, tian2021_training)
 from dynsim.figures._registry import FIGURES, FigureSpec, save_figure
 
 
