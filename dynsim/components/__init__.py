@@ -22,8 +22,8 @@ Option names, as the CLI and sweep configurations spell them, map to the classes
 from dynsim.components._base import AbstractComponent
 from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, Auto, ExactViews, GaussianExact,
                                             GaussianNodes, MeanField, SecondMoments, gaussian_nodes, radial_rule)
-from dynsim.components._loss import (LOSSES, AbstractLoss, BarlowTwins, Cosine, Euclidean, SpectralContrastive, cosine,
-                                     cosine_iso, euclidean, euclidean_iso)
+from dynsim.components._loss import (LOSSES, AbstractBatchLoss, AbstractLoss, BarlowTwins, Cosine, Euclidean,
+                                     SpectralContrastive, cosine, cosine_iso, euclidean, euclidean_iso)
 from dynsim.components._predictor import (INPUTS, LRP, NE, NE_NORMS, NS, NS2, PREDICTORS, AbstractClosedForm,
                                           AbstractPredictor, AbstractSpectral, DirectPred, DirectSet, Identity, Power,
                                           Stiefel, Trainable, Visser, input_moments, input_reads_data,
@@ -33,7 +33,7 @@ from dynsim.components._target import TARGETS, EMA, AbstractTarget, FixedTau, On
 from dynsim.components._two_radius import mode_cosine_expectation, network_cosine_expectation
 
 __all__ = ["EMA", "EXPECTATIONS", "INPUTS", "LOSSES", "LRP", "NE", "NE_NORMS", "NS", "NS2", "PREDICTORS", "TARGETS",
-           "AbstractClosedForm", "AbstractComponent", "AbstractExpectation", "AbstractLoss", "AbstractPredictor",
+           "AbstractBatchLoss", "AbstractClosedForm", "AbstractComponent", "AbstractExpectation", "AbstractLoss", "AbstractPredictor",
            "AbstractSpectral", "AbstractTarget", "Auto", "BarlowTwins", "Cosine", "DirectPred", "DirectSet", "Euclidean", "ExactViews",
            "FixedTau", "GaussianExact", "GaussianNodes", "Identity", "MeanField", "Online", "Power", "SecondMoments",
            "SpectralContrastive", "Stiefel", "Trainable", "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes",

@@ -3,7 +3,9 @@ r"""Losses: per-sample values at network level and the per-mode drives of the ei
 A loss is a function of the online output $z_1 = Wx_1$, the prediction $p = W_pz_1$ and the
 target output $z_2 = W_tx_2$ (the caller stops the gradient at the target unless the target says
 otherwise, and at a closed-form predictor). `AbstractLoss.per_sample` returns the per-sample loss
-`(B,)` of batches `(B, n2)`; that is all a new loss needs to run at network level (flow, GD, SGD).
+`(B,)` of batches `(B, n2)`; that is all a new loss needs to run at network level (flow, GD, SGD). A loss of the
+batch's second moments (Barlow Twins, the spectral contrastive loss) subclasses `AbstractBatchLoss` and defines
+`batch_value` instead; every level reaches a loss through `batch_value`.
 
 | component | per-sample loss | source |
 |---|---|---|
@@ -272,7 +274,23 @@ class Cosine(AbstractLoss):
         return drive, w * e_u1
 
 
-class BarlowTwins(AbstractLoss):
+class AbstractBatchLoss(AbstractLoss):
+    """A loss of the batch's second moments, not a sum over samples: subclasses define `batch_value`. Such a loss
+    depends on the views' second moments only (exact on [`SecondMoments`][dynsim.components.SecondMoments] nodes,
+    and SGD's moment sampler is exact in law for it) and has no per-sample value and no IsoLoss form."""
+
+    quadratic: ClassVar[bool] = True  # a function of second moments: exact on SecondMoments nodes
+
+    def __check_init__(self):
+        if self.iso:
+            raise ValueError(f"the {self.name} loss has no IsoLoss form (iso=True)")
+
+    def per_sample(self, z1, p, z2, W_p):
+        raise ValueError(f"the {self.name} loss is a function of the batch's second moments, not a sum over "
+                         "samples: use batch_value")
+
+
+class BarlowTwins(AbstractBatchLoss):
     r"""Barlow Twins on the symmetrised cross-correlation of a batch,
     $C = \sum_bw_b\,\tfrac12(p_bz_{2,b}^\top + z_{2,b}p_b^\top)$ ($= W\Gamma W^\top$ for $p = z_1 = Wx_1$,
     $z_2 = Wx_2$, $\Gamma$ the symmetrised cross-view moment):
@@ -284,16 +302,7 @@ class BarlowTwins(AbstractLoss):
     `target="online"`, `stop_gradient=False`."""
 
     name: ClassVar[str] = "barlow_twins"
-    quadratic: ClassVar[bool] = True  # a function of second moments: exact on SecondMoments nodes
     off_diagonal: float = 1.0
-
-    def __check_init__(self):
-        if self.iso:
-            raise ValueError("Barlow Twins has no IsoLoss form (iso=True)")
-
-    def per_sample(self, z1, p, z2, W_p):
-        raise ValueError("the Barlow Twins loss is a function of the batch's cross-correlation, not a sum over "
-                         "samples: use batch_value")
 
     def batch_value(self, z1, p, z2, W_p, weights):
         cross = jnp.einsum("b,bi,bj->ij", weights, p, z2)
@@ -302,7 +311,7 @@ class BarlowTwins(AbstractLoss):
         return jnp.sum((1.0 - jnp.diag(C)) ** 2) + self.off_diagonal * jnp.sum(off * off)
 
 
-class SpectralContrastive(AbstractLoss):
+class SpectralContrastive(AbstractBatchLoss):
     r"""The spectral contrastive loss (HaoChen et al. 2021) of a batch:
     $\mathcal L = -2\sum_bw_b\,p_b\cdot z_{2,b} + \Vert M\Vert_F^2$,
     $M = \sum_bw_b\,\tfrac12(p_bp_b^\top + z_{2,b}z_{2,b}^\top)$. For $p = z_1 = Wx_1$, $z_2 = Wx_2$ its expectation
@@ -313,15 +322,6 @@ class SpectralContrastive(AbstractLoss):
     it is used without a predictor and with the gradient through both branches."""
 
     name: ClassVar[str] = "spectral_contrastive"
-    quadratic: ClassVar[bool] = True  # a function of second moments: exact on SecondMoments nodes
-
-    def __check_init__(self):
-        if self.iso:
-            raise ValueError("the spectral contrastive loss has no IsoLoss form (iso=True)")
-
-    def per_sample(self, z1, p, z2, W_p):
-        raise ValueError("the spectral contrastive loss pairs every sample with every other: it is a function of "
-                         "the batch, not a sum over samples: use batch_value")
 
     def batch_value(self, z1, p, z2, W_p, weights):
         positive = jnp.sum(weights * jnp.sum(p * z2, axis=-1))
