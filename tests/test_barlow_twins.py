@@ -170,3 +170,24 @@ def test_compare_runs_barlow_twins_network_against_its_mode_theory():
     net, y0, args = compare.default_setup(loss="barlow_twins", predictor="identity", target="online",
                                           stop_gradient=False)
     assert compare.agreement(net, y0, args, 3.0, method="flow").max_rel_error < 1e-9
+
+
+def test_boundary_search_finds_where_weight_decay_removes_a_mode():
+    """With weight decay eta the Barlow Twins mode ODE is s' = s (4 gamma (1 - gamma s^2) - eta), so mode j keeps
+    s_j^2 = (1 - eta/(4 gamma_j))/gamma_j and dies for eta > 4 gamma_j (docs/theory/simon2023.md#closed-form).
+    `dynsim boundary`'s bisection of "fewer than 4 modes survive" (gamma = 1, 1/2, 1/3, 1/4) finds 4 gamma_4 = 1:
+    above it by at most the finite-time allowance (a mode at eta = 1 + delta decays at rate delta: with t1 = 2000 and
+    the threshold 1e-6, delta <= ln(1e6 / s0^2) / (2 t1) < 0.005)."""
+    from dynsim import sweeps
+
+    res = sweeps.find_boundary({
+        "model": {"kind": "ssl_modes", "loss": "barlow_twins", "predictor": "identity", "target": "online",
+                  "stop_gradient": False, "n_modes": 4},
+        "params": {"w0": 0.5, "data_decay": 1.0},
+        "solve": {"t1": 2000.0, "saves": 2, "rtol": 1e-9, "atol": 1e-12},
+        "metrics": {"collapse": "none"},
+        "boundary": {"parameter": "eta", "bracket": [0.5, 1.5], "rtol": 1e-6, "criterion": "surviving_modes",
+                     "level": 4}})
+    s = res.summaries
+    assert s["flag"][0] == sweeps.Flag.OK and not s["below"][0]
+    assert 1.0 <= s["lower"][0] and s["upper"][0] <= 1.005
