@@ -13,8 +13,8 @@ one. [`continue_boundary`][dynsim.sweeps.continue_boundary] takes a vectorised `
    `margin` times the expected error of that value (a quarter of the larger deviation from the chord measured at
    $s_a$ and $s_b$: a smooth curve's chord error falls with the square of the spacing; $\tfrac12|x_b - x_a|$ where
    no deviation was measured), at least the neighbours' final bracket widths; two evaluations at its ends check that
-   the criterion differs there. Where it does not, the bracket is widened fourfold around the same centre (at most
-   `expansions` times, clipped to the configured bracket), so a ray costs two to a few evaluations plus the
+   the criterion differs there. Where it does not, the bracket is widened fourfold around the same centre (clipped
+   to the configured bracket; after `expansions` widenings the whole bracket is tried), so a ray costs two to a few evaluations plus the
    bisections of a narrow bracket, instead of the `scan` points over the whole bracket. A ray whose widened bracket
    reaches the whole bracket without a switch is flagged `NO_SWITCH`. An interval where only one end found the
    boundary (the curve leaves the bracket, or a solve failed) gets a ray searched from scratch, which locates where
@@ -69,7 +69,7 @@ def continue_boundary(evaluate, s, lo: float, hi: float, *, scan: int = 9, log: 
         bend: largest allowed distance of a point from its neighbours' chord (in $\\log x$ with `log`); default
             1e-3 of the bracket's width (of $\\log(hi/lo)$ with `log`).
         margin: half-width of a warm bracket in units of the expected error of its centre (step 3).
-        expansions: most fourfold widenings of a warm bracket.
+        expansions: fourfold widenings of a warm bracket before the whole bracket is tried.
         max_rounds: most refinement rounds.
         max_rays: most rays in all, anchors included.
         log_axis: geometric midpoints in `s`.
@@ -151,10 +151,12 @@ def _warm_rays(evaluate, s, centre, guess, curve, a, b, u_lo, u_hi, to_u, from_u
     found = np.zeros(n, bool)
     exhausted = np.zeros(n, bool)
     lower, upper, below = np.empty(n), np.empty(n), np.zeros(n, bool)
-    for _ in range(expansions + 1):
+    for attempt in range(expansions + 1):
         todo = ~found & ~exhausted
         if not todo.any():
             break
+        if attempt == expansions:  # the last try is the whole bracket, so no switch inside it goes unchecked
+            half = np.where(todo, np.inf, half)
         x_lo = from_u(np.clip(centre[todo] - half[todo], u_lo, u_hi))
         x_hi = from_u(np.clip(centre[todo] + half[todo], u_lo, u_hi))
         c_lo, g_lo = (np.asarray(v, bool) for v in evaluate(s[todo], x_lo))
