@@ -31,7 +31,7 @@ $\bar w_m$ (target seen by the loss), and sees views $(u_{1,m}, u_{2,m})$
 (`_expectation`). `AbstractLoss.mode_drives` returns the online drive
 $-\partial_w E[\ell]$ and the predictor drive $-\partial_\lambda E[\ell]$ of the network restricted
 to such aligned (diagonal) states. The default is exactly that restriction, by automatic differentiation
-of `per_sample` on the per-mode nodes; the built-in losses override it with their per-mode closed
+of `batch_value` on the per-mode nodes; the built-in losses override it with their per-mode closed
 forms (equal to the default, tested):
 
 $$
@@ -121,7 +121,7 @@ class AbstractLoss(AbstractComponent):
         raise ValueError(f"the {type(self).__name__} loss has no exact Gaussian form; use GaussianNodes")
 
     def mode_value(self, w, w_bar, lam, data, expectation):
-        r"""The expected loss of the restricted network, $E[\ell]$ over the per-mode view law, by `per_sample` on
+        r"""The expected loss of the restricted network, $E[\ell]$ over the per-mode view law, by `batch_value` on
         `expectation`'s per-mode nodes (exact where those nodes are: second moments for a quadratic loss)."""
         if isinstance(expectation, MeanField):
             raise ValueError(f"the mean-field expectation gives drives, not a loss value ({type(self).__name__})")
@@ -132,7 +132,7 @@ class AbstractLoss(AbstractComponent):
     def mode_drives(self, w, w_bar, lam, data, stop_gradient: bool, expectation):
         """`(online drive, predictor drive)`, each `(M,)`: the restricted network's
         $-\\partial_w E[\\ell]$ and $-\\partial_\\lambda E[\\ell]$ (module docstring), by autodiff of
-        `per_sample` on `expectation`'s per-mode nodes."""
+        `batch_value` on `expectation`'s per-mode nodes."""
         if isinstance(expectation, MeanField):
             raise ValueError(f"the mean-field expectation is defined for the built-in cosine loss only, not "
                              f"{type(self).__name__}")

@@ -125,8 +125,8 @@ def rk45_solve(model, y0, args, t0, t1, ts, cfg, event=None):
 
     def stages_looped(t, y, k1, h):
         # stage i's input is y + h sum_j a_ij k_j, stage 7's (FSAL: a_7j = b_j) is the solution y1. The sum runs
-        # over j in the same order as the unrolled form; the zero coefficients (a_ij, j >= i, and b_2) add exact
-        # zeros, so both forms give the same bits
+        # over j in the same order as the unrolled form and the zero coefficients (a_ij, j >= i, and b_2) add exact
+        # zeros; the two forms still differ by round-off, as the compiler fuses the two programs differently
         A = jnp.asarray(_A_FULL, dtype)
         C = jnp.asarray(_C + [1.0], dtype)
         K0 = jnp.zeros((7,) + y.shape, dtype).at[0].set(k1)
