@@ -67,7 +67,7 @@ from dynsim.models import ModeState, Modes
 from dynsim.params import ModeData, TianParams
 from dynsim.solvers import CollapseEvent
 
-LOSSES = ("euclidean", "cosine", "barlow_twins", "spectral_contrastive")
+LOSSES = tuple(cp.LOSSES)  # the component losses by name
 PREDICTORS = ("trainable", "identity") + KINDS
 EXPECTATIONS = ("exact", "nodes", "mean_field")
 PREDICTOR_INPUTS = ("WWt", "WXWt", "features")

@@ -29,7 +29,10 @@ values are not meaningful losses; only their gradients are used). `cosine_iso` n
 
 from __future__ import annotations
 
-from dynsim.components import cosine, cosine_iso, euclidean, euclidean_iso
+from dynsim.components import LOSSES as _COMPONENTS
+from dynsim.components import AbstractBatchLoss, cosine, cosine_iso, euclidean, euclidean_iso
 
-LOSSES = ("euclidean", "cosine", "euclidean_iso", "cosine_iso", "barlow_twins", "spectral_contrastive")
+#: the component losses by name, then `<name>_iso` for those with an IsoLoss form (not the batch losses)
+LOSSES = tuple(_COMPONENTS) + tuple(f"{name}_iso" for name, cls in _COMPONENTS.items()
+                                    if not issubclass(cls, AbstractBatchLoss))
 LOSS_FUNCTIONS = {"euclidean": euclidean, "cosine": cosine, "euclidean_iso": euclidean_iso, "cosine_iso": cosine_iso}
