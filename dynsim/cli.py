@@ -546,17 +546,24 @@ def build_parser() -> argparse.ArgumentParser:
 SWEEP_COMMANDS = ("run", "merge", "plot", "examples")
 
 
+def _add_config_options(parser, set_example: str, chunk: str, out: str) -> None:
+    """The options of the commands that read a sweep config: `dynsim sweep run`, `dynsim boundary run` and
+    `dynsim boundary trace` (their wording differs)."""
+    parser.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
+    parser.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help=f"override one key, value read as TOML: {set_example}")
+    parser.add_argument("--out", default=None, help=out)
+    parser.add_argument("--chunk-size", type=int, default=None, help=f"{chunk} (run.chunk_size)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _add_run_options(run, set_example: str, dry_run: str, chunk: str) -> None:
-    """The options `dynsim sweep run` and `dynsim boundary run` share (their wording differs)."""
-    run.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
-    run.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help=f"override one key, value read as TOML: {set_example}")
-    run.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+    """The options `dynsim sweep run` and `dynsim boundary run` share (their wording differs): those of every
+    config-reading command, `--dry-run` and `--overwrite`."""
+    _add_config_options(run, set_example, chunk, "run folder (default: runs/<name>)")
     run.add_argument("--dry-run", action="store_true", help=dry_run)
-    run.add_argument("--chunk-size", type=int, default=None, help=f"{chunk} (run.chunk_size)")
     run.add_argument("--overwrite", action="store_true", help="discard an existing run folder's results")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_sweep_parser(sub) -> None:
@@ -614,6 +621,11 @@ BOUNDARY_COMMANDS = ("run", "trace", "plot")
 
 
 def _add_boundary_parser(sub) -> None:
+    import inspect
+
+    from dynsim.sweeps import trace_boundary
+
+    trace_defaults = {k: v.default for k, v in inspect.signature(trace_boundary).parameters.items()}
     bd = sub.add_parser(
         "boundary", help="collapse boundaries by bisection along rays, without a grid",
         description="dynsim boundary CONFIG [options] runs a boundary search (same as 'dynsim boundary run'): a "
@@ -637,18 +649,15 @@ def _add_boundary_parser(sub) -> None:
                     "neighbours' chord, its bracket centred on the chord and checked at both ends (widened where it "
                     "misses). Writes curve.npz (arrays, metadata), config.toml and curve.png/.pdf into --out.")
     tr.add_argument("config", nargs="?", metavar="CONFIG", help="TOML file: a boundary config with one [grid] axis")
-    tr.add_argument("--example", metavar="NAME", help="use a packaged example config instead of CONFIG")
-    tr.add_argument("--print-example", action="store_true", help="with --example: print the config and exit")
-    tr.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="override one key, value read as TOML: --set boundary.rtol=1e-6")
+    _add_config_options(tr, "--set boundary.rtol=1e-6", "rays per batched call",
+                        "output folder (default: runs/<name>_curve)")
     tr.add_argument("--bend", type=float, default=None,
                     help="largest distance of a point from its neighbours' chord, in the searched parameter (default: "
                          "1e-3 of the bracket's width)")
-    tr.add_argument("--max-rays", type=_positive_int, default=256, help="most rays, anchors included (default: 256)")
-    tr.add_argument("--max-rounds", type=_positive_int, default=8, help="most refinement rounds (default: 8)")
-    tr.add_argument("--chunk-size", type=int, default=None, help="rays per batched call (run.chunk_size)")
-    tr.add_argument("--out", default=None, help="output folder (default: runs/<name>_curve)")
-    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--max-rays", type=_positive_int, default=trace_defaults["max_rays"],
+                    help="most rays, anchors included (default: %(default)s)")
+    tr.add_argument("--max-rounds", type=_positive_int, default=trace_defaults["max_rounds"],
+                    help="most refinement rounds (default: %(default)s)")
     tr.set_defaults(func=_cmd_boundary_trace)
     plt = bsub.add_parser("plot", help="the boundary against the ray parameter",
                           description="Plot the boundary of a finished search against its ray parameter, with the "

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from dynsim.sweeps._bisect import Flag, bisect_rays, iterations_needed
-from dynsim.sweeps._continuation import continue_boundary
+from dynsim.sweeps._continuation import EXPANSIONS, MARGIN, MAX_RAYS, MAX_ROUNDS, continue_boundary
 from dynsim.provenance import run_metadata
 from dynsim.solvers import GOOD_STATUSES
 from dynsim.sweeps import _store as store
@@ -41,6 +41,13 @@ def load_boundary_config(source, overrides=()) -> SweepConfig:
         raise ConfigError("this configuration has no [boundary] table (parameter, bracket, criterion): it is a sweep; "
                           "run it with dynsim sweep, or add [boundary]")
     return cfg
+
+
+def verdict(summaries: dict, boundary: dict):
+    """`(criterion, ok)` of a call's summaries under a `[boundary]` table: the switching criterion and whether each
+    solve succeeded."""
+    return (criterion(summaries, boundary["criterion"], boundary["level"]),
+            np.isin(summaries["status"], GOOD_STATUSES))
 
 
 class BlockSearch:
@@ -61,8 +68,7 @@ class BlockSearch:
         n = store.chunk_indices(self.cfg, k).size
 
         def evaluate(x):
-            s = self.runner(k, {name: x})
-            return criterion(s, b["criterion"], b["level"]), np.isin(s["status"], GOOD_STATUSES)
+            return verdict(self.runner(k, {name: x}), b)
 
         lo, hi = b["bracket"]
         return bisect_rays(evaluate, n, lo, hi, scan=b["scan"], log=b["log"], rtol=b["rtol"], atol=b["atol"],
@@ -106,9 +112,9 @@ def curve_axis(cfg: SweepConfig) -> str:
     return cfg.axes[0].name
 
 
-def trace_boundary(cfg, overrides=(), *, bend: float | None = None, margin: float = 2.0, expansions: int = 6,
-                   max_rounds: int = 8, max_rays: int = 256, devices=None, progress: bool = False, out=None,
-                   command=None) -> dict:
+def trace_boundary(cfg, overrides=(), *, bend: float | None = None, margin: float = MARGIN,
+                   expansions: int = EXPANSIONS, max_rounds: int = MAX_ROUNDS, max_rays: int = MAX_RAYS,
+                   devices=None, progress: bool = False, out=None, command=None) -> dict:
     """The boundary curve of `cfg` (a boundary configuration with one `[grid]` axis: its values are the anchors) by
     [`continue_boundary`][dynsim.sweeps.continue_boundary]: the anchors searched as rays, then rays added where
     the curve bends, each bracketed from its neighbours. Every call of the criterion is one batched solve through
@@ -134,9 +140,8 @@ def trace_boundary(cfg, overrides=(), *, bend: float | None = None, margin: floa
         c, ok = np.empty(s.size, bool), np.empty(s.size, bool)
         for start in range(0, s.size, width):
             part = slice(start, start + width)
-            summary = runner.collect(runner.dispatch_values(idx[part], {axis: s[part], name: x[part]}))
-            c[part] = criterion(summary, b["criterion"], b["level"])
-            ok[part] = np.isin(summary["status"], GOOD_STATUSES)
+            pending = runner.dispatch_values(idx[part], {axis: s[part], name: x[part]})
+            c[part], ok[part] = verdict(runner.collect(pending), b)
         return c, ok
 
     spec = (cfg.raw.get("grid") or {}).get(axis)

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynsim.sweeps._bisect import Flag, bisect_rays, refine_brackets
+from dynsim.sweeps._bisect import Flag, bisect_rays, midpoint, refine_brackets
 
+#: the defaults of the continuation's options (`continue_boundary`, `trace_boundary`, `dynsim boundary trace`)
+MARGIN, EXPANSIONS, MAX_ROUNDS, MAX_RAYS = 2.0, 6, 8, 256
 #: the arrays of a curve (each `(n_rays,)`, ordered by `s`), as returned by `continue_boundary`
 CURVE_KEYS = ("s", "boundary", "lower", "upper", "below", "flag", "n_evaluations", "warm", "round")
 
@@ -50,9 +52,9 @@ def _deviations(s, u, ok):
 
 
 def continue_boundary(evaluate, s, lo: float, hi: float, *, scan: int = 9, log: bool = False, rtol: float = 1e-8,
-                      atol: float = 0.0, max_iter: int = 64, bend: float | None = None, margin: float = 2.0,
-                      expansions: int = 6, max_rounds: int = 8, max_rays: int = 256, log_axis: bool = False,
-                      on_call=None) -> dict:
+                      atol: float = 0.0, max_iter: int = 64, bend: float | None = None, margin: float = MARGIN,
+                      expansions: int = EXPANSIONS, max_rounds: int = MAX_ROUNDS, max_rays: int = MAX_RAYS,
+                      log_axis: bool = False, on_call=None) -> dict:
     """Trace the boundary over `s` (module docstring).
 
     Args:
@@ -94,11 +96,13 @@ def continue_boundary(evaluate, s, lo: float, hi: float, *, scan: int = 9, log: 
     bend = 1e-3 * (u_hi - u_lo) if bend is None else float(bend)
     if not bend > 0:
         raise ValueError(f"bend must be > 0, got {bend}")
-    order = np.argsort(s0)
-    s0 = s0[order]
-    res = bisect_rays(lambda x: evaluate(s0, x), s0.size, lo, hi, scan=scan, log=log, rtol=rtol, atol=atol,
-                      max_iter=max_iter, on_call=on_call)
-    curve = {k: np.asarray(v) for k, v in res.items()} | {"s": s0, "warm": np.zeros(s0.size, bool),
+    def whole_bracket(s_rays):
+        """Rays searched from scratch: scan points over the whole bracket, then bisection."""
+        return bisect_rays(lambda x: evaluate(s_rays, x), s_rays.size, lo, hi, scan=scan, log=log, rtol=rtol,
+                           atol=atol, max_iter=max_iter, on_call=on_call)
+
+    s0 = np.sort(s0)
+    curve = {k: np.asarray(v) for k, v in whole_bracket(s0).items()} | {"s": s0, "warm": np.zeros(s0.size, bool),
                                                           "round": np.zeros(s0.size, np.int32)}
     for rnd in range(1, max_rounds + 1):
         s_all, flag = curve["s"], curve["flag"]
@@ -126,12 +130,8 @@ def continue_boundary(evaluate, s, lo: float, hi: float, *, scan: int = 9, log: 
             for k, v in part.items():
                 new[k][warm] = v
         if (~warm).any():
-            cold = ~warm
-            s_cold = s_new[cold]
-            part = bisect_rays(lambda x: evaluate(s_cold, x), s_cold.size, lo, hi, scan=scan, log=log, rtol=rtol,
-                               atol=atol, max_iter=max_iter, on_call=on_call)
-            for k, v in part.items():
-                new[k][cold] = v
+            for k, v in whole_bracket(s_new[~warm]).items():
+                new[k][~warm] = v
         merged = {k: np.concatenate([curve[k], new[k]]) for k in curve}
         order = np.argsort(merged["s"], kind="stable")
         curve = {k: v[order] for k, v in merged.items()}
@@ -172,19 +172,15 @@ def _warm_rays(evaluate, s, centre, guess, curve, a, b, u_lo, u_hi, to_u, from_u
         exhausted[todo] = ~found[todo] & whole
         half = np.where(todo, 4 * half, half)
 
-    def evaluate_found(x):
-        c, good = evaluate(s[found], x)
-        return c, good
-
-    lo_f, hi_f, good, steps, active = refine_brackets(evaluate_found, lower[found], upper[found], below[found],
-                                                      np.ones(int(found.sum()), bool), log=log, rtol=rtol, atol=atol,
-                                                      max_iter=max_iter, on_call=on_call)
+    lo_f, hi_f, good, steps, active = refine_brackets(
+        lambda x: evaluate(s[found], x), lower[found], upper[found], below[found], np.ones(int(found.sum()), bool),
+        log=log, rtol=rtol, atol=atol, max_iter=max_iter, on_call=on_call)
     lower[found], upper[found] = lo_f, hi_f
     ok[found] &= good
     evaluations[found] += steps
     flag = np.full(n, Flag.NO_SWITCH, np.int32)
     flag[found] = np.where(active, Flag.NOT_CONVERGED, Flag.OK)
     flag = np.where(ok, flag, Flag.FAILED).astype(np.int32)
-    boundary = np.where(found, from_u(0.5 * (to_u(lower) + to_u(upper))), np.nan)
+    boundary = np.where(found, midpoint(lower, upper, log), np.nan)
     return {"boundary": boundary, "lower": lower, "upper": upper, "below": below, "flag": flag,
             "n_evaluations": evaluations}
