@@ -81,13 +81,13 @@ def stepwise_data(fast: bool = False) -> dict:
         W = np.asarray(run.ys.W)
         lam = np.linalg.eigvalsh(W @ np.diag(GAMMA) @ np.swapaxes(W, -1, -2))[:, ::-1]
         ts = np.asarray(run.ts)
+        lam0 = GAMMA[:D] * bt.effective_start(W0, V) ** 2  # the effective start's lambda_j(0)
         cross.append(_crossings(ts, lam))
-        predicted.append(bt.step_times(GAMMA[:D] * bt.effective_start(W0, V) ** 2, GAMMA[:D]))
+        predicted.append(bt.step_times(lam0, GAMMA[:D]))
         if alpha == 1e-6:
             C = W @ np.diag(GAMMA) @ np.swapaxes(W, -1, -2)
             out |= {"t": ts, "lam": lam, "loss": np.sum((C - np.eye(D)) ** 2, axis=(-2, -1)),
-                    "lam_theory": bt.embedding_eigenvalues(GAMMA[:D] * bt.effective_start(W0, V) ** 2, GAMMA[:D],
-                                                           ts)}
+                    "lam_theory": bt.embedding_eigenvalues(lam0, GAMMA[:D], ts)}
     out |= {"crossings": np.array(cross), "predicted": np.array(predicted)}
     data = ModeData(lambda_s=jnp.asarray(GAMMA + SIGMA2), lambda_d=jnp.asarray(GAMMA))
     models = {"simsiam": SSLModes(loss="euclidean", predictor="trainable", target="online"),
