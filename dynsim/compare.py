@@ -40,13 +40,16 @@ from dynsim.solvers import solve
 TIGHT = dict(method="dopri8", rtol=1e-11, atol=1e-13, step_to_saves=True)
 
 
-def aligned_start(rng, n1: int, n2: int, c0, p0=None, target_ratio: float = 0.0):
+def aligned_start(rng, n1: int, n2: int, c0, p0=None, target_ratio: float = 0.0, rotate_outputs: bool = True):
     r"""An aligned initial state: $W_0 = U\,\mathrm{diag}(\sqrt{c_0})\,V^\top$, $W_{p,0} = U\,\mathrm{diag}(p_0)\,U^\top$,
     $W_{a,0} = \tau_0 W_0$, with random orthonormal `U` (n2×n2) and `V` (n1×n2) from `rng`
-    (a `numpy.random.Generator`). Returns `(W0, Wp0, Wa0)`; `Wp0` is `None` without `p0`."""
+    (a `numpy.random.Generator`); `rotate_outputs=False`: $U = I$, each output along one mode, as a loss that is not
+    rotation invariant (VICReg) needs. Returns `(W0, Wp0, Wa0)`; `Wp0` is `None` without `p0`."""
     if n2 > n1:
         raise ValueError(f"n2 = {n2} must be <= n1 = {n1}")
     U = np.linalg.qr(rng.standard_normal((n2, n2)))[0]
+    if not rotate_outputs:
+        U = np.eye(n2)
     V = np.linalg.qr(rng.standard_normal((n1, n2)))[0]
     W0 = (U * np.sqrt(np.asarray(c0, float))) @ V.T
     Wp0 = None if p0 is None else (U * np.asarray(p0, float)) @ U.T
@@ -158,6 +161,7 @@ def default_setup(n1: int = 8, n2: int = 4, seed: int = 0, loss: str = "euclidea
     rng = np.random.default_rng(seed)
     model = net.family(args[0])
     tau0 = 1.0 if model.loss.needs_direction else 0.0
-    W0, Wp0, Wa0 = aligned_start(rng, n1, n2, np.linspace(0.05, 0.6, n2), np.full(n2, 0.1), tau0)
+    W0, Wp0, Wa0 = aligned_start(rng, n1, n2, np.linspace(0.05, 0.6, n2), np.full(n2, 0.1), tau0,
+                                 rotate_outputs=model.loss.rotation_invariant)
     y0 = net.initial_state(W0, Wp0 if model.predictor.trainable else None, Wa0, args=args)
     return net, y0, args

@@ -5,7 +5,7 @@ from one component of each kind:
 
 | kind | components |
 |---|---|
-| loss | [`Euclidean`][dynsim.components.Euclidean], [`Cosine`][dynsim.components.Cosine] (`iso=True`: their IsoLoss forms) |
+| loss | [`Euclidean`][dynsim.components.Euclidean], [`Cosine`][dynsim.components.Cosine] (`iso=True`: their IsoLoss forms), [`BarlowTwins`][dynsim.components.BarlowTwins], [`SpectralContrastive`][dynsim.components.SpectralContrastive], [`VICReg`][dynsim.components.VICReg] |
 | predictor | [`Trainable`][dynsim.components.Trainable], [`Identity`][dynsim.components.Identity]; closed forms [`Power`][dynsim.components.Power], [`DirectPred`][dynsim.components.DirectPred], [`DirectSet`][dynsim.components.DirectSet], [`LRP`][dynsim.components.LRP], [`NE`][dynsim.components.NE], [`Visser`][dynsim.components.Visser], [`NS`][dynsim.components.NS], [`NS2`][dynsim.components.NS2], [`Stiefel`][dynsim.components.Stiefel] |
 | target | [`EMA`][dynsim.components.EMA], [`Online`][dynsim.components.Online] (`stop_gradient=False`: no stop-gradient), [`FixedTau`][dynsim.components.FixedTau] |
 | expectation | [`Auto`][dynsim.components.Auto], [`SecondMoments`][dynsim.components.SecondMoments], [`GaussianExact`][dynsim.components.GaussianExact], [`GaussianNodes`][dynsim.components.GaussianNodes], [`MeanField`][dynsim.components.MeanField] |
@@ -23,7 +23,8 @@ from dynsim.components._base import AbstractComponent
 from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, Auto, ExactViews, GaussianExact,
                                             GaussianNodes, MeanField, SecondMoments, gaussian_nodes, radial_rule)
 from dynsim.components._loss import (LOSSES, AbstractBatchLoss, AbstractLoss, BarlowTwins, Cosine, Euclidean,
-                                     SpectralContrastive, cosine, cosine_iso, euclidean, euclidean_iso)
+                                     SpectralContrastive, VICReg, cosine, cosine_iso, euclidean, euclidean_iso,
+                                     smooth_hinge)
 from dynsim.components._predictor import (INPUTS, LRP, NE, NE_NORMS, NS, NS2, PREDICTORS, AbstractClosedForm,
                                           AbstractPredictor, AbstractSpectral, DirectPred, DirectSet, Identity, Power,
                                           Stiefel, Trainable, Visser, input_moments, input_reads_data,
@@ -36,7 +37,7 @@ __all__ = ["EMA", "EXPECTATIONS", "INPUTS", "LOSSES", "LRP", "NE", "NE_NORMS", "
            "AbstractBatchLoss", "AbstractClosedForm", "AbstractComponent", "AbstractExpectation", "AbstractLoss", "AbstractPredictor",
            "AbstractSpectral", "AbstractTarget", "Auto", "BarlowTwins", "Cosine", "DirectPred", "DirectSet", "Euclidean", "ExactViews",
            "FixedTau", "GaussianExact", "GaussianNodes", "Identity", "MeanField", "Online", "Power", "SecondMoments",
-           "SpectralContrastive", "Stiefel", "Trainable", "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes",
+           "SpectralContrastive", "Stiefel", "Trainable", "VICReg", "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes",
            "input_moments", "input_reads_data", "mode_correlation", "mode_cosine_expectation",
-           "network_cosine_expectation", "newton_schulz", "ns_filter", "ns_sqrt", "radial_rule", "spectral_map",
+           "network_cosine_expectation", "newton_schulz", "ns_filter", "ns_sqrt", "radial_rule", "smooth_hinge", "spectral_map",
            "stiefel", "stiefel_filter", "visser", "visser_filter"]

@@ -4,7 +4,7 @@ A loss is a function of the online output $z_1 = Wx_1$, the prediction $p = W_pz
 target output $z_2 = W_tx_2$ (the caller stops the gradient at the target unless the target says
 otherwise, and at a closed-form predictor). `AbstractLoss.per_sample` returns the per-sample loss
 `(B,)` of batches `(B, n2)`; that is all a new loss needs to run at network level (flow, GD, SGD). A loss of the
-batch's second moments (Barlow Twins, the spectral contrastive loss) subclasses `AbstractBatchLoss` and defines
+batch's second moments (Barlow Twins, the spectral contrastive loss, VICReg) subclasses `AbstractBatchLoss` and defines
 `batch_value` instead; every level reaches a loss through `batch_value`.
 
 | component | per-sample loss | source |
@@ -15,11 +15,12 @@ batch's second moments (Barlow Twins, the spectral contrastive loss) subclasses 
 | `Cosine(iso=True)` | $-\frac{z_1\cdot\mathrm{sg}(z_2)}{\mathrm{sg}(\Vert p\Vert \Vert z_2\Vert )} + \tfrac12\mathrm{sg}\big(\frac{p\cdot z_2}{\Vert p\Vert ^3\Vert z_2\Vert }\big) z_1^\top W_p z_1$ | Halvagal et al. 2023 |
 | [`BarlowTwins`][dynsim.components.BarlowTwins] | $\Vert C - I\Vert_F^2$ (off-diagonal weight $\lambda_\mathrm{off}$) of the batch's symmetrised cross-correlation $C$: a loss of the batch, `batch_value` | Simon et al. 2023 |
 | [`SpectralContrastive`][dynsim.components.SpectralContrastive] | $-2\,p\cdot z_2$ averaged, plus $\Vert M\Vert_F^2$ of the batch's second moment $M$: a loss of the batch, `batch_value` | HaoChen et al. 2021 |
+| [`VICReg`][dynsim.components.VICReg] | invariance $\Vert p - z_2\Vert^2$ averaged, plus each branch's variance hinge and covariance penalty: a loss of the batch, `batch_value` | Bardes et al. 2022, Eq. 6 |
 
 **Scale.** The Euclidean and cosine losses carry the ½ of Tian et al.'s Eq. 1, so the cosine loss is $1-\cos$, half
 BYOL's $2-2\cos$, with exactly the gradient of Halvagal et al.'s $-\cos$; the eigenmode
-theory and the networks share one time axis. Code with $2-2\cos$ runs at twice this speed. Barlow Twins and
-the spectral contrastive loss keep their papers' scales (no ½).
+theory and the networks share one time axis. Code with $2-2\cos$ runs at twice this speed. Barlow Twins,
+the spectral contrastive loss and VICReg keep their papers' scales (no ½).
 
 **IsoLoss** (Halvagal et al. 2023): the gradient with respect to $z_1$ equals the original
 loss's gradient with respect to $p$, removing one factor $W_p^\top$; it needs a closed-form
@@ -90,12 +91,14 @@ def cosine_iso(z1, p, z2, W_p):
 
 
 class AbstractLoss(AbstractComponent):
-    """A loss. Subclasses define `per_sample`; `mode_drives` defaults to the restricted network.
+    r"""A loss. Subclasses define `per_sample`; `mode_drives` defaults to the restricted network.
 
     Class attributes: `quadratic` (its expectation depends on the views' second moments only, so
     [`SecondMoments`][dynsim.components.SecondMoments] is exact), `needs_direction` (a zero target has no
-    direction, so an EMA target starts as a copy of the online weights) and `mode_nodes` (its per-mode
-    drives evaluate the expectation's nodes; `False` for a closed form that needs none).
+    direction, so an EMA target starts as a copy of the online weights), `mode_nodes` (its per-mode
+    drives evaluate the expectation's nodes; `False` for a closed form that needs none) and `rotation_invariant`
+    (`False` for a loss of each embedding coordinate, as VICReg: an aligned state then has each output along one
+    mode, $W = P\,\mathrm{diag}(w)V^\top$ with $P$ a signed permutation).
     """
 
     name: ClassVar[str] = ""
@@ -103,6 +106,8 @@ class AbstractLoss(AbstractComponent):
     needs_direction: ClassVar[bool] = False
     mode_nodes: ClassVar[bool] = True  #: whether the per-mode drives evaluate the expectation's nodes
     gaussian_exact: ClassVar[bool] = False  #: whether it has an exact two-radius Gaussian form (both levels)
+    #: whether it is unchanged by a rotation of the embedding space (an aligned state may then rotate its outputs)
+    rotation_invariant: ClassVar[bool] = True
     iso: bool = eqx.field(default=False, static=True)
 
     def per_sample(self, z1, p, z2, W_p):
@@ -329,4 +334,57 @@ class SpectralContrastive(AbstractBatchLoss):
         return -2.0 * positive + jnp.sum(M * M)
 
 
-LOSSES = {cls.name: cls for cls in (Euclidean, Cosine, BarlowTwins, SpectralContrastive)}
+def smooth_hinge(x, width):
+    r"""$\max(0, x)$ with its kink rounded over `width` $\tau \ge 0$: $0$ for $x \le 0$, $x^2/(2\tau)$ on
+    $[0, \tau]$, $x - \tau/2$ above; $\tau = 0$ is the hinge itself. Its derivative, $\mathrm{clip}(x/\tau, 0, 1)$,
+    is continuous for $\tau > 0$ (`docs/theory/bardes2022.md#smoothing`)."""
+    inner = jnp.clip(x, 0.0, width)
+    safe = jnp.where(width > 0, width, 1.0)  # inner is 0 where width is 0: no 0/0 in the value or its gradient
+    return inner * inner / (2.0 * safe) + jnp.maximum(x - width, 0.0)
+
+
+class VICReg(AbstractBatchLoss):
+    r"""VICReg (Bardes, Ponce & LeCun 2022, Eq. 6) of a batch:
+    $\mathcal L = \lambda\,s + \mu\,[v(Z_1) + v(Z_2)] + \nu\,[c(Z_1) + c(Z_2)]$ with the invariance
+    $s = \sum_bw_b\Vert p_b - z_{2,b}\Vert^2$ (Eq. 5), the variance hinge
+    $v(Z) = \frac1d\sum_jh_\tau(\gamma - \sqrt{C_{jj} + \epsilon})$ (Eqs. 1-2) and the covariance term
+    $c(Z) = \frac1d\sum_{i\ne j}C_{ij}^2$ (Eq. 4), $C = \sum_bw_bz_bz_b^\top$ each branch's second moment and
+    $d$ the embedding dimension. $h_0$ is the paper's hinge $\max(0, \cdot)$; `smoothing` $\tau > 0$ rounds its kink
+    ([`smooth_hinge`][dynsim.components.smooth_hinge]) so that a flow has a smooth right-hand side.
+
+    The paper centres $C$ on the batch mean (and divides by $B - 1$); dynsim's views have zero mean and the loss uses
+    the uncentred second moment, so it is a function of the views' second moments, exact on
+    [`SecondMoments`][dynsim.components.SecondMoments] nodes; on a minibatch the two differ by $O(1/B)$
+    (`docs/theory/bardes2022.md#loss`). Defaults are the paper's: $\lambda = \mu = 25$, $\nu = 1$, $\gamma = 1$,
+    $\epsilon = 10^{-4}$. Like Barlow Twins it is used without a predictor and with the gradient through both
+    branches (`predictor="identity"`, `target="online"`, `stop_gradient=False`)."""
+
+    name: ClassVar[str] = "vicreg"
+    rotation_invariant: ClassVar[bool] = False  # its variance and covariance terms act per embedding coordinate
+    invariance: float = 25.0
+    variance: float = 25.0
+    covariance: float = 1.0
+    gamma: float = 1.0
+    eps: float = 1e-4
+    smoothing: float = 0.0
+
+    def check(self):
+        for name in ("invariance", "variance", "covariance", "eps", "smoothing"):
+            self._positive(name, strict=False)
+        self._positive("gamma")
+        return self
+
+    def _regulariser(self, z, weights):
+        C = jnp.einsum("b,bi,bj->ij", weights, z, z)
+        d = z.shape[-1]
+        std = jnp.sqrt(jnp.diag(C) + self.eps)
+        off = C - jnp.diag(jnp.diag(C))
+        return (self.variance * jnp.sum(smooth_hinge(self.gamma - std, self.smoothing))
+                + self.covariance * jnp.sum(off * off)) / d
+
+    def batch_value(self, z1, p, z2, W_p, weights):
+        invariance = jnp.sum(weights * jnp.sum((p - z2) ** 2, axis=-1))
+        return self.invariance * invariance + self._regulariser(p, weights) + self._regulariser(z2, weights)
+
+
+LOSSES = {cls.name: cls for cls in (Euclidean, Cosine, BarlowTwins, SpectralContrastive, VICReg)}

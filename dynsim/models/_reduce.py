@@ -51,7 +51,7 @@ def reduce_to_modes(net: Network, y0: NetState, data) -> tuple[Modes, ModeData, 
 
     Raises:
         ValueError: where the reduction does not apply, saying why: data moments not sharing the start's
-            input directions, a trainable predictor not aligned with $W(0)W(0)^\\top$, an EMA target not
+            input directions, rotated outputs for a loss that is not rotation invariant (VICReg), a trainable predictor not aligned with $W(0)W(0)^\\top$, an EMA target not
             proportional to $W(0)$, a predictor without an eigenmode form (e.g. NS, LRP), or a closed form
             with a moment EMA, predictor EMA or `freq > 1` (the theory recomputes it at every instant).
     """
@@ -61,7 +61,13 @@ def reduce_to_modes(net: Network, y0: NetState, data) -> tuple[Modes, ModeData, 
     modes = Modes(loss=net.loss, predictor=net.predictor, target=net.target, expectation=net.expectation,
                   weight_decay=net.weight_decay, predictor_weight_decay=net.predictor_weight_decay)
     W = np.asarray(y0.W)
-    c0, U = np.linalg.eigh(W @ W.T)
+    gram = W @ W.T
+    if not net.loss.rotation_invariant and (
+            np.max(np.abs(gram - np.diag(np.diag(gram)))) > ALIGN_RTOL * max(np.max(np.abs(gram)), 1e-300)):
+        raise ValueError(f"the {type(net.loss).__name__} loss acts on each embedding coordinate, so its eigenmode theory "
+                         "needs each output of W(0) along one mode: W(0) W(0)^T diagonal (W(0) = P diag(w) V^T with P "
+                         "a signed permutation; dynsim.compare.aligned_start with rotate_outputs=False)")
+    c0, U = np.linalg.eigh(gram)
     w0 = np.sqrt(np.maximum(c0, 0.0))
     X = np.asarray(data.input_moment)
     mats = [(X + np.asarray(data.noise_cov), "X + X'"), (X, "X")]
