@@ -279,7 +279,9 @@ def test_simon2023_stepwise_data():
     4 lr gamma_j (1 - 2 lr gamma_j)), never earlier; (c) the end strengths: SimSiam (gamma/(gamma + sigma^2))^2 at
     eta = 0 for the six fastest modes (1e-3), its modes with gamma^2 < 4 eta (gamma + sigma^2) collapsed at
     eta = 0.05; Barlow Twins (1 - eta/(4 gamma))/gamma and the spectral contrastive loss gamma/(gamma + sigma^2)^2
-    (1e-6)."""
+    (1e-6); VICReg's end state (sigma_A^2 - eps)/l per mode, with and without weight decay
+    (docs/theory/bardes2022.md#end-state; 1e-6)."""
+    from dynsim.analytic import bardes2022 as vb
     from dynsim.figures.simon2023 import D, WD
 
     d = _make("simon2023_stepwise")
@@ -299,3 +301,6 @@ def test_simon2023_stepwise_data():
     assert np.all(d["c_simsiam_wd"][dead] < 1e-6) and np.all(d["c_simsiam_wd"][~dead] > 0.1)
     np.testing.assert_allclose(d["c_barlow_twins_wd"], (1 - WD / (4 * g)) / g, rtol=1e-6)
     np.testing.assert_allclose(d["c_spectral_contrastive_0"], g / (g + s2) ** 2, rtol=1e-6)
+    for tag, eta in (("0", 0.0), ("wd", WD)):
+        sigma = vb.end_std(g + s2, g, dim=g.size, eta=eta)
+        np.testing.assert_allclose(d[f"c_vicreg_{tag}"], (sigma**2 - 1e-4) / (g + s2), rtol=1e-6)

@@ -21,7 +21,11 @@ experiment used image crops):
     still approaching their end values at $t = 200$). Barlow Twins and the
     spectral contrastive loss learn every mode with $\gamma_j > 0$, ending at $1/\gamma_j$ and $\gamma_j/m_j^2$
     ($m_j = \gamma_j + \sigma^2$); weight decay shrinks them (Barlow Twins: $s_j^2 = (1 - \eta/(4\gamma_j))/\gamma_j$)
-    and removes a mode only where $4\gamma_j < \eta$.
+    and removes a mode only where $4\gamma_j < \eta$. VICReg with the paper's weights ends inside its variance
+    hinge, at the standard deviation $\sigma_A = 2\mu\ell_j/(d(2\lambda\Delta + \eta))$ per coordinate
+    (`docs/theory/bardes2022.md#end-state`; $\ell_j = \gamma_j + \sigma^2$, $\Delta = 2\sigma^2$, $d = 8$): every
+    mode is kept, in proportion to its variance $\ell_j$ rather than its signal $\gamma_j$, and weight decay far
+    below its threshold ($\approx 625\,\ell_j - 30$ here) barely moves it.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def _crossings(ts, lam):
 
 
 def stepwise_data(fast: bool = False) -> dict:
-    """GD runs of the Barlow Twins network (panels a, b) and the per-mode end states of the three families (c)."""
+    """GD runs of the Barlow Twins network (panels a, b) and the per-mode end states of the four families (c)."""
     net, args = _net(), _args()
     n1 = GAMMA.size
     Z = np.random.default_rng(SEED).standard_normal((D, n1))
@@ -94,7 +98,8 @@ def stepwise_data(fast: bool = False) -> dict:
               "barlow_twins": SSLModes(loss="barlow_twins", predictor="identity", target="online",
                                        stop_gradient=False),
               "spectral_contrastive": SSLModes(loss="spectral_contrastive", predictor="identity", target="online",
-                                               stop_gradient=False)}
+                                               stop_gradient=False),
+              "vicreg": SSLModes(loss="vicreg", predictor="identity", target="online", stop_gradient=False)}
     for name, model in models.items():
         for tag, eta in (("0", 0.0), ("wd", WD)):
             params = TianParams(alpha_p=1.0, beta=1.0, eta=eta)
@@ -131,14 +136,16 @@ def simon2023_stepwise(fast: bool = False):
     b.set_ylabel(r"step time (where $\lambda_j = 1/2$)")
     b.set_title(r"(b) step times grow like $\ln(1/\alpha)/(4\gamma_j)$: GD (o), prediction (lines)", fontsize=10)
     modes = np.arange(1, GAMMA.size + 1)
-    width = 0.27
+    width = 0.21
     for k, (name, label) in enumerate((("simsiam", "SimSiam (Euclidean, trained predictor)"),
                                        ("barlow_twins", "Barlow Twins"),
-                                       ("spectral_contrastive", "spectral contrastive"))):
-        c.bar(modes + (k - 1) * width, d[f"c_{name}_0"], width, color=colors[k], label=label)
-        c.bar(modes + (k - 1) * width, d[f"c_{name}_wd"], width, color="none", edgecolor="k", lw=0.8)
+                                       ("spectral_contrastive", "spectral contrastive"),
+                                       ("vicreg", "VICReg (paper's weights)"))):
+        x = modes + (k - 1.5) * width
+        c.bar(x, d[f"c_{name}_0"], width, color=colors[k], label=label)
+        c.bar(x, d[f"c_{name}_wd"], width, color="none", edgecolor="k", lw=0.8)
         gone = d[f"c_{name}_wd"] < 1e-3
-        c.plot((modes + (k - 1) * width)[gone], np.full(gone.sum(), 1.6e-3), "x", color="k", ms=6,
+        c.plot(x[gone], np.full(gone.sum(), 1.6e-3), "x", color="k", ms=6,
                label=rf"collapsed at $\eta = {WD:g}$" if k == 0 and gone.any() else None)
     c.set_yscale("log")
     c.set_ylim(1e-3, 50)
