@@ -50,7 +50,7 @@ def test_mode_model_is_the_closed_form():
 def test_network_flow_from_an_aligned_start_is_the_closed_form():
     """W(0) = U S_0 V_d^T (V_d the top-4 eigenvectors of Gamma, U a random rotation): the expected-gradient flow of
     the network keeps the form and its singular values are the closed form's, to 1e-9 over t in [0, 12]; U does
-    not move (docs/theory/simon2023.md#closed-form)."""
+    not move (docs/theory/simon2023.md#closed-form); the recorded spectrum of C is the logistic."""
     net, views = _net(), _views()
     args = (NetParams(), views)
     rng = np.random.default_rng(0)
@@ -63,6 +63,12 @@ def test_network_flow_from_an_aligned_start_is_the_closed_form():
     W = np.asarray(sol.ys.W)
     expected = U[None] * bt.singular_values(s0, GAMMA[:D], ts)[:, None, :] @ np.eye(N1)[:D]
     np.testing.assert_allclose(W, expected, rtol=0, atol=1e-9 * np.abs(expected).max())
+    # the diagnostics' spectrum of C = W Gamma W^T is the logistic lambda_j = gamma_j s_j^2 (to the same tolerance)
+    from dynsim.networks import diagnostics
+
+    lam = np.sort(GAMMA[:D] * bt.singular_values(s0, GAMMA[:D], ts) ** 2, axis=-1)
+    np.testing.assert_allclose(np.asarray(diagnostics(net, sol.ts, sol.ys, args)["spectrum_C"]), lam, rtol=0,
+                               atol=1e-9)
 
 
 def test_generic_small_start_steps_at_the_effective_start():
@@ -239,3 +245,41 @@ def test_kernel_modes_are_the_feature_space_modes_and_give_the_flow():
         np.testing.assert_allclose(phi(new) @ sol.y[:, k].reshape(W0.shape).T, want, rtol=1e-8, atol=1e-10)
     with pytest.raises(ValueError, match="2N"):
         bt.kernel_modes(np.eye(3))
+
+
+def test_standardised_barlow_twins_gradient_and_its_aligned_drive():
+    """`standardise=True` (docs/theory/simon2023.md#standardised): the network's batch gradient equals jax.grad of
+    ||C - I||^2 (lambda_off = 0.005) on coordinates divided by their root mean square over the batch, written here
+    from scratch, to 1e-12; on aligned states the per-mode drive is -d/ds sum_j (1 - C_jj)^2 with
+    C_jj = s^2 l12 / sqrt((s^2 l11 + eps)(s^2 l22 + eps)), a closed form that vanishes as eps -> 0 (the loss is blind to
+    each coordinate's scale), to 1e-12; its outputs may not be rotated (it is not rotation invariant)."""
+    rng = np.random.default_rng(3)
+    B, n1, d = 30, 5, 3
+    x = rng.standard_normal((B, n1))
+    X1, X2 = x + 0.4 * rng.standard_normal((B, n1)), x + 0.4 * rng.standard_normal((B, n1))
+    W = 0.5 * rng.standard_normal((d, n1))
+    loss = cp.BarlowTwins(off_diagonal=0.005, standardise=True, eps=1e-3)
+    model = ds.Network(loss=loss, predictor=cp.Identity(), target=cp.Online(False))
+    gW, _ = model.gradients(model.initial_state(jnp.asarray(W)), jnp.eye(d),
+                            (jnp.asarray(X1), jnp.asarray(X2), jnp.full(B, 1.0 / B)))
+
+    def sampled(Wv):
+        Z1, Z2 = jnp.asarray(X1) @ Wv.T, jnp.asarray(X2) @ Wv.T
+        Z1 = Z1 / jnp.sqrt(jnp.mean(Z1**2, axis=0) + 1e-3)
+        Z2 = Z2 / jnp.sqrt(jnp.mean(Z2**2, axis=0) + 1e-3)
+        C = (Z1.T @ Z2 + Z2.T @ Z1) / (2 * B)
+        off = C - jnp.diag(jnp.diag(C))
+        return jnp.sum((1 - jnp.diag(C)) ** 2) + 0.005 * jnp.sum(off**2)
+
+    np.testing.assert_allclose(gW, jax.grad(sampled)(jnp.asarray(W)), rtol=1e-12, atol=1e-14)
+    assert not loss.rotation_invariant and cp.BarlowTwins().rotation_invariant
+
+    l11, l12, l22, eps = GAMMA[:4] + 0.3, GAMMA[:4], GAMMA[:4] + 0.5, 1e-3
+    data = ds.ModeData(lambda_s=jnp.asarray(l11), lambda_d=jnp.asarray(l12), lambda_2=jnp.asarray(l22))
+    modes = ds.Modes(loss=cp.BarlowTwins(standardise=True, eps=eps), predictor=cp.Identity(), target=cp.Online(False))
+    s = np.array([0.05, 0.3, 1.0, 2.0])
+    drive = np.asarray(modes(0.0, modes.initial_state(jnp.asarray(s), data=data), data).w)
+    a, b = s**2 * l11 + eps, s**2 * l22 + eps
+    C = s**2 * l12 / np.sqrt(a * b)
+    dC = 2 * s * l12 / np.sqrt(a * b) - s**2 * l12 * (a * b) ** -1.5 * s * (l11 * b + l22 * a)
+    np.testing.assert_allclose(drive, 2 * (1 - C) * dC, rtol=1e-12, atol=1e-15)

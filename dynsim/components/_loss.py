@@ -304,12 +304,31 @@ class BarlowTwins(AbstractBatchLoss):
     $\mathcal L = \Vert C - I\Vert_F^2$; `docs/theory/simon2023.md#model`). It depends on the views' second moments
     only, so [`SecondMoments`][dynsim.components.SecondMoments] nodes give its expectation exactly. The model of the
     paper has no predictor and lets the gradient through both branches: `predictor="identity"`,
-    `target="online"`, `stop_gradient=False`."""
+    `target="online"`, `stop_gradient=False`. `standardise=True` first divides each coordinate of each branch by
+    its root mean square over the batch, $\sqrt{\sum_bw_bp_{b,i}^2 + \epsilon}$ (practical Barlow Twins'
+    batch normalisation, without centring for zero-mean views); the loss is then blind to each coordinate's scale."""
 
     name: ClassVar[str] = "barlow_twins"
     off_diagonal: float = 1.0
+    #: divide each embedding coordinate of each branch by its root mean square over the batch (plus `eps`) before
+    #: the cross-correlation, as the batch-normalised embeddings of practical Barlow Twins (zero-mean views: no
+    #: centring); `docs/theory/simon2023.md#standardised`
+    standardise: bool = eqx.field(default=False, static=True)
+    eps: float = 1e-5
+
+    @property
+    def rotation_invariant(self) -> bool:  # standardising acts on each embedding coordinate
+        return not self.standardise
+
+    def check(self):
+        self._positive("off_diagonal", strict=False)
+        self._positive("eps", strict=False)
+        return self
 
     def batch_value(self, z1, p, z2, W_p, weights):
+        if self.standardise:
+            p = p / jnp.sqrt(jnp.einsum("b,bi->i", weights, p * p) + self.eps)
+            z2 = z2 / jnp.sqrt(jnp.einsum("b,bi->i", weights, z2 * z2) + self.eps)
         cross = jnp.einsum("b,bi,bj->ij", weights, p, z2)
         C = 0.5 * (cross + cross.T)
         off = C - jnp.diag(jnp.diag(C))

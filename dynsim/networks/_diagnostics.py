@@ -3,6 +3,7 @@ r"""What is recorded along every network run, computed from the saved states.
 | key | quantity (per saved time) | source |
 |---|---|---|
 | `spectrum_F` | eigenvalues of $F = WW^\top$, ascending, `(T, n2)` (the modes' $s_j$) | Tian Eqs. 11-13 |
+| `spectrum_C` | eigenvalues of the embedding's cross-correlation $C = W\Gamma W^\top$, $\Gamma = \tfrac12(S_{12} + S_{12}^\top)$ the views' symmetrised cross moment, ascending, `(T, n2)` | Simon et al. 2023 (`docs/theory/simon2023.md#model`) |
 | `spectrum_Wp` | eigenvalues of the symmetric part of $W_p$, ascending, `(T, n2)` | Tian Eq. 11 |
 | `asymmetry_Wp` | $\Vert W_p - W_p^\top\Vert _F / (2\Vert W_p\Vert _F)$ (0 for a symmetric predictor) | Tian App. B, Fig. 8 |
 | `commutator` | $\Vert [F, W_p]\Vert _F$ | Tian Thm. 3, Fig. 9 |
@@ -66,9 +67,12 @@ def diagnostics(model, ts, ys: NetState, args) -> dict:
     n0 = _fro(F[0]) + _fro(gram(Wp[0])) / alpha_p
     loss = jax.vmap(lambda y: model.loss_value(y.W, y.W_p, model.target_weights(y), nodes))(ys)
     spectrum = jnp.linalg.eigvalsh(F)
+    S12 = jnp.asarray(data.view_moments()[1])
+    Gamma = (S12 + S12.T) / 2
     return {
         "t": jnp.asarray(ts),
         "spectrum_F": spectrum,
+        "spectrum_C": jnp.linalg.eigvalsh(W @ Gamma @ jnp.swapaxes(W, -1, -2)),
         "spectrum_Wp": jnp.linalg.eigvalsh(Wp_sym),
         "asymmetry_Wp": _fro(Wp - jnp.swapaxes(Wp, -1, -2)) / (2 * jnp.maximum(_fro(Wp), 1e-300)),
         "commutator": _fro(F @ Wp - Wp @ F),
