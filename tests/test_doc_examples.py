@@ -32,6 +32,18 @@ def test_readme_python_example_runs():
     assert np.asarray(ns["y0m"].w).shape == (4,)
 
 
+def test_data_guide_example_runs():
+    """The data guide's snippet: translated digits, their moments and modes, Barlow Twins trained by SGD on actual
+    augmented pairs at weight decay 0.3: it keeps the modes with 4 gamma_j > 0.3 (docs/theory/simon2023.md)."""
+    code = _blocks("docs/guide/data.md", "python")[0]
+    ns: dict = {}
+    exec(compile(code, "data.md", "exec"), ns)
+    W, G = np.asarray(ns["run"].final.W), np.asarray(ns["views"].data_cov)
+    kept = int(np.sum(np.linalg.eigvalsh(W @ G @ W.T) > 0.01))
+    assert kept == min(6, int(np.sum(4 * ns["gamma"] > 0.3))) and 0 < kept < 6
+    assert ns["err"] > 0.1 and ns["mode_data"].lambda_s.shape == (16,)
+
+
 def test_network_guide_example_runs():
     """The network guide's snippet: three SGD seeds of a cosine DirectPred network, diagnostics of seed 0."""
     code = next(c for c in _blocks("docs/guide/networks.md", "python") if "SSLNet(" in c)

@@ -85,7 +85,7 @@ class Network(AbstractModel):
         """Whether SGD draws the minibatch's moments instead of its samples (`sgd_sampling`)."""
         if self.sgd_sampling != "auto":
             return self.sgd_sampling == "moments"
-        return self.loss.quadratic and data.points is None and batch >= 2 * data.n1
+        return self.loss.quadratic and data.points is None and data.gaussian and batch >= 2 * data.n1
 
     def sampler(self, data, batch: int):
         """`key -> (x1, x2, weights)` for SGD (`sgd_sampling`, `sample_precision`); factors precomputed."""

@@ -109,6 +109,12 @@ class ViewData:
         return cls.views(n1, 0.0, sigma2)
 
     @property
+    def gaussian(self) -> bool:
+        """Whether a minibatch is Gaussian, so SGD may draw its second moments instead of its samples (a subclass
+        that draws actual data says `False`)."""
+        return True
+
+    @property
     def symmetric(self) -> bool:
         """Whether both views carry the same noise law (`target_noise_cov` unset)."""
         return self.target_noise_cov is None
