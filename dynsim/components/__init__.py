@@ -8,7 +8,7 @@ from one component of each kind:
 | loss | [`Euclidean`][dynsim.components.Euclidean], [`Cosine`][dynsim.components.Cosine] (`iso=True`: their IsoLoss forms), [`BarlowTwins`][dynsim.components.BarlowTwins], [`SpectralContrastive`][dynsim.components.SpectralContrastive], [`VICReg`][dynsim.components.VICReg] |
 | predictor | [`Trainable`][dynsim.components.Trainable], [`Identity`][dynsim.components.Identity]; closed forms [`Power`][dynsim.components.Power], [`DirectPred`][dynsim.components.DirectPred], [`DirectSet`][dynsim.components.DirectSet], [`LRP`][dynsim.components.LRP], [`NE`][dynsim.components.NE], [`Visser`][dynsim.components.Visser], [`NS`][dynsim.components.NS], [`NS2`][dynsim.components.NS2], [`Stiefel`][dynsim.components.Stiefel] |
 | target | [`EMA`][dynsim.components.EMA], [`Online`][dynsim.components.Online] (`stop_gradient=False`: no stop-gradient), [`FixedTau`][dynsim.components.FixedTau] |
-| expectation | [`Auto`][dynsim.components.Auto], [`SecondMoments`][dynsim.components.SecondMoments], [`GaussianExact`][dynsim.components.GaussianExact], [`GaussianNodes`][dynsim.components.GaussianNodes], [`MeanField`][dynsim.components.MeanField] |
+| expectation | [`Auto`][dynsim.components.Auto], [`SecondMoments`][dynsim.components.SecondMoments], [`GaussianExact`][dynsim.components.GaussianExact], [`GaussianNodes`][dynsim.components.GaussianNodes], [`Empirical`][dynsim.components.Empirical], [`MeanField`][dynsim.components.MeanField] |
 
 Each component is a small `equinox.Module`: its float fields are traced parameters (a new value
 never recompiles; `vmap` batches over them), its other fields are static options, and it validates
@@ -20,7 +20,7 @@ Option names, as the CLI and sweep configurations spell them, map to the classes
 """
 
 from dynsim.components._base import AbstractComponent
-from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, Auto, ExactViews, GaussianExact,
+from dynsim.components._expectation import (EXPECTATIONS, AbstractExpectation, Auto, Empirical, ExactViews, GaussianExact,
                                             GaussianNodes, MeanField, SecondMoments, gaussian_nodes, radial_rule)
 from dynsim.components._loss import (LOSSES, AbstractBatchLoss, AbstractLoss, BarlowTwins, Cosine, Euclidean,
                                      SpectralContrastive, VICReg, cosine, cosine_iso, euclidean, euclidean_iso,
@@ -35,7 +35,7 @@ from dynsim.components._two_radius import mode_cosine_expectation, network_cosin
 
 __all__ = ["EMA", "EXPECTATIONS", "INPUTS", "LOSSES", "LRP", "NE", "NE_NORMS", "NS", "NS2", "PREDICTORS", "TARGETS",
            "AbstractBatchLoss", "AbstractClosedForm", "AbstractComponent", "AbstractExpectation", "AbstractLoss", "AbstractPredictor",
-           "AbstractSpectral", "AbstractTarget", "Auto", "BarlowTwins", "Cosine", "DirectPred", "DirectSet", "Euclidean", "ExactViews",
+           "AbstractSpectral", "AbstractTarget", "Auto", "BarlowTwins", "Cosine", "DirectPred", "DirectSet", "Empirical", "Euclidean", "ExactViews",
            "FixedTau", "GaussianExact", "GaussianNodes", "Identity", "MeanField", "Online", "Power", "SecondMoments",
            "SpectralContrastive", "Stiefel", "Trainable", "VICReg", "Visser", "cosine", "cosine_iso", "euclidean", "euclidean_iso", "gaussian_nodes",
            "input_moments", "input_reads_data", "mode_correlation", "mode_cosine_expectation",

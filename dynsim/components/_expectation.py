@@ -6,6 +6,7 @@ r"""Expectations over the two views: how an expected loss (and its gradient) is 
 | [`SecondMoments`][dynsim.components.SecondMoments] | **exact** for losses that are homogeneous quadratic forms of the views: for $v = L\xi$, $E[v^\top Av] = \sum_i (Le_i)^\top A(Le_i)$, so the columns of a square root of the joint view covariance, weight 1, carry the expectation exactly |
 | [`GaussianNodes`][dynsim.components.GaussianNodes] | a fixed scrambled-Sobol Gaussian node set (common random numbers: the expected gradient is a smooth function of the weights, so adaptive steps work); error $O(K^{-1})$ to $O(K^{-1/2})$ in the node count $K$ |
 | [`GaussianExact`][dynsim.components.GaussianExact] | **exact** for Gaussian views and losses with a two-radius form (the cosine losses, at eigenmode and network level): $1/\Vert p\Vert$ and $1/\Vert z\Vert$ become Gaussian tilts and the expectation a smooth 2-D integral over the tilts, evaluated by a double-exponential rule to round-off ([`radial_rule`][dynsim.components.radial_rule]; error estimate from the rule at half the nodes) |
+| [`Empirical`][dynsim.components.Empirical] | **exact** for any loss on data whose views are a finite set of pairs: every pair with its probability (`data.empirical_nodes()`; [`dynsim.data.AugmentedViews`][dynsim.data.AugmentedViews]: every input with every pair of augmentations), network level only |
 | [`MeanField`][dynsim.components.MeanField] | the cosine loss at eigenmode level with the norms replaced by their RMS values (Halvagal et al. 2023): **approximate**, right fixed points, transients off by 10-30 % |
 
 At eigenmode level mode $m$ sees a pair $(u_1, u_2)$ with $E[u_1^2] = \ell_{11}$,
@@ -227,6 +228,22 @@ class GaussianExact(AbstractExpectation):
         return ExactViews(S11, S12, S22, sigma, weights)
 
 
+class Empirical(AbstractExpectation):
+    """Every pair of a finite data set's views with its probability: the expectation over the data's own law, exact
+    for any loss (network level; the data provide `empirical_nodes()`)."""
+
+    name: ClassVar[str] = "empirical"
+
+    def mode_nodes(self, data, n_modes: int, dtype):
+        raise ValueError("the empirical expectation is over a data set's views: network level only")
+
+    def network_nodes(self, data):
+        if not hasattr(data, "empirical_nodes"):
+            raise ValueError(f"the empirical expectation needs views given as a finite set of pairs "
+                             f"(dynsim.data.AugmentedViews), not {type(data).__name__}")
+        return data.empirical_nodes()
+
+
 class MeanField(AbstractExpectation):
     """Halvagal et al. (2023)'s RMS-norm approximation of the cosine loss (eigenmode level only)."""
 
@@ -253,4 +270,4 @@ class Auto(AbstractExpectation):
         return self.resolve(loss).work_factor(loss)
 
 
-EXPECTATIONS = {cls.name: cls for cls in (Auto, SecondMoments, GaussianNodes, GaussianExact, MeanField)}
+EXPECTATIONS = {cls.name: cls for cls in (Auto, SecondMoments, GaussianNodes, GaussianExact, Empirical, MeanField)}

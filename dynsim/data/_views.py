@@ -3,7 +3,7 @@ their exact second moments (`docs/theory/views.md#augmentations`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +30,7 @@ class AugmentedViews(ViewData):
     Attributes:
         views1, views2: `(K, N, k)` every augmented input, centred and projected, per operator of each view's family.
         probs1, probs2: `(K,)` the operators' probabilities.
-        noise1, noise2: `(k, k)` square-root factors of each view's noise covariance after the projection.
+        noise1, noise2: `(k, n)` factors $L$ of each view's noise covariance $LL^\top$ after the projection.
     """
 
     views1: jax.Array | None = None
@@ -39,6 +39,7 @@ class AugmentedViews(ViewData):
     probs2: jax.Array | None = None
     noise1: jax.Array | None = None
     noise2: jax.Array | None = None
+    noisy: bool = field(default=False, metadata={"static": True})  #: whether either view adds noise
 
     @classmethod
     def from_images(cls, images, view1: Augmentation, view2: Augmentation | None = None, projection=None,
@@ -62,7 +63,7 @@ class AugmentedViews(ViewData):
 
         return cls(gauss.data_cov, gauss.noise_cov, None, gauss.target_noise_cov, stack(view1, m.mean1),
                    stack(view2, m.mean2), jnp.asarray(view1.probabilities), jnp.asarray(view2.probabilities),
-                   noise(view1), noise(view2))
+                   noise(view1), noise(view2), bool(view1.noise or view2.noise))
 
     @property
     def gaussian(self) -> bool:
@@ -84,6 +85,19 @@ class AugmentedViews(ViewData):
         x1 = self.views1[a, i] + jax.random.normal(k1, (batch, n_in), draw).astype(dtype) @ self.noise1.T
         x2 = self.views2[b, i] + jax.random.normal(k2, (batch, n_in), draw).astype(dtype) @ self.noise2.T
         return x1, x2, jnp.full((batch,), 1.0 / batch, dtype)
+
+    def empirical_nodes(self):
+        r"""Every input with every pair of operators, `(x1, x2, weights)` with weights $\pi_a\pi'_b/N$: the expectation
+        over the data's own law of views ([`Empirical`][dynsim.components.Empirical]), exact for any loss. Needs views
+        without noise (noise makes the law continuous)."""
+        if self.noisy:
+            raise ValueError("the empirical expectation enumerates the views: it needs augmentations without noise")
+        K1, N, k = np.shape(self.views1)
+        K2 = np.shape(self.views2)[0]
+        x1 = jnp.broadcast_to(self.views1[:, None], (K1, K2, N, k)).reshape(-1, k)
+        x2 = jnp.broadcast_to(self.views2[None], (K1, K2, N, k)).reshape(-1, k)
+        w = (self.probs1[:, None, None] * self.probs2[None, :, None] * jnp.full((1, 1, N), 1.0 / N)).reshape(-1)
+        return x1, x2, w
 
     def finite(self, key, n_points: int):
         raise ValueError("AugmentedViews is already a finite data set")

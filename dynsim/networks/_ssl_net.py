@@ -57,7 +57,7 @@ TRAINABLE = ("trainable", "symmetric")
 PREDICTORS = TRAINABLE + ("identity",) + cf.CLOSED_FORMS
 TARGETS = ("ema", "online")
 PREDICTOR_INPUTS = cp.INPUTS
-EXPECTATIONS = ("auto", "exact", "quadratic", "nodes")
+EXPECTATIONS = ("auto", "exact", "quadratic", "nodes", "empirical")
 
 
 @jax.tree_util.register_dataclass
@@ -130,8 +130,9 @@ class SSLNet:
         freq: recompute a closed-form predictor every `freq` steps (gradient steps in between).
         expectation: `"quadratic"` (exact nodes, Euclidean losses), `"exact"` (quadratic for the Euclidean
             losses, the exact Gaussian expectation [`GaussianExact`][dynsim.components.GaussianExact] for the cosine ones),
-            `"nodes"` (QMC nodes), or `"auto"` (`"exact"` on Gaussian views; on a finite dataset, nodes for
-            the cosine losses).
+            `"nodes"` (QMC nodes), `"empirical"` (every pair of a data set's views,
+            [`Empirical`][dynsim.components.Empirical]: [`dynsim.data.AugmentedViews`][dynsim.data.AugmentedViews]), or
+            `"auto"` (`"exact"` on Gaussian views; on a finite dataset, nodes for the cosine losses).
         n_nodes: QMC node count for `"nodes"` (and `"auto"` with a cosine loss on a finite dataset; a power of
             two).
         seed: seed of the QMC node set.
@@ -190,7 +191,8 @@ class SSLNet:
         target = targets.component(self.target, beta=params.beta, stop_gradient=self.stop_gradient)
         expectation = {"auto": cp.Auto(int(self.n_nodes), int(self.seed)), "quadratic": cp.SecondMoments(),
                        "exact": cp.SecondMoments() if loss.quadratic else cp.GaussianExact(),
-                       "nodes": cp.GaussianNodes(int(self.n_nodes), int(self.seed))}[self.expectation]
+                       "nodes": cp.GaussianNodes(int(self.n_nodes), int(self.seed)),
+                       "empirical": cp.Empirical()}[self.expectation]
         predictor = cf.network_predictor(self.predictor, params, input=self.predictor_input, norm=self.norm,
                                       ne_norm=self.ne_norm, n_iter=self.n_iter, freq=int(self.freq))
         return Network(loss=loss, predictor=predictor, target=target, expectation=expectation, weight_decay=params.wd,
