@@ -193,3 +193,25 @@ def test_empirical_expectation_is_the_moments_for_euclidean_and_measures_the_cos
     assert 1e-4 < gap < 5e-2, gap
     with pytest.raises(ValueError, match="without noise"):
         dd.AugmentedViews.from_images(digits[:20], dd.Augmentation.identity(64, noise=0.1)).empirical_nodes()
+
+
+def test_mode_predictions_are_barlow_twins_closed_forms(digits):
+    """`mode_predictions` on the noisy digits' 12 leading components (commuting moments): Barlow Twins' per-mode
+    theory ends at s_j^2 = 1/gamma_j (1e-6) with escape times at the step times ln(1/(gamma_j w0^2) - 1)/(8 gamma_j)
+    of the closed form (docs/theory/simon2023.md#step-times; 2e-3 relative: the half-way point is interpolated between
+    800 saves); with weight decay 1.0 exactly the modes with 4 gamma_j < 1 die."""
+    import dynsim as ds
+    from dynsim.analytic import simon2023 as bt
+
+    noise = dd.Augmentation.identity(64, noise=0.05)
+    m = dd.exact_moments(digits.reshape(len(digits), -1), noise).centred()
+    m = m.project(m.principal_components(12))
+    model = ds.SSLModes(loss="barlow_twins", predictor="identity", target="online", stop_gradient=False)
+    p = dd.mode_predictions(m, model, ds.TianParams(), 200.0, w0=0.05, saves=800)
+    g = np.asarray(p["mode_data"].lambda_d)
+    assert p["commuting_error"] < 1e-12 and np.all(np.diff(g) <= 0)
+    np.testing.assert_allclose(p["strength"], 1 / g, rtol=1e-6)
+    np.testing.assert_allclose(p["escape_time"], bt.step_times(g * 0.05**2, g), rtol=2e-3)
+    decayed = dd.mode_predictions(m, model, ds.TianParams(eta=1.0), 200.0, w0=0.05)
+    np.testing.assert_array_equal(decayed["survives"], 4 * g > 1.0)
+    assert np.all(np.isnan(decayed["escape_time"][~decayed["survives"]]))

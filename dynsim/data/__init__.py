@@ -9,6 +9,8 @@ array.
 from dynsim.data._augment import Augmentation
 from dynsim.data._datasets import load_digits
 from dynsim.data._moments import ViewMoments, exact_moments, sampled_moments
+from dynsim.data._predict import mode_predictions
 from dynsim.data._views import AugmentedViews
 
-__all__ = ["Augmentation", "AugmentedViews", "ViewMoments", "exact_moments", "load_digits", "sampled_moments"]
+__all__ = ["Augmentation", "AugmentedViews", "ViewMoments", "exact_moments", "load_digits", "mode_predictions",
+           "sampled_moments"]
