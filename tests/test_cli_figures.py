@@ -157,3 +157,20 @@ def test_halvagal_fig2_data_match_theory(tmp_path, name):
         np.testing.assert_allclose(d["c_cosine_2"][-1], levels[0], rtol=1e-2)
         np.testing.assert_allclose(d["c_cosine_3"][-1], levels[1], rtol=1e-2)
     np.testing.assert_allclose(d["c_cosine_1"].sum(axis=1), c0.sum(), rtol=1e-6)  # no predictor: tr C too
+
+
+def test_figures_needing_a_missing_extra_are_skipped_with_a_note(monkeypatch):
+    """`dynsim figures` with no names makes every figure whose optional dependencies are installed; one whose module
+    is missing is left out with a note naming the extra (the real-data figure needs dynsim[data])."""
+    import dataclasses
+
+    from dynsim.figures import FIGURES
+    from dynsim.figures._catalogue import installed_figures
+
+    spec = FIGURES["digits_augmentations"]
+    assert spec.requires == "sklearn" and spec.extra == "data" and spec.available
+    notes = []
+    monkeypatch.setitem(FIGURES, "digits_augmentations", dataclasses.replace(spec, requires="no_such_module_here"))
+    names = installed_figures(notes.append)
+    assert "digits_augmentations" not in names and "tian2021_fig3" in names
+    assert notes == ["skipped digits_augmentations: it needs no_such_module_here, from pip install 'dynsim[data]'"]

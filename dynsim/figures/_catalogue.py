@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dynsim.figures import (agreement, esser2023, halvagal2023, richemond_li, simon2023, sweeps,  # noqa: F401
-                            tian2021, tian2021_training)
+from dynsim.figures import (agreement, digits, esser2023, halvagal2023, richemond_li, simon2023,  # noqa: F401
+                            sweeps, tian2021, tian2021_training)
 from dynsim.figures._registry import FIGURES, FigureSpec, save_figure
 
 
@@ -30,6 +30,19 @@ _compile_seconds = [0.0]  # this process's JAX compile time so far, counted whil
 def _listen(event, duration, **kwargs):
     if event in _COMPILE_EVENTS:
         _compile_seconds[0] += duration
+
+
+def installed_figures(progress=print) -> list[str]:
+    """Every figure whose optional dependencies are installed ([`FigureSpec.requires`][dynsim.figures.FigureSpec.requires]),
+    in [`figure_names`][dynsim.figures.figure_names] order; `progress` gets a note for each one left out, naming the
+    extra to install."""
+    names = []
+    for n in figure_names():
+        if FIGURES[n].available:
+            names.append(n)
+        else:
+            progress(f"skipped {n}: it needs {FIGURES[n].requires}, from pip install 'dynsim[{FIGURES[n].extra}]'")
+    return names
 
 
 def _make_and_save(name: str, out_dir, fast: bool) -> tuple[list[Path], dict]:
@@ -61,7 +74,8 @@ def _start_worker(x64: bool, cache_dir) -> None:
 
 def generate(names=None, out_dir="figures", fast=False, progress=print, timings: dict | None = None,
              jobs: int = 1) -> list[Path]:
-    """Regenerate the named figures (all, in [`figure_names`][dynsim.figures.figure_names] order, when `names` is empty) into `out_dir`.
+    """Regenerate the named figures (all, in [`figure_names`][dynsim.figures.figure_names] order, when `names` is empty; then a
+    figure whose optional extra is not installed is skipped with a note) into `out_dir`.
 
     `jobs`: worker processes; above 1 the figures are made in parallel, the most expensive first (their
     [`FigureSpec.cost`][dynsim.figures.FigureSpec.cost]; the figures of one [`FigureSpec.group`][dynsim.figures.FigureSpec.group] one after another in one worker), each
@@ -74,7 +88,7 @@ def generate(names=None, out_dir="figures", fast=False, progress=print, timings:
     from dynsim import cache
 
     available = figure_names()
-    names = list(names or available)
+    names = list(names) if names else installed_figures(progress)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
         raise KeyError(f"unknown figure(s) {unknown}; available: {', '.join(available)}")

@@ -29,19 +29,33 @@ class FigureSpec:
     group: str | None = None
     """Figures that build the same compiled programs: a parallel run makes them one after another in one worker,
     so the later ones reuse what the first compiled."""
+    requires: str | None = None
+    """A module the figure needs beyond dynsim's own dependencies (e.g. `"sklearn"`), from the optional extra
+    `extra`: `dynsim figures` with no names skips the figure, saying which extra to install, when it is missing."""
+    extra: str | None = None
+    """The optional extra that installs `requires` (`pip install 'dynsim[<extra>]'`)."""
+
+    @property
+    def available(self) -> bool:
+        """Whether what the figure `requires` is installed."""
+        import importlib.util
+
+        return self.requires is None or importlib.util.find_spec(self.requires) is not None
 
 
 FIGURES: dict[str, FigureSpec] = {}
 
 
-def register(name: str, description: str, cost: float = 10.0, group: str | None = None):
+def register(name: str, description: str, cost: float = 10.0, group: str | None = None, requires: str | None = None,
+             extra: str | None = None):
     """Decorator adding `make(fast) -> (Figure, data)` to `FIGURES` under `name` (`cost`: rough wall
-    seconds, [`FigureSpec.cost`][dynsim.figures.FigureSpec.cost]; `group`: [`FigureSpec.group`][dynsim.figures.FigureSpec.group])."""
+    seconds, [`FigureSpec.cost`][dynsim.figures.FigureSpec.cost]; `group`: [`FigureSpec.group`][dynsim.figures.FigureSpec.group];
+    `requires`, `extra`: [`FigureSpec.requires`][dynsim.figures.FigureSpec.requires])."""
 
     def deco(fn):
         if name in FIGURES:
             raise ValueError(f"figure {name!r} registered twice")
-        FIGURES[name] = FigureSpec(name, fn, description, float(cost), group)
+        FIGURES[name] = FigureSpec(name, fn, description, float(cost), group, requires, extra)
         return fn
 
     return deco
