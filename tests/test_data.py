@@ -215,3 +215,37 @@ def test_mode_predictions_are_barlow_twins_closed_forms(digits):
     decayed = dd.mode_predictions(m, model, ds.TianParams(eta=1.0), 200.0, w0=0.05)
     np.testing.assert_array_equal(decayed["survives"], 4 * g > 1.0)
     assert np.all(np.isnan(decayed["escape_time"][~decayed["survives"]]))
+
+
+def test_whitened_views_commute_and_simsiam_keeps_the_modes_its_thresholds_say(digits):
+    """Whitening the views (16 principal components of translated digits) makes S11 = S22 = I, so the moments commute
+    whatever the augmentation (`modes` error at round-off) and the eigenmode theory is exact. SimSiam with W_p = WW^T
+    (Euclidean loss) keeps mode j under weight decay eta iff eta < gamma_j^2/4 (Halvagal et al. 2023's quadratic,
+    docs/theory/halvagal2023.md; from a start above its unstable root: c0 = 0.5 > gamma_j/2). At seven weight decays
+    between and around the six thresholds, `mode_predictions` (t = 2000) and the network trained by GD on the exact
+    moments from W(0) = sqrt(c0) V_6^T (8000 steps of lr 0.05) keep the same modes as the thresholds, 6 down to 0."""
+    import dynsim as ds
+
+    shifts = dd.Augmentation.translations(SHAPE, 1)
+    m = dd.exact_moments(digits.reshape(len(digits), -1), shifts)
+    A = m.centred().principal_components(16, whiten=True)
+    mw = m.centred().project(A)
+    mode_data, V, err = mw.modes()
+    assert err < 1e-12
+    np.testing.assert_allclose(np.asarray(mode_data.lambda_s), 1.0, rtol=1e-12)
+    g = np.asarray(mode_data.lambda_d)
+    eta_c = g[:7] ** 2 / 4
+    etas = np.concatenate([[0.5 * (eta_c[6] + eta_c[5])], 0.5 * (eta_c[1:6] + eta_c[:5])[::-1], [1.5 * eta_c[0]]])
+    views = dd.AugmentedViews.from_images(digits, shifts, projection=A, moments=m)
+    model = ds.SSLModes(loss="euclidean", predictor="power", target="online", predictor_input="WWt")
+    net = SSLNet(loss="euclidean", predictor="power", target="online", predictor_input="WWt")
+    W0 = jnp.asarray(np.sqrt(0.5) * V[:, :6].T)
+    kept_theory, kept_net, predicted = [], [], []
+    for eta in etas:
+        p = dd.mode_predictions(mw, model, ds.TianParams(eta=float(eta)), 2000.0, w0=np.sqrt(0.5))
+        args = (NetParams(wd=float(eta)), views)
+        W = np.asarray(train(net, net.initial_state(W0, args=args), args, 0.05, 8000).final.W)
+        kept_theory.append(int(p["survives"][:6].sum()))
+        kept_net.append(int(np.sum(np.linalg.eigvalsh(W @ W.T) > 1e-3)))
+        predicted.append(int(np.sum(eta_c[:6] > eta)))
+    assert kept_net == kept_theory == predicted == [6, 5, 4, 3, 2, 1, 0], (kept_net, kept_theory, predicted)
