@@ -88,8 +88,8 @@ def test_weight_decay_threshold_and_boundary_search():
     Delta (docs/theory/bardes2022.md#end-state). With eps = 0.04 (sqrt eps = 0.2), data_decay = 1 and sigma2 = 0.3 (the
     sweeps' views: l12_j = 1/(j+1), l_j = 1.3 l12_j), the smallest mode's eta_c is 2*25*0.325/(4*0.2) - 2*25*0.15
     = 12.8125. `dynsim boundary`'s bisection of "fewer than 4 modes survive" finds it within the
-    finite-time allowance (a mode at eta_c + delta decays at rate delta: with t1 = 2000 and the threshold 1e-6,
-    delta <= ln(1e6 / s0^2) / t1 < 0.01)."""
+    finite-time allowance (near zero a mode at eta_c + delta has c' = -2 delta c: from c0 = w0^2 = 0.25 it falls below
+    the threshold 1e-6 by t1 = 1000 once delta > ln(0.25 / 1e-6) / (2 t1) = 0.0062 < 0.01)."""
     from dynsim import sweeps
 
     lam = 1.0 / np.arange(1, 5)
@@ -99,7 +99,7 @@ def test_weight_decay_threshold_and_boundary_search():
         "model": {"kind": "modes", "n_modes": 4, "loss": {"kind": "vicreg"}, "predictor": "identity",
                   "target": {"kind": "online", "stop_gradient": False}},
         "params": {"w0": 0.5, "data_decay": 1.0, "sigma2": 0.3, "loss": {"eps": 0.04}},
-        "solve": {"t1": 2000.0, "saves": 2, "rtol": 1e-9, "atol": 1e-12},
+        "solve": {"t1": 1000.0, "saves": 2, "rtol": 1e-9, "atol": 1e-12},
         "metrics": {"collapse": "none"},
         "boundary": {"parameter": "weight_decay", "bracket": [10.0, 16.0], "rtol": 1e-6,
                      "criterion": "surviving_modes", "level": 4}})
