@@ -56,7 +56,8 @@ class ViewMoments:
                            np.zeros_like(m1), np.zeros_like(m2), self.stderr)
 
     def project(self, A) -> "ViewMoments":
-        """The moments of `A x` for a `(k, n)` matrix `A` (a projection on principal components, a whitening)."""
+        """The moments of `A x` for a `(k, n)` matrix `A` (a projection on principal components, a whitening); the
+        standard errors of a sampled estimate are propagated with its entries treated as independent."""
         A = np.asarray(A, float)
         se = None if self.stderr is None else tuple(np.sqrt((A**2) @ s**2 @ (A**2).T) for s in self.stderr)
         return ViewMoments(A @ self.S11 @ A.T, A @ self.S12 @ A.T, A @ self.S22 @ A.T, A @ self.mean1,
@@ -127,15 +128,17 @@ class ViewMoments:
 
 def _data_moments(images):
     X = np.asarray(images, float)
-    if X.ndim != 2:
-        raise ValueError(f"images must be an array (N, n) of flattened inputs, got shape {X.shape}")
+    if X.ndim < 2:
+        raise ValueError(f"images must be an array (N, ...) of N inputs, got shape {X.shape}")
+    X = X.reshape(X.shape[0], -1)
     _checks.check_finite("images", X)
     return X.T @ X / X.shape[0], X.mean(axis=0)
 
 
 def exact_moments(images, view1: Augmentation, view2: Augmentation | None = None) -> ViewMoments:
-    r"""The views' moments by enumeration of the augmentation families (module docstring). `images` `(N, n)`
-    flattened inputs; `view2` defaults to `view1` (the same pipeline for both views)."""
+    r"""The views' moments by enumeration of the augmentation families (module docstring). `images` `(N, ...)`: `N`
+    inputs, flattened here (row-major, as the augmentations' operators index pixels); `view2` defaults to `view1`
+    (the same pipeline for both views)."""
     view2 = view1 if view2 is None else view2
     M, mu = _data_moments(images)
     for name, v in (("view1", view1), ("view2", view2)):
@@ -158,6 +161,7 @@ def sampled_moments(images, draw1, draw2=None, n_samples: int = 100_000, seed: i
     [`ViewMoments`][dynsim.data.ViewMoments] whose `stderr` holds each entry's standard error."""
     draw2 = draw1 if draw2 is None else draw2
     X = np.asarray(images, float)
+    X = X.reshape(X.shape[0], -1)
     n_samples = _checks.check_count("n_samples", n_samples, 2)
     rng = np.random.default_rng(seed)
     n = X.shape[1]
