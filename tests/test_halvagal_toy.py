@@ -37,14 +37,18 @@ def sampled_toy(W, steps, lr, loss, n_samples, seed):
     return W
 
 
-@pytest.mark.parametrize("loss, lr", [("euclidean", 0.05), ("cosine", 0.1)])
-def test_dynsim_matches_the_sampled_toy_within_its_noise(loss, lr):
+@pytest.mark.parametrize("loss, lr, n_samples", [("euclidean", 0.05, 20_000), ("cosine", 0.1, 10_000)])
+def test_dynsim_matches_the_sampled_toy_within_its_noise(loss, lr, n_samples):
     """After 200 steps from a random start, dynsim's exact network GD and the eigenmode GD map agree with each other
-    to 1e-10; dynsim's weights agree with the sampled rule's (10 000 samples per step, averaged over 4 seeds) to
-    within 5 standard errors of that average (estimated from the seeds' spread, pooled over the 150 entries; the
-    weights, not the sorted eigenvalues, whose sampling noise pushes close eigenvalues apart on average); the
-    gradient-flow ODE differs by its first-order discretisation error only (< 5 % at these step sizes)."""
-    steps, n_samples, seeds = 200, 10_000, 4
+    to 1e-10; dynsim's weights agree with the sampled rule's (10 000 samples per step for the cosine loss, 20 000 for
+    the Euclidean one, whose runs also serve the check below; averaged over 4 seeds) to within 5 standard errors of
+    that average (estimated from the seeds' spread, pooled over the 150 entries; the weights, not the sorted
+    eigenvalues, whose sampling noise pushes close eigenvalues apart on average); the gradient-flow ODE differs by its
+    first-order discretisation error only (< 5 % at these step sizes).
+
+    The comparison can fail: with both views noised (dynsim's default data model) the Euclidean drift differs from
+    the toy's by more than the criterion allows (measured 7 standard errors after 200 steps)."""
+    steps, seeds = 200, 4
     W0 = np.random.default_rng(5).standard_normal((M, N)) / 4
     sampled = np.array([sampled_toy(W0, steps, lr, loss, n_samples, seed) for seed in range(seeds)])
     mean = sampled.mean(axis=0)
@@ -68,16 +72,7 @@ def test_dynsim_matches_the_sampled_toy_within_its_noise(loss, lr):
     assert se < 1e-3 * np.max(np.abs(mean))  # the comparison is sharp: the sampled average is known to 0.1 %
     assert np.max(np.abs(c_ode - c_gd) / c_gd) < 5e-2
     assert np.max(np.abs(c_gd - c0) / c0) > 0.1  # the spectrum moved
-
-
-def test_symmetric_views_do_not_match_the_toy():
-    """The comparison can fail: with both views noised (dynsim's default data model) the Euclidean drift differs
-    from the toy's by more than the criterion above allows (measured 7 standard errors after 200 steps)."""
-    loss, lr, steps = "euclidean", 0.05, 200
-    W0 = np.random.default_rng(5).standard_normal((M, N)) / 4
-    sampled = np.array([sampled_toy(W0, steps, lr, loss, 20_000, seed) for seed in range(4)])
-    mean, se = sampled.mean(axis=0), np.sqrt(np.mean(sampled.var(axis=0, ddof=1)) / 4)
-    net = SSLNet(loss=loss, predictor="power", predictor_input="WWt", target="online")
-    args = (NetParams(), ViewData.isotropic(N, SIGMA**2))
-    W = np.asarray(train(net, net.initial_state(W0, args=args), args, lr, steps).final.W)
-    assert np.max(np.abs(W - mean)) > 6 * se  # fails the 5-standard-error criterion above
+    if loss == "euclidean":  # both views noised: fails the 5-standard-error criterion
+        args = (NetParams(), ViewData.isotropic(N, SIGMA**2))
+        W_sym = np.asarray(train(net, net.initial_state(W0, args=args), args, lr, steps).final.W)
+        assert np.max(np.abs(W_sym - mean)) > 6 * se
