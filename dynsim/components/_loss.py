@@ -374,8 +374,10 @@ class VICReg(AbstractBatchLoss):
     The paper centres $C$ on the batch mean (and divides by $B - 1$); dynsim's views have zero mean and the loss uses
     the uncentred second moment, so it is a function of the views' second moments, exact on
     [`SecondMoments`][dynsim.components.SecondMoments] nodes; on a minibatch the two differ by $O(1/B)$
-    (`docs/theory/bardes2022.md#loss`). Defaults are the paper's: $\lambda = \mu = 25$, $\nu = 1$, $\gamma = 1$,
-    $\epsilon = 10^{-4}$. Like Barlow Twins it is used without a predictor and with the gradient through both
+    (`docs/theory/bardes2022.md#loss`). Fields: `invariance` $\lambda$, `variance` $\mu$, `covariance` $\nu$, `gamma`
+    $\gamma$, `eps` $\epsilon$ (a positive $\epsilon$ keeps the gradient finite where a coordinate collapses) and
+    `smoothing` $\tau$; the defaults are the paper's: $\lambda = \mu = 25$, $\nu = 1$, $\gamma = 1$,
+    $\epsilon = 10^{-4}$, $\tau = 0$. Like Barlow Twins it is used without a predictor and with the gradient through both
     branches (`predictor="identity"`, `target="online"`, `stop_gradient=False`)."""
 
     name: ClassVar[str] = "vicreg"

@@ -116,9 +116,10 @@ class Augmentation:
         """The same family with isotropic noise of variance `noise` added after the map."""
         return Augmentation(self.operators, self.probabilities, noise, self.names)
 
-    def apply(self, images, index, key_noise=None):
-        """The views `T_index[b] x_b` (+ noise from a `numpy.random.Generator` `key_noise`) of `images` `(B, n)`."""
+    def apply(self, images, index, rng=None):
+        """The views $T_{a_b}x_b$ of `images` `(B, n)` for operator indices `index` `(B,)`, plus the family's noise
+        drawn from `rng` (a `numpy.random.Generator`; without one, no noise is added)."""
         views = np.einsum("bij,bj->bi", self.operators[np.asarray(index)], np.asarray(images, float))
-        if self.noise and key_noise is not None:
-            views = views + np.sqrt(self.noise) * key_noise.standard_normal(views.shape)
+        if self.noise and rng is not None:
+            views = views + np.sqrt(self.noise) * rng.standard_normal(views.shape)
         return views

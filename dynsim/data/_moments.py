@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 import numpy as np
 
 from dynsim import _checks
 from dynsim.data._augment import Augmentation
+from dynsim.networks import ViewData
+from dynsim.params import ModeData
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,6 @@ class ViewMoments:
         the basis leaves off the diagonals, $\max\Vert\mathrm{off}(V^\top SV)\Vert_F/\Vert S\Vert_F$ over
         $S_{11}, \Gamma, S_{22}$ (0 up to round-off when they commute); within an eigenspace of $\Gamma$ shared by
         several modes the basis also diagonalises $S_{11} + S_{22}$."""
-        import jax.numpy as jnp
-
-        from dynsim.params import ModeData
-
         G = self.cross
         g, V = np.linalg.eigh(G)
         g, V = g[::-1], V[:, ::-1]
@@ -112,10 +111,6 @@ class ViewMoments:
         r"""The [`ViewData`][dynsim.networks.ViewData] with these second moments (Gaussian views: $\Sigma_x = S_{12}$,
         noises $S_{11} - S_{12}$ and $S_{22} - S_{12}$): exact for the losses of second moments, a Gaussian
         surrogate for the others. Needs a symmetric $S_{12}$ (equal pipelines give one), else `ValueError`."""
-        import jax.numpy as jnp
-
-        from dynsim.networks import ViewData
-
         S12 = self.S12
         if np.linalg.norm(S12 - S12.T) > rtol * max(np.linalg.norm(S12), 1e-300):
             raise ValueError("the cross-view moment S12 is not symmetric (the two views' pipelines differ): the "

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dynsim.data._moments import ViewMoments
+from dynsim.solvers import solve
 
 
 def mode_predictions(moments: ViewMoments, model, params, t1: float, *, w0: float = 0.1, wp0: float | None = None,
@@ -21,8 +22,6 @@ def mode_predictions(moments: ViewMoments, model, params, t1: float, *, w0: floa
     NaN for a mode that does not survive), `ts` and `strengths` (the trajectory, `(T, M)`), `basis` (`(n, M)`, the
     modes as input directions), `mode_data` and `commuting_error` (how far the moments are from sharing the basis:
     the predictions are exact only where it is round-off)."""
-    from dynsim.solvers import solve
-
     data, basis, error = moments.modes()
     M = basis.shape[1]
     w = jnp.full(M, float(w0))
