@@ -23,6 +23,15 @@ from dynsim.params import ModeData
 ALIGN_RTOL = 1e-8  #: relative tolerance of the alignment checks (round-off of a constructed aligned start is ~1e-15)
 
 
+def _misaligned(residual, A) -> bool:
+    """Whether `residual` exceeds `ALIGN_RTOL` times the largest entry of `A` (the alignment checks' one criterion)."""
+    return np.max(np.abs(residual)) > ALIGN_RTOL * max(np.max(np.abs(A)), 1e-300)
+
+
+def _off_diagonal(A):
+    return A - np.diag(np.diag(A))
+
+
 def _mode_moments(mats, U, W, w):
     """Per-mode Rayleigh quotients of each `(matrix, name)` in `mats` along the right singular vectors of `W`,
     or a `ValueError`."""
@@ -37,7 +46,7 @@ def _mode_moments(mats, U, W, w):
     for a, name in mats:
         rayleigh = np.einsum("im,ij,jm->m", V, a, V)
         resid = np.linalg.norm(a @ V - V * rayleigh, axis=0)
-        if np.any(resid > ALIGN_RTOL * max(np.max(np.abs(a)), 1e-300)):
+        if _misaligned(resid, a):  # resid: the column norms, >= 0
             raise ValueError(f"the data moments do not commute with the start: the input directions of W(0) are not "
                              f"eigenvectors of {name} (the eigenmode theory needs W(0) = U diag(w) V^T with V common "
                              f"eigenvectors of the views' moments; a finite dataset's moment is rarely isotropic)")
@@ -62,8 +71,7 @@ def reduce_to_modes(net: Network, y0: NetState, data) -> tuple[Modes, ModeData, 
                   weight_decay=net.weight_decay, predictor_weight_decay=net.predictor_weight_decay)
     W = np.asarray(y0.W)
     gram = W @ W.T
-    if not net.loss.rotation_invariant and (
-            np.max(np.abs(gram - np.diag(np.diag(gram)))) > ALIGN_RTOL * max(np.max(np.abs(gram)), 1e-300)):
+    if not net.loss.rotation_invariant and _misaligned(_off_diagonal(gram), gram):
         raise ValueError(f"the {type(net.loss).__name__} loss acts on each embedding coordinate, so its eigenmode theory "
                          "needs each output of W(0) along one mode: W(0) W(0)^T diagonal (W(0) = P diag(w) V^T with P "
                          "a signed permutation; dynsim.compare.aligned_start with rotate_outputs=False)")
@@ -78,7 +86,7 @@ def reduce_to_modes(net: Network, y0: NetState, data) -> tuple[Modes, ModeData, 
     p0 = None
     if isinstance(net.predictor, Trainable):
         P = U.T @ np.asarray(y0.W_p) @ U
-        if np.max(np.abs(P - np.diag(np.diag(P)))) > ALIGN_RTOL * max(np.max(np.abs(P)), 1e-300):
+        if _misaligned(_off_diagonal(P), P):
             raise ValueError("the eigenmode theory needs an aligned start: W_p(0) must be symmetric and commute "
                              "with W(0)W(0)^T (see dynsim.compare.aligned_start)")
         p0 = np.diag(P)
@@ -86,7 +94,7 @@ def reduce_to_modes(net: Network, y0: NetState, data) -> tuple[Modes, ModeData, 
     if isinstance(net.target, EMA):
         Wa = np.asarray(y0.W_a)
         tau0 = float(np.sum(Wa * W) / max(np.sum(W**2), 1e-300))
-        if np.max(np.abs(Wa - tau0 * W)) > ALIGN_RTOL * max(np.max(np.abs(Wa)), 1e-300):
+        if _misaligned(Wa - tau0 * W, Wa):
             raise ValueError("the eigenmode theory needs W_a(0) proportional to W(0) (e.g. 0, or a copy)")
         wa0 = tau0 * w0
     return modes, mdata, modes.initial_state(w0, p0, wa0, data=mdata)
