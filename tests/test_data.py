@@ -49,7 +49,8 @@ def test_exact_moments_equal_brute_force_averages(digits):
 
 def test_sampled_moments_are_within_their_standard_errors(digits):
     """The sampled estimate (2^15 pairs, translations drawn by a user function) lies within 5 standard errors of the
-    exact moments in every entry with a non-zero standard error, and its errors shrink like n^(-1/2)."""
+    exact moments in every entry with a non-zero standard error, and its errors shrink like n^(-1/2); projecting
+    carries the standard errors exactly where each projected entry is one original entry."""
     X = digits.reshape(len(digits), -1)
     shifts = dd.Augmentation.translations(SHAPE, 1)
 
@@ -64,6 +65,14 @@ def test_sampled_moments_are_within_their_standard_errors(digits):
         assert z.max() < 5.0, (key, z.max())
         ratio = np.median(se_small[se > 0] / se[se > 0])
         assert 1.8 < ratio < 2.2, ratio  # sqrt(4)
+    # projected standard errors: for a scaled permutation each projected entry is one scaled entry, where the
+    # propagation (entries as independent) is exact: se'_ij = |a_i a_j| se_(p_i p_j)
+    perm, scale = np.random.default_rng(3).permutation(64), np.linspace(0.5, 2.0, 64)
+    A = scale[:, None] * np.eye(64)[perm]
+    projected = est.project(A)
+    for se, se_p in zip(est.stderr, projected.stderr):
+        np.testing.assert_allclose(se_p, np.outer(scale, scale) * se[np.ix_(perm, perm)], rtol=1e-12)
+    np.testing.assert_allclose(projected.S12, A @ est.S12 @ A.T, rtol=1e-12)
 
 
 def test_missing_extra_names_it(monkeypatch):
