@@ -131,6 +131,12 @@ def test_run_folders_are_guarded(tmp_path):
     with pytest.raises(FileExistsError, match="not a sweep run folder"):
         run_sweep(cfg, foreign, overwrite=True, progress=False, log=lambda *a: None)
     assert (foreign / "chunks" / "mine.txt").read_text() == "keep"
+    # a part starting beside another that is still writing config.toml (its temporary file) is not refused
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / ".config.toml.x1y2.tmp").write_text("")
+    store.prepare_run(shared, cfg)
+    assert load_config(shared / "config.toml").digest() == cfg.digest()
 
     parts = []
     for i in range(2):

@@ -189,7 +189,11 @@ def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
     same command resume; another precision or other settings are refused unless `overwrite`."""
     run = Path(run)
     cfg_path = run / "config.toml"
-    if run.is_dir() and any(run.iterdir()) and not cfg_path.is_file():
+    # parts started together on a shared folder: another part's config.toml may be a temporary file still being
+    # written (`atomic_write`); the listing comes before the check for config.toml, which it may have become since
+    pending = f".{cfg_path.name}."
+    others = [p for p in run.iterdir() if not p.name.startswith(pending)] if run.is_dir() else []
+    if others and not cfg_path.is_file():
         raise FileExistsError(f"{run} is not empty and is not a sweep run folder (no config.toml): choose another "
                               f"--out (nothing there is replaced, even with --overwrite)")
     if cfg_path.is_file() and not overwrite:
