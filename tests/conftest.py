@@ -14,25 +14,36 @@ command-line processes the tests start, not the process that collects the tests.
 round-off difference it could make is far below the tolerances the tests assert.
 
 Most of the suite's time is XLA compiling hundreds of distinct programs. The test processes compile with XLA's
-classic CPU emitters (``--xla_cpu_use_fusion_emitters=false``), which compile the same programs in about a third less
+classic CPU emitters (``--xla_cpu_use_fusion_emitters=false``), which compile the same programs in 35-40 % less
 time (measured on solves, training loops and a sweep chunk) and run them as fast; their values differ from the
 default emitters' by round-off, which an adaptive solve can carry up to its tolerance, far below what the tests
-assert. The flag is set only while this process's JAX backend starts: the notebook kernels and command-line
-processes the tests start compile with the default emitters, so both code paths run."""
+assert. The flag is set only while this process's JAX backend starts; the notebook kernels get it too (the
+``classic_emitters`` fixture), and the command-line processes the tests start (sweeps killed and resumed, two
+processes of a distributed sweep, parallel figure workers, a float32 sweep) compile with the default emitters, so
+both code paths run."""
 
 import os
 
 import jax
+import pytest
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ["DYNSIM_COMPILE_CACHE"] = "off"
 jax.config.update("jax_enable_x64", True)
 
 _FLAGS = os.environ.get("XLA_FLAGS")
+_CLASSIC = "--xla_cpu_use_fusion_emitters=false"
 if "xla_cpu_use_fusion_emitters" not in (_FLAGS or ""):  # a setting of the user's is kept
-    os.environ["XLA_FLAGS"] = f"{_FLAGS or ''} --xla_cpu_use_fusion_emitters=false".strip()
+    os.environ["XLA_FLAGS"] = f"{_FLAGS or ''} {_CLASSIC}".strip()
     jax.devices()  # the backend starts here, reading XLA_FLAGS
     if _FLAGS is None:
         del os.environ["XLA_FLAGS"]
     else:
         os.environ["XLA_FLAGS"] = _FLAGS
+
+
+@pytest.fixture
+def classic_emitters(monkeypatch):
+    """Processes started while this fixture is active compile with the classic emitters (module docstring)."""
+    if "xla_cpu_use_fusion_emitters" not in (_FLAGS or ""):
+        monkeypatch.setenv("XLA_FLAGS", f"{_FLAGS or ''} {_CLASSIC}".strip())
