@@ -18,9 +18,9 @@ classic CPU emitters (``--xla_cpu_use_fusion_emitters=false``), which compile th
 time (measured on solves, training loops and a sweep chunk) and run them as fast; their values differ from the
 default emitters' by round-off, which an adaptive solve can carry up to its tolerance, far below what the tests
 assert. The flag is set only while this process's JAX backend starts; the notebook kernels get it too (the
-``classic_emitters`` fixture), and the command-line processes the tests start (sweeps killed and resumed, two
-processes of a distributed sweep, parallel figure workers, a float32 sweep) compile with the default emitters, so
-both code paths run."""
+``classic_emitters`` fixture) and so do the parallel figure workers whose data a test compares with this process's;
+the other command-line processes the tests start (sweeps killed and resumed, two processes of a distributed sweep, a
+float32 sweep, a sweep on two devices) compile with the default emitters, so both code paths run."""
 
 import os
 

@@ -25,10 +25,11 @@ def test_console_script_runs():
     assert out.returncode == 0 and "tian2021_fig3" in out.stdout
 
 
-def test_parallel_workers_and_the_compilation_cache_leave_the_data_unchanged(tmp_path, monkeypatch):
+def test_parallel_workers_and_the_compilation_cache_leave_the_data_unchanged(tmp_path, monkeypatch, classic_emitters):
     """``--jobs 2`` with the compilation cache on, twice (cold, then reading what the first run stored): every array
     equals that of a one-process run without the cache (data never depend on workers or cache), and the second run
-    reads every program the first one stored (JAX's debug log counts the cache hits)."""
+    reads every program the first one stored (JAX's debug log counts the cache hits). The command-line processes
+    compile as this one does (``classic_emitters``), so the values compared come from the same programs."""
     from dynsim import cache
     from dynsim.figures import generate
 
