@@ -18,9 +18,10 @@ classic CPU emitters (``--xla_cpu_use_fusion_emitters=false``), which compile th
 time (measured on solves, training loops and a sweep chunk) and run them as fast; their values differ from the
 default emitters' by round-off, which an adaptive solve can carry up to its tolerance, far below what the tests
 assert. The flag is set only while this process's JAX backend starts; the notebook kernels get it too (the
-``classic_emitters`` fixture) and so do the parallel figure workers whose data a test compares with this process's;
-the other command-line processes the tests start (sweeps killed and resumed, two processes of a distributed sweep, a
-float32 sweep, a sweep on two devices) compile with the default emitters, so both code paths run."""
+``classic_emitters`` fixture) and so do the command-line processes whose results a test compares with this
+process's (parallel figure workers, sweeps killed and resumed, on two devices, in two distributed processes). The
+other processes the tests start (a float32 sweep, a float32 solve in a fresh interpreter) compile with the default
+emitters, so both code paths run."""
 
 import os
 

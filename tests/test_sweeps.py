@@ -26,6 +26,12 @@ from dynsim.sweeps._runner import ChunkRunner, describe
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _flags(flag: str) -> str:
+    """XLA_FLAGS for a command-line process whose results a test compares with this process's: `flag` added to the
+    compile setting of the test processes (``classic_emitters``, tests/conftest.py)."""
+    return f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+
+
 def small(**over):
     """A 24-configuration Tian sweep (fixed tau, 3 sigma2 x 8 eta) with per-mode noise from the keys."""
     raw = {"name": "small", "seed": 3,
@@ -197,13 +203,13 @@ def test_tian_collapse_boundary_recovered_within_grid_spacing(reference):
 
 
 # --- invariance: chunks, devices, seeds, models --------------------------------------------------
-def test_chunk_size_7_and_2_devices_give_identical_results(reference, tmp_path):
+def test_chunk_size_7_and_2_devices_give_identical_results(reference, tmp_path, classic_emitters):
     """The same sweep in a process with 2 CPU devices and chunks of 7 (vmap width 4, shard_map over both)
     equals the reference (1 device, chunk 64, width 16). The test suite itself runs on one device: exposing
     two slows every other test by ~40 % on a 2-core machine."""
     cfg = tmp_path / "s.toml"
     cfg.write_text(to_toml(small()))
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    env = dict(os.environ, XLA_FLAGS=_flags("--xla_force_host_platform_device_count=2"))
     r = subprocess.run([sys.executable, "-m", "dynsim", "sweep", str(cfg), "--chunk-size", "7", "--out",
                         str(tmp_path / "c7"), "--quiet"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -344,13 +350,13 @@ run_sweep(load_config(sys.argv[1]), sys.argv[2], progress=False, on_chunk=kill)
 
 
 @pytest.mark.slow  # ~23 s (two interpreter starts); by default corrupt and partial chunks are recomputed on rerun
-def test_killed_subprocess_resumes_to_identical_results(reference, tmp_path):
+def test_killed_subprocess_resumes_to_identical_results(reference, tmp_path, classic_emitters):
     """A sweep process SIGKILLed mid-run (chunk 4 of 12 in flight), then the same `dynsim sweep` command:
     only the missing chunks are computed and the results equal an uninterrupted run."""
     cfg_path = tmp_path / "kill.toml"
     cfg_path.write_text(to_toml(small(run__chunk_size=2)))  # 24 configurations in 12 chunks
     out = tmp_path / "run"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env = dict(os.environ, XLA_FLAGS=_flags("--xla_force_host_platform_device_count=1"))
     killed = subprocess.run([sys.executable, "-c", KILL_AFTER_THIRD_CHUNK, str(cfg_path), str(out)], env=env,
                             capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -421,7 +427,7 @@ def test_sweep_figure_data(tmp_path):
 
 
 @pytest.mark.slow  # ~30 s: two processes joining a local jax.distributed cluster
-def test_distributed_two_processes_on_one_shared_folder(reference, tmp_path):
+def test_distributed_two_processes_on_one_shared_folder(reference, tmp_path, classic_emitters):
     """`--distributed` under a (faked, local) SLURM job of two tasks: each process joins the cluster, runs part
     process_index/process_count on its own device into one shared folder; merge finds it complete."""
     cfg = tmp_path / "s.toml"
@@ -431,7 +437,7 @@ def test_distributed_two_processes_on_one_shared_folder(reference, tmp_path):
     for i in range(2):
         env = dict(os.environ, SLURM_JOB_ID=str(4000 + os.getpid() % 1000), SLURM_STEP_NODELIST="localhost",
                    SLURM_NTASKS="2", SLURM_PROCID=str(i), SLURM_LOCALID=str(i), SLURM_STEP_NUM_NODES="1",
-                   XLA_FLAGS="--xla_force_host_platform_device_count=1")
+                   XLA_FLAGS=_flags("--xla_force_host_platform_device_count=1"))
         procs.append(subprocess.Popen([sys.executable, "-m", "dynsim", "sweep", str(cfg), "--distributed", "--out",
                                        str(out), "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True))
