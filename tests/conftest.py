@@ -33,7 +33,8 @@ os.environ["DYNSIM_COMPILE_CACHE"] = "off"
 jax.config.update("jax_enable_x64", True)
 
 _FLAGS = os.environ.get("XLA_FLAGS")
-_CLASSIC = "--xla_cpu_use_fusion_emitters=false"
+_CLASSIC = "--xla_cpu_use_fusion_emitters=false"  # an option of the jaxlib releases pyproject.toml allows (0.10.x);
+# XLA stops at an option it does not know, so a jax upgrade checks this line first
 if "xla_cpu_use_fusion_emitters" not in (_FLAGS or ""):  # a setting of the user's is kept
     os.environ["XLA_FLAGS"] = f"{_FLAGS or ''} {_CLASSIC}".strip()
     jax.devices()  # the backend starts here, reading XLA_FLAGS
