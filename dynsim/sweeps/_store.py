@@ -53,12 +53,17 @@ def _checksum(arrays: dict) -> str:
     return h.hexdigest()
 
 
+def _temporary_prefix(path: Path) -> str:
+    """How the temporary files `atomic_write` writes beside `path` begin."""
+    return f".{Path(path).name}."
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to a uniquely named temporary file beside `path`, fsync it, and rename it onto
     `path` (`os.replace`: readers see the old file or the whole new one; concurrent writers never share
     a temporary name)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -191,7 +196,7 @@ def prepare_run(run: Path, cfg: SweepConfig, overwrite: bool = False) -> None:
     cfg_path = run / "config.toml"
     # parts started together on a shared folder: another part's config.toml may be a temporary file still being
     # written (`atomic_write`); the listing comes before the check for config.toml, which it may have become since
-    pending = f".{cfg_path.name}."
+    pending = _temporary_prefix(cfg_path)
     others = [p for p in run.iterdir() if not p.name.startswith(pending)] if run.is_dir() else []
     if others and not cfg_path.is_file():
         raise FileExistsError(f"{run} is not empty and is not a sweep run folder (no config.toml): choose another "
