@@ -33,10 +33,12 @@ os.environ["DYNSIM_COMPILE_CACHE"] = "off"
 jax.config.update("jax_enable_x64", True)
 
 _FLAGS = os.environ.get("XLA_FLAGS")
-_CLASSIC = "--xla_cpu_use_fusion_emitters=false"  # an option of the jaxlib releases pyproject.toml allows (0.10.x);
-# XLA stops at an option it does not know, so a jax upgrade checks this line first
-if "xla_cpu_use_fusion_emitters" not in (_FLAGS or ""):  # a setting of the user's is kept
-    os.environ["XLA_FLAGS"] = f"{_FLAGS or ''} {_CLASSIC}".strip()
+# an option of the jaxlib releases pyproject.toml allows (0.10.x); XLA stops at an option it does not know, so a jax
+# upgrade checks this line first. None: the user's XLA_FLAGS already choose the emitters, and are kept
+_CLASSIC_FLAGS = (None if "xla_cpu_use_fusion_emitters" in (_FLAGS or "")
+                  else f"{_FLAGS or ''} --xla_cpu_use_fusion_emitters=false".strip())
+if _CLASSIC_FLAGS is not None:
+    os.environ["XLA_FLAGS"] = _CLASSIC_FLAGS
     jax.devices()  # the backend starts here, reading XLA_FLAGS
     if _FLAGS is None:
         del os.environ["XLA_FLAGS"]
@@ -47,5 +49,5 @@ if "xla_cpu_use_fusion_emitters" not in (_FLAGS or ""):  # a setting of the user
 @pytest.fixture
 def classic_emitters(monkeypatch):
     """Processes started while this fixture is active compile with the classic emitters (module docstring)."""
-    if "xla_cpu_use_fusion_emitters" not in (_FLAGS or ""):
-        monkeypatch.setenv("XLA_FLAGS", f"{_FLAGS or ''} {_CLASSIC}".strip())
+    if _CLASSIC_FLAGS is not None:
+        monkeypatch.setenv("XLA_FLAGS", _CLASSIC_FLAGS)
