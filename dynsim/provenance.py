@@ -1,7 +1,9 @@
-"""Provenance recorded with every output (figures, sweep runs, comparisons): versions, devices, precision."""
+"""Provenance recorded with every output (figures, sweep runs, comparisons): versions, devices, precision and the
+compiler flags (they decide round-off)."""
 
 from __future__ import annotations
 
+import os
 import platform
 
 import numpy as np
@@ -10,7 +12,7 @@ from dynsim._version import __version__
 
 
 def run_metadata() -> dict:
-    """Versions, device and precision, stored with every output."""
+    """Versions, device, precision and XLA_FLAGS (as this process was started with them), stored with every output."""
     import jax
     import jaxlib
 
@@ -23,4 +25,5 @@ def run_metadata() -> dict:
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in jax.devices()],
         "x64": bool(jax.config.jax_enable_x64),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }

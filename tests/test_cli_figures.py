@@ -25,11 +25,11 @@ def test_console_script_runs():
     assert out.returncode == 0 and "tian2021_fig3" in out.stdout
 
 
-def test_parallel_workers_and_the_compilation_cache_leave_the_data_unchanged(tmp_path, monkeypatch, classic_emitters):
+def test_parallel_workers_and_the_compilation_cache_leave_the_data_unchanged(tmp_path, monkeypatch):
     """``--jobs 2`` with the compilation cache on, twice (cold, then reading what the first run stored): every array
     equals that of a one-process run without the cache (data never depend on workers or cache), and the second run
     reads every program the first one stored (JAX's debug log counts the cache hits). The command-line processes
-    compile as this one does (``classic_emitters``), so the values compared come from the same programs."""
+    compile as this one does (tests/conftest.py), so the values compared come from the same programs."""
     from dynsim import cache
     from dynsim.figures import generate
 
@@ -81,6 +81,26 @@ def test_an_unusable_cache_folder_only_costs_the_cache(tmp_path, monkeypatch, ca
     assert cli.main(["figures", "--list"]) == 0
     assert "no compilation cache" in capsys.readouterr().err
     assert not jax.config.jax_compilation_cache_dir
+
+
+def test_xla_flags_of_a_command(monkeypatch):
+    """The classic CPU emitters unless XLA_FLAGS chooses the emitters; one device per core for sweeps and boundary
+    searches unless XLA_FLAGS sets the count; the user's flags kept first. `main` sets them for its own run only."""
+    cores = os.cpu_count() or 1
+    monkeypatch.delenv("XLA_FLAGS")
+    assert cli._xla_flags(["figures"]) == cli.CLASSIC_EMITTERS == "--xla_cpu_use_fusion_emitters=false"
+    assert cli._xla_flags(["--float32", "sweep", "c.toml"]) == (
+        f"{cli.CLASSIC_EMITTERS} --xla_force_host_platform_device_count={cores}")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true --xla_force_host_platform_device_count=3")
+    assert cli._xla_flags(["boundary", "c.toml"]) == os.environ["XLA_FLAGS"]
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    assert cli._xla_flags(["info"]) == f"--xla_dump_to=/tmp/x {cli.CLASSIC_EMITTERS}"
+    seen = []
+    monkeypatch.setattr(cli, "_main", lambda argv: seen.append(os.environ["XLA_FLAGS"]) or 0)
+    assert cli.main(["info"]) == 0
+    assert seen == [f"--xla_dump_to=/tmp/x {cli.CLASSIC_EMITTERS}"] and os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x"
+    monkeypatch.delenv("XLA_FLAGS")
+    assert cli.main(["info"]) == 0 and "XLA_FLAGS" not in os.environ
 
 
 def test_unknown_figure_is_a_clear_error(capsys):

@@ -24,11 +24,13 @@ from dynsim.sweeps._config import to_toml
 from dynsim.sweeps._runner import ChunkRunner, describe
 
 REPO = Path(__file__).resolve().parents[1]
+#: XLA's default CPU emitters, asked for explicitly (the tests otherwise compile with the classic ones, conftest.py)
+DEFAULT_EMITTERS = "--xla_cpu_use_fusion_emitters=true"
 
 
 def _flags(flag: str) -> str:
-    """XLA_FLAGS for a command-line process whose results a test compares with this process's: `flag` added to the
-    compile setting of the test processes (``classic_emitters``, tests/conftest.py)."""
+    """XLA_FLAGS for a process whose results a test compares with this process's: `flag` added to the compile
+    setting of the test processes (tests/conftest.py)."""
     return f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
 
@@ -203,7 +205,7 @@ def test_tian_collapse_boundary_recovered_within_grid_spacing(reference):
 
 
 # --- invariance: chunks, devices, seeds, models --------------------------------------------------
-def test_chunk_size_7_and_2_devices_give_identical_results(reference, tmp_path, classic_emitters):
+def test_chunk_size_7_and_2_devices_give_identical_results(reference, tmp_path):
     """The same sweep in a process with 2 CPU devices and chunks of 7 (vmap width 4, shard_map over both)
     equals the reference (1 device, chunk 64, width 16). The test suite itself runs on one device: exposing
     two slows every other test by ~40 % on a 2-core machine."""
@@ -350,7 +352,7 @@ run_sweep(load_config(sys.argv[1]), sys.argv[2], progress=False, on_chunk=kill)
 
 
 @pytest.mark.slow  # ~23 s (two interpreter starts); by default corrupt and partial chunks are recomputed on rerun
-def test_killed_subprocess_resumes_to_identical_results(reference, tmp_path, classic_emitters):
+def test_killed_subprocess_resumes_to_identical_results(reference, tmp_path):
     """A sweep process SIGKILLed mid-run (chunk 4 of 12 in flight), then the same `dynsim sweep` command:
     only the missing chunks are computed and the results equal an uninterrupted run."""
     cfg_path = tmp_path / "kill.toml"
@@ -403,12 +405,15 @@ def test_example_configs_load_and_describe():
 
 def test_float32_sweep_runs(tmp_path):
     out = tmp_path / "f32"
+    # XLA's default emitters, chosen in XLA_FLAGS (the command keeps them, and the run's metadata says so)
+    env = dict(os.environ, XLA_FLAGS=DEFAULT_EMITTERS)
     r = subprocess.run([sys.executable, "-m", "dynsim", "--float32", "sweep", "--example", "tian_boundary",
                         "--set", "grid.sigma2=[0.5]", "--set", "grid.eta=[0.05, 0.25]", "--set", "model.n_modes=2",
-                        "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300)
+                        "--out", str(out), "--quiet"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     res = load(out)
     assert res.summaries["final_spectrum"].dtype == np.float32 and res.metadata["precision"] == "float32"
+    assert res.metadata["xla_flags"] == f"{DEFAULT_EMITTERS} --xla_force_host_platform_device_count={os.cpu_count()}"
     assert list(res.summaries["collapsed"]) == [False, True]
 
 
@@ -427,7 +432,7 @@ def test_sweep_figure_data(tmp_path):
 
 
 @pytest.mark.slow  # ~30 s: two processes joining a local jax.distributed cluster
-def test_distributed_two_processes_on_one_shared_folder(reference, tmp_path, classic_emitters):
+def test_distributed_two_processes_on_one_shared_folder(reference, tmp_path):
     """`--distributed` under a (faked, local) SLURM job of two tasks: each process joins the cluster, runs part
     process_index/process_count on its own device into one shared folder; merge finds it complete."""
     cfg = tmp_path / "s.toml"
