@@ -12,7 +12,8 @@ from dynsim._version import __version__
 
 
 def run_metadata() -> dict:
-    """Versions, device, precision and XLA_FLAGS (as this process was started with them), stored with every output."""
+    """Versions, device, precision and the XLA_FLAGS of this process's environment (which JAX reads when its backend
+    starts; the `dynsim` command sets them before), stored with every output."""
     import jax
     import jaxlib
 
