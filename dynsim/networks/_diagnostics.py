@@ -20,9 +20,12 @@ structure), not for closed-form predictors or without stop-gradient.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
+from dynsim._pytree import join_parameters, split_parameters
 from dynsim.models import NetState
 from dynsim.networks._training import as_network
 
@@ -56,6 +59,13 @@ def diagnostics(model, ts, ys: NetState, args) -> dict:
     `args` ([`dynsim.networks.train`][dynsim.networks.train]); returns numpy-able arrays. $\\alpha_p$ is the trainable
     predictor's (1 for others)."""
     model, data = as_network(model, args)
+    return _diagnostics(*split_parameters(model), jnp.asarray(ts), ys, data)
+
+
+@functools.partial(jax.jit, static_argnames="structure")
+def _diagnostics(parameters, structure, ts, ys: NetState, data) -> dict:
+    """[`diagnostics`][dynsim.networks.diagnostics] as one compiled program (the model's floats traced)."""
+    model = join_parameters(parameters, structure)
     alpha_p = getattr(model.predictor, "alpha_p", 1.0)
     nodes = model.expectation_nodes(data)
     W, Wp = ys.W, ys.W_p
