@@ -4,7 +4,8 @@ earlier version makes (figures added since are left out, so both sides do the sa
 * ``baseline``: the figures as a checkout of ``--baseline`` (a git revision; a temporary ``git worktree``) makes
   them, with this interpreter and its packages, in a fresh process (``python -m dynsim figures``). A baseline without
   the compilation cache and worker processes runs as it always did; one with them runs with both off
-  (``--no-compile-cache --jobs 1``) unless ``--baseline-as-is`` is given.
+  (``--no-compile-cache --jobs 1``) unless ``--baseline-as-is`` is given. Each side compiles as its own command does
+  (the default baseline with XLA's default CPU emitters, this version with the classic ones, docs/performance.md).
 * ``cold``: this checkout, an empty compilation cache folder, the default worker count (the cores available).
 * ``warm``: this checkout again, the cache as the cold run left it.
 
