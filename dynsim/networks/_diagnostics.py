@@ -73,14 +73,14 @@ def _diagnostics(parameters, structure, ts, ys: NetState, data) -> dict:
     Wp_sym = (Wp + jnp.swapaxes(Wp, -1, -2)) / 2
     gram = lambda P: jnp.swapaxes(P, -1, -2) @ P  # noqa: E731
     C0 = F[0] - gram(Wp[0]) / alpha_p
-    decay = jnp.exp(-2 * model.weight_decay * jnp.asarray(ts))[:, None, None]
+    decay = jnp.exp(-2 * model.weight_decay * ts)[:, None, None]
     n0 = _fro(F[0]) + _fro(gram(Wp[0])) / alpha_p
     loss = jax.vmap(lambda y: model.loss_value(y.W, y.W_p, model.target_weights(y), nodes))(ys)
     spectrum = jnp.linalg.eigvalsh(F)
     S12 = jnp.asarray(data.view_moments()[1])
     Gamma = (S12 + S12.T) / 2
     return {
-        "t": jnp.asarray(ts),
+        "t": ts,
         "spectrum_F": spectrum,
         "spectrum_C": jnp.linalg.eigvalsh(W @ Gamma @ jnp.swapaxes(W, -1, -2)),
         "spectrum_Wp": jnp.linalg.eigvalsh(Wp_sym),
