@@ -27,7 +27,7 @@ Defaults (method, tolerances by precision, step budget, `on_failure`) are declar
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import jax
@@ -59,6 +59,21 @@ class SolverConfig:
     step_to_saves: bool = False  # adaptive: force steps to land on the save times
     adjoint: str = DEFAULTS.adjoint  # diffrax methods: "reverse" (jax.grad) or "forward" (jax.jvp)
     rk45_stages: str = "auto"  # rk45: "loop" (the right-hand side compiled once), "unrolled" (seven times), "auto"
+
+
+def _primal(cfg: SolverConfig, *inputs) -> SolverConfig:
+    """`cfg` with diffrax's plain forward loop (`adjoint="forward"`) when no input is traced.
+
+    A solve whose model floats, state, arguments and times are all concrete numbers is differentiated by nobody, so
+    the adjoint cannot matter; both adjoints run the same steps and give the same values, bit for bit. The forward
+    loop lacks the checkpointing that reverse mode needs, so it traces and lowers in a third to a half less time (a
+    Dopri8 or Tsit5 solve of ten modes: 0.25-0.28 s instead of 0.37-0.57 s, then about 0.5 s of XLA compilation
+    either way). Under `jax.grad` / `jax.jacfwd` an input is a tracer and the requested adjoint is kept."""
+    if cfg.method not in ADAPTIVE_METHODS or cfg.adjoint == "forward":
+        return cfg
+    if all(_checks.is_concrete(x) for x in jax.tree.leaves(inputs)):
+        return replace(cfg, adjoint="forward")
+    return cfg
 
 
 def _state_dtype(y0):
@@ -281,7 +296,9 @@ def solve(model, y0, args, t1, *, t0=0.0, saveat=None, method=DEFAULTS.method, r
         sol = scipy_solve(model, y0, args, t0, t1, ts, method=method.split(":", 1)[1],
                           rtol=cfg.rtol, atol=cfg.atol, event=event)
     else:
-        sol = _solve_jit(*split_parameters(model), y0, args, t0, t1, ts, cfg, event)
+        parameters, structure = split_parameters(model)
+        cfg = _primal(cfg, parameters, y0, args, t0, t1)
+        sol = _solve_jit(parameters, structure, y0, args, t0, t1, ts, cfg, event)
     return handle_failure(sol, on_failure)
 
 
@@ -330,5 +347,7 @@ def solve_batch(model, y0, args, t1, *, batch_y0=False, batch_args=0, t0=0.0, sa
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     _check_event(event, first_y0, first_args, t0)
-    sol = _solve_batch_jit(*split_parameters(model), y0, args, t0, t1, ts, cfg, event, in_axes, min(chunk, B))
+    parameters, structure = split_parameters(model)
+    cfg = _primal(cfg, parameters, y0, args, t0, t1)
+    sol = _solve_batch_jit(parameters, structure, y0, args, t0, t1, ts, cfg, event, in_axes, min(chunk, B))
     return handle_failure(sol, on_failure)

@@ -7,7 +7,7 @@ r"""Solver defaults, declared once: every entry point ([`solve`][dynsim.solvers.
 | `batch_method` | `"rk45"` | many small solves under `vmap` (sweeps): the lean Dormand–Prince loop, about 3x faster than diffrax there (`benchmarks/bench_modes.py`) |
 | `max_steps` | `100_000` | step budget of the adaptive methods (a stuck solve ends as `MAX_STEPS`) |
 | `rtol`, `atol` | `1e-8, 1e-10` `1e-5, 1e-7` | float64 (tight enough for the 1e-6 oracle checks with margin) float32 (near its round-off; tighter tolerances cannot be met) |
-| `adjoint` | `"reverse"` | how the diffrax methods are differentiated: `"reverse"` (checkpointed reverse mode, `jax.grad`; diffrax's `RecursiveCheckpointAdjoint`) or `"forward"` (`jax.jvp` / `jax.jacfwd`, diffrax's `ForwardMode`: cheaper for few parameters and many outcomes). `rk45` and `rk4` need no choice: `rk45` has forward mode, `rk4` both |
+| `adjoint` | `"reverse"` | how the diffrax methods are differentiated: `"reverse"` (checkpointed reverse mode, `jax.grad`; diffrax's `RecursiveCheckpointAdjoint`) or `"forward"` (`jax.jvp` / `jax.jacfwd`, diffrax's `ForwardMode`: cheaper for few parameters and many outcomes). `rk45` and `rk4` need no choice: `rk45` has forward mode, `rk4` both. A solve with no traced input runs the forward loop whatever it says (the same values) |
 | `on_failure` | `"raise"` | a failed solve raises [`SolveError`][dynsim.solvers.SolveError] |
 | `sweep_on_failure` | `"warn"` | a sweep maps regions where some solves fail: it finishes, warns and flags those configurations in their `status` summary |
 
