@@ -10,7 +10,9 @@ import dynsim as ds
 from dynsim.networks import NetParams, SSLNet, ViewData, diagnostics, flow, train
 from dynsim.networks import _predictors as cf
 
-TIGHT = dict(method="dopri8", rtol=1e-11, atol=1e-13, step_to_saves=True)
+# reference solves: dynsim's rk45 loop lands its steps on the saves and compiles in a third of a diffrax
+# solve's time (docs/performance.md#the-test-suite)
+TIGHT = dict(method="rk45", rtol=1e-11, atol=1e-13)
 
 
 def _spd(rng, n, scale=1.0):

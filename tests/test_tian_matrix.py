@@ -7,7 +7,9 @@ import pytest
 import dynsim as ds
 from dynsim.analytic import tian2021 as th
 
-TIGHT = dict(method="dopri8", rtol=1e-12, atol=1e-14, step_to_saves=True)
+# reference solves: dynsim's rk45 loop lands its steps on the saves and compiles in a third of a diffrax
+# solve's time (docs/performance.md#the-test-suite)
+TIGHT = dict(method="rk45", rtol=1e-12, atol=1e-14)
 
 
 def _spd(rng, n, scale=1.0):
